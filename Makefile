@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# One non-recursive Makefile for all of cdpfs.
+#   make                 build/cdpfs, build/mount.cdpfs, build/libcdpstore.a
+#   make test            unit tests (cmocka) then integration tests (real FUSE mounts)
+#   make unit-test       unit tests only
+#   make SANITIZE=address,undefined test
+#   make install PREFIX=/usr/local DESTDIR=
+# Objects rebuild when the flags change (build/.flags holds the last ones).
+
+PREFIX    ?= /usr/local
+SBINDIR   ?= /sbin
+MANDIR    ?= $(PREFIX)/share/man
+DESTDIR   ?=
+BUILD     ?= build
+CC        ?= cc
+
+PKGS      := fuse3 rocksdb libzstd libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wformat=2 -Wwrite-strings -Wundef -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+ifdef WERROR
+WARN += -Werror
+endif
+
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+              -DFUSE_USE_VERSION=314 -DCDP_PREFIX='"$(PREFIX)"' \
+              -I. -Istore $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(LDFLAGS)
+ifdef SANITIZE
+CFLAGS_ALL  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_ALL += -fsanitize=$(SANITIZE)
+endif
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+STORE_SRC   := $(wildcard store/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c)
+FS_SRC      := $(wildcard fs/*.c)
+CLI_SRC     := $(wildcard cli/*.c)
+MOUNT_SRC   := $(wildcard mount-helpers/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBSTORE := $(BUILD)/libcdpstore.a
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+
+all: $(BUILD)/cdpfs $(BUILD)/mount.cdpfs $(LIBSTORE) $(TOOL_BINS)
+
+# Rebuild everything when the compiler flags change.
+FLAGS_FILE := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL)' > $(FLAGS_FILE).new && \
+        (cmp -s $(FLAGS_FILE).new $(FLAGS_FILE) || mv $(FLAGS_FILE).new $(FLAGS_FILE)); rm -f $(FLAGS_FILE).new)
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(LIBSTORE): $(call obj,$(STORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC)) $(LIBSTORE)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIBSTORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+unit-test: $(UNIT_BINS)
+	@scripts/run-unit-tests $(UNIT_BINS)
+
+integration-test: all
+	@scripts/run-integration-tests
+
+test: all unit-test integration-test
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/cdpfs $(DESTDIR)$(PREFIX)/bin/cdpfs
+	install -m 0755 $(BUILD)/mount.cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs
+	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
+	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all test unit-test integration-test install uninstall clean
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

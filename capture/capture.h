@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * capture.h - the capture layer: a FUSE passthrough mounted over a protected
+ * directory in place, applying every mutating call to the real filesystem
+ * and journaling it into the store (see store/store.h) with its instant.
+ *
+ * One capture daemon runs per store and serves every protected directory of
+ * that store (RocksDB admits one writing process); `cdpfs capture` of a
+ * further directory asks the running daemon over its control socket
+ * (STORE/capture.sock).  The daemon exits when its last directory stops.
+ */
+#ifndef CDP_CAPTURE_H
+#define CDP_CAPTURE_H
+
+#include <stddef.h>
+
+struct cdp_capture_request {
+	const char *store;        /* store directory, created if missing */
+	const char *host;         /* host name; NULL: short hostname */
+	char *const *dirs;        /* directories to protect (absolute or relative) */
+	size_t ndirs;
+	size_t mem_limit_bytes;   /* daemon RSS ceiling; 0: 256 MiB */
+	int foreground;           /* run the daemon in this process (tests, systemd) */
+	int progress;             /* show baseline progress on stderr */
+	int no_journal;           /* benchmark floor: passthrough only, no store */
+};
+
+/*
+ * Protects req->dirs and returns once every one of them is protected (the
+ * daemon runs, the baseline or resync is complete).  With foreground set it
+ * returns only when the daemon stops.  On failure returns non-zero and
+ * writes one line (no newline) saying what is wrong and what to do into err.
+ */
+int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t errlen);
+
+/* Flushes the journal of dir, unmounts it and waits for it (and, when it
+ * was the last one, the daemon) to be gone.  Same error convention. */
+int cdp_capture_stop(const char *store, const char *dir, char *err, size_t errlen);
+
+#endif /* CDP_CAPTURE_H */

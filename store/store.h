@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.h - the public contract of libcdpstore: the chunk log, its RocksDB
+ * index and the model of time.  Nothing here knows about FUSE; capture/ and
+ * fs/ are the only users and they see nothing but this header.
+ *
+ * Model.  A store holds any number of hosts.  Each host has one namespace:
+ * a tree of files identified by a 64-bit file id (fid), the host's "/" being
+ * CDP_ROOT_FID.  Every change is journaled as an *operation*: a group of
+ * records (attributes, directory entries, data blocks, xattrs) that share one
+ * sequence number (seq, per host, strictly increasing) and one instant
+ * (ts_ns, CLOCK_REALTIME nanoseconds, non-decreasing with seq).  A *view* is
+ * the host's namespace as of one seq: every record with a seq <= the view's
+ * seq, the newest one per key winning.  The state at instant T is the view at
+ * the largest seq whose ts_ns <= T.
+ *
+ * File data is kept in fixed-size blocks aligned to file offsets
+ * (cdp_store_block_size(), 8 KiB by default).  A block version is either a
+ * reference to a chunk (zstd-compressed, SHA-256 content-addressed,
+ * deduplicated, in an append-only segment file) or "zero" (all zero bytes,
+ * a hole, or cut off by a truncate): zero blocks take no space.
+ *
+ * Errors: every int-returning function returns 0 (or a non-negative count)
+ * on success and a negative errno or a negative CDP_E* code on failure;
+ * cdp_strerror() names either.  All functions are thread-safe unless noted.
+ *
+ * Processes.  At most one process opens a store for writing (the capture
+ * daemon); a second writer gets CDP_ELOCKED.  Any number of processes may
+ * open it for reading at the same time (RocksDB secondary instances);
+ * cdp_store_refresh() makes a reader see what the writer committed since.
+ */
+#ifndef CDP_STORE_H
+#define CDP_STORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CDP_FORMAT_VERSION 1
+#define CDP_ROOT_FID 1ULL               /* "/" of every host */
+#define CDP_DEFAULT_STORE "/var/lib/cdpfs"
+#define CDP_SEQ_LATEST UINT64_MAX
+#define CDP_TS_LATEST INT64_MAX
+#define CDP_HASH_BYTES 32
+
+/* ------------------------------------------------------------------ errors */
+
+enum cdp_error {
+	CDP_ECORRUPT = 1000,  /* checksum or structure mismatch on disk */
+	CDP_ENOHOST,          /* host not in the store */
+	CDP_EBEFORE,          /* instant before the host's first complete baseline */
+	CDP_EFUTURE,          /* instant in the future */
+	CDP_EVERSION,         /* store written by another format version */
+	CDP_ELOCKED,          /* another process has the store open for writing */
+	CDP_ENOSTORE,         /* no store at that path */
+	CDP_EBADTIME,         /* malformed time specification */
+	CDP_ENOSPACE,         /* store's disk full; the journal has a gap */
+};
+
+/* Returns a static string for a negative errno or a negative CDP_E* code. */
+const char *cdp_strerror(int err);
+
+/* ----------------------------------------------------------------- logging */
+
+/* Levels are syslog's (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG). */
+void cdp_log_init(const char *progname, int use_syslog, int max_level);
+void cdp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cdp_log_enabled(int level);
+
+/* ---------------------------------------------------------- model of time */
+
+/*
+ * Parses a TIME of a mount specification into nanoseconds since the epoch:
+ *   2025-12-02T12:33   2025-12-02T12:33:07   2025-12-02 12:33:07.250
+ *   each with an optional Z or +08:00 / -0530 (local time zone otherwise),
+ *   @1764649987   @1764649987.123456789   latest   -30s -10m -2h -1d
+ * Missing fields are zero.  "latest" gives CDP_TS_LATEST.  Relative times
+ * count back from now_ns.  Returns 0, or CDP_EBADTIME.
+ */
+int cdp_time_parse(const char *text, int64_t now_ns, int64_t *ts_ns);
+
+/* Formats ts_ns as "2025-12-02T12:33:07.250000000+01:00" (local zone). */
+void cdp_time_format(int64_t ts_ns, char *buf, size_t size);
+
+int64_t cdp_now_ns(void);
+
+/* ------------------------------------------------------------------ store */
+
+struct cdp_store;
+
+enum cdp_store_flags {
+	CDP_STORE_READ = 0,
+	CDP_STORE_WRITE = 1 << 0,   /* take the writer lock */
+	CDP_STORE_CREATE = 1 << 1,  /* create the store if missing (implies WRITE) */
+};
+
+struct cdp_store_options {
+	size_t queue_limit_bytes;    /* journal back-pressure ceiling; 0: 64 MiB */
+	unsigned commit_interval_ms; /* group commit period; 0: 100 ms */
+	size_t block_cache_bytes;    /* decompressed block cache; 0: 64 MiB */
+};
+
+/*
+ * Opens the store in directory dir.  opts may be NULL for defaults.
+ * Errors: CDP_ENOSTORE (missing and no CREATE), CDP_EVERSION, CDP_ELOCKED,
+ * CDP_ECORRUPT, -EACCES and other errno.  A torn tail of the last segment is
+ * detected and ignored here.  *out is owned by the caller: cdp_store_close().
+ */
+int cdp_store_open(const char *dir, unsigned flags,
+		   const struct cdp_store_options *opts, struct cdp_store **out);
+
+/* Flushes and syncs the journal of a writer, then frees.  NULL does nothing. */
+void cdp_store_close(struct cdp_store *s);
+
+/* Reader: catch up with what the writer committed.  Writer: no-op. */
+int cdp_store_refresh(struct cdp_store *s);
+
+const char *cdp_store_path(const struct cdp_store *s);
+uint32_t cdp_store_block_size(const struct cdp_store *s);
+
+/* ---------------------------------------------------------- hosts, roots */
+
+struct cdp_gap {
+	int64_t from_ts_ns;  /* last instant known captured */
+	int64_t to_ts_ns;    /* instant capture was complete again */
+};
+
+struct cdp_root_info {
+	uint32_t root_id;
+	char *path;               /* absolute path on the host */
+	uint64_t fid;             /* the directory's fid (0 before its baseline) */
+	int64_t baseline_ts_ns;   /* first complete baseline; 0 if none yet */
+	int active;               /* a capture session is running (not ended) */
+	int64_t session_start_ts_ns;
+	int64_t session_end_ts_ns;  /* 0 while active or after a crash */
+	size_t ngaps;
+	struct cdp_gap *gaps;
+};
+
+struct cdp_host_info {
+	char *name;
+	uint32_t host_id;
+	int64_t first_ts_ns;   /* earliest mountable instant (first baseline) */
+	int64_t latest_ts_ns;  /* instant of the newest committed operation */
+	uint64_t latest_seq;
+	size_t nroots;
+	struct cdp_root_info *roots;
+};
+
+/* Lists the hosts, sorted by name.  Free with cdp_host_info_free(). */
+int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n);
+void cdp_host_info_free(struct cdp_host_info *hosts, size_t n);
+
+/* ------------------------------------------------------------ attributes */
+
+struct cdp_attr {
+	uint32_t mode;     /* with S_IFMT */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;
+	uint64_t rdev;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+/* ---------------------------------------------------- journal (writer) */
+
+struct cdp_journal;   /* one host's writing handle on a WRITE store */
+struct cdp_op;        /* one operation being built */
+
+/*
+ * Opens (creating if new) host's journal.  Owned by the caller:
+ * cdp_journal_close() flushes, syncs and frees; NULL does nothing.
+ * Errors: -EROFS on a read-only store, -EINVAL on a bad host name.
+ */
+int cdp_journal_open(struct cdp_store *s, const char *host, struct cdp_journal **out);
+void cdp_journal_close(struct cdp_journal *j);
+
+/* Allocates a fresh fid, never used before on this host. */
+int cdp_journal_new_fid(struct cdp_journal *j, uint64_t *fid);
+
+/*
+ * Capture sessions of a root directory (an absolute path on the host).
+ * root_begin registers the path (or finds it: *resuming = 1 when it was
+ * captured before) and starts a session; -EBUSY if a session is active and
+ * its process is alive.  root_ready records that the baseline (or resync)
+ * is complete and that root_fid is the directory's fid: from this instant
+ * on, the root is mountable, and the time since the previous session ended
+ * is recorded as a gap.  root_end flushes and records a clean stop.
+ */
+int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path,
+			   uint32_t *root_id, int *resuming);
+int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t root_fid);
+int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id);
+
+/*
+ * Inode map: (root_id, real inode number) -> (fid, file handle bytes).
+ * get sees every set already committed or still queued in this process.
+ * Returns -ENOENT when unknown.  handle may be NULL; *handle_len is in/out.
+ */
+int cdp_journal_imap_get(struct cdp_journal *j, uint32_t root_id, uint64_t ino,
+			 uint64_t *fid, void *handle, size_t *handle_len);
+
+/*
+ * Operations.  cdp_op_new() starts one; the add functions copy what they are
+ * given (cdp_op_data hashes and compresses in the caller's thread, so the
+ * work spreads over capture threads); cdp_op_commit() gives the op its seq
+ * and instant, queues it (blocking while the queue is over its ceiling) and
+ * frees it.  Call commit after the real filesystem call completed: the
+ * instant is taken inside commit.  Within one op, zero ranges must come
+ * before data of the same blocks.  All records of an op become visible
+ * together.  cdp_op_abort() frees without journaling; NULL does nothing.
+ */
+int cdp_op_new(struct cdp_journal *j, struct cdp_op **op);
+int cdp_op_attr(struct cdp_op *op, uint64_t fid, const struct cdp_attr *a,
+		const char *symlink_target /* NULL unless S_ISLNK */);
+/* child 0 removes the entry; type is child's S_IFMT bits. */
+int cdp_op_dirent(struct cdp_op *op, uint64_t parent, const char *name,
+		  uint64_t child, uint32_t type);
+/* offset block aligned; len any (last block zero-padded); all-zero blocks
+ * are stored as zero. */
+int cdp_op_data(struct cdp_op *op, uint64_t fid, uint64_t offset,
+		const void *buf, size_t len);
+/* Blocks [first_block, end_block) read as zeros from now on; end_block
+ * UINT64_MAX means to the end of the file.  Costs only the blocks that hold
+ * data now. */
+int cdp_op_zero(struct cdp_op *op, uint64_t fid, uint64_t first_block, uint64_t end_block);
+/* value NULL removes the attribute. */
+int cdp_op_xattr(struct cdp_op *op, uint64_t fid, const char *name,
+		 const void *value, size_t len);
+/* fid 0 removes the mapping. */
+int cdp_op_imap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid,
+		const void *handle, size_t handle_len);
+int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns);
+void cdp_op_abort(struct cdp_op *op);
+
+/*
+ * Returns once every op committed (queued) before the call is durable:
+ * chunk data fdatasync'ed, then the index batch synced.  Used by fsync.
+ * Returns CDP_ENOSPACE (and keeps the records queued for retry) when the
+ * store's disk is full.
+ */
+int cdp_journal_sync(struct cdp_journal *j);
+
+/* Counters for logs and benchmarks. */
+struct cdp_journal_stats {
+	uint64_t ops, blocks, new_chunks, dedup_hits, zero_blocks;
+	uint64_t bytes_in, bytes_stored, commits;
+	uint64_t queue_bytes, queue_peak_bytes;
+	uint64_t lag_p50_us, lag_p99_us;   /* commit() to durable */
+};
+void cdp_journal_stats(struct cdp_journal *j, struct cdp_journal_stats *st);
+
+/* ---------------------------------------------------------- views (read) */
+
+struct cdp_view;
+
+/*
+ * A host's namespace as of instant ts_ns (CDP_TS_LATEST: the newest
+ * committed op).  The instant is mapped to a seq once, here.
+ * Errors: CDP_ENOHOST, CDP_EBEFORE (before the first complete baseline),
+ * CDP_EFUTURE (more than 1 s ahead of now).  Owned by the caller:
+ * cdp_view_free(); a view must be freed before its store is closed.
+ */
+int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns,
+		  struct cdp_view **out);
+void cdp_view_free(struct cdp_view *v);
+uint64_t cdp_view_seq(const struct cdp_view *v);
+/* Instant of the newest op included in the view. */
+int64_t cdp_view_ts(const struct cdp_view *v);
+/* Instant asked for (as given to open; latest resolved to the op's). */
+int64_t cdp_view_requested_ts(const struct cdp_view *v);
+
+/* -ENOENT when fid does not exist in the view. */
+int cdp_view_getattr(struct cdp_view *v, uint64_t fid, struct cdp_attr *a);
+int cdp_view_lookup(struct cdp_view *v, uint64_t parent, const char *name,
+		    uint64_t *child, uint32_t *type);
+/* Resolves an absolute path ("/data/pg") from CDP_ROOT_FID; no symlinks. */
+int cdp_view_resolve(struct cdp_view *v, const char *path, uint64_t *fid);
+
+/*
+ * Calls fn for each live entry of dir in name order, starting after
+ * after_name (NULL: from the first).  fn returns non-zero to stop; that
+ * value is returned.  -ENOTDIR, -ENOENT.
+ */
+typedef int (*cdp_dirent_fn)(void *arg, const char *name, uint64_t fid, uint32_t type);
+int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
+		     cdp_dirent_fn fn, void *arg);
+
+/* Reads up to len bytes at off, clipped at the file's size; returns the
+ * count.  -EIO when a chunk fails its checksum (and logs the chunk). */
+ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, uint64_t off);
+
+/* Symlink target, NUL-terminated; returns its length or -ERANGE/-EINVAL. */
+ssize_t cdp_view_readlink(struct cdp_view *v, uint64_t fid, char *buf, size_t size);
+
+/* As getxattr(2)/listxattr(2): size 0 asks for the length.  -ENODATA. */
+ssize_t cdp_view_getxattr(struct cdp_view *v, uint64_t fid, const char *name,
+			  void *buf, size_t size);
+ssize_t cdp_view_listxattr(struct cdp_view *v, uint64_t fid, char *buf, size_t size);
+
+/* The block's content hash as stored: SHA-256 of the whole block, the last
+ * block of a file zero-padded to the block size.  *is_zero set for a zero
+ * block (hash then unset).  -ENOENT when the block has no version in the
+ * view (it reads as zeros). */
+int cdp_view_block_hash(struct cdp_view *v, uint64_t fid, uint64_t block,
+			uint8_t hash[CDP_HASH_BYTES], int *is_zero);
+
+/* SHA-256 of a buffer as the store computes it (for callers comparing). */
+void cdp_hash(const void *buf, size_t len, uint8_t hash[CDP_HASH_BYTES]);
+
+#endif /* CDP_STORE_H */
