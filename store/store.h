@@ -242,6 +242,16 @@ void cdp_op_abort(struct cdp_op *op);
  */
 int cdp_journal_sync(struct cdp_journal *j);
 
+/*
+ * Disk-full handling.  When the store's disk fills, the journal drops what it
+ * cannot write, records a gap from that instant, and from then on
+ * cdp_op_commit() and cdp_journal_sync() return CDP_ENOSPACE at once (the
+ * caller keeps serving the application); the gap closes at the next
+ * cdp_journal_root_ready() after a resync.  Returns 1 and the instant the
+ * gap began when degraded, 0 otherwise.
+ */
+int cdp_journal_degraded(struct cdp_journal *j, int64_t *since_ts_ns);
+
 /* Counters for logs and benchmarks. */
 struct cdp_journal_stats {
 	uint64_t ops, blocks, new_chunks, dedup_hits, zero_blocks;
