@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * mount.c - validates a time-travel mount request, mounts it and serves it:
+ * SPEC parsing, the -o option table, the checks that give one clear line
+ * per bad input, and the daemon that tells its parent through a pipe when
+ * the mount is live.
+ *
+ * Order of work.  The mount point is checked in the calling process.  The
+ * store is opened only in the process that serves the mount: RocksDB starts
+ * threads, and a process that forks after that would inherit a store whose
+ * background threads are gone.  So without -f the caller forks first; the
+ * child opens the store, resolves the instant, checks the host and the
+ * directory, mounts, and only then writes "ready" (or its one error line)
+ * into the pipe the parent waits on.  The parent returns 0 only once the
+ * kernel serves the mount.  The instant ("latest", "-10m") is resolved once,
+ * in the child, just before mounting; it never moves afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs/fs.h"
+#include "fs/fs_int.h"
+
+/* ------------------------------------------------------------ messages */
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- SPEC */
+
+static int host_name_valid(const char *h, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 255)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = h[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * HOST@TIME or HOST:/dir@TIME.  HOST holds no ':' nor '@'.  TIME is what
+ * follows the last '@', except that a Unix time "@1764649987" brings its
+ * own '@': "db01@@1764649987" and "db01:/a@b@@1764649987".
+ */
+int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_text,
+		      char *err, size_t errlen)
+{
+	const char *host_end, *at, *path_start = NULL;
+	size_t host_len;
+
+	*host = *path = *time_text = NULL;
+	if (!spec || !*spec) {
+		errf(err, errlen, "empty SPEC (expected HOST@TIME or HOST:/DIR@TIME)");
+		return -EINVAL;
+	}
+	host_end = spec + strcspn(spec, ":@");
+	host_len = (size_t)(host_end - spec);
+	if (*host_end == ':') {
+		path_start = host_end + 1;
+		if (*path_start != '/') {
+			errf(err, errlen, "bad SPEC '%s': the directory after ':' must be an "
+			     "absolute path (HOST:/DIR@TIME)", spec);
+			return -EINVAL;
+		}
+	}
+	at = strrchr(spec, '@');
+	if (!at || at < host_end) {
+		errf(err, errlen, "bad SPEC '%s': no time (expected HOST@TIME, e.g. "
+		     "db01@latest or db01@2025-12-02T12:33:07)", spec);
+		return -EINVAL;
+	}
+	if (at > host_end && at[-1] == '@' && (!path_start || at - 1 > path_start))
+		at--;
+	if (!host_name_valid(spec, host_len)) {
+		errf(err, errlen, "bad SPEC '%s': '%.*s' is not a host name", spec,
+		     (int)host_len, spec);
+		return -EINVAL;
+	}
+	if (at[1] == '\0') {
+		errf(err, errlen, "bad SPEC '%s': empty time after '@'", spec);
+		return -EINVAL;
+	}
+	*host = strndup(spec, host_len);
+	*time_text = strdup(at + 1);
+	if (path_start) {
+		size_t len = (size_t)(at - path_start);
+
+		/* "/data/pg/" and "/data/pg" are the same directory. */
+		while (len > 1 && path_start[len - 1] == '/')
+			len--;
+		*path = strndup(path_start, len);
+	}
+	if (!*host || !*time_text || (path_start && !*path)) {
+		free(*host);
+		free(*path);
+		free(*time_text);
+		*host = *path = *time_text = NULL;
+		errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- options */
+
+enum {
+	KEY_RO,
+	KEY_RW,
+	KEY_ALLOW_OTHER,
+	KEY_DEBUG,
+};
+
+#define CDP_OPT(t, p, v) { t, offsetof(struct cdp_fs_opts, p), v }
+
+static const struct fuse_opt cdp_fs_opt_table[] = {
+	CDP_OPT("store=%s", store, 0),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_END
+};
+
+/* What mount(8) and fstab put in the options: accepted, ignored. */
+static const char *const noise_opts[] = {
+	"defaults", "noauto", "auto", "user", "nouser", "users", "owner", "group",
+	"_netdev", "nofail", "loud", "silent", "sloppy", NULL
+};
+
+static const char *const noise_prefixes[] = {
+	"x-", "comment=", "helper=", "context=", "fscontext=", "defcontext=",
+	"rootcontext=", NULL
+};
+
+/* VFS flags: handed to the kernel mount as they are. */
+static const char *const vfs_opts[] = {
+	"nosuid", "suid", "nodev", "dev", "noexec", "exec", "atime", "noatime",
+	"relatime", "norelatime", "strictatime", "nostrictatime", "lazytime",
+	"nolazytime", "diratime", "nodiratime", "sync", "async", "dirsync", NULL
+};
+
+struct opt_state {
+	struct cdp_fs_opts *opts;
+	char *vfs;          /* comma list of VFS flags to pass on (heap) */
+	char *bad;          /* first unknown option (heap) */
+};
+
+static int in_list(const char *arg, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(arg, *list) == 0)
+			return 1;
+	return 0;
+}
+
+static int has_prefix(const char *arg, const char *const *list)
+{
+	for (; *list; list++)
+		if (strncmp(arg, *list, strlen(*list)) == 0)
+			return 1;
+	return 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opt_state *st = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_RO:
+		st->opts->ro = 1;
+		st->opts->rw = 0;
+		return 0;
+	case KEY_RW:
+		st->opts->rw = 1;
+		st->opts->ro = 0;
+		return 0;
+	case KEY_ALLOW_OTHER:
+		st->opts->allow_other = 1;
+		return 0;
+	case KEY_DEBUG:
+		st->opts->debug = 1;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		if (in_list(arg, noise_opts) || has_prefix(arg, noise_prefixes))
+			return 0;
+		if (in_list(arg, vfs_opts)) {
+			size_t old = st->vfs ? strlen(st->vfs) : 0;
+			char *n = realloc(st->vfs, old + strlen(arg) + 2);
+
+			if (!n)
+				return -1;
+			if (old)
+				n[old++] = ',';
+			strcpy(n + old, arg);
+			st->vfs = n;
+			return 0;
+		}
+		if (!st->bad)
+			st->bad = strdup(arg);
+		return 0;
+	default:
+		/* Stray non-option arguments cannot occur: we build argv. */
+		return 0;
+	}
+}
+
+/* Parses the -o string into opts; vfs gets the flags for the kernel. */
+static int parse_options(const char *options, struct cdp_fs_opts *opts, char **vfs,
+			 char *err, size_t errlen)
+{
+	char *argv[] = { (char *)"cdpfs", (char *)"-o", (char *)options, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(options ? 3 : 1, argv);
+	struct opt_state st = { .opts = opts };
+	int ret = 0;
+
+	*vfs = NULL;
+	if (options && !*options)
+		args.argc = 1;
+	if (fuse_opt_parse(&args, &st, cdp_fs_opt_table, opt_proc) == -1) {
+		errf(err, errlen, "cannot parse mount options '%s'", options ? options : "");
+		ret = -EINVAL;
+		goto out;
+	}
+	if (st.bad) {
+		errf(err, errlen, "unknown mount option '%s' (known: store=DIR, ro, "
+		     "allow_other, debug, and mount(8)'s generic options)", st.bad);
+		ret = -EINVAL;
+		goto out;
+	}
+	if (opts->rw) {
+		errf(err, errlen, "read-write mounts of the past (copy-on-write overlays) "
+		     "come in a later release; mount read-only (drop 'rw')");
+		ret = -EROFS;
+		goto out;
+	}
+	*vfs = st.vfs;
+	st.vfs = NULL;
+out:
+	free(st.vfs);
+	free(st.bad);
+	fuse_opt_free_args(&args);
+	return ret;
+}
+
+/* -------------------------------------------------------- mount point */
+
+/* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
+static void mountinfo_unescape(char *s)
+{
+	char *w = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+			s += 4;
+		} else {
+			*w++ = *s++;
+		}
+	}
+	*w = '\0';
+}
+
+static int is_listed_mount_point(const char *abs)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *save = NULL, *field = strtok_r(line, " ", &save);
+		int i;
+
+		for (i = 1; field && i < 5; i++)
+			field = strtok_r(NULL, " ", &save);
+		if (!field)
+			continue;
+		mountinfo_unescape(field);
+		found = strcmp(field, abs) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Checks that mp exists, is a directory and is not a mount point already;
+ * fills abs with its canonical path. */
+static int check_mountpoint(const char *mp, char *abs, char *err, size_t errlen)
+{
+	struct stat st, up;
+	char parent[PATH_MAX + 4];
+
+	if (stat(mp, &st) < 0) {
+		int e = errno;
+
+		if (e == ENOTCONN) {
+			errf(err, errlen, "mount point '%s' is busy (a dead FUSE mount: "
+			     "run 'fusermount3 -u %s')", mp, mp);
+			return -EBUSY;
+		}
+		errf(err, errlen, "mount point '%s' %s", mp,
+		     e == ENOENT ? "does not exist" : strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		errf(err, errlen, "mount point '%s' is not a directory", mp);
+		return -ENOTDIR;
+	}
+	if (!realpath(mp, abs)) {
+		int e = errno;
+
+		errf(err, errlen, "mount point '%s': %s", mp, strerror(e));
+		return -e;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", abs);
+	if (stat(parent, &up) == 0 &&
+	    (up.st_dev != st.st_dev || up.st_ino == st.st_ino)) {
+		errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
+		return -EBUSY;
+	}
+	if (is_listed_mount_point(abs)) {
+		errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------- store, host, view */
+
+/* libfuse's own messages, kept so that a failed mount says why in one line. */
+static char fuse_last_msg[512];
+static int fuse_msgs_to_stderr;
+
+static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	size_t n;
+
+	va_copy(ap2, ap);
+	if (level <= FUSE_LOG_ERR) {
+		vsnprintf(fuse_last_msg, sizeof(fuse_last_msg), fmt, ap);
+		n = strlen(fuse_last_msg);
+		while (n && (fuse_last_msg[n - 1] == '\n' || fuse_last_msg[n - 1] == '.'))
+			fuse_last_msg[--n] = '\0';
+	}
+	if (fuse_msgs_to_stderr)
+		vfprintf(stderr, fmt, ap2);
+	va_end(ap2);
+}
+
+static void fs_release_all(struct cdp_fs *fs)
+{
+	cdp_view_free(fs->view);
+	fs->view = NULL;
+	cdp_store_close(fs->store);
+	fs->store = NULL;
+	free(fs->store_path);
+	fs->store_path = NULL;
+}
+
+static void format_host_list(struct cdp_host_info *hosts, size_t n, char *buf, size_t size)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && used < size; i++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+					 hosts[i].name);
+	if (n == 0)
+		snprintf(buf, size, "none yet");
+}
+
+/*
+ * Opens the store, checks the host and the instant, opens the view and
+ * resolves the mount's root.  One error line in err on failure.
+ */
+static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *host,
+		      const char *dir, const char *time_text, char *err, size_t errlen)
+{
+	struct cdp_host_info *hosts = NULL, *hi = NULL;
+	size_t nhosts = 0, i;
+	int64_t now_ns, ts_ns;
+	char when[64], first[64], list[1024];
+	struct cdp_attr a;
+	int ret;
+
+	memset(fs, 0, sizeof(*fs));
+	now_ns = cdp_now_ns();
+	ret = cdp_time_parse(time_text, now_ns, &ts_ns);
+	if (ret < 0) {
+		errf(err, errlen, "bad time '%s' (expected e.g. 2025-12-02T12:33:07, "
+		     "'2025-12-02 12:33:07.250', +08:00 or Z, @1764649987, latest, -10m, "
+		     "-2h, -1d)", time_text);
+		return ret;
+	}
+	fs->store_path = strdup(store_path);
+	if (!fs->store_path) {
+		errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = cdp_store_open(store_path, CDP_STORE_READ, NULL, &fs->store);
+	if (ret < 0) {
+		if (ret == -CDP_ENOSTORE || ret == -ENOENT)
+			errf(err, errlen, "no store at '%s' (capture something first with "
+			     "'cdpfs capture --store %s DIR', or name the store with --store "
+			     "or -o store=)", store_path, store_path);
+		else if (ret == -CDP_EVERSION)
+			errf(err, errlen, "store '%s' has another format version (this cdpfs "
+			     "reads format %d; use the cdpfs release that wrote it)",
+			     store_path, CDP_FORMAT_VERSION);
+		else
+			errf(err, errlen, "cannot open store '%s': %s", store_path,
+			     cdp_strerror(ret));
+		goto out_err;
+	}
+	fs->block_size = cdp_store_block_size(fs->store);
+
+	ret = cdp_store_hosts(fs->store, &hosts, &nhosts);
+	if (ret < 0) {
+		errf(err, errlen, "cannot list hosts of store '%s': %s", store_path,
+		     cdp_strerror(ret));
+		goto out_err;
+	}
+	for (i = 0; i < nhosts; i++)
+		if (strcmp(hosts[i].name, host) == 0)
+			hi = &hosts[i];
+	if (!hi) {
+		format_host_list(hosts, nhosts, list, sizeof(list));
+		errf(err, errlen, "no capture of host '%s' in store '%s' (hosts: %s)", host,
+		     store_path, list);
+		ret = -CDP_ENOHOST;
+		goto out_err;
+	}
+	if (hi->first_ts_ns == 0) {
+		errf(err, errlen, "host '%s' has no complete baseline yet in store '%s' "
+		     "(wait until 'cdpfs capture' returns)", host, store_path);
+		ret = -CDP_EBEFORE;
+		goto out_err;
+	}
+	cdp_time_format(hi->first_ts_ns, first, sizeof(first));
+	if (ts_ns != CDP_TS_LATEST) {
+		cdp_time_format(ts_ns, when, sizeof(when));
+		if (ts_ns < hi->first_ts_ns) {
+			errf(err, errlen, "time '%s' (%s) is before the history of host '%s', "
+			     "which starts at %s", time_text, when, host, first);
+			ret = -CDP_EBEFORE;
+			goto out_err;
+		}
+		if (ts_ns > now_ns + 1000000000LL) {
+			char nowbuf[64];
+
+			cdp_time_format(now_ns, nowbuf, sizeof(nowbuf));
+			errf(err, errlen, "time '%s' (%s) is in the future (now is %s)",
+			     time_text, when, nowbuf);
+			ret = -CDP_EFUTURE;
+			goto out_err;
+		}
+	}
+
+	ret = cdp_view_open(fs->store, host, ts_ns, &fs->view);
+	if (ret < 0) {
+		if (ret == -CDP_EBEFORE)
+			errf(err, errlen, "time '%s' is before the history of host '%s', "
+			     "which starts at %s", time_text, host, first);
+		else if (ret == -CDP_EFUTURE)
+			errf(err, errlen, "time '%s' is in the future", time_text);
+		else
+			errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s",
+			     host, time_text, store_path, cdp_strerror(ret));
+		goto out_err;
+	}
+
+	fs->root_fid = CDP_ROOT_FID;
+	if (dir) {
+		cdp_time_format(cdp_view_requested_ts(fs->view), when, sizeof(when));
+		ret = cdp_view_resolve(fs->view, dir, &fs->root_fid);
+		if (ret == 0)
+			ret = cdp_view_getattr(fs->view, fs->root_fid, &a);
+		if (ret == 0 && !S_ISDIR(a.mode))
+			ret = -ENOTDIR;
+		if (ret < 0) {
+			if (ret == -ENOENT)
+				errf(err, errlen, "no directory '%s' on host '%s' at %s", dir,
+				     host, when);
+			else if (ret == -ENOTDIR)
+				errf(err, errlen, "'%s' on host '%s' at %s is not a directory",
+				     dir, host, when);
+			else
+				errf(err, errlen, "cannot resolve '%s' on host '%s': %s", dir,
+				     host, cdp_strerror(ret));
+			goto out_err;
+		}
+	}
+	cdp_host_info_free(hosts, nhosts);
+	return 0;
+
+out_err:
+	cdp_host_info_free(hosts, nhosts);
+	fs_release_all(fs);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+/* ------------------------------------------------------------ serving */
+
+struct fs_launch {
+	const struct cdp_mount_request *req;
+	struct cdp_fs_opts opts;
+	char *vfs;                  /* VFS flags for the kernel (heap) */
+	char *host, *dir, *time_text;
+	const char *store_path;
+	char mountpoint[PATH_MAX];
+	char store_abs[PATH_MAX];
+};
+
+static int append(char *buf, size_t size, const char *s)
+{
+	size_t used = strlen(buf);
+
+	if (used + strlen(s) + 2 > size)
+		return -ENAMETOOLONG;
+	if (used)
+		buf[used++] = ',';
+	strcpy(buf + used, s);
+	return 0;
+}
+
+/* fuse_opt treats ',' and '\\' specially: escape them in fsname. */
+static void escape_opt_value(const char *in, char *out, size_t size)
+{
+	size_t w = 0;
+
+	for (; *in && w + 3 < size; in++) {
+		if (*in == ',' || *in == '\\')
+			out[w++] = '\\';
+		out[w++] = *in;
+	}
+	out[w] = '\0';
+}
+
+/*
+ * Everything that happens in the serving process: prepare, mount, tell
+ * ready_fd (-1 in foreground), serve until unmounted or signalled.
+ */
+static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
+{
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct cdp_fs fs;
+	char optbuf[2048] = "", fsname[PATH_MAX + 16], esc[2 * PATH_MAX];
+	char *argv[5];
+	struct fuse_args args;
+	int argc = 0, ret, allow_other;
+
+	ret = fs_prepare(&fs, l->store_path, l->host, l->dir, l->time_text, err, errlen);
+	if (ret < 0)
+		return ret;
+
+	allow_other = l->opts.allow_other >= 0 ? l->opts.allow_other : geteuid() == 0;
+	snprintf(fsname, sizeof(fsname), "fsname=%s", l->req->spec);
+	escape_opt_value(fsname, esc, sizeof(esc));
+	if (append(optbuf, sizeof(optbuf), "ro") || append(optbuf, sizeof(optbuf), "default_permissions") ||
+	    append(optbuf, sizeof(optbuf), "subtype=cdpfs") ||
+	    append(optbuf, sizeof(optbuf), "max_read=1048576") ||
+	    append(optbuf, sizeof(optbuf), esc) ||
+	    (allow_other && append(optbuf, sizeof(optbuf), "allow_other")) ||
+	    (l->vfs && append(optbuf, sizeof(optbuf), l->vfs))) {
+		errf(err, errlen, "mount options too long");
+		ret = -ENAMETOOLONG;
+		goto out_release;
+	}
+	argv[argc++] = (char *)"cdpfs";
+	argv[argc++] = (char *)"-o";
+	argv[argc++] = optbuf;
+	if (l->opts.debug || l->req->debug)
+		argv[argc++] = (char *)"-d";
+	argv[argc] = NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+
+	fuse_msgs_to_stderr = ready_fd < 0;
+	fuse_set_log_func(fuse_log_capture);
+	fuse_last_msg[0] = '\0';
+	se = fuse_session_new(&args, &cdp_fs_ll_ops, sizeof(cdp_fs_ll_ops), &fs);
+	if (!se) {
+		errf(err, errlen, "cannot start the FUSE session: %s",
+		     fuse_last_msg[0] ? fuse_last_msg : "unknown error");
+		ret = -EIO;
+		goto out_release;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		errf(err, errlen, "cannot install signal handlers");
+		ret = -EIO;
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, l->mountpoint) != 0) {
+		errf(err, errlen, "cannot mount on '%s': %s", l->mountpoint,
+		     fuse_last_msg[0] ? fuse_last_msg : "mount failed");
+		ret = -EIO;
+		goto out_signals;
+	}
+	{
+		char when[64];
+
+		cdp_time_format(cdp_view_ts(fs.view), when, sizeof(when));
+		cdp_log(LOG_INFO, "mounted %s (seq %llu, newest op at %s) on '%s'",
+			l->req->spec, (unsigned long long)cdp_view_seq(fs.view), when,
+			l->mountpoint);
+	}
+	if (ready_fd >= 0) {
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		/* Detach from the caller's terminal and pipes before saying
+		 * ready, so `x=$(cdpfs mount ...)` does not wait for us. */
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			dup2(devnull, STDERR_FILENO);
+			if (devnull > STDERR_FILENO)
+				close(devnull);
+		}
+		if (write(ready_fd, "0", 1) != 1)
+			cdp_log(LOG_WARNING, "cannot tell the caller the mount is ready");
+		close(ready_fd);
+		if (chdir("/") < 0)
+			cdp_log(LOG_WARNING, "cannot change directory to '/'");
+	}
+
+	loop_cfg = fuse_loop_cfg_create();
+	if (loop_cfg) {
+		fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
+		fuse_loop_cfg_set_max_threads(loop_cfg, 16);
+	}
+	ret = fuse_session_loop_mt(se, loop_cfg);
+	cdp_log(LOG_DEBUG, "serving '%s' ended with %d", l->mountpoint, ret);
+	ret = 0;
+	fuse_loop_cfg_destroy(loop_cfg);
+	fuse_session_unmount(se);
+	cdp_log(LOG_INFO, "unmounted '%s'", l->mountpoint);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+out_release:
+	fs_release_all(&fs);
+	return ret;
+}
+
+/* Waits for the daemon's first byte: '0' ready, '1' then an error line. */
+static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
+{
+	char buf[1024];
+	size_t used = 0;
+	ssize_t n;
+	int status;
+
+	for (;;) {
+		n = read(fd, buf + used, sizeof(buf) - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		if (buf[0] == '0' || used == sizeof(buf) - 1)
+			break;
+	}
+	buf[used] = '\0';
+	if (used >= 1 && buf[0] == '0')
+		return 0;
+	if (used > 1 && buf[0] == '1') {
+		errf(err, errlen, "%s", buf + 1);
+		waitpid(pid, &status, 0);
+		return -EIO;
+	}
+	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status))
+		errf(err, errlen, "the mount daemon died (signal %d) before the mount was "
+		     "ready", WTERMSIG(status));
+	else
+		errf(err, errlen, "the mount daemon exited before the mount was ready");
+	return -EIO;
+}
+
+int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
+{
+	struct fs_launch l;
+	int ret, pipefd[2];
+	pid_t pid;
+
+	memset(&l, 0, sizeof(l));
+	l.req = req;
+	l.opts.allow_other = -1;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!req->spec || !req->mountpoint) {
+		errf(err, errlen, "usage: cdpfs mount [--store DIR] [-o OPTS] SPEC MOUNTPOINT");
+		return -EINVAL;
+	}
+	ret = parse_options(req->options, &l.opts, &l.vfs, err, errlen);
+	if (ret < 0)
+		goto out;
+	ret = cdp_fs_parse_spec(req->spec, &l.host, &l.dir, &l.time_text, err, errlen);
+	if (ret < 0)
+		goto out;
+	l.store_path = l.opts.store ? l.opts.store : req->store ? req->store : CDP_DEFAULT_STORE;
+	/* The daemon leaves its working directory: keep the store absolute. */
+	if (realpath(l.store_path, l.store_abs))
+		l.store_path = l.store_abs;
+	ret = check_mountpoint(req->mountpoint, l.mountpoint, err, errlen);
+	if (ret < 0)
+		goto out;
+
+	if (req->foreground) {
+		cdp_log_init("cdpfs", 0, (l.opts.debug || req->debug) ? LOG_DEBUG : LOG_INFO);
+		ret = fs_serve(&l, -1, err, errlen);
+		goto out;
+	}
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		ret = -errno;
+		errf(err, errlen, "cannot create a pipe: %s", strerror(-ret));
+		goto out;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		errf(err, errlen, "cannot fork the mount daemon: %s", strerror(-ret));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		char line[1024];
+
+		close(pipefd[0]);
+		setsid();
+		cdp_log_init("cdpfs", 1, (l.opts.debug || req->debug) ? LOG_DEBUG : LOG_INFO);
+		line[0] = '\0';
+		ret = fs_serve(&l, pipefd[1], line + 1, sizeof(line) - 1);
+		if (ret < 0) {
+			line[0] = '1';
+			if (write(pipefd[1], line, strlen(line)) < 0)
+				_exit(1);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(pipefd[1]);
+	ret = wait_ready(pipefd[0], pid, err, errlen);
+	close(pipefd[0]);
+out:
+	free(l.vfs);
+	free(l.host);
+	free(l.dir);
+	free(l.time_text);
+	free(l.opts.store);
+	return ret < 0 ? ret : 0;
+}
