@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd_hosts.c - `cdpfs hosts`: what the store holds, one row per captured
+ * directory: host, directory, first mountable instant, latest instant,
+ * whether capture runs now, and the gaps (times nothing was captured).
+ * Human output is aligned columns in local time; --json prints stable keys
+ * with both ISO-8601 strings and integer nanoseconds:
+ *   {"store": S, "hosts": [{"name", "first", "first_ns", "latest",
+ *    "latest_ns", "latest_seq", "dirs": [{"path", "first", "first_ns",
+ *    "active", "state", "gaps": [{"from", "from_ns", "to", "to_ns"}]}]}]}
+ * The store is opened read-only, so this works while capture runs.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "store.h"
+
+enum {
+	OPT_STORE = 256,
+	OPT_JSON,
+	OPT_HELP,
+};
+
+static const struct option hosts_options[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const char *root_state(const struct cdp_root_info *r)
+{
+	if (r->active)
+		return "active";
+	if (r->baseline_ts_ns == 0)
+		return "incomplete";
+	return r->session_end_ts_ns ? "stopped" : "stopped (unclean)";
+}
+
+static void json_time(FILE *out, const char *key, int64_t ts_ns)
+{
+	char buf[64];
+
+	fprintf(out, "\"%s\": ", key);
+	if (ts_ns > 0) {
+		cdp_time_format(ts_ns, buf, sizeof(buf));
+		cli_json_string(out, buf);
+	} else {
+		fputs("null", out);
+	}
+	fprintf(out, ", \"%s_ns\": %lld", key, (long long)ts_ns);
+}
+
+static void print_json(FILE *out, const char *store, const struct cdp_host_info *hosts,
+		       size_t n)
+{
+	size_t i, j, k;
+
+	fputs("{\"store\": ", out);
+	cli_json_string(out, store);
+	fputs(", \"hosts\": [", out);
+	for (i = 0; i < n; i++) {
+		const struct cdp_host_info *h = &hosts[i];
+
+		fprintf(out, "%s\n  {\"name\": ", i ? "," : "");
+		cli_json_string(out, h->name);
+		fputs(", ", out);
+		json_time(out, "first", h->first_ts_ns);
+		fputs(", ", out);
+		json_time(out, "latest", h->latest_ts_ns);
+		fprintf(out, ", \"latest_seq\": %llu, \"dirs\": [",
+			(unsigned long long)h->latest_seq);
+		for (j = 0; j < h->nroots; j++) {
+			const struct cdp_root_info *r = &h->roots[j];
+
+			fprintf(out, "%s\n    {\"path\": ", j ? "," : "");
+			cli_json_string(out, r->path);
+			fputs(", ", out);
+			json_time(out, "first", r->baseline_ts_ns);
+			fprintf(out, ", \"active\": %s, \"state\": ", r->active ? "true" : "false");
+			cli_json_string(out, root_state(r));
+			fputs(", \"gaps\": [", out);
+			for (k = 0; k < r->ngaps; k++) {
+				fputs(k ? ", {" : "{", out);
+				json_time(out, "from", r->gaps[k].from_ts_ns);
+				fputs(", ", out);
+				json_time(out, "to", r->gaps[k].to_ts_ns);
+				fputs("}", out);
+			}
+			fputs("]}", out);
+		}
+		fputs(h->nroots ? "\n  ]}" : "]}", out);
+	}
+	fputs(n ? "\n]}\n" : "]}\n", out);
+}
+
+struct row {
+	const char *cols[6];
+	char first[32], latest[32];
+	char *gaps;
+};
+
+static char *format_gaps(const struct cdp_root_info *r)
+{
+	size_t k, size = 1 + r->ngaps * 48, used = 0;
+	char *s = malloc(size), a[32], b[32];
+
+	if (!s)
+		die("out of memory");
+	s[0] = '\0';
+	for (k = 0; k < r->ngaps; k++) {
+		cli_time_local(r->gaps[k].from_ts_ns, a, sizeof(a));
+		cli_time_local(r->gaps[k].to_ts_ns, b, sizeof(b));
+		used += (size_t)snprintf(s + used, size - used, "%s%s - %s", k ? ", " : "", a, b);
+	}
+	if (!r->ngaps)
+		snprintf(s, size, "-");
+	return s;
+}
+
+static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
+{
+	static const char *const header[6] = { "HOST", "DIRECTORY", "FIRST", "LATEST",
+					       "STATE", "GAPS" };
+	size_t nrows = 0, i, j, col, width[6];
+	struct row *rows;
+
+	for (i = 0; i < n; i++)
+		nrows += hosts[i].nroots ? hosts[i].nroots : 1;
+	rows = calloc(nrows ? nrows : 1, sizeof(*rows));
+	if (!rows)
+		die("out of memory");
+	nrows = 0;
+	for (i = 0; i < n; i++) {
+		const struct cdp_host_info *h = &hosts[i];
+
+		for (j = 0; j < (h->nroots ? h->nroots : 1); j++) {
+			struct row *w = &rows[nrows++];
+			const struct cdp_root_info *r = h->nroots ? &h->roots[j] : NULL;
+
+			w->cols[0] = h->name;
+			w->cols[1] = r ? r->path : "-";
+			cli_time_local(r && r->baseline_ts_ns ? r->baseline_ts_ns : h->first_ts_ns,
+				       w->first, sizeof(w->first));
+			cli_time_local(h->latest_ts_ns, w->latest, sizeof(w->latest));
+			w->cols[2] = w->first;
+			w->cols[3] = w->latest;
+			w->cols[4] = r ? root_state(r) : "-";
+			w->gaps = r ? format_gaps(r) : strdup("-");
+			if (!w->gaps)
+				die("out of memory");
+			w->cols[5] = w->gaps;
+		}
+	}
+	for (col = 0; col < 6; col++) {
+		width[col] = strlen(header[col]);
+		for (i = 0; i < nrows; i++)
+			if (strlen(rows[i].cols[col]) > width[col])
+				width[col] = strlen(rows[i].cols[col]);
+	}
+	for (col = 0; col < 5; col++)
+		fprintf(out, "%-*s  ", (int)width[col], header[col]);
+	fprintf(out, "%s\n", header[5]);
+	for (i = 0; i < nrows; i++) {
+		for (col = 0; col < 5; col++)
+			fprintf(out, "%-*s  ", (int)width[col], rows[i].cols[col]);
+		fprintf(out, "%s\n", rows[i].cols[5]);
+		free(rows[i].gaps);
+	}
+	free(rows);
+}
+
+int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
+{
+	const char *opt_store = NULL;
+	struct cdp_host_info *hosts = NULL;
+	struct cdp_store *s = NULL;
+	size_t n = 0;
+	int c, json = 0, ret;
+	char *store;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", hosts_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE:
+			opt_store = optarg;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+		case OPT_HELP:
+			cli_usage(self, stdout, 0);
+		default:
+			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
+	store = cli_store_path(opt_store);
+	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &s);
+	if (ret == -CDP_ENOSTORE || ret == -ENOENT)
+		die("no store at '%s' (nothing captured yet; name the store with --store "
+		    "or CDPFS_STORE)", store);
+	if (ret == -CDP_EVERSION)
+		die("store '%s' has another format version (this cdpfs reads format %d)",
+		    store, CDP_FORMAT_VERSION);
+	if (ret < 0)
+		die("cannot open store '%s': %s", store, cdp_strerror(ret));
+	ret = cdp_store_hosts(s, &hosts, &n);
+	if (ret < 0) {
+		cdp_store_close(s);
+		die("cannot list hosts of store '%s': %s", store, cdp_strerror(ret));
+	}
+	if (json)
+		print_json(stdout, store, hosts, n);
+	else if (n == 0)
+		printf("no host captured yet in store '%s'\n", store);
+	else
+		print_table(stdout, hosts, n);
+	cdp_host_info_free(hosts, n);
+	cdp_store_close(s);
+	free(store);
+	if (fflush(stdout) != 0)
+		die("cannot write the output");
+	return 0;
+}

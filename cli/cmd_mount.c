@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd_mount.c - `cdpfs mount` (a past instant, read-only, through
+ * cdp_fs_mount(), which returns once the mount is live) and `cdpfs umount`
+ * (fusermount3 -u, then wait until the mount point is a plain directory
+ * again).  Several -o are joined with commas, as mount(8) does.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "fs/fs.h"
+
+enum {
+	OPT_STORE = 256,
+	OPT_HELP,
+};
+
+static const struct option mount_options[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "options", required_argument, NULL, 'o' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 }
+};
+
+static char *join_options(char *acc, const char *more)
+{
+	char *out;
+
+	if (!acc)
+		out = strdup(more);
+	else if (asprintf(&out, "%s,%s", acc, more) < 0)
+		out = NULL;
+	if (!out)
+		die("out of memory");
+	free(acc);
+	return out;
+}
+
+int cmd_mount(int argc, char **argv, const struct cli_cmd *self)
+{
+	struct cdp_mount_request req;
+	const char *opt_store = NULL;
+	char err[1024], *store, *options = NULL;
+	int c, ret;
+
+	memset(&req, 0, sizeof(req));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:fdh", mount_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE:
+			opt_store = optarg;
+			break;
+		case 'o':
+			options = join_options(options, optarg);
+			break;
+		case 'f':
+			req.foreground = 1;
+			break;
+		case 'd':
+			req.debug = 1;
+			break;
+		case 'h':
+		case OPT_HELP:
+			cli_usage(self, stdout, 0);
+		default:
+			if (optopt)
+				cli_usage_error(self, "option '-%c' %s", optopt,
+						strchr("o", optopt) ? "needs a value" : "is unknown");
+			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		cli_usage_error(self, argc - optind < 2 ? "SPEC and MOUNTPOINT needed" :
+				"too many arguments");
+	store = cli_store_path(opt_store);
+	req.store = store;
+	req.spec = argv[optind];
+	req.mountpoint = argv[optind + 1];
+	req.options = options;
+	err[0] = '\0';
+	ret = cdp_fs_mount(&req, err, sizeof(err));
+	free(options);
+	free(store);
+	if (ret != 0)
+		die_line(err);
+	return 0;
+}
+
+static const struct option umount_options[] = {
+	{ "lazy", no_argument, NULL, 'z' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 }
+};
+
+static int run_fusermount(const char *mp, int lazy)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", lazy ? "-uzq" : "-uq", "--", mp, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return -ENOENT;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBUSY;
+}
+
+int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
+{
+	const char *mp;
+	int c, lazy = 0, ret, i;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "zh", umount_options, NULL)) != -1) {
+		switch (c) {
+		case 'z':
+			lazy = 1;
+			break;
+		case 'h':
+		case OPT_HELP:
+			cli_usage(self, stdout, 0);
+		default:
+			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		cli_usage_error(self, "one MOUNTPOINT needed");
+	mp = argv[optind];
+	ret = cli_is_mount_point(mp);
+	if (ret == -ENOENT)
+		die("mount point '%s' does not exist", mp);
+	if (ret == 0)
+		die("'%s' is not mounted", mp);
+	ret = run_fusermount(mp, lazy);
+	if (ret == -ENOENT)
+		die("cannot run fusermount3 (install the fuse3 package)");
+	if (ret < 0)
+		die("cannot unmount '%s': busy or not a FUSE mount (close what uses it, "
+		    "or 'cdpfs umount -z')", mp);
+	/* fusermount returns once the kernel detached the mount; make sure the
+	 * mount point is a plain directory before we say done. */
+	for (i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		if (cli_is_mount_point(mp) == 0)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	die("'%s' is still mounted after 10 s", mp);
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * util.c - helpers shared by the verbs of `cdpfs`: dying with one line,
+ * usage errors, the store path rule (--store, $CDPFS_STORE, default), sizes,
+ * JSON strings, local times for humans, and "is this a mount point".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "store.h"
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("cdpfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+void die_line(const char *line)
+{
+	if (!line || !*line)
+		die("failed (no reason given)");
+	if (strncmp(line, "cdpfs: ", 7) == 0)
+		line += 7;
+	die("%s", line);
+}
+
+void cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("cdpfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (usage: cdpfs %s)\n", cmd->usage);
+	exit(2);
+}
+
+char *cli_store_path(const char *opt_store)
+{
+	const char *s = opt_store;
+	char cwd[PATH_MAX], *out;
+
+	if (!s || !*s)
+		s = getenv("CDPFS_STORE");
+	if (!s || !*s)
+		s = CDP_DEFAULT_STORE;
+	if (s[0] == '/') {
+		out = strdup(s);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			die("cannot get the current directory: %s", strerror(errno));
+		if (asprintf(&out, "%s/%s", strcmp(cwd, "/") ? cwd : "", s) < 0)
+			out = NULL;
+	}
+	if (!out)
+		die("out of memory");
+	return out;
+}
+
+int cli_parse_size(const char *text, size_t *bytes)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (!text || !*text || *text == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if ((*end == 'B' || *end == 'b') && end[1] == '\0')
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	if (shift && v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	*bytes = (size_t)(v << shift);
+	return 0;
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+void cli_time_local(int64_t ts_ns, char *buf, size_t size)
+{
+	time_t t = (time_t)(ts_ns / 1000000000);
+	struct tm tm;
+
+	if (ts_ns <= 0 || !localtime_r(&t, &tm) ||
+	    strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, size, "-");
+}
+
+int cli_is_mount_point(const char *path)
+{
+	struct stat st, up;
+	char parent[PATH_MAX + 4];
+
+	if (stat(path, &st) < 0)
+		return errno == ENOTCONN ? 1 : -errno;
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(parent, &up) < 0)
+		return -errno;
+	return up.st_dev != st.st_dev || up.st_ino == st.st_ino;
+}
