@@ -120,6 +120,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * bounds reads as well. */
 	conn->max_write = CDP_FS_MAX_READ_BYTES;
 	conn->max_readahead = CDP_FS_MAX_READ_BYTES;
+	conn->max_read = CDP_FS_MAX_READ_BYTES;   /* must match max_read= */
 	conn->time_gran = 1;
 }
 

@@ -69,9 +69,10 @@ static int host_name_valid(const char *h, size_t len)
 }
 
 /*
- * HOST@TIME or HOST:/dir@TIME.  HOST holds no ':' nor '@'.  TIME is what
- * follows the last '@', except that a Unix time "@1764649987" brings its
- * own '@': "db01@@1764649987" and "db01:/a@b@@1764649987".
+ * HOST@TIME or HOST:/dir@TIME.  HOST holds no ':' nor '@'.  In HOST@TIME,
+ * TIME is everything after the first '@' ("db01@@1764649987").  In
+ * HOST:/dir@TIME, TIME follows the last '@', or the '@' before it when a
+ * Unix time brings its own ("db01:/a@b@@1764649987").
  */
 int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_text,
 		      char *err, size_t errlen)
@@ -94,13 +95,15 @@ int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_te
 			return -EINVAL;
 		}
 	}
-	at = strrchr(spec, '@');
-	if (!at || at < host_end) {
+	/* Without a directory, TIME is all that follows HOST@; with one, the
+	 * directory may itself hold '@', so TIME follows the last one. */
+	at = path_start ? strrchr(path_start, '@') : (*host_end == '@' ? host_end : NULL);
+	if (!at) {
 		errf(err, errlen, "bad SPEC '%s': no time (expected HOST@TIME, e.g. "
 		     "db01@latest or db01@2025-12-02T12:33:07)", spec);
 		return -EINVAL;
 	}
-	if (at > host_end && at[-1] == '@' && (!path_start || at - 1 > path_start))
+	if (path_start && at - 1 > path_start && at[-1] == '@')
 		at--;
 	if (!host_name_valid(spec, host_len)) {
 		errf(err, errlen, "bad SPEC '%s': '%.*s' is not a host name", spec,
