@@ -68,7 +68,9 @@ int cmd_mount(int argc, char **argv, const struct cli_cmd *self)
 			req.foreground = 1;
 			break;
 		case 'd':
+			/* debug output goes to stderr: serve in the foreground */
 			req.debug = 1;
+			req.foreground = 1;
 			break;
 		case 'h':
 		case OPT_HELP:

@@ -34,7 +34,7 @@ const struct cli_cmd cli_commands[] = {
 	  "  -o OPTS            mount options: store=DIR, ro, allow_other, debug, nosuid,\n"
 	  "                     nodev, noexec, and mount(8)'s generic ones (ignored)\n"
 	  "  -f, --foreground   serve in this process until unmounted\n"
-	  "  -d, --debug        log every FUSE request (implies nothing else)\n",
+	  "  -d, --debug        log every FUSE request on stderr (implies -f)\n",
 	  CLI_NEEDS_STORE },
 	{ "umount", cmd_umount,
 	  "umount [-z] MOUNTPOINT",

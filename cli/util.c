@@ -48,7 +48,7 @@ void cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (usage: cdpfs %s)\n", cmd->usage);
+	fprintf(stderr, " (see 'cdpfs %s --help')\n", cmd->name);
 	exit(2);
 }
 
