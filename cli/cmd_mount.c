@@ -3,9 +3,11 @@
  * cmd_mount.c - `cdpfs mount` (a past instant, read-only, through
  * cdp_fs_mount(), which returns once the mount is live) and `cdpfs umount`
  * (fusermount3 -u, then wait until the mount point is a plain directory
- * again).  Several -o are joined with commas, as mount(8) does.
+ * again and the daemon that served it has exited).  Several -o are joined with commas, as mount(8) does.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,9 +127,86 @@ static int run_fusermount(const char *mp, int lazy)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBUSY;
 }
 
+/*
+ * The daemon serving abs: a process named cdpfs holding a descriptor on the
+ * directory it covers (fs/mount.c keeps one for this).  Up to max pids.
+ */
+static size_t find_daemons(const char *abs, pid_t *pids, size_t max)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *pe;
+	size_t n = 0;
+
+	if (!proc)
+		return 0;
+	while (n < max && (pe = readdir(proc))) {
+		char path[PATH_MAX], comm[32] = "", link[PATH_MAX];
+		struct dirent *fe;
+		DIR *fds;
+		FILE *f;
+		ssize_t len;
+
+		if (pe->d_name[0] < '1' || pe->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", pe->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		if (strcmp(comm, "cdpfs\n") != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while ((fe = readdir(fds))) {
+			char fdpath[PATH_MAX + 300];
+
+			if (fe->d_name[0] == '.')
+				continue;
+			snprintf(fdpath, sizeof(fdpath), "%s/%s", path, fe->d_name);
+			len = readlink(fdpath, link, sizeof(link) - 1);
+			if (len <= 0)
+				continue;
+			link[len] = '\0';
+			if (strcmp(link, abs) == 0) {
+				pids[n++] = (pid_t)atoi(pe->d_name);
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return n;
+}
+
+/* A process is gone once /proc no longer has it or it is a zombie. */
+static int process_gone(pid_t pid)
+{
+	char path[64], buf[256], *paren;
+	FILE *f;
+	int gone = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	if (fgets(buf, sizeof(buf), f)) {
+		paren = strrchr(buf, ')');
+		gone = paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+	}
+	fclose(f);
+	return gone;
+}
+
 int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 {
 	const char *mp;
+	char abs[PATH_MAX];
+	pid_t daemons[8];
+	size_t ndaemons = 0;
 	int c, lazy = 0, ret, i;
 
 	optind = 1;
@@ -152,6 +231,8 @@ int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 		die("mount point '%s' does not exist", mp);
 	if (ret == 0)
 		die("'%s' is not mounted", mp);
+	if (realpath(mp, abs))
+		ndaemons = find_daemons(abs, daemons, sizeof(daemons) / sizeof(daemons[0]));
 	ret = run_fusermount(mp, lazy);
 	if (ret == -ENOENT)
 		die("cannot run fusermount3 (install the fuse3 package)");
@@ -164,8 +245,23 @@ int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 
 		if (cli_is_mount_point(mp) == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (i == 200)
+		die("'%s' is still mounted after 10 s", mp);
+	if (lazy)
+		return 0;
+	/* Then wait for the daemon to close its store and exit. */
+	for (i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		size_t k, alive = 0;
+
+		for (k = 0; k < ndaemons; k++)
+			alive += !process_gone(daemons[k]);
+		if (!alive)
 			return 0;
 		nanosleep(&ts, NULL);
 	}
-	die("'%s' is still mounted after 10 s", mp);
+	die("the daemon of '%s' is still running 10 s after the unmount", mp);
 }

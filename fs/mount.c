@@ -585,7 +585,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	char optbuf[2048] = "", fsname[PATH_MAX + 16], esc[2 * PATH_MAX];
 	char *argv[5];
 	struct fuse_args args;
-	int argc = 0, ret, allow_other;
+	int argc = 0, ret, allow_other, covered_fd = -1;
 
 	ret = fs_prepare(&fs, l->store_path, l->host, l->dir, l->time_text, err, errlen);
 	if (ret < 0)
@@ -627,6 +627,9 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 		ret = -EIO;
 		goto out_destroy;
 	}
+	/* Hold the directory we cover: `cdpfs umount` finds this daemon by
+	 * it (a /proc/PID/fd link naming the mount point) and waits for it. */
+	covered_fd = open(l->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fuse_session_mount(se, l->mountpoint) != 0) {
 		errf(err, errlen, "cannot mount on '%s': %s", l->mountpoint,
 		     fuse_last_msg[0] ? fuse_last_msg : "mount failed");
@@ -674,7 +677,13 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
+	/* Close the store before the session: once /dev/fuse is closed, the
+	 * mount is gone for good and waiters may assume we are done. */
+	fs_release_all(&fs);
 	fuse_session_destroy(se);
+	if (covered_fd >= 0)
+		close(covered_fd);
+	return ret;
 out_release:
 	fs_release_all(&fs);
 	return ret;
