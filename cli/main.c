@@ -97,8 +97,7 @@ int cmd_help(int argc, char **argv, const struct cli_cmd *self)
 		cli_usage(self, stdout, 0);
 	c = cli_find(argv[1]);
 	if (!c) {
-		fprintf(stderr, "cdpfs: unknown verb '%s'\n", argv[1]);
-		general_help(stderr);
+		fprintf(stderr, "cdpfs: unknown verb '%s' (see 'cdpfs help')\n", argv[1]);
 		exit(2);
 	}
 	cli_usage(c, stdout, 0);

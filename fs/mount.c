@@ -144,7 +144,15 @@ enum {
 	KEY_DEBUG,
 };
 
-#define CDP_OPT(t, p, v) { t, offsetof(struct cdp_fs_opts, p), v }
+/* What fuse_opt_parse() fills: the options proper, then what opt_proc()
+ * collects on the side. */
+struct opt_state {
+	struct cdp_fs_opts opts;
+	char *vfs;          /* comma list of VFS flags to pass on (heap) */
+	char *bad;          /* first unknown option (heap) */
+};
+
+#define CDP_OPT(t, p, v) { t, offsetof(struct opt_state, opts.p), v }
 
 static const struct fuse_opt cdp_fs_opt_table[] = {
 	CDP_OPT("store=%s", store, 0),
@@ -173,12 +181,6 @@ static const char *const vfs_opts[] = {
 	"nolazytime", "diratime", "nodiratime", "sync", "async", "dirsync", NULL
 };
 
-struct opt_state {
-	struct cdp_fs_opts *opts;
-	char *vfs;          /* comma list of VFS flags to pass on (heap) */
-	char *bad;          /* first unknown option (heap) */
-};
-
 static int in_list(const char *arg, const char *const *list)
 {
 	for (; *list; list++)
@@ -202,18 +204,18 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	(void)outargs;
 	switch (key) {
 	case KEY_RO:
-		st->opts->ro = 1;
-		st->opts->rw = 0;
+		st->opts.ro = 1;
+		st->opts.rw = 0;
 		return 0;
 	case KEY_RW:
-		st->opts->rw = 1;
-		st->opts->ro = 0;
+		st->opts.rw = 1;
+		st->opts.ro = 0;
 		return 0;
 	case KEY_ALLOW_OTHER:
-		st->opts->allow_other = 1;
+		st->opts.allow_other = 1;
 		return 0;
 	case KEY_DEBUG:
-		st->opts->debug = 1;
+		st->opts.debug = 1;
 		return 0;
 	case FUSE_OPT_KEY_OPT:
 		if (in_list(arg, noise_opts) || has_prefix(arg, noise_prefixes))
@@ -245,10 +247,12 @@ static int parse_options(const char *options, struct cdp_fs_opts *opts, char **v
 {
 	char *argv[] = { (char *)"cdpfs", (char *)"-o", (char *)options, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(options ? 3 : 1, argv);
-	struct opt_state st = { .opts = opts };
+	struct opt_state st;
 	int ret = 0;
 
 	*vfs = NULL;
+	memset(&st, 0, sizeof(st));
+	st.opts = *opts;
 	if (options && !*options)
 		args.argc = 1;
 	if (fuse_opt_parse(&args, &st, cdp_fs_opt_table, opt_proc) == -1) {
@@ -262,7 +266,7 @@ static int parse_options(const char *options, struct cdp_fs_opts *opts, char **v
 		ret = -EINVAL;
 		goto out;
 	}
-	if (opts->rw) {
+	if (st.opts.rw) {
 		errf(err, errlen, "read-write mounts of the past (copy-on-write overlays) "
 		     "come in a later release; mount read-only (drop 'rw')");
 		ret = -EROFS;
@@ -271,6 +275,7 @@ static int parse_options(const char *options, struct cdp_fs_opts *opts, char **v
 	*vfs = st.vfs;
 	st.vfs = NULL;
 out:
+	*opts = st.opts;   /* opts->store is heap either way: caller frees */
 	free(st.vfs);
 	free(st.bad);
 	fuse_opt_free_args(&args);
