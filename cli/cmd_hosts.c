@@ -106,7 +106,7 @@ struct row {
 
 static char *format_gaps(const struct cdp_root_info *r)
 {
-	size_t k, size = 1 + r->ngaps * 48, used = 0;
+	size_t k, size = 2 + r->ngaps * 48, used = 0;
 	char *s = malloc(size), a[32], b[32];
 
 	if (!s)
