@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -579,6 +582,82 @@ static void escape_opt_value(const char *in, char *out, size_t size)
 }
 
 /*
+ * A reader of a store written by a running capture must follow the writer's
+ * files (RocksDB secondary): compaction replaces the files the reader knew.
+ * The view stays at its seq, so catching up changes nothing it shows.
+ */
+struct refresher {
+	struct cdp_store *store;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;            /* protected by lock */
+	pthread_t thread;
+	int started;
+};
+
+#define CDP_FS_REFRESH_S 10
+
+static void *refresher_main(void *arg)
+{
+	struct refresher *r = arg;
+	struct timespec until;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += CDP_FS_REFRESH_S;
+		while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
+			;
+		if (r->stop)
+			break;
+		pthread_mutex_unlock(&r->lock);
+		ret = cdp_store_refresh(r->store);
+		if (ret < 0)
+			cdp_log(LOG_WARNING, "cannot follow the store '%s': %s",
+				cdp_store_path(r->store), cdp_strerror(ret));
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void refresher_start(struct refresher *r, struct cdp_store *store)
+{
+	sigset_t block, old;
+
+	memset(r, 0, sizeof(*r));
+	r->store = store;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	/* Signals that end the mount must reach a FUSE thread, not this one. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	r->started = pthread_create(&r->thread, NULL, refresher_main, r) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!r->started)
+		cdp_log(LOG_WARNING, "no store refresh thread: a long mount may see EIO "
+			"after the capture compacts");
+}
+
+static void refresher_stop(struct refresher *r)
+{
+	if (r->started) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = 1;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+}
+
+/*
  * Everything that happens in the serving process: prepare, mount, tell
  * ready_fd (-1 in foreground), serve until unmounted or signalled.
  */
@@ -586,6 +665,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 {
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
+	struct refresher refresh;
 	struct cdp_fs fs;
 	char optbuf[2048] = "", fsname[PATH_MAX + 16], esc[2 * PATH_MAX];
 	char *argv[5];
@@ -668,6 +748,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 			cdp_log(LOG_WARNING, "cannot change directory to '/'");
 	}
 
+	refresher_start(&refresh, fs.store);
 	loop_cfg = fuse_loop_cfg_create();
 	if (loop_cfg) {
 		fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
@@ -677,6 +758,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	cdp_log(LOG_DEBUG, "serving '%s' ended with %d", l->mountpoint, ret);
 	ret = 0;
 	fuse_loop_cfg_destroy(loop_cfg);
+	refresher_stop(&refresh);
 	fuse_session_unmount(se);
 	cdp_log(LOG_INFO, "unmounted '%s'", l->mountpoint);
 out_signals:
