@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * log.c - cdp_log(): one logging function with syslog levels, writing
+ * "progname: message" to stderr in the foreground or to syslog(3) for a
+ * daemon, and cdp_strerror() for errno and CDP_E* codes.  The level is
+ * checked before anything is formatted, so disabled debug lines cost one
+ * comparison.  cdp_log_init() is meant to be called once, early.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "store_int.h"
+
+static const char *log_progname = "cdpfs";
+static int log_use_syslog;
+static int log_max_level = LOG_INFO;
+
+void cdp_log_init(const char *progname, int use_syslog, int max_level)
+{
+	if (progname)
+		log_progname = progname;
+	log_max_level = max_level;
+	if (use_syslog && !log_use_syslog)
+		openlog(log_progname, LOG_PID, LOG_DAEMON);
+	log_use_syslog = use_syslog;
+}
+
+int cdp_log_enabled(int level)
+{
+	return level <= log_max_level;
+}
+
+void cdp_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	char line[1024];
+
+	if (!cdp_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_use_syslog)
+		syslog(level, "%s", line);
+	else
+		fprintf(stderr, "%s: %s\n", log_progname, line);
+}
+
+const char *cdp_strerror(int err)
+{
+	const char *s;
+
+	if (err > 0)
+		err = -err;
+	switch (err) {
+	case 0: return "success";
+	case -CDP_ECORRUPT: return "store data corrupt (checksum or structure mismatch)";
+	case -CDP_ENOHOST: return "no such host in the store";
+	case -CDP_EBEFORE: return "instant before the host's first complete baseline";
+	case -CDP_EFUTURE: return "instant in the future";
+	case -CDP_EVERSION: return "store written by another format version";
+	case -CDP_ELOCKED: return "store is open for writing by another process";
+	case -CDP_ENOSTORE: return "no store at that path";
+	case -CDP_EBADTIME: return "malformed time";
+	case -CDP_ENOSPACE: return "store's disk is full; the journal has a gap";
+	default: break;
+	}
+	if (err < 0 && err > -4096) {
+		s = strerrordesc_np(-err);
+		if (s)
+			return s;
+	}
+	return "unknown error";
+}

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.c - opening and closing a store directory, its FORMAT file and
+ * writer lock, the RocksDB index (as the primary for the writer, as a
+ * secondary instance for readers), and the host/root metadata in the
+ * default column family.  Layout of the directory:
+ *
+ *   FORMAT        one line, "cdpfs store format 1"; the writer holds an OFD
+ *                 write lock on it for as long as it has the store open
+ *   index/        RocksDB, column families listed in keys.c
+ *   segments/     the chunk log (chunklog.c)
+ *
+ * A reader's secondary instance keeps its own info log and manifest copy in
+ * a private directory under $TMPDIR (or /tmp), removed on close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <ftw.h>
+#include <signal.h>
+#include <openssl/evp.h>
+
+#include "store_int.h"
+
+int rocks_err(char *err, int fallback)
+{
+	int ret = fallback;
+
+	if (!err)
+		return 0;
+	if (strstr(err, "No space left") || strstr(err, "ENOSPC"))
+		ret = -CDP_ENOSPACE;
+	else if (strstr(err, "Permission denied"))
+		ret = -EACCES;
+	else if (strstr(err, "lock") || strstr(err, "Resource temporarily unavailable"))
+		ret = -CDP_ELOCKED;
+	else if (strstr(err, "Corruption"))
+		ret = -CDP_ECORRUPT;
+	cdp_log(LOG_DEBUG, "rocksdb: %s", err);
+	rocksdb_free(err);
+	return ret;
+}
+
+void cdp_hash(const void *buf, size_t len, uint8_t hash[CDP_HASH_BYTES])
+{
+	unsigned int n = CDP_HASH_BYTES;
+
+	EVP_Digest(buf, len, hash, &n, EVP_sha256(), NULL);
+}
+
+const char *cdp_store_path(const struct cdp_store *s)
+{
+	return s->path;
+}
+
+uint32_t cdp_store_block_size(const struct cdp_store *s)
+{
+	return s->block_size;
+}
+
+int store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len)
+{
+	char *err = NULL;
+
+	*val = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], (const char *)k->b, k->len, len, &err);
+	if (err)
+		return rocks_err(err, -EIO);
+	return 0;
+}
+
+int store_put_sync(struct cdp_store *s, int cf, const struct cdp_key *k,
+		   const void *val, size_t len)
+{
+	char *err = NULL;
+
+	rocksdb_put_cf(s->db, s->wopts_sync, s->cf[cf], (const char *)k->b, k->len, val, len, &err);
+	return rocks_err(err, -EIO);
+}
+
+static int meta_u64(struct cdp_store *s, const struct cdp_key *k, size_t idx, uint64_t *v, int *found)
+{
+	char *val;
+	size_t len;
+	int ret = store_get(s, CF_META, k, &val, &len);
+
+	*found = 0;
+	if (ret < 0)
+		return ret;
+	if (!val)
+		return 0;
+	if (len < (idx + 1) * 8) {
+		free(val);
+		return -CDP_ECORRUPT;
+	}
+	*v = get_u64be((uint8_t *)val + idx * 8);
+	*found = 1;
+	free(val);
+	return 0;
+}
+
+int store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v)
+{
+	struct cdp_key k;
+	uint64_t u = 0;
+	int found, ret;
+
+	key_host_meta(&k, host, sub, 0, 0);
+	ret = meta_u64(s, &k, idx, &u, &found);
+	*v = found ? (int64_t)u : 0;
+	return ret;
+}
+
+int store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id)
+{
+	struct cdp_key k;
+	char *val;
+	size_t len;
+	int ret;
+
+	if (!host || !*host || strlen(host) > CDP_NAME_MAX)
+		return -CDP_ENOHOST;
+	key_host_name(&k, host);
+	ret = store_get(s, CF_META, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (!val)
+		return -CDP_ENOHOST;
+	if (len != 4) {
+		free(val);
+		return -CDP_ECORRUPT;
+	}
+	*id = get_u32be((uint8_t *)val);
+	free(val);
+	return 0;
+}
+
+/* Is some process (this one included) holding the writer lock? */
+int store_writer_locked(struct cdp_store *s)
+{
+	char path[PATH_MAX];
+	struct flock fl;
+	int fd, ret;
+
+	if (s->writer)
+		return 1;
+	snprintf(path, sizeof(path), "%s/FORMAT", s->path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	ret = fcntl(fd, F_OFD_GETLK, &fl);
+	close(fd);
+	return ret == 0 && fl.l_type != F_UNLCK;
+}
+
+/* ------------------------------------------------------------- hosts */
+
+/* Calls fn for each root record of host (records released after fn). */
+int store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg)
+{
+	struct cdp_key k;
+	rocksdb_iterator_t *it;
+	struct root_rec r;
+	const char *key, *val;
+	size_t klen, vlen;
+	int ret = 0;
+
+	key_host_meta(&k, host, HM_ROOT, 0, 0);
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen != k.len + 4 || memcmp(key, k.b, k.len) != 0)
+			break;
+		val = rocksdb_iter_value(it, &vlen);
+		ret = root_rec_decode(val, vlen, &r);
+		if (ret < 0)
+			break;
+		ret = fn(arg, &r);
+		root_rec_release(&r);
+		if (ret)
+			break;
+	}
+	rocksdb_iter_destroy(it);
+	return ret < 0 ? ret : 0;
+}
+
+static int first_ts_fn(void *arg, struct root_rec *r)
+{
+	int64_t *first = arg;
+
+	if (r->baseline_ts && (*first == 0 || r->baseline_ts < *first))
+		*first = r->baseline_ts;
+	return 0;
+}
+
+int store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts)
+{
+	*first_ts = 0;
+	return store_for_each_root(s, host, first_ts_fn, first_ts);
+}
+
+int store_pid_alive(uint32_t pid)
+{
+	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static int add_root_fn(void *arg, struct root_rec *r)
+{
+	struct cdp_host_info *h = arg;
+	struct cdp_root_info *ri, *nr;
+
+	nr = realloc(h->roots, (h->nroots + 1) * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	h->roots = nr;
+	ri = &h->roots[h->nroots];
+	memset(ri, 0, sizeof(*ri));
+	ri->root_id = r->root_id;
+	ri->path = r->path;
+	r->path = NULL;
+	ri->fid = r->fid;
+	ri->baseline_ts_ns = r->baseline_ts;
+	ri->active = r->active && store_pid_alive(r->pid);
+	ri->session_start_ts_ns = r->session_start;
+	ri->session_end_ts_ns = r->session_end;
+	ri->ngaps = r->ngaps;
+	ri->gaps = r->gaps;
+	r->gaps = NULL;
+	h->nroots++;
+	if (r->baseline_ts && (h->first_ts_ns == 0 || r->baseline_ts < h->first_ts_ns))
+		h->first_ts_ns = r->baseline_ts;
+	return 0;
+}
+
+static int host_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cdp_host_info *)a)->name,
+		      ((const struct cdp_host_info *)b)->name);
+}
+
+int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n)
+{
+	rocksdb_iterator_t *it;
+	struct cdp_host_info *list = NULL, *nl, *h;
+	const char *key, *val;
+	size_t klen, vlen, count = 0, i;
+	int64_t v;
+	int ret = 0;
+
+	*hosts = NULL;
+	*n = 0;
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_META]);
+	for (rocksdb_iter_seek(it, "N", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen < 2 || key[0] != 'N')
+			break;
+		val = rocksdb_iter_value(it, &vlen);
+		if (vlen != 4) {
+			ret = -CDP_ECORRUPT;
+			break;
+		}
+		nl = realloc(list, (count + 1) * sizeof(*nl));
+		if (!nl) {
+			ret = -ENOMEM;
+			break;
+		}
+		list = nl;
+		h = &list[count];
+		memset(h, 0, sizeof(*h));
+		h->name = strndup(key + 1, klen - 1);
+		h->host_id = get_u32be((const uint8_t *)val);
+		count++;
+		if (!h->name) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	rocksdb_iter_destroy(it);
+	for (i = 0; ret == 0 && i < count; i++) {
+		h = &list[i];
+		ret = store_host_meta_i64(s, h->host_id, HM_LATEST, 0, &v);
+		h->latest_seq = (uint64_t)v;
+		if (ret == 0)
+			ret = store_host_meta_i64(s, h->host_id, HM_LATEST, 1, &h->latest_ts_ns);
+		if (ret == 0)
+			ret = store_for_each_root(s, h->host_id, add_root_fn, h);
+	}
+	if (ret < 0) {
+		cdp_host_info_free(list, count);
+		return ret;
+	}
+	qsort(list, count, sizeof(*list), host_cmp);
+	*hosts = list;
+	*n = count;
+	return 0;
+}
+
+void cdp_host_info_free(struct cdp_host_info *hosts, size_t n)
+{
+	size_t i, j;
+
+	if (!hosts)
+		return;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < hosts[i].nroots; j++) {
+			free(hosts[i].roots[j].path);
+			free(hosts[i].roots[j].gaps);
+		}
+		free(hosts[i].roots);
+		free(hosts[i].name);
+	}
+	free(hosts);
+}
+
+/* -------------------------------------------------------- open/close */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int write_format(const char *dir)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd, ret = 0;
+	const char *line = CDP_FORMAT_LINE "\n";
+
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	snprintf(tmp, sizeof(tmp), "%s/FORMAT.tmp", dir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line) || fsync(fd) < 0)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	return ret;
+}
+
+/* Checks FORMAT; returns 0, -ENOENT when missing, CDP_EVERSION, CDP_ECORRUPT. */
+static int check_format(const char *dir)
+{
+	char path[PATH_MAX], line[128];
+	unsigned version;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	line[n] = 0;
+	if (strcmp(line, CDP_FORMAT_LINE "\n") == 0 || strcmp(line, CDP_FORMAT_LINE) == 0)
+		return 0;
+	if (sscanf(line, "cdpfs store format %u", &version) == 1 &&
+	    version != CDP_FORMAT_VERSION)
+		return -CDP_EVERSION;
+	return -CDP_ECORRUPT;
+}
+
+static int take_lock(struct cdp_store *s)
+{
+	char path[PATH_MAX];
+	struct flock fl;
+
+	snprintf(path, sizeof(path), "%s/FORMAT", s->path);
+	s->lock_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (s->lock_fd < 0)
+		return -errno;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(s->lock_fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			return -CDP_ELOCKED;
+		return -errno;
+	}
+	return 0;
+}
+
+static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int open_db(struct cdp_store *s)
+{
+	char dbdir[PATH_MAX], tmpl[PATH_MAX];
+	const char *tmpdir = getenv("TMPDIR");
+	const rocksdb_options_t *cfopts[CF_COUNT];
+	char *err = NULL;
+	int i;
+
+	snprintf(dbdir, sizeof(dbdir), "%s/index", s->path);
+	s->dbopts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->dbopts, s->writer);
+	rocksdb_options_set_create_missing_column_families(s->dbopts, s->writer);
+	rocksdb_options_set_keep_log_file_num(s->dbopts, 4);
+	for (i = 0; i < CF_COUNT; i++)
+		cfopts[i] = s->dbopts;
+	if (s->writer) {
+		s->db = rocksdb_open_column_families(s->dbopts, dbdir, CF_COUNT, cdp_cf_names,
+						     cfopts, s->cf, &err);
+	} else {
+		if (access(dbdir, F_OK) < 0)
+			return errno == ENOENT ? -CDP_ENOSTORE : -errno;
+		rocksdb_options_set_max_open_files(s->dbopts, -1);
+		snprintf(tmpl, sizeof(tmpl), "%s/cdpfs-reader-XXXXXX",
+			 tmpdir && *tmpdir ? tmpdir : "/tmp");
+		if (!mkdtemp(tmpl))
+			return -errno;
+		s->secondary_dir = strdup(tmpl);
+		if (!s->secondary_dir)
+			return -ENOMEM;
+		s->db = rocksdb_open_as_secondary_column_families(s->dbopts, dbdir, tmpl,
+								  CF_COUNT, cdp_cf_names, cfopts,
+								  s->cf, &err);
+	}
+	if (err) {
+		cdp_log(LOG_ERR, "cannot open index '%s': %s", dbdir, err);
+		return rocks_err(err, -EIO);
+	}
+	return 0;
+}
+
+static int init_meta(struct cdp_store *s)
+{
+	struct cdp_key k;
+	uint8_t v[4];
+	char *val;
+	size_t len;
+	int ret;
+
+	key_meta(&k, "format");
+	ret = store_get(s, CF_META, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (!val) {
+		if (!s->writer)
+			return -CDP_ECORRUPT;
+		put_u32be(v, CDP_FORMAT_VERSION);
+		ret = store_put_sync(s, CF_META, &k, v, 4);
+		key_meta(&k, "block_size");
+		put_u32be(v, CDP_DEFAULT_BLOCK_SIZE);
+		if (ret == 0)
+			ret = store_put_sync(s, CF_META, &k, v, 4);
+		if (ret < 0)
+			return ret;
+	} else {
+		ret = len == 4 && get_u32be((uint8_t *)val) == CDP_FORMAT_VERSION ? 0 :
+			len == 4 ? -CDP_EVERSION : -CDP_ECORRUPT;
+		free(val);
+		if (ret < 0)
+			return ret;
+	}
+	key_meta(&k, "block_size");
+	ret = store_get(s, CF_META, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (!val || len != 4) {
+		free(val);
+		return -CDP_ECORRUPT;
+	}
+	s->block_size = get_u32be((uint8_t *)val);
+	free(val);
+	if (s->block_size < 512 || s->block_size > (1u << 20) ||
+	    (s->block_size & (s->block_size - 1)))
+		return -CDP_ECORRUPT;
+	return 0;
+}
+
+static int open_chunks(struct cdp_store *s)
+{
+	char segdir[PATH_MAX];
+	struct cdp_key k;
+	uint32_t seg = 0;
+	uint64_t off = 0;
+	char *val;
+	size_t len;
+	int ret;
+
+	snprintf(segdir, sizeof(segdir), "%s/segments", s->path);
+	key_meta(&k, "durable");
+	ret = store_get(s, CF_META, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (val && len == 12) {
+		seg = get_u32be((uint8_t *)val);
+		off = get_u64be((uint8_t *)val + 4);
+	}
+	free(val);
+	return chunklog_open(segdir, s->writer, seg, off, &s->chunks);
+}
+
+int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_options *opts,
+		   struct cdp_store **out)
+{
+	struct cdp_store *s;
+	char sub[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
+		return -EINVAL;
+	if (flags & CDP_STORE_CREATE)
+		flags |= CDP_STORE_WRITE;
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (!(flags & CDP_STORE_CREATE))
+			return -CDP_ENOSTORE;
+		ret = mkdir_p(dir, 0750);
+		if (ret < 0)
+			return ret;
+	} else if (!S_ISDIR(st.st_mode)) {
+		return -CDP_ENOSTORE;
+	}
+	ret = check_format(dir);
+	if (ret == -ENOENT) {
+		if (!(flags & CDP_STORE_CREATE))
+			return -CDP_ENOSTORE;
+		snprintf(sub, sizeof(sub), "%s/index", dir);
+		if (access(sub, F_OK) == 0)
+			return -CDP_ECORRUPT;   /* an index without FORMAT: not ours to touch */
+		snprintf(sub, sizeof(sub), "%s/segments", dir);
+		ret = mkdir_p(sub, 0750);
+		if (ret == 0)
+			ret = write_format(dir);
+	}
+	if (ret < 0)
+		return ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->lock_fd = -1;
+	s->flags = flags;
+	s->writer = !!(flags & CDP_STORE_WRITE);
+	pthread_mutex_init(&s->meta_lock, NULL);
+	s->path = realpath(dir, NULL);
+	if (!s->path) {
+		ret = -errno;
+		goto fail;
+	}
+	if (opts)
+		s->opts = *opts;
+	if (!s->opts.queue_limit_bytes)
+		s->opts.queue_limit_bytes = 64u << 20;
+	if (!s->opts.commit_interval_ms)
+		s->opts.commit_interval_ms = 100;
+	if (!s->opts.block_cache_bytes)
+		s->opts.block_cache_bytes = 64u << 20;
+	s->ropts = rocksdb_readoptions_create();
+	s->wopts_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wopts_sync, 1);
+	if (s->writer) {
+		ret = take_lock(s);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = open_db(s);
+	if (ret < 0)
+		goto fail;
+	ret = init_meta(s);
+	if (ret < 0)
+		goto fail;
+	ret = open_chunks(s);
+	if (ret < 0)
+		goto fail;
+	ret = cache_new(s->opts.block_cache_bytes, &s->cache);
+	if (ret < 0)
+		goto fail;
+	if (s->writer) {
+		ret = writer_start(s);
+		if (ret < 0)
+			goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	cdp_store_close(s);
+	return ret;
+}
+
+void cdp_store_close(struct cdp_store *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	if (s->w)
+		writer_stop(s);
+	for (i = 0; i < CF_COUNT; i++)
+		if (s->cf[i])
+			rocksdb_column_family_handle_destroy(s->cf[i]);
+	if (s->db)
+		rocksdb_close(s->db);
+	if (s->dbopts)
+		rocksdb_options_destroy(s->dbopts);
+	if (s->ropts)
+		rocksdb_readoptions_destroy(s->ropts);
+	if (s->wopts_sync)
+		rocksdb_writeoptions_destroy(s->wopts_sync);
+	if (s->secondary_dir) {
+		nftw(s->secondary_dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+		free(s->secondary_dir);
+	}
+	chunklog_close(s->chunks);
+	cache_free(s->cache);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	pthread_mutex_destroy(&s->meta_lock);
+	free(s->path);
+	free(s);
+}
+
+int cdp_store_refresh(struct cdp_store *s)
+{
+	char *err = NULL;
+
+	if (s->writer)
+		return 0;
+	rocksdb_try_catch_up_with_primary(s->db, &err);
+	return rocks_err(err, -EIO);
+}

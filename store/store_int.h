@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store_int.h - internals of libcdpstore shared by its .c files and its unit
+ * tests: the system call table used for fault injection, key and value
+ * encodings of the RocksDB index, the chunk log, the decompressed block
+ * cache, and the structures behind struct cdp_store / cdp_journal / cdp_view.
+ * Nothing outside store/ and tests/unit/ includes this file.  The byte
+ * layouts are described in docs/format.md; keep both in step.
+ */
+#ifndef CDP_STORE_INT_H
+#define CDP_STORE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <rocksdb/c.h>
+
+#include "store.h"
+
+#define CDP_FORMAT_LINE "cdpfs store format 1"
+#define CDP_DEFAULT_BLOCK_SIZE 8192u
+#define CDP_SEGMENT_MAX_BYTES (1ull << 30)
+#define CDP_KEY_MAX 600   /* host+fid+name(<=255 or xattr<=255)+sep+seq */
+#define CDP_NAME_MAX 255
+
+/* ------------------------------------------------ system call table */
+
+/*
+ * Every open/pwrite/pread/fdatasync/ftruncate the store does on segment
+ * files goes through this table so that tests can replace an entry to
+ * inject EIO or ENOSPC.  Entries follow the libc conventions (-1 + errno).
+ */
+struct cdp_sys {
+	int (*open)(const char *path, int flags, mode_t mode);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
+	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
+	int (*fdatasync)(int fd);
+	int (*ftruncate)(int fd, off_t len);
+};
+extern struct cdp_sys cdp_sys;
+/* Restores the real system calls. */
+void cdp_sys_reset(void);
+
+/* ------------------------------------------------------------ bytes */
+
+static inline void put_u32be(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+
+static inline void put_u64be(uint8_t *p, uint64_t v)
+{
+	put_u32be(p, (uint32_t)(v >> 32));
+	put_u32be(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t get_u32be(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t get_u64be(const uint8_t *p)
+{
+	return (uint64_t)get_u32be(p) << 32 | get_u32be(p + 4);
+}
+
+/* ------------------------------------------------------------- keys */
+
+enum cdp_cf {
+	CF_META, CF_CHUNK, CF_INODE, CF_DIRENT, CF_BLOCK, CF_XATTR, CF_TIME, CF_IMAP,
+	CF_COUNT
+};
+extern const char *const cdp_cf_names[CF_COUNT];
+
+struct cdp_key {
+	size_t len;
+	uint8_t b[CDP_KEY_MAX];
+};
+
+/* Value type bytes (first byte of every value). */
+enum {
+	VAL_ATTR = 'A', VAL_DIRENT = 'D', VAL_CHUNKREF = 'C', VAL_ZERO = 'Z',
+	VAL_XATTR = 'X', VAL_IMAP = 'M', VAL_CHUNK = 'K', VAL_TOMBSTONE = 'T',
+	VAL_ROOT = 'R',
+};
+
+/* Versioned keys: the seq is stored inverted so newer sorts first. */
+void key_inode(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t seq);
+/* name_len may be 0 (a prefix for iteration); with_seq 0 stops after the
+ * 0x00 separator (or before it when name_len is 0). */
+void key_dirent(struct cdp_key *k, uint32_t host, uint64_t parent,
+		const char *name, size_t name_len, int with_sep, int with_seq, uint64_t seq);
+void key_block(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t block, uint64_t seq);
+void key_xattr(struct cdp_key *k, uint32_t host, uint64_t fid,
+	       const char *name, size_t name_len, int with_sep, int with_seq, uint64_t seq);
+void key_time(struct cdp_key *k, uint32_t host, int64_t ts_ns, uint64_t seq);
+void key_imap(struct cdp_key *k, uint32_t host, uint32_t root_id, uint64_t ino);
+/* Meta (default CF) keys. */
+void key_meta(struct cdp_key *k, const char *name);
+void key_host_name(struct cdp_key *k, const char *host);
+/* Per-host meta: 'H', host id, sub-key byte, optional u32 argument. */
+void key_host_meta(struct cdp_key *k, uint32_t host, char sub, int with_arg, uint32_t arg);
+
+/* Per-host meta sub-keys. */
+enum {
+	HM_NAME = 'n',     /* host name */
+	HM_LATEST = 'q',   /* u64 last committed seq, i64 its ts */
+	HM_NEXT_FID = 'f', /* u64 */
+	HM_COMPLETE = 'c', /* i64 complete_through_ts */
+	HM_ROOT = 'r',     /* + u32 root id: root record */
+	HM_NEXT_ROOT = 'R',/* u32 */
+};
+
+/* Returns the seq of a versioned key (its last 8 bytes, un-inverted). */
+static inline uint64_t key_seq_of(const char *key, size_t len)
+{
+	return ~get_u64be((const uint8_t *)key + len - 8);
+}
+
+/* ----------------------------------------------------------- values */
+
+#define ATTR_VALUE_BYTES (1 + 4 * 4 + 8 * 2 + 8 * 3)
+void attr_encode(uint8_t *out, const struct cdp_attr *a);
+int attr_decode(const char *val, size_t len, struct cdp_attr *a);
+
+/* Block reference value: type, sha256, u32 raw len. */
+#define BLOCKREF_BYTES (1 + CDP_HASH_BYTES + 4)
+/* Chunk value: type, u32 segment, u64 offset, u32 stored len, u32 raw len. */
+#define CHUNKVAL_BYTES (1 + 4 + 8 + 4 + 4)
+
+struct cdp_chunk_loc {
+	uint32_t segment;
+	uint64_t offset;
+	uint32_t stored_len;
+	uint32_t raw_len;
+};
+void chunkval_encode(uint8_t *out, const struct cdp_chunk_loc *loc);
+int chunkval_decode(const char *val, size_t len, struct cdp_chunk_loc *loc);
+
+/* ------------------------------------------------------- root record */
+
+struct root_rec {
+	uint32_t root_id;
+	uint64_t fid;
+	int64_t baseline_ts;
+	int active;
+	uint32_t pid;
+	int64_t session_start;
+	int64_t session_end;
+	int64_t gap_from;     /* where the open gap starts (0: none) */
+	size_t ngaps;
+	struct cdp_gap *gaps; /* heap */
+	char *path;           /* heap */
+};
+int root_rec_encode(const struct root_rec *r, uint8_t **out, size_t *len);
+int root_rec_decode(const char *val, size_t len, struct root_rec *r);
+void root_rec_release(struct root_rec *r);
+
+/* -------------------------------------------------------- chunk log */
+
+/*
+ * Segment file: a 16-byte header ("CDPSEG\0\0", u32 format, u32 segment id)
+ * then records.  Record: 52-byte header then payload (see chunklog.c).
+ */
+#define SEG_HEADER_BYTES 16
+#define REC_HEADER_BYTES 52
+#define REC_MAGIC 0x43445043u  /* "CDPC" */
+#define REC_FLAG_ZSTD 0x01
+
+uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Builds a record (header + payload) into out (REC_HEADER_BYTES + stored). */
+void chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len,
+			const void *payload, uint32_t stored_len, int zstd);
+/* Validates a record header + payload already read; returns 0 or CDP_ECORRUPT. */
+int chunk_record_check(const uint8_t *rec, size_t avail, uint32_t *raw_len,
+		       uint32_t *stored_len, int *zstd, uint8_t sha[CDP_HASH_BYTES]);
+
+struct cdp_chunklog;   /* segment files of one store */
+int chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
+		  uint64_t durable_off, struct cdp_chunklog **out);
+void chunklog_close(struct cdp_chunklog *cl);
+/* Writer: appends a record; *loc receives where.  Opens/rolls segments. */
+int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+		    uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
+		    struct cdp_chunk_loc *loc);
+/* Writer: fdatasync of what was appended since the last sync. */
+int chunklog_sync(struct cdp_chunklog *cl);
+/* Writer: drops what was appended since the last sync (after a failure). */
+void chunklog_rollback(struct cdp_chunklog *cl);
+/* Writer: current segment and durable end (0/0 when none opened yet). */
+void chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off);
+/* Reads and verifies one chunk into out (raw_len bytes).  -EIO on any
+ * mismatch, after logging the chunk. */
+int chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+		  const struct cdp_chunk_loc *loc, void *out);
+
+/* Compression in the caller's thread; out must hold raw bound
+ * (ZSTD_compressBound).  Returns the stored length and sets *zstd, or
+ * -errno. */
+ssize_t chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd);
+
+/* --------------------------------------------------- block cache */
+
+struct cdp_cache;
+int cache_new(size_t capacity_bytes, struct cdp_cache **out);
+void cache_free(struct cdp_cache *c);
+/* Copies the block into out when present; returns 1 on a hit, 0 on a miss. */
+int cache_get(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], void *out, size_t len);
+void cache_put(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], const void *data,
+	       size_t len);
+
+/* ------------------------------------------------------- the store */
+
+struct cdp_writer;      /* journal.c */
+
+/* One host's writing state, owned by the store, shared by its journals. */
+struct cdp_host_state {
+	uint32_t id;
+	char *name;
+	/* protected by store->qlock */
+	uint64_t last_seq;        /* last seq handed out */
+	int64_t last_ts;          /* its instant */
+	uint64_t next_fid;
+	uint64_t committed_seq;   /* protected by writer thread only */
+	int64_t committed_ts;
+	int64_t complete_through;
+	struct cdp_host_state *next;
+};
+
+struct cdp_store {
+	char *path;
+	unsigned flags;
+	int writer;                 /* WRITE mode */
+	int lock_fd;                /* FORMAT, OFD write lock held by a writer */
+	uint32_t block_size;
+	struct cdp_store_options opts;
+
+	rocksdb_t *db;
+	rocksdb_options_t *dbopts;
+	rocksdb_column_family_handle_t *cf[CF_COUNT];
+	rocksdb_readoptions_t *ropts;
+	rocksdb_writeoptions_t *wopts_sync;
+	char *secondary_dir;        /* readers: private, removed on close */
+
+	struct cdp_chunklog *chunks;
+	struct cdp_cache *cache;
+
+	pthread_mutex_t meta_lock;  /* host/root meta read-modify-write */
+	struct cdp_writer *w;       /* writer thread state, NULL for readers */
+};
+
+/* Meta helpers (store.c).  Values are heap (free()), NULL when absent. */
+int store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len);
+int store_put_sync(struct cdp_store *s, int cf, const struct cdp_key *k,
+		   const void *val, size_t len);
+int store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id);
+int store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts);
+int store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v);
+int store_writer_locked(struct cdp_store *s);
+int store_pid_alive(uint32_t pid);
+typedef int (*root_fn)(void *arg, struct root_rec *r);
+int store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg);
+int rocks_err(char *err, int fallback);
+
+/* journal.c */
+int writer_start(struct cdp_store *s);
+void writer_stop(struct cdp_store *s);
+/* Makes every queued op durable, and the complete_through marker of every
+ * open host at least the instant of the call. */
+int writer_flush(struct cdp_store *s);
+
+/* view.c: reads one block's data (block_size bytes) or zeros. */
+int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);
+
+#endif /* CDP_STORE_INT_H */

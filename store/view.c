@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * view.c - reading a host's namespace as of one seq.  Opening a view maps
+ * the instant to a seq once (one SeekForPrev in the time column family)
+ * after making sure no op that returned before the instant can still be in
+ * the writer's queue (complete_through_ts).  From then on every lookup is
+ * one Seek to (prefix, ~seq): the first key at or after it with the same
+ * prefix is the newest version at or before the view's seq.  A view holds
+ * nothing but its seq; memory and open time do not grow with history.
+ * Data blocks come through a cache of decompressed blocks; every chunk read
+ * from disk is verified (chunklog.c) and a bad one is -EIO, never bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "store_int.h"
+
+struct cdp_view {
+	struct cdp_store *s;
+	uint32_t host;
+	uint64_t seq;
+	int64_t ts;
+	int64_t requested_ts;
+};
+
+uint64_t cdp_view_seq(const struct cdp_view *v)
+{
+	return v->seq;
+}
+
+int64_t cdp_view_ts(const struct cdp_view *v)
+{
+	return v->ts;
+}
+
+int64_t cdp_view_requested_ts(const struct cdp_view *v)
+{
+	return v->requested_ts;
+}
+
+void cdp_view_free(struct cdp_view *v)
+{
+	free(v);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, ms % 1000 * 1000000L };
+
+	nanosleep(&t, NULL);
+}
+
+/* Waits (up to ~3 s) until every op with ts <= t is committed, when a
+ * writer is running. */
+static int wait_complete(struct cdp_store *s, uint32_t host, int64_t t)
+{
+	int64_t complete, deadline = cdp_now_ns() + 3000000000LL;
+	int ret;
+
+	for (;;) {
+		ret = store_host_meta_i64(s, host, HM_COMPLETE, 0, &complete);
+		if (ret < 0)
+			return ret;
+		if (complete >= t || !store_writer_locked(s))
+			return 0;
+		if (cdp_now_ns() > deadline) {
+			cdp_log(LOG_WARNING, "capture of the instant asked for is not complete "
+				"after 3 s; the view may miss its last operations");
+			return 0;
+		}
+		if (s->writer) {
+			ret = writer_flush(s);
+			if (ret < 0 && ret != -CDP_ENOSPACE)
+				return ret;
+			if (ret == -CDP_ENOSPACE)
+				return 0;
+		} else {
+			sleep_ms(20);
+			ret = cdp_store_refresh(s);
+			if (ret < 0)
+				return ret;
+		}
+	}
+}
+
+int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct cdp_view **out)
+{
+	struct cdp_view *v;
+	rocksdb_iterator_t *it;
+	struct cdp_key k;
+	const char *key;
+	size_t klen;
+	int64_t now, first, t;
+	uint32_t id;
+	int ret;
+
+	*out = NULL;
+	ret = cdp_store_refresh(s);
+	if (ret < 0)
+		return ret;
+	ret = store_host_lookup(s, host, &id);
+	if (ret < 0)
+		return ret;
+	now = cdp_now_ns();
+	if (ts_ns != CDP_TS_LATEST && ts_ns > now + 1000000000LL)
+		return -CDP_EFUTURE;
+	ret = store_host_first_ts(s, id, &first);
+	if (ret < 0)
+		return ret;
+	if (!first || (ts_ns != CDP_TS_LATEST && ts_ns < first))
+		return -CDP_EBEFORE;
+	t = ts_ns == CDP_TS_LATEST ? now : ts_ns;
+	ret = wait_complete(s, id, t);
+	if (ret < 0)
+		return ret;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->s = s;
+	v->host = id;
+	key_time(&k, id, ts_ns == CDP_TS_LATEST ? INT64_MAX : ts_ns, UINT64_MAX);
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_TIME]);
+	rocksdb_iter_seek_for_prev(it, (const char *)k.b, k.len);
+	if (rocksdb_iter_valid(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen == 20 && memcmp(key, k.b, 4) == 0) {
+			v->ts = (int64_t)get_u64be((const uint8_t *)key + 4);
+			v->seq = get_u64be((const uint8_t *)key + 12);
+		}
+	}
+	rocksdb_iter_destroy(it);
+	v->requested_ts = ts_ns == CDP_TS_LATEST ? v->ts : ts_ns;
+	*out = v;
+	return 0;
+}
+
+/* Seeks the newest version at or before the view's seq of a versioned key
+ * k (whose last 8 bytes are the inverted seq).  Copies the value into
+ * *val (heap) and returns 1 when found, 0 when none, or -errno. */
+static int version_get(struct cdp_view *v, int cf, const struct cdp_key *k, char **val,
+		       size_t *vlen)
+{
+	rocksdb_iterator_t *it;
+	const char *key, *p;
+	size_t klen;
+	char *err = NULL;
+	int found = 0;
+
+	it = rocksdb_create_iterator_cf(v->s->db, v->s->ropts, v->s->cf[cf]);
+	rocksdb_iter_seek(it, (const char *)k->b, k->len);
+	if (rocksdb_iter_valid(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen == k->len && memcmp(key, k->b, k->len - 8) == 0) {
+			p = rocksdb_iter_value(it, vlen);
+			*val = malloc(*vlen + 1);
+			if (!*val) {
+				found = -ENOMEM;
+			} else {
+				memcpy(*val, p, *vlen);
+				(*val)[*vlen] = 0;
+				found = 1;
+			}
+		}
+	} else {
+		rocksdb_iter_get_error(it, &err);
+	}
+	rocksdb_iter_destroy(it);
+	if (err)
+		return rocks_err(err, -EIO);
+	return found;
+}
+
+/* Attribute record (and symlink target) of fid: heap copy in *val. */
+static int inode_get(struct cdp_view *v, uint64_t fid, char **val, size_t *vlen)
+{
+	struct cdp_key k;
+	int ret;
+
+	key_inode(&k, v->host, fid, v->seq);
+	ret = version_get(v, CF_INODE, &k, val, vlen);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT;
+	if (*vlen >= 1 && (*val)[0] == VAL_TOMBSTONE) {
+		free(*val);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int cdp_view_getattr(struct cdp_view *v, uint64_t fid, struct cdp_attr *a)
+{
+	char *val;
+	size_t vlen;
+	int ret;
+
+	ret = inode_get(v, fid, &val, &vlen);
+	if (ret == -ENOENT && fid == CDP_ROOT_FID) {
+		/* the host's "/" exists before anyone journals its attributes */
+		memset(a, 0, sizeof(*a));
+		a->mode = S_IFDIR | 0755;
+		a->nlink = 2;
+		a->atime_ns = a->mtime_ns = a->ctime_ns = v->ts;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	ret = attr_decode(val, vlen, a);
+	free(val);
+	return ret;
+}
+
+ssize_t cdp_view_readlink(struct cdp_view *v, uint64_t fid, char *buf, size_t size)
+{
+	struct cdp_attr a;
+	char *val;
+	size_t vlen, tlen;
+	int ret;
+
+	ret = inode_get(v, fid, &val, &vlen);
+	if (ret < 0)
+		return ret;
+	ret = attr_decode(val, vlen, &a);
+	if (ret == 0 && !S_ISLNK(a.mode))
+		ret = -EINVAL;
+	tlen = vlen - ATTR_VALUE_BYTES;
+	if (ret == 0 && tlen + 1 > size)
+		ret = -ERANGE;
+	if (ret == 0) {
+		memcpy(buf, val + ATTR_VALUE_BYTES, tlen);
+		buf[tlen] = 0;
+	}
+	free(val);
+	return ret < 0 ? ret : (ssize_t)tlen;
+}
+
+int cdp_view_lookup(struct cdp_view *v, uint64_t parent, const char *name, uint64_t *child,
+		    uint32_t *type)
+{
+	struct cdp_key k;
+	char *val;
+	size_t vlen, nlen = 0;
+	int ret;
+
+	if (!name || !(nlen = strlen(name)) || nlen > CDP_NAME_MAX)
+		return nlen > CDP_NAME_MAX ? -ENAMETOOLONG : -ENOENT;
+	key_dirent(&k, v->host, parent, name, nlen, 1, 1, v->seq);
+	ret = version_get(v, CF_DIRENT, &k, &val, &vlen);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT;
+	if (vlen == 13 && val[0] == VAL_DIRENT) {
+		*child = get_u64be((uint8_t *)val + 1);
+		if (type)
+			*type = get_u32be((uint8_t *)val + 9);
+		ret = 0;
+	} else {
+		ret = vlen >= 1 && val[0] == VAL_TOMBSTONE ? -ENOENT : -CDP_ECORRUPT;
+	}
+	free(val);
+	return ret;
+}
+
+int cdp_view_resolve(struct cdp_view *v, const char *path, uint64_t *fid)
+{
+	char name[CDP_NAME_MAX + 1];
+	const char *p = path, *e;
+	uint64_t cur = CDP_ROOT_FID;
+	int ret;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		if (!e)
+			e = p + strlen(p);
+		if ((size_t)(e - p) > CDP_NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(name, p, (size_t)(e - p));
+		name[e - p] = 0;
+		p = e;
+		if (strcmp(name, ".") == 0)
+			continue;
+		ret = cdp_view_lookup(v, cur, name, &cur, NULL);
+		if (ret < 0)
+			return ret;
+	}
+	*fid = cur;
+	return 0;
+}
+
+typedef int (*name_fn)(void *arg, const char *name, const char *val, size_t vlen);
+
+/* Walks the live names under (host, id) of a dirent-like column family in
+ * byte order, two seeks per name, after after_name when given. */
+static int names_walk(struct cdp_view *v, int cf, uint64_t id, const char *after_name,
+		      name_fn fn, void *arg)
+{
+	rocksdb_iterator_t *it;
+	struct cdp_key k, prefix;
+	char name[CDP_NAME_MAX + 1];
+	const char *key, *val;
+	size_t klen, vlen, nlen;
+	char *err = NULL;
+	int ret = 0;
+
+	key_dirent(&prefix, v->host, id, "", 0, 0, 0, 0);
+	it = rocksdb_create_iterator_cf(v->s->db, v->s->ropts, v->s->cf[cf]);
+	if (after_name && *after_name) {
+		key_dirent(&k, v->host, id, after_name, strlen(after_name), 0, 0, 0);
+		k.b[k.len++] = 1;
+	} else {
+		k = prefix;
+	}
+	rocksdb_iter_seek(it, (const char *)k.b, k.len);
+	while (rocksdb_iter_valid(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen < prefix.len + 1 + 8 || memcmp(key, prefix.b, prefix.len) != 0)
+			break;
+		nlen = klen - prefix.len - 9;
+		if (nlen == 0 || nlen > CDP_NAME_MAX || key[prefix.len + nlen] != 0) {
+			ret = -CDP_ECORRUPT;
+			break;
+		}
+		memcpy(name, key + prefix.len, nlen);
+		name[nlen] = 0;
+		key_dirent(&k, v->host, id, name, nlen, 1, 1, v->seq);
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+		if (rocksdb_iter_valid(it)) {
+			key = rocksdb_iter_key(it, &klen);
+			if (klen == k.len && memcmp(key, k.b, k.len - 8) == 0) {
+				val = rocksdb_iter_value(it, &vlen);
+				if (vlen >= 1 && val[0] != VAL_TOMBSTONE) {
+					ret = fn(arg, name, val, vlen);
+					if (ret)
+						break;
+				}
+			}
+		}
+		key_dirent(&k, v->host, id, name, nlen, 0, 0, 0);
+		k.b[k.len++] = 1;
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+	}
+	if (ret == 0) {
+		rocksdb_iter_get_error(it, &err);
+		if (err)
+			ret = rocks_err(err, -EIO);
+	}
+	rocksdb_iter_destroy(it);
+	return ret;
+}
+
+struct readdir_ctx {
+	cdp_dirent_fn fn;
+	void *arg;
+};
+
+static int readdir_cb(void *arg, const char *name, const char *val, size_t vlen)
+{
+	struct readdir_ctx *c = arg;
+
+	if (vlen != 13 || val[0] != VAL_DIRENT)
+		return -CDP_ECORRUPT;
+	return c->fn(c->arg, name, get_u64be((const uint8_t *)val + 1),
+		     get_u32be((const uint8_t *)val + 9));
+}
+
+int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
+		     cdp_dirent_fn fn, void *arg)
+{
+	struct readdir_ctx c = { fn, arg };
+	struct cdp_attr a;
+	int ret;
+
+	ret = cdp_view_getattr(v, dir, &a);
+	if (ret < 0)
+		return ret;
+	if (!S_ISDIR(a.mode))
+		return -ENOTDIR;
+	return names_walk(v, CF_DIRENT, dir, after_name, readdir_cb, &c);
+}
+
+/* ---------------------------------------------------------------- data */
+
+int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out)
+{
+	struct cdp_chunk_loc loc;
+	struct cdp_key k;
+	char *val;
+	size_t vlen;
+	int ret;
+
+	if (cache_get(s->cache, sha, out, s->block_size))
+		return 0;
+	memcpy(k.b, sha, CDP_HASH_BYTES);
+	k.len = CDP_HASH_BYTES;
+	ret = store_get(s, CF_CHUNK, &k, &val, &vlen);
+	if (ret < 0)
+		return ret;
+	if (!val) {
+		cdp_log(LOG_ERR, "chunk referenced by a block is missing from the index of '%s'",
+			s->path);
+		return -EIO;
+	}
+	ret = chunkval_decode(val, vlen, &loc);
+	free(val);
+	if (ret < 0 || loc.raw_len != s->block_size) {
+		cdp_log(LOG_ERR, "bad chunk index record in '%s'", s->path);
+		return -EIO;
+	}
+	ret = chunklog_read(s->chunks, sha, &loc, out);
+	if (ret < 0)
+		return ret;
+	cache_put(s->cache, sha, out, s->block_size);
+	return 0;
+}
+
+/* Block version at the view's seq: 1 with sha (chunk), 2 (zero), 0 (none). */
+static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fid,
+			 uint64_t block, uint8_t sha[CDP_HASH_BYTES])
+{
+	struct cdp_key k;
+	const char *key, *val;
+	size_t klen, vlen;
+
+	key_block(&k, v->host, fid, block, v->seq);
+	rocksdb_iter_seek(it, (const char *)k.b, k.len);
+	if (!rocksdb_iter_valid(it))
+		return 0;
+	key = rocksdb_iter_key(it, &klen);
+	if (klen != k.len || memcmp(key, k.b, k.len - 8) != 0)
+		return 0;
+	val = rocksdb_iter_value(it, &vlen);
+	if (vlen == 1 && val[0] == VAL_ZERO)
+		return 2;
+	if (vlen == BLOCKREF_BYTES && val[0] == VAL_CHUNKREF) {
+		memcpy(sha, val + 1, CDP_HASH_BYTES);
+		return 1;
+	}
+	return -CDP_ECORRUPT;
+}
+
+ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, uint64_t off)
+{
+	struct cdp_store *s = v->s;
+	uint32_t bs = s->block_size;
+	uint8_t sha[CDP_HASH_BYTES];
+	rocksdb_iterator_t *it;
+	struct cdp_attr a;
+	uint8_t *block;
+	uint64_t pos, end, b;
+	size_t in, n;
+	int ret;
+
+	ret = cdp_view_getattr(v, fid, &a);
+	if (ret < 0)
+		return ret;
+	if (S_ISDIR(a.mode))
+		return -EISDIR;
+	if (off >= a.size || len == 0)
+		return 0;
+	end = a.size - off < len ? a.size : off + len;
+	block = malloc(bs);
+	if (!block)
+		return -ENOMEM;
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
+	for (pos = off; pos < end; pos += n) {
+		b = pos / bs;
+		in = pos % bs;
+		n = bs - in < end - pos ? bs - in : end - pos;
+		ret = block_version(v, it, fid, b, sha);
+		if (ret < 0) {
+			cdp_log(LOG_ERR, "bad block record of file %llu block %llu in '%s'",
+				(unsigned long long)fid, (unsigned long long)b, s->path);
+			ret = -EIO;
+			break;
+		}
+		if (ret != 1) {
+			memset((uint8_t *)buf + (pos - off), 0, n);
+			continue;
+		}
+		if (in == 0 && n == bs) {
+			ret = view_read_chunk(s, sha, (uint8_t *)buf + (pos - off));
+		} else {
+			ret = view_read_chunk(s, sha, block);
+			if (ret == 0)
+				memcpy((uint8_t *)buf + (pos - off), block + in, n);
+		}
+		if (ret < 0)
+			break;
+	}
+	rocksdb_iter_destroy(it);
+	free(block);
+	if (ret < 0)
+		return ret;
+	return (ssize_t)(end - off);
+}
+
+int cdp_view_block_hash(struct cdp_view *v, uint64_t fid, uint64_t block,
+			uint8_t hash[CDP_HASH_BYTES], int *is_zero)
+{
+	rocksdb_iterator_t *it;
+	int ret;
+
+	it = rocksdb_create_iterator_cf(v->s->db, v->s->ropts, v->s->cf[CF_BLOCK]);
+	ret = block_version(v, it, fid, block, hash);
+	rocksdb_iter_destroy(it);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT;
+	*is_zero = ret == 2;
+	return 0;
+}
+
+/* -------------------------------------------------------------- xattrs */
+
+ssize_t cdp_view_getxattr(struct cdp_view *v, uint64_t fid, const char *name, void *buf,
+			  size_t size)
+{
+	struct cdp_key k;
+	char *val;
+	size_t vlen, nlen;
+	ssize_t ret;
+
+	if (!name || !(nlen = strlen(name)) || nlen > CDP_NAME_MAX)
+		return -ENODATA;
+	key_xattr(&k, v->host, fid, name, nlen, 1, 1, v->seq);
+	ret = version_get(v, CF_XATTR, &k, &val, &vlen);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENODATA;
+	if (vlen < 1 || val[0] != VAL_XATTR) {
+		ret = vlen >= 1 && val[0] == VAL_TOMBSTONE ? -ENODATA : -CDP_ECORRUPT;
+	} else {
+		ret = (ssize_t)(vlen - 1);
+		if (size) {
+			if (size < vlen - 1)
+				ret = -ERANGE;
+			else
+				memcpy(buf, val + 1, vlen - 1);
+		}
+	}
+	free(val);
+	return ret;
+}
+
+struct listx_ctx {
+	char *buf;
+	size_t size, used;
+};
+
+static int listx_cb(void *arg, const char *name, const char *val, size_t vlen)
+{
+	struct listx_ctx *c = arg;
+	size_t n = strlen(name) + 1;
+
+	if (c->size) {
+		if (c->used + n > c->size)
+			return -ERANGE;
+		memcpy(c->buf + c->used, name, n);
+	}
+	c->used += n;
+	return 0;
+}
+
+ssize_t cdp_view_listxattr(struct cdp_view *v, uint64_t fid, char *buf, size_t size)
+{
+	struct listx_ctx c = { buf, size, 0 };
+	int ret;
+
+	ret = names_walk(v, CF_XATTR, fid, NULL, listx_cb, &c);
+	if (ret < 0)
+		return ret;
+	return (ssize_t)c.used;
+}
