@@ -114,8 +114,6 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Nothing changes behind the kernel's back: let it keep the page
 	 * cache across opens and never ask for attributes again. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
-	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
-		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* max_write sizes libfuse's buffers and the kernel's max_pages, which
 	 * bounds reads as well. */
 	conn->max_write = CDP_FS_MAX_READ_BYTES;
