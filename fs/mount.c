@@ -701,6 +701,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	fuse_set_log_func(fuse_log_capture);
 	fuse_last_msg[0] = '\0';
 	se = fuse_session_new(&args, &cdp_fs_ll_ops, sizeof(cdp_fs_ll_ops), &fs);
+	fuse_opt_free_args(&args);
 	if (!se) {
 		errf(err, errlen, "cannot start the FUSE session: %s",
 		     fuse_last_msg[0] ? fuse_last_msg : "unknown error");
