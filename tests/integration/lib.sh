@@ -64,29 +64,36 @@ is_mounted() {
 	findmnt -rn -M "$1" >/dev/null 2>&1
 }
 
-# Records the pids of cdpfs processes whose command line names this test's
-# temp dir: daemons forked by capture or mount (they keep argv).
+# cdpfs_cmdline PID: prints PID's command line when it is a cdpfs or
+# mount.cdpfs process whose arguments name this test's temp dir.
+cdpfs_cmdline() {
+	local argv0 cmd
+	argv0=
+	{ IFS= read -r -d '' argv0 || true; } 2>/dev/null <"/proc/$1/cmdline" || return 1
+	case ${argv0##*/} in cdpfs | mount.cdpfs) ;; *) return 1 ;; esac
+	cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+	case $cmd in *"$T"*) echo "$cmd"; return 0 ;; esac
+	return 1
+}
+
+# Records the pids of the cdpfs daemons this test started (they keep the
+# argv of the command that forked them, which names a path inside $T).
 record_daemon_pids() {
-	local p cmd
+	local p pid q known
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-		case $cmd in
-		*cdpfs*"$T"*)
-			local pid=${p#/proc/} known=0 q
-			[ "$pid" = "$$" ] && continue
-			for q in "${DAEMON_PIDS[@]}"; do [ "$q" = "$pid" ] && known=1; done
-			[ $known = 1 ] || DAEMON_PIDS+=("$pid")
-			;;
-		esac
+		pid=${p#/proc/}
+		[ "$pid" = "$$" ] && continue
+		cdpfs_cmdline "$pid" >/dev/null || continue
+		known=0
+		for q in "${DAEMON_PIDS[@]}"; do [ "$q" = "$pid" ] && known=1; done
+		[ $known = 1 ] || DAEMON_PIDS+=("$pid")
 	done
+	return 0
 }
 
 # pid_is_ours PID: still alive and still a cdpfs process of this test.
 pid_is_ours() {
-	local cmd
-	cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-	case $cmd in *cdpfs*"$T"*) return 0 ;; esac
-	return 1
+	cdpfs_cmdline "$1" >/dev/null
 }
 
 force_unmount() {
