@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_chunklog.c - unit tests of the chunk log and the key encodings:
+ * CRC-32C, record build/check, key ordering (the inverted seq puts the
+ * newest version first), a torn segment tail (detected, truncated away,
+ * older records still read, the writer continues), a flipped byte or a
+ * truncated referenced record (-EIO, never wrong bytes), and a disk-full
+ * segment write injected through the system call table (the journal
+ * degrades, records a gap, and recovers at the next resync).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+#define BS 8192
+
+struct fx {
+	char top[256];
+	char dir[300];
+	struct cdp_store *s;
+	struct cdp_journal *j;
+	uint32_t root_id;
+	uint64_t fid;
+};
+
+static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void fx_open(struct fx *f)
+{
+	int ret = cdp_store_open(f->dir, CDP_STORE_CREATE, NULL, &f->s);
+
+	if (ret)
+		fail_msg("expected the store to open, got %s", cdp_strerror(ret));
+	assert_int_equal(cdp_journal_open(f->s, "db01", &f->j), 0);
+}
+
+static void fx_close(struct fx *f)
+{
+	cdp_journal_close(f->j);
+	cdp_store_close(f->s);
+	f->j = NULL;
+	f->s = NULL;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	struct cdp_attr a;
+	struct cdp_op *op;
+	int resuming;
+
+	snprintf(f->top, sizeof(f->top), "%s/cdp-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->top));
+	snprintf(f->dir, sizeof(f->dir), "%s/store", f->top);
+	fx_open(f);
+	assert_int_equal(cdp_journal_root_begin(f->j, "/d", &f->root_id, &resuming), 0);
+	assert_int_equal(cdp_journal_new_fid(f->j, &f->fid), 0);
+	memset(&a, 0, sizeof(a));
+	a.mode = S_IFREG | 0644;
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_attr(op, f->fid, &a, NULL), 0);
+	assert_int_equal(cdp_op_dirent(op, CDP_ROOT_FID, "f", f->fid, S_IFREG), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, NULL), 0);
+	assert_int_equal(cdp_journal_root_ready(f->j, f->root_id, CDP_ROOT_FID), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	cdp_sys_reset();
+	fx_close(f);
+	nftw(f->top, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Distinct, compressible content for block b of generation g. */
+static void fill(uint8_t *buf, int b, int g)
+{
+	int i;
+
+	for (i = 0; i < BS; i++)
+		buf[i] = (uint8_t)((i / 64) * 3 + b * 11 + g * 101);
+}
+
+/* Writes blocks [first, first+n) of generation g in one op. */
+static int write_blocks(struct fx *f, int first, int n, int g)
+{
+	uint8_t *buf = malloc((size_t)n * BS);
+	struct cdp_attr a;
+	struct cdp_op *op;
+	int i, ret;
+
+	for (i = 0; i < n; i++)
+		fill(buf + (size_t)i * BS, first + i, g);
+	memset(&a, 0, sizeof(a));
+	a.mode = S_IFREG | 0644;
+	a.size = 8 * BS;
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_data(op, f->fid, (uint64_t)first * BS, buf, (size_t)n * BS), 0);
+	assert_int_equal(cdp_op_attr(op, f->fid, &a, NULL), 0);
+	ret = cdp_op_commit(op, NULL, NULL);
+	free(buf);
+	return ret;
+}
+
+/* Reads block b through a fresh view; compares with generation g. */
+static int check_block(struct cdp_store *s, uint64_t fid, int b, int g)
+{
+	uint8_t want[BS], got[BS];
+	struct cdp_view *v;
+	ssize_t n;
+
+	assert_int_equal(cdp_view_open(s, "db01", CDP_TS_LATEST, &v), 0);
+	n = cdp_view_read(v, fid, got, BS, (uint64_t)b * BS);
+	cdp_view_free(v);
+	if (n < 0)
+		return (int)n;
+	if (n != BS)
+		fail_msg("block %d: expected %d bytes, got %zd", b, BS, n);
+	fill(want, b, g);
+	if (memcmp(want, got, BS))
+		fail_msg("block %d: expected generation %d bytes, got other bytes", b, g);
+	return 0;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_crc32c(void **state)
+{
+	/* the standard check value of CRC-32C */
+	assert_int_equal(cdp_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(cdp_crc32c(cdp_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	assert_int_equal(cdp_crc32c(0, "", 0), 0);
+}
+
+static void test_record(void **state)
+{
+	uint8_t sha[CDP_HASH_BYTES], sha2[CDP_HASH_BYTES], rec[REC_HEADER_BYTES + 5];
+	uint32_t raw, stored;
+	int zstd;
+
+	memset(sha, 0xab, sizeof(sha));
+	chunk_record_build(rec, sha, 5, "hello", 5, 0);
+	assert_int_equal(chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, sha2), 0);
+	assert_int_equal(raw, 5);
+	assert_int_equal(stored, 5);
+	assert_int_equal(zstd, 0);
+	assert_memory_equal(sha, sha2, CDP_HASH_BYTES);
+	assert_int_equal(chunk_record_check(rec, sizeof(rec) - 1, &raw, &stored, &zstd, NULL),
+			 -CDP_ECORRUPT);
+	rec[REC_HEADER_BYTES + 2] ^= 1;
+	assert_int_equal(chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, NULL),
+			 -CDP_ECORRUPT);
+	rec[REC_HEADER_BYTES + 2] ^= 1;
+	rec[20] ^= 0x80;   /* inside the sha */
+	assert_int_equal(chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, NULL),
+			 -CDP_ECORRUPT);
+}
+
+static int key_cmp(const struct cdp_key *a, const struct cdp_key *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->b, b->b, n);
+
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static void test_key_order(void **state)
+{
+	struct cdp_key a, b, c;
+
+	/* newer versions of one block sort first */
+	key_block(&a, 1, 7, 3, 100);
+	key_block(&b, 1, 7, 3, 99);
+	assert_true(key_cmp(&a, &b) < 0);
+	assert_int_equal(key_seq_of((const char *)a.b, a.len), 100);
+	/* block numbers sort numerically, before the next file, host */
+	key_block(&c, 1, 7, 4, 1000);
+	assert_true(key_cmp(&b, &c) < 0);
+	key_block(&a, 1, 7, 256, 1);
+	assert_true(key_cmp(&c, &a) < 0);
+	key_block(&b, 1, 8, 0, 1);
+	assert_true(key_cmp(&a, &b) < 0);
+	key_block(&c, 2, 0, 0, 1);
+	assert_true(key_cmp(&b, &c) < 0);
+	/* dirents: all versions of "a" before "ab", seek key of "a" + 0x01
+	 * sorts after every version of "a" and before "ab" */
+	key_dirent(&a, 1, 5, "a", 1, 1, 1, 0);
+	key_dirent(&b, 1, 5, "ab", 2, 1, 1, UINT64_MAX);
+	assert_true(key_cmp(&a, &b) < 0);
+	key_dirent(&c, 1, 5, "a", 1, 0, 0, 0);
+	c.b[c.len++] = 1;
+	assert_true(key_cmp(&a, &c) < 0);
+	assert_true(key_cmp(&c, &b) < 0);
+	/* time keys: by instant, then seq */
+	key_time(&a, 1, 1000, 5);
+	key_time(&b, 1, 1000, 6);
+	key_time(&c, 1, 1001, 1);
+	assert_true(key_cmp(&a, &b) < 0);
+	assert_true(key_cmp(&b, &c) < 0);
+	key_inode(&a, 1, 9, 10);
+	key_inode(&b, 1, 9, 9);
+	assert_true(key_cmp(&a, &b) < 0);
+	assert_int_equal(a.len, 20);
+}
+
+static void test_values(void **state)
+{
+	struct cdp_attr a = { .mode = 0100644, .uid = 1, .gid = 2, .nlink = 3, .size = 1ull << 40,
+			      .rdev = 5, .atime_ns = -1, .mtime_ns = 7, .ctime_ns = 8 }, b;
+	struct cdp_chunk_loc l = { 3, 1ull << 33, 100, 8192 }, m;
+	struct root_rec r = { 0 }, q;
+	struct cdp_gap g[2] = { { 1, 2 }, { 3, 4 } };
+	uint8_t buf[ATTR_VALUE_BYTES], cv[CHUNKVAL_BYTES], *rv;
+	size_t rl;
+
+	attr_encode(buf, &a);
+	assert_int_equal(attr_decode((char *)buf, sizeof(buf), &b), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_int_equal(attr_decode((char *)buf, sizeof(buf) - 1, &b), -CDP_ECORRUPT);
+	chunkval_encode(cv, &l);
+	assert_int_equal(chunkval_decode((char *)cv, sizeof(cv), &m), 0);
+	assert_int_equal(m.segment, 3);
+	assert_true(m.offset == 1ull << 33);
+	assert_int_equal(m.stored_len, 100);
+	assert_int_equal(m.raw_len, 8192);
+	r.root_id = 4;
+	r.fid = 99;
+	r.baseline_ts = 123;
+	r.active = 1;
+	r.pid = 42;
+	r.ngaps = 2;
+	r.gaps = g;
+	r.path = (char *)"/data/pg";
+	assert_int_equal(root_rec_encode(&r, &rv, &rl), 0);
+	assert_int_equal(root_rec_decode((char *)rv, rl, &q), 0);
+	assert_int_equal(q.root_id, 4);
+	assert_int_equal(q.ngaps, 2);
+	assert_int_equal(q.gaps[1].to_ts_ns, 4);
+	assert_string_equal(q.path, "/data/pg");
+	root_rec_release(&q);
+	assert_int_equal(root_rec_decode((char *)rv, rl - 1, &q), -CDP_ECORRUPT);
+	root_rec_release(&q);
+	free(rv);
+}
+
+static void test_torn_tail(void **state)
+{
+	struct fx *f = *state;
+	char seg1[400], seg2[400];
+	uint8_t junk[REC_HEADER_BYTES + 100];
+	off_t size;
+	int fd, b;
+
+	assert_int_equal(write_blocks(f, 0, 4, 1), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	fx_close(f);
+	snprintf(seg1, sizeof(seg1), "%s/segments/00000001.seg", f->dir);
+	snprintf(seg2, sizeof(seg2), "%s/segments/00000002.seg", f->dir);
+	size = file_size(seg1);
+	/* a record whose write was cut short by a crash */
+	memset(junk, 0, sizeof(junk));
+	chunk_record_build(junk, junk, 100, junk + REC_HEADER_BYTES, 100, 0);
+	fd = open(seg1, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, REC_HEADER_BYTES + 40), REC_HEADER_BYTES + 40);
+	close(fd);
+	fx_open(f);
+	if (file_size(seg1) != size)
+		fail_msg("torn tail: expected segment cut back to %lld bytes, got %lld",
+			 (long long)size, (long long)file_size(seg1));
+	for (b = 0; b < 4; b++)
+		assert_int_equal(check_block(f->s, f->fid, b, 1), 0);
+	/* the writer continues, in a new segment */
+	assert_int_equal(write_blocks(f, 4, 2, 2), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	assert_int_equal(access(seg2, F_OK), 0);
+	assert_int_equal(check_block(f->s, f->fid, 5, 2), 0);
+	assert_int_equal(check_block(f->s, f->fid, 0, 1), 0);
+}
+
+static void test_flipped_byte(void **state)
+{
+	struct fx *f = *state;
+	char seg[400];
+	uint8_t c;
+	int fd, b;
+
+	assert_int_equal(write_blocks(f, 0, 3, 1), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	fx_close(f);
+	snprintf(seg, sizeof(seg), "%s/segments/00000001.seg", f->dir);
+	/* the second record's payload: after the file header and record 1 */
+	fd = open(seg, O_RDWR);
+	assert_true(fd >= 0);
+	{
+		uint8_t hdr[REC_HEADER_BYTES];
+		off_t off = SEG_HEADER_BYTES;
+
+		assert_int_equal(pread(fd, hdr, sizeof(hdr), off), sizeof(hdr));
+		off += REC_HEADER_BYTES + get_u32be(hdr + 12) + REC_HEADER_BYTES + 3;
+		assert_int_equal(pread(fd, &c, 1, off), 1);
+		c ^= 0x10;
+		assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	}
+	close(fd);
+	fx_open(f);
+	assert_int_equal(check_block(f->s, f->fid, 0, 1), 0);
+	b = check_block(f->s, f->fid, 1, 1);
+	if (b != -EIO)
+		fail_msg("flipped byte: expected -EIO, got %d", b);
+	assert_int_equal(check_block(f->s, f->fid, 2, 1), 0);
+}
+
+static void test_truncated_record(void **state)
+{
+	struct fx *f = *state;
+	char seg[400];
+	off_t size;
+
+	assert_int_equal(write_blocks(f, 0, 2, 1), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	fx_close(f);
+	snprintf(seg, sizeof(seg), "%s/segments/00000001.seg", f->dir);
+	size = file_size(seg);
+	assert_int_equal(truncate(seg, size - 10), 0);
+	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_READ, NULL, &f->s), 0);
+	assert_int_equal(check_block(f->s, f->fid, 0, 1), 0);
+	assert_int_equal(check_block(f->s, f->fid, 1, 1), -EIO);
+	cdp_store_close(f->s);
+	f->s = NULL;
+	fx_open(f);
+}
+
+static ssize_t full_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	errno = ENOSPC;
+	return -1;
+}
+
+static void test_disk_full(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_host_info *h;
+	int64_t since = 0, before;
+	uint32_t id;
+	size_t n;
+	int ret, resuming;
+
+	assert_int_equal(write_blocks(f, 0, 1, 1), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	assert_int_equal(cdp_journal_degraded(f->j, &since), 0);
+	before = cdp_now_ns();
+	cdp_sys.pwrite = full_pwrite;
+	assert_int_equal(write_blocks(f, 1, 1, 1), 0);
+	ret = cdp_journal_sync(f->j);
+	if (ret != -CDP_ENOSPACE)
+		fail_msg("disk full: expected CDP_ENOSPACE from sync, got %s", cdp_strerror(ret));
+	assert_int_equal(cdp_journal_degraded(f->j, &since), 1);
+	assert_true(since >= before);
+	assert_int_equal(write_blocks(f, 2, 1, 1), -CDP_ENOSPACE);
+	cdp_sys_reset();
+	/* a resync leaves degraded mode and records the gap */
+	assert_int_equal(cdp_journal_root_end(f->j, f->root_id), -CDP_ENOSPACE);
+	assert_int_equal(cdp_journal_root_begin(f->j, "/d", &id, &resuming), 0);
+	assert_int_equal(cdp_journal_degraded(f->j, NULL), 0);
+	assert_int_equal(write_blocks(f, 1, 2, 3), 0);
+	assert_int_equal(cdp_journal_root_ready(f->j, id, CDP_ROOT_FID), 0);
+	assert_int_equal(check_block(f->s, f->fid, 0, 1), 0);
+	assert_int_equal(check_block(f->s, f->fid, 2, 3), 0);
+	assert_int_equal(cdp_store_hosts(f->s, &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].roots[0].ngaps, 1);
+	if (h[0].roots[0].gaps[0].from_ts_ns > since)
+		fail_msg("gap: expected it to start by %lld, got %lld", (long long)since,
+			 (long long)h[0].roots[0].gaps[0].from_ts_ns);
+	cdp_host_info_free(h, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_key_order),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+	};
+
+	cdp_log_init("test_chunklog", 0, LOG_CRIT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
