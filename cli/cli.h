@@ -11,7 +11,8 @@
  *      with cli_usage(self, stdout, 0);
  *   2. declare it below;
  *   3. add a row to cli_commands[] in cli/main.c: name, function, the usage
- *      line, a one-line summary, the option help, and the flags.
+ *      line, a one-line summary, the option help, the flags, and optionally
+ *      a function printing more help (e.g. a module's option list).
  * Errors: die("...") prints "cdpfs: ..." and exits 1; usage mistakes call
  * cli_usage_error(), which exits 2.  A verb returns 0 on success.
  */
@@ -38,6 +39,7 @@ struct cli_cmd {
 	const char *summary;   /* one line for `cdpfs help` */
 	const char *help;      /* options, one per line, for `cdpfs help VERB` */
 	unsigned flags;        /* enum cli_cmd_flags */
+	void (*more_help)(FILE *out);   /* printed after help; may be NULL */
 };
 
 /* cli/main.c */

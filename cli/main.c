@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "fs/fs.h"
 #include "store.h"
 
 const struct cli_cmd cli_commands[] = {
@@ -25,31 +26,30 @@ const struct cli_cmd cli_commands[] = {
 	  "  --no-journal       passthrough only, nothing journaled (benchmark floor)\n"
 	  "  --no-progress      no baseline progress on the terminal\n"
 	  "  --stop             flush, unmount and stop capturing DIR\n",
-	  CLI_NEEDS_STORE },
+	  CLI_NEEDS_STORE, NULL },
 	{ "mount", cmd_mount,
 	  "mount [--store DIR] [-o OPTS] [-f] [-d] SPEC MOUNTPOINT",
 	  "mount a host as it was at an instant, read-only",
 	  "  SPEC               HOST@TIME or HOST:/DIR@TIME (see cdpfs(8) for TIME)\n"
 	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
-	  "  -o OPTS            mount options: store=DIR, ro, allow_other, debug, nosuid,\n"
-	  "                     nodev, noexec, and mount(8)'s generic ones (ignored)\n"
+	  "  -o OPTS            mount options, see below; may be repeated\n"
 	  "  -f, --foreground   serve in this process until unmounted\n"
 	  "  -d, --debug        log every FUSE request on stderr (implies -f)\n",
-	  CLI_NEEDS_STORE },
+	  CLI_NEEDS_STORE, cdp_fs_options_help },
 	{ "umount", cmd_umount,
 	  "umount [-z] MOUNTPOINT",
 	  "unmount a time-travel mount and wait until it is gone",
 	  "  -z, --lazy         detach now, finish when no longer busy\n",
-	  0 },
+	  0, NULL },
 	{ "hosts", cmd_hosts,
 	  "hosts [--store DIR] [--json]",
 	  "list captured hosts and directories, from when to when, and gaps",
 	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
 	  "  --json             machine-readable output with stable keys\n",
-	  CLI_NEEDS_STORE | CLI_JSON },
-	{ "version", cmd_version, "version", "print the version", "", 0 },
-	{ "help", cmd_help, "help [VERB]", "show help for cdpfs or one verb", "", 0 },
-	{ NULL, NULL, NULL, NULL, NULL, 0 }
+	  CLI_NEEDS_STORE | CLI_JSON, NULL },
+	{ "version", cmd_version, "version", "print the version", "", 0, NULL },
+	{ "help", cmd_help, "help [VERB]", "show help for cdpfs or one verb", "", 0, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, 0, NULL }
 };
 
 const struct cli_cmd *cli_find(const char *name)
@@ -67,6 +67,10 @@ void cli_usage(const struct cli_cmd *cmd, FILE *out, int status)
 	fprintf(out, "usage: cdpfs %s\n\n%s.\n", cmd->usage, cmd->summary);
 	if (cmd->help && *cmd->help)
 		fprintf(out, "\n%s", cmd->help);
+	if (cmd->more_help) {
+		fputc('\n', out);
+		cmd->more_help(out);
+	}
 	exit(status);
 }
 

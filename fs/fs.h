@@ -10,6 +10,8 @@
 #ifndef CDP_FS_H
 #define CDP_FS_H
 
+#include <stdio.h>
+
 struct cdp_mount_request {
 	const char *store;       /* store directory */
 	const char *spec;        /* HOST@TIME or HOST:/dir@TIME */
@@ -31,5 +33,8 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen);
  * (NULL when absent) are heap strings owned by the caller. */
 int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_text,
 		      char *err, size_t errlen);
+
+/* Prints the -o options the mount understands, one per line, indented. */
+void cdp_fs_options_help(FILE *out);
 
 #endif /* CDP_FS_H */

@@ -244,6 +244,20 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
+void cdp_fs_options_help(FILE *out)
+{
+	fprintf(out,
+		"mount options (-o, comma-separated):\n"
+		"  store=DIR          the store (overrides --store)\n"
+		"  ro                 read-only: the default and only mode of this release\n"
+		"  rw                 refused: writable overlays come in a later release\n"
+		"  allow_other        let other users in (default when run as root)\n"
+		"  debug              log every FUSE request on stderr (implies -f)\n"
+		"  nosuid, nodev, noexec, noatime, ...   passed to the kernel\n"
+		"  defaults, auto, noauto, user, nofail, _netdev, x-*, comment=...\n"
+		"                     mount(8) and fstab noise: accepted, ignored\n");
+}
+
 /* Parses the -o string into opts; vfs gets the flags for the kernel. */
 static int parse_options(const char *options, struct cdp_fs_opts *opts, char **vfs,
 			 char *err, size_t errlen)
@@ -841,7 +855,9 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 	if (ret < 0)
 		goto out;
 
-	if (req->foreground) {
+	/* Debug output goes to stderr, which a daemon closes: as libfuse's
+	 * -o debug, it implies the foreground. */
+	if (req->foreground || l.opts.debug) {
 		cdp_log_init("cdpfs", 0, (l.opts.debug || req->debug) ? LOG_DEBUG : LOG_INFO);
 		ret = fs_serve(&l, -1, err, errlen);
 		goto out;
