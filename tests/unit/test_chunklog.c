@@ -278,7 +278,7 @@ static void test_torn_tail(void **state)
 {
 	struct fx *f = *state;
 	char seg1[400], seg2[400];
-	uint8_t junk[REC_HEADER_BYTES + 100];
+	uint8_t junk[REC_HEADER_BYTES + 100], payload[100], sha[CDP_HASH_BYTES];
 	off_t size;
 	int fd, b;
 
@@ -289,8 +289,9 @@ static void test_torn_tail(void **state)
 	snprintf(seg2, sizeof(seg2), "%s/segments/00000002.seg", f->dir);
 	size = file_size(seg1);
 	/* a record whose write was cut short by a crash */
-	memset(junk, 0, sizeof(junk));
-	chunk_record_build(junk, junk, 100, junk + REC_HEADER_BYTES, 100, 0);
+	memset(payload, 7, sizeof(payload));
+	cdp_hash(payload, sizeof(payload), sha);
+	chunk_record_build(junk, sha, 100, payload, 100, 0);
 	fd = open(seg1, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, junk, REC_HEADER_BYTES + 40), REC_HEADER_BYTES + 40);

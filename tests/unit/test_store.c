@@ -459,6 +459,7 @@ static void test_open_errors(void **state)
 {
 	struct fx *f = *state;
 	struct cdp_store *s2;
+	struct cdp_journal *j2;
 	char path[300];
 	FILE *fp;
 
@@ -487,7 +488,8 @@ static void test_open_errors(void **state)
 	fclose(fp);
 	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_WRITE, NULL, &f->s), 0);
 	assert_int_equal(cdp_journal_open(f->s, "db01", &f->j), 0);
-	assert_int_equal(cdp_journal_open(f->s, "bad/name", &f->j), -EINVAL);
+	assert_int_equal(cdp_journal_open(f->s, "bad/name", &j2), -EINVAL);
+	assert_null(j2);
 }
 
 static void test_view_errors(void **state)
