@@ -457,7 +457,8 @@ int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns)
 	if (w->queue_bytes > w->st.queue_peak_bytes)
 		w->st.queue_peak_bytes = w->queue_bytes;
 	w->st.ops++;
-	if (w->queue_bytes >= s->opts.queue_limit_bytes / 2)
+	/* the writer sleeps on an idle deadline while the queue is empty */
+	if (w->head == op || w->queue_bytes >= s->opts.queue_limit_bytes / 2)
 		pthread_cond_signal(&w->work_cond);
 	pthread_mutex_unlock(&w->qlock);
 	if (seq)

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -566,6 +568,124 @@ static void test_hosts_roots(void **state)
 	cdp_host_info_free(h, n);
 }
 
+static void test_group_commit_interval(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_store *r;
+	struct cdp_view *v;
+	struct cdp_attr a;
+	uint8_t blk[BS];
+	uint64_t fid;
+	struct timespec pause = { 0, 400000000 };
+
+	fid = make_tree(f, "g");
+	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_READ, NULL, &r), 0);
+	memset(blk, 0x42, sizeof(blk));
+	write_op(f, fid, BS, 0, blk, BS, NULL);
+	/* no sync: the writer must commit within its 100 ms interval */
+	nanosleep(&pause, NULL);
+	assert_int_equal(cdp_store_refresh(r), 0);
+	assert_int_equal(cdp_view_open(r, "db01", CDP_TS_LATEST, &v), 0);
+	assert_int_equal(cdp_view_getattr(v, fid, &a), 0);
+	if (a.size != BS)
+		fail_msg("group commit: expected the op committed after 400 ms (size %d), "
+			 "got size %llu", BS, (unsigned long long)a.size);
+	cdp_view_free(v);
+	cdp_store_close(r);
+}
+
+struct thread_arg {
+	struct fx *f;
+	uint64_t fid;
+	int id;
+	uint64_t seqs[200];
+	int64_t ts[200];
+};
+
+static void *committer(void *p)
+{
+	struct thread_arg *t = p;
+	uint8_t blk[BS];
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		memset(blk, t->id * 16 + i % 16 + 1, sizeof(blk));
+		t->seqs[i] = write_op(t->f, t->fid, 8 * BS, (uint64_t)t->id * BS, blk, BS,
+				      &t->ts[i]);
+	}
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void test_concurrent_commits(void **state)
+{
+	struct fx *f = *state;
+	struct thread_arg t[4];
+	pthread_t th[4];
+	uint64_t all[800];
+	struct cdp_journal_stats st;
+	struct cdp_view *v;
+	uint8_t blk[BS];
+	int i, k;
+
+	/* a small queue ceiling exercises back-pressure */
+	cdp_journal_close(f->j);
+	cdp_store_close(f->s);
+	{
+		struct cdp_store_options o = { .queue_limit_bytes = 64 * 1024 };
+
+		assert_int_equal(cdp_store_open(f->dir, CDP_STORE_WRITE, &o, &f->s), 0);
+	}
+	assert_int_equal(cdp_journal_open(f->s, "db01", &f->j), 0);
+	{
+		int resuming;
+
+		assert_int_equal(cdp_journal_root_end(f->j, f->root_id), 0);
+		assert_int_equal(cdp_journal_root_begin(f->j, "/data", &f->root_id, &resuming), 0);
+	}
+	memset(t, 0, sizeof(t));
+	t[0].fid = make_tree(f, "c");
+	for (i = 0; i < 4; i++) {
+		t[i].f = f;
+		t[i].fid = t[0].fid;
+		t[i].id = i;
+		assert_int_equal(pthread_create(&th[i], NULL, committer, &t[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	cdp_journal_stats(f->j, &st);
+	if (st.queue_peak_bytes > 64 * 1024 + 2 * BS)
+		fail_msg("back-pressure: expected queue peak <= %d, got %llu", 64 * 1024 + 2 * BS,
+			 (unsigned long long)st.queue_peak_bytes);
+	for (i = 0; i < 4; i++)
+		for (k = 0; k < 200; k++)
+			all[i * 200 + k] = t[i].seqs[k];
+	qsort(all, 800, sizeof(all[0]), cmp_u64);
+	for (i = 1; i < 800; i++)
+		if (all[i] == all[i - 1])
+			fail_msg("seq %llu handed out twice", (unsigned long long)all[i]);
+	for (i = 0; i < 4; i++)
+		for (k = 1; k < 200; k++)
+			assert_true(t[i].ts[k] >= t[i].ts[k - 1] && t[i].seqs[k] > t[i].seqs[k - 1]);
+	/* each thread's last block version is what a view at its instant shows */
+	for (i = 0; i < 4; i++) {
+		v = view_at_seq_ts(f, t[i].ts[199]);
+		assert_true(cdp_view_seq(v) >= t[i].seqs[199]);
+		cdp_view_free(v);
+		v = view_at_seq_ts(f, CDP_TS_LATEST);
+		memset(blk, i * 16 + 199 % 16 + 1, sizeof(blk));
+		expect_bytes(v, t[i].fid, (uint64_t)i * BS, blk, BS, "last version per thread");
+		cdp_view_free(v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +700,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_view_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_refresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_roots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
 	};
 
 	cdp_log_init("test_store", 0, LOG_WARNING);
