@@ -34,9 +34,11 @@ mkdir -p "$deep" && printf 'bottom\n' >"$deep/f"
 touch -d '1970-01-01 00:00:01' "$DATA/empty"
 
 n=0
+PRE=()
 snap() {
 	n=$((n + 1))
 	local ts
+	PRE[$n]=$(date +%s.%N)
 	ts=$("$SNAP" "$STORE" "$HOST" "$DATA") || fail "snapshot_store failed"
 	ts=${ts#@}
 	manifest "$DATA" >"$T/snap$n.manifest"
@@ -75,8 +77,9 @@ cmp <(dd if="$T/mnt-root/huge-sparse" bs=1M skip=100 count=1 status=none) \
 	check_fail "huge-sparse: block at 100 MiB differs"
 umount_at "$T/mnt-root"
 
-# between snapshots: the earlier one still holds
-read -r _ ts2 _ <<<"${CHECKPOINTS[1]}"
+# between snapshots (after the first ended, before the second began): the
+# earlier one still holds
+ts2=${PRE[2]}
 mid=$(awk -v a="$ts1" -v b="$ts2" 'BEGIN { printf "%.9f", a + (b - a) / 2 }')
 mount_at "$HOST" "@$mid" "$T/mnt-mid"
 manifest "$T/mnt-mid$DATA" >"$T/mid.got"
