@@ -130,10 +130,10 @@ mkdir -p "$T/native" "$T/data"
 chmod 0755 "$T/native" "$T/data"
 make_baseline "$T/data"
 make_baseline "$T/native"
-probe "$T/native" >"$T/native.transcript" 2>&1
+probe "$T/native" >"$T/native.transcript" 2>&1 || check_fail "probe of the native dir ended with $?"
 cat "$T/native.transcript"
 capture_start "$T/data"
-probe "$T/data" >"$T/captured.transcript" 2>&1
+probe "$T/data" >"$T/captured.transcript" 2>&1 || check_fail "probe of the captured dir ended with $?"
 if diff -u "$T/native.transcript" "$T/captured.transcript"; then
 	log "probe transcripts agree between native and capture mount"
 else
