@@ -426,6 +426,11 @@ static int open_db(struct cdp_store *s)
 	rocksdb_options_set_create_if_missing(s->dbopts, s->writer);
 	rocksdb_options_set_create_missing_column_families(s->dbopts, s->writer);
 	rocksdb_options_set_keep_log_file_num(s->dbopts, 4);
+	/* bloom filters: most chunk lookups are misses (new content) */
+	s->bbopts = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_filter_policy(s->bbopts,
+						      rocksdb_filterpolicy_create_bloom(10));
+	rocksdb_options_set_block_based_table_factory(s->dbopts, s->bbopts);
 	for (i = 0; i < CF_COUNT; i++)
 		cfopts[i] = s->dbopts;
 	if (s->writer) {
@@ -628,6 +633,8 @@ void cdp_store_close(struct cdp_store *s)
 		rocksdb_close(s->db);
 	if (s->dbopts)
 		rocksdb_options_destroy(s->dbopts);
+	if (s->bbopts)
+		rocksdb_block_based_options_destroy(s->bbopts);
 	if (s->ropts)
 		rocksdb_readoptions_destroy(s->ropts);
 	if (s->wopts_sync)

@@ -239,6 +239,7 @@ struct cdp_store {
 
 	rocksdb_t *db;
 	rocksdb_options_t *dbopts;
+	rocksdb_block_based_table_options_t *bbopts;
 	rocksdb_column_family_handle_t *cf[CF_COUNT];
 	rocksdb_readoptions_t *ropts;
 	rocksdb_writeoptions_t *wopts_sync;
