@@ -78,6 +78,8 @@ static int wait_complete(struct cdp_store *s, uint32_t host, int64_t t)
 				return ret;
 			if (ret == -CDP_ENOSPACE)
 				return 0;
+			if (t > cdp_now_ns())
+				sleep_ms(10);   /* an instant just ahead of now */
 		} else {
 			sleep_ms(20);
 			ret = cdp_store_refresh(s);
