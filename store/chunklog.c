@@ -46,6 +46,7 @@
 
 #define MAX_STORED_BYTES (16u << 20)
 #define FD_CACHE_MAX 1024
+#define WBUF_BYTES (1u << 20)
 
 struct seg_fd {
 	uint32_t seg;
@@ -61,8 +62,11 @@ struct cdp_chunklog {
 	/* writer state, used by the writer thread only */
 	int wfd;
 	uint32_t wseg;
-	uint64_t wend;
-	uint64_t synced_end;
+	uint64_t wend;          /* end of what was appended (buffered included) */
+	uint64_t written_end;   /* end of what reached the file */
+	uint64_t synced_end;    /* end of what is durable */
+	uint8_t *wbuf;          /* records not yet written, from written_end */
+	size_t wbuf_len;
 	uint32_t next_seg;
 };
 
@@ -388,6 +392,7 @@ void chunklog_close(struct cdp_chunklog *cl)
 		return;
 	if (cl->wfd >= 0)
 		close(cl->wfd);
+	free(cl->wbuf);
 	for (i = 0; i < cl->nfds; i++)
 		close(cl->fds[i].fd);
 	free(cl->fds);
@@ -424,7 +429,23 @@ static int segment_create(struct cdp_chunklog *cl)
 	}
 	cl->wfd = fd;
 	cl->wseg = cl->next_seg++;
-	cl->wend = cl->synced_end = SEG_HEADER_BYTES;
+	cl->wend = cl->written_end = cl->synced_end = SEG_HEADER_BYTES;
+	cl->wbuf_len = 0;
+	return 0;
+}
+
+/* Writes the buffered records to the file. */
+static int wbuf_flush(struct cdp_chunklog *cl)
+{
+	int ret;
+
+	if (!cl->wbuf_len)
+		return 0;
+	ret = pwrite_full(cl->wfd, cl->wbuf, cl->wbuf_len, (off_t)cl->written_end);
+	if (ret < 0)
+		return ret;
+	cl->written_end += cl->wbuf_len;
+	cl->wbuf_len = 0;
 	return 0;
 }
 
@@ -448,14 +469,31 @@ int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		if (ret < 0)
 			return ret;
 	}
-	rec = malloc(n);
-	if (!rec)
-		return -ENOMEM;
-	chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
-	ret = pwrite_full(cl->wfd, rec, n, (off_t)cl->wend);
-	free(rec);
-	if (ret < 0)
-		return ret;
+	if (!cl->wbuf) {
+		cl->wbuf = malloc(WBUF_BYTES);
+		if (!cl->wbuf)
+			return -ENOMEM;
+	}
+	if (cl->wbuf_len + n > WBUF_BYTES) {
+		ret = wbuf_flush(cl);
+		if (ret < 0)
+			return ret;
+	}
+	if (n > WBUF_BYTES) {
+		rec = malloc(n);
+		if (!rec)
+			return -ENOMEM;
+		chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
+		ret = pwrite_full(cl->wfd, rec, n, (off_t)cl->written_end);
+		free(rec);
+		if (ret < 0)
+			return ret;
+		cl->written_end += n;
+	} else {
+		chunk_record_build(cl->wbuf + cl->wbuf_len, sha, raw_len, payload, stored_len,
+				   zstd);
+		cl->wbuf_len += n;
+	}
 	loc->segment = cl->wseg;
 	loc->offset = cl->wend;
 	loc->stored_len = stored_len;
@@ -466,8 +504,13 @@ int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 
 int chunklog_sync(struct cdp_chunklog *cl)
 {
+	int ret;
+
 	if (cl->wfd < 0 || cl->wend == cl->synced_end)
 		return 0;
+	ret = wbuf_flush(cl);
+	if (ret < 0)
+		return ret;
 	if (cdp_sys.fdatasync(cl->wfd) < 0)
 		return -errno;
 	cl->synced_end = cl->wend;
@@ -476,12 +519,13 @@ int chunklog_sync(struct cdp_chunklog *cl)
 
 void chunklog_rollback(struct cdp_chunklog *cl)
 {
+	cl->wbuf_len = 0;
 	if (cl->wfd < 0 || cl->wend == cl->synced_end)
 		return;
 	if (cdp_sys.ftruncate(cl->wfd, (off_t)cl->synced_end) < 0)
 		cdp_log(LOG_WARNING, "cannot drop unsynced tail of segment %08u: %s",
 			cl->wseg, strerror(errno));
-	cl->wend = cl->synced_end;
+	cl->wend = cl->written_end = cl->synced_end;
 }
 
 void chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off)
