@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * capture_int.h - internals of the capture layer shared by its files:
+ * the per-directory state (struct cap_root), the FUSE node table keyed by
+ * real inode number and file handle, the striped inode locks, and the
+ * journaling helpers.
+ *
+ * Locking: every mutating operation takes the stripe locks of the inodes it
+ * changes (cap_lock_inos(), ascending stripe order, so no deadlock) across
+ * "apply to the real file system -> read back -> cdp_op_commit()".  The node
+ * table has its own mutex (node_lock) and never calls out while holding it.
+ */
+#ifndef CDP_CAPTURE_INT_H
+#define CDP_CAPTURE_INT_H
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <fuse_lowlevel.h>
+
+#include "store.h"
+
+#define CAP_STRIPES 4096
+#define CAP_HANDLE_MAX 128        /* MAX_HANDLE_SZ */
+#define CAP_MAX_LOCKS 4
+
+/* A real inode's file handle, as name_to_handle_at() gives it. */
+struct cap_handle {
+	int type;                 /* handle_type; -1: no handle (fs lacks them) */
+	unsigned int len;         /* bytes used in data */
+	unsigned char data[CAP_HANDLE_MAX];
+};
+
+/* One inode the kernel knows (a FUSE node id is its address). */
+struct cap_node {
+	struct cap_node *hash_next;   /* protected by node_lock */
+	uint64_t ino;
+	struct cap_handle fh;
+	uint64_t nlookup;             /* protected by node_lock */
+	uint64_t generation;
+	mode_t type;                  /* S_IFMT bits */
+	uint64_t fid;                 /* 0 until known; protected by the inode's stripe */
+	int fd;                       /* cached O_PATH fd or -1; set once under node_lock */
+};
+
+struct cap_daemon;
+
+/* One protected directory and its FUSE session. */
+struct cap_root {
+	struct cap_root *next;        /* protected by daemon lock */
+	struct cap_daemon *daemon;
+	char *path;                   /* absolute, canonical */
+	char *host;
+	int root_fd;                  /* O_RDONLY|O_DIRECTORY, opened before the mount */
+	struct cap_handle root_fh;
+	uint64_t root_ino;
+	uint32_t root_id;
+	uint64_t root_fid;            /* the directory's fid once known */
+	int use_handles;
+
+	struct cdp_store *store;      /* NULL when no_journal */
+	struct cdp_journal *journal;  /* NULL when no_journal */
+	uint32_t block_size;
+
+	struct fuse_session *se;
+	pthread_t loop_thread;
+	int loop_started;
+	int loop_done;                /* protected by daemon lock */
+	int stopping;
+	int ready;
+	int progress;
+	FILE *progress_out;           /* baseline progress, or NULL */
+
+	pthread_mutex_t node_lock;
+	struct cap_node **node_hash;
+	size_t node_buckets;
+	size_t nnodes;                /* protected by node_lock */
+	uint64_t next_generation;     /* protected by node_lock */
+	unsigned int cached_fds;      /* protected by node_lock */
+	unsigned int cached_fds_max;
+	struct cap_node root_node;
+
+	pthread_mutex_t stripes[CAP_STRIPES];
+	pthread_mutex_t imap_lock;    /* serialises lazy fid assignment */
+
+	int degraded_logged;          /* store errors logged once */
+};
+
+/* node.c */
+int cap_root_init_tables(struct cap_root *r);
+void cap_root_free_tables(struct cap_root *r);
+struct cap_node *cap_node_get(struct cap_root *r, fuse_ino_t nodeid);
+/* Finds or creates the node for (ino, fh) and adds one lookup. */
+struct cap_node *cap_node_ref(struct cap_root *r, uint64_t ino, mode_t type,
+			      const struct cap_handle *fh);
+/* Opens an inode by handle (flags as open(2)); -ESTALE when gone. */
+int cap_handle_open(struct cap_root *r, const struct cap_handle *fh, int flags);
+void cap_node_forget(struct cap_root *r, struct cap_node *n, uint64_t nlookup);
+/* An fd on the node opened with flags (O_PATH for metadata).  *must_close
+ * says whether the caller closes it.  -errno on failure. */
+int cap_node_open(struct cap_root *r, struct cap_node *n, int flags, int *must_close);
+int cap_handle_at(struct cap_root *r, int dirfd, const char *name, struct cap_handle *fh);
+int cap_handle_equal(const struct cap_handle *a, const struct cap_handle *b);
+
+unsigned cap_stripe_of(uint64_t ino);
+/* Locks the stripes of up to CAP_MAX_LOCKS inodes (0 entries ignored). */
+void cap_lock_inos(struct cap_root *r, const uint64_t *inos, int n, unsigned *held, int *nheld);
+void cap_unlock(struct cap_root *r, const unsigned *held, int nheld);
+
+/* Journaling helpers: all are no-ops returning 0 when r->journal is NULL. */
+void cap_attr_from_stat(const struct stat *st, struct cdp_attr *a);
+/* The fid of inode (ino, fh): cached in n (may be NULL), else the imap, else
+ * a new one (its imap record added to op when op is given, otherwise
+ * committed at once).  Caller holds the inode's stripe. */
+int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
+	       const struct cap_handle *fh, struct cdp_op *op, uint64_t *fid);
+/* Adds the attributes of fd (and the target when a symlink) to op. */
+int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+		   struct stat *st_out);
+/* Adds data of blocks [from_block, to_block) read from fd (clipped at
+ * size; what lies beyond becomes zero). */
+int cap_op_blocks(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+		  uint64_t from_block, uint64_t to_block, uint64_t size);
+struct cdp_op *cap_op_start(struct cap_root *r);
+/* Commits (or aborts on error < 0); logs store failures once. */
+void cap_op_finish(struct cap_root *r, struct cdp_op *op, int err);
+void cap_store_error(struct cap_root *r, const char *what, int err);
+
+/* ll.c */
+extern const struct fuse_lowlevel_ops cap_ll_ops;
+
+/* sync.c: baseline or resync of r, then links it into the namespace. */
+int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);
+
+#endif /* CDP_CAPTURE_INT_H */

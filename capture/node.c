@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * node.c - the capture layer's inode bookkeeping: the FUSE node table
+ * (keyed by real inode number and file handle, with kernel lookup counts),
+ * opening an inode on demand through its file handle (no descriptor is held
+ * per known inode; a bounded number of O_PATH descriptors are cached), the
+ * striped inode locks, the fid of an inode (imap), and the helpers that turn
+ * real file state into journal records.
+ *
+ * Caveat: the node hash has a fixed number of buckets; chains grow long
+ * only when the kernel holds millions of inodes at once.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include "capture/capture_int.h"
+
+#define NODE_BUCKETS (1u << 17)
+
+union cap_fh_buf {
+	struct file_handle h;
+	char raw[sizeof(struct file_handle) + CAP_HANDLE_MAX];
+};
+
+int cap_root_init_tables(struct cap_root *r)
+{
+	struct rlimit rl;
+	int i;
+
+	r->node_buckets = NODE_BUCKETS;
+	r->node_hash = calloc(r->node_buckets, sizeof(*r->node_hash));
+	if (!r->node_hash)
+		return -ENOMEM;
+	pthread_mutex_init(&r->node_lock, NULL);
+	pthread_mutex_init(&r->imap_lock, NULL);
+	for (i = 0; i < CAP_STRIPES; i++)
+		pthread_mutex_init(&r->stripes[i], NULL);
+	r->cached_fds_max = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < r->cached_fds_max)
+		r->cached_fds_max = (unsigned int)(rl.rlim_cur / 4);
+	r->root_node.ino = r->root_ino;
+	r->root_node.fh = r->root_fh;
+	r->root_node.nlookup = 1;
+	r->root_node.type = S_IFDIR;
+	r->root_node.fd = -1;
+	r->next_generation = 1;
+	return 0;
+}
+
+void cap_root_free_tables(struct cap_root *r)
+{
+	size_t b;
+	struct cap_node *n, *next;
+
+	if (!r->node_hash)
+		return;
+	for (b = 0; b < r->node_buckets; b++) {
+		for (n = r->node_hash[b]; n; n = next) {
+			next = n->hash_next;
+			if (n->fd >= 0)
+				close(n->fd);
+			free(n);
+		}
+	}
+	free(r->node_hash);
+	r->node_hash = NULL;
+}
+
+struct cap_node *cap_node_get(struct cap_root *r, fuse_ino_t nodeid)
+{
+	if (nodeid == FUSE_ROOT_ID)
+		return &r->root_node;
+	return (struct cap_node *)(uintptr_t)nodeid;
+}
+
+int cap_handle_equal(const struct cap_handle *a, const struct cap_handle *b)
+{
+	if (a->type < 0 || b->type < 0)
+		return 1;   /* no handles: the inode number alone identifies */
+	return a->type == b->type && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+int cap_handle_at(struct cap_root *r, int dirfd, const char *name, struct cap_handle *fh)
+{
+	union cap_fh_buf u;
+	int mount_id;
+
+	fh->type = -1;
+	fh->len = 0;
+	if (!r->use_handles)
+		return 0;
+	u.h.handle_bytes = CAP_HANDLE_MAX;
+	if (name_to_handle_at(dirfd, name, &u.h, &mount_id,
+			      *name ? 0 : AT_EMPTY_PATH) < 0)
+		return -errno;
+	fh->type = u.h.handle_type;
+	fh->len = u.h.handle_bytes;
+	memcpy(fh->data, u.h.f_handle, fh->len);
+	return 0;
+}
+
+struct cap_node *cap_node_ref(struct cap_root *r, uint64_t ino, mode_t type,
+			      const struct cap_handle *fh)
+{
+	struct cap_node *n;
+	size_t b = ino % r->node_buckets;
+
+	if (ino == r->root_ino && cap_handle_equal(fh, &r->root_fh)) {
+		pthread_mutex_lock(&r->node_lock);
+		r->root_node.nlookup++;
+		pthread_mutex_unlock(&r->node_lock);
+		return &r->root_node;
+	}
+	pthread_mutex_lock(&r->node_lock);
+	for (n = r->node_hash[b]; n; n = n->hash_next) {
+		if (n->ino == ino && cap_handle_equal(&n->fh, fh)) {
+			n->nlookup++;
+			pthread_mutex_unlock(&r->node_lock);
+			return n;
+		}
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n) {
+		pthread_mutex_unlock(&r->node_lock);
+		return NULL;
+	}
+	n->ino = ino;
+	n->fh = *fh;
+	n->nlookup = 1;
+	n->fd = -1;
+	n->type = type & S_IFMT;
+	n->generation = r->next_generation++;
+	n->hash_next = r->node_hash[b];
+	r->node_hash[b] = n;
+	r->nnodes++;
+	pthread_mutex_unlock(&r->node_lock);
+	return n;
+}
+
+void cap_node_forget(struct cap_root *r, struct cap_node *n, uint64_t nlookup)
+{
+	struct cap_node **pp;
+	int fd = -1;
+
+	if (n == &r->root_node)
+		return;
+	pthread_mutex_lock(&r->node_lock);
+	if (n->nlookup > nlookup) {
+		n->nlookup -= nlookup;
+		pthread_mutex_unlock(&r->node_lock);
+		return;
+	}
+	for (pp = &r->node_hash[n->ino % r->node_buckets]; *pp; pp = &(*pp)->hash_next) {
+		if (*pp == n) {
+			*pp = n->hash_next;
+			break;
+		}
+	}
+	r->nnodes--;
+	if (n->fd >= 0) {
+		fd = n->fd;
+		r->cached_fds--;
+	}
+	pthread_mutex_unlock(&r->node_lock);
+	if (fd >= 0)
+		close(fd);
+	free(n);
+}
+
+/* Opens the node by handle with flags; no caching. */
+static int node_open_raw(struct cap_root *r, struct cap_node *n, int flags)
+{
+	int fd;
+
+	if (n == &r->root_node) {
+		fd = openat(r->root_fd, ".", flags | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	if (n->fd >= 0) {
+		char proc[64];
+
+		if ((flags & O_PATH) && !(flags & O_DIRECTORY))
+			fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 0);
+		else {
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", n->fd);
+			fd = open(proc, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+		}
+		return fd < 0 ? -errno : fd;
+	}
+	return cap_handle_open(r, &n->fh, flags);
+}
+
+int cap_handle_open(struct cap_root *r, const struct cap_handle *fh, int flags)
+{
+	union cap_fh_buf u;
+	int fd;
+
+	if (fh->type < 0)
+		return -ESTALE;
+	u.h.handle_bytes = fh->len;
+	u.h.handle_type = fh->type;
+	memcpy(u.h.f_handle, fh->data, fh->len);
+	fd = open_by_handle_at(r->root_fd, &u.h, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int cap_node_open(struct cap_root *r, struct cap_node *n, int flags, int *must_close)
+{
+	int fd;
+
+	*must_close = 1;
+	if (flags == O_PATH && n == &r->root_node) {
+		*must_close = 0;
+		return r->root_fd;
+	}
+	if (flags == O_PATH) {
+		pthread_mutex_lock(&r->node_lock);
+		fd = n->fd;
+		pthread_mutex_unlock(&r->node_lock);
+		if (fd >= 0) {
+			*must_close = 0;
+			return fd;
+		}
+	}
+	fd = node_open_raw(r, n, flags);
+	if (fd < 0 || flags != O_PATH || n == &r->root_node)
+		return fd;
+	/* Cache a bounded number of O_PATH descriptors. */
+	pthread_mutex_lock(&r->node_lock);
+	if (n->fd < 0 && r->cached_fds < r->cached_fds_max) {
+		n->fd = fd;
+		r->cached_fds++;
+		*must_close = 0;
+	}
+	pthread_mutex_unlock(&r->node_lock);
+	return fd;
+}
+
+/* ------------------------------------------------------------ stripes */
+
+unsigned cap_stripe_of(uint64_t ino)
+{
+	uint64_t h = ino * 0x9E3779B97F4A7C15ULL;
+
+	return (unsigned)(h >> 52) % CAP_STRIPES;
+}
+
+void cap_lock_inos(struct cap_root *r, const uint64_t *inos, int n, unsigned *held, int *nheld)
+{
+	int i, j, k = 0;
+
+	for (i = 0; i < n && i < CAP_MAX_LOCKS; i++) {
+		unsigned s;
+
+		if (!inos[i])
+			continue;
+		s = cap_stripe_of(inos[i]);
+		for (j = 0; j < k && held[j] != s; j++)
+			;
+		if (j < k)
+			continue;
+		/* insertion sort: ascending order avoids deadlocks */
+		for (j = k; j > 0 && held[j - 1] > s; j--)
+			held[j] = held[j - 1];
+		held[j] = s;
+		k++;
+	}
+	for (i = 0; i < k; i++)
+		pthread_mutex_lock(&r->stripes[held[i]]);
+	*nheld = k;
+}
+
+void cap_unlock(struct cap_root *r, const unsigned *held, int nheld)
+{
+	int i;
+
+	for (i = nheld - 1; i >= 0; i--)
+		pthread_mutex_unlock(&r->stripes[held[i]]);
+}
+
+/* ------------------------------------------------------------ journal */
+
+void cap_store_error(struct cap_root *r, const char *what, int err)
+{
+	int64_t since = 0;
+
+	if (__atomic_exchange_n(&r->degraded_logged, 1, __ATOMIC_RELAXED))
+		return;
+	if (err == -CDP_ENOSPACE || (r->journal && cdp_journal_degraded(r->journal, &since) == 1)) {
+		char when[64] = "now";
+
+		if (since)
+			cdp_time_format(since, when, sizeof(when));
+		cdp_log(LOG_ERR, "CAPTURE DEGRADED for '%s': the store '%s' is full; "
+			"the application keeps working but the journal has a gap since %s; "
+			"free space, then restart capture to resync",
+			r->path, r->store ? cdp_store_path(r->store) : "?", when);
+		return;
+	}
+	cdp_log(LOG_ERR, "CAPTURE ERROR for '%s': %s failed: %s (the application keeps "
+		"working; further store errors are not logged)", r->path, what,
+		cdp_strerror(err));
+}
+
+struct cdp_op *cap_op_start(struct cap_root *r)
+{
+	struct cdp_op *op;
+	int rc;
+
+	if (!r->journal)
+		return NULL;
+	rc = cdp_op_new(r->journal, &op);
+	if (rc < 0) {
+		cap_store_error(r, "starting a journal op", rc);
+		return NULL;
+	}
+	return op;
+}
+
+void cap_op_finish(struct cap_root *r, struct cdp_op *op, int err)
+{
+	int rc;
+
+	if (!op)
+		return;
+	if (err < 0) {
+		cdp_op_abort(op);
+		return;
+	}
+	rc = cdp_op_commit(op, NULL, NULL);
+	if (rc < 0)
+		cap_store_error(r, "journal commit", rc);
+}
+
+void cap_attr_from_stat(const struct stat *st, struct cdp_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->mode = st->st_mode;
+	a->uid = st->st_uid;
+	a->gid = st->st_gid;
+	a->nlink = (uint32_t)st->st_nlink;
+	a->size = (uint64_t)st->st_size;
+	a->rdev = st->st_rdev;
+	a->atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000LL + st->st_atim.tv_nsec;
+	a->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	a->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
+	       const struct cap_handle *fh, struct cdp_op *op, uint64_t *fid)
+{
+	unsigned char stored[4 + CAP_HANDLE_MAX];
+	unsigned char mine[4 + CAP_HANDLE_MAX];
+	size_t stored_len = sizeof(stored), mine_len = 0;
+	struct cdp_op *own = NULL;
+	int rc;
+
+	*fid = 0;
+	if (n && n->fid) {
+		*fid = n->fid;
+		return 0;
+	}
+	if (!r->journal)
+		return 0;
+	if (fh->type >= 0) {
+		memcpy(mine, &fh->type, 4);
+		memcpy(mine + 4, fh->data, fh->len);
+		mine_len = 4 + fh->len;
+	}
+	pthread_mutex_lock(&r->imap_lock);
+	rc = cdp_journal_imap_get(r->journal, r->root_id, ino, fid, stored, &stored_len);
+	if (rc == 0 && *fid && (mine_len == 0 || stored_len == 0 ||
+				(stored_len == mine_len && memcmp(stored, mine, mine_len) == 0)))
+		goto out_found;
+	rc = cdp_journal_new_fid(r->journal, fid);
+	if (rc < 0)
+		goto out_unlock;
+	if (!op) {
+		rc = cdp_op_new(r->journal, &own);
+		if (rc < 0)
+			goto out_unlock;
+	}
+	rc = cdp_op_imap(op ? op : own, r->root_id, ino, *fid, mine, mine_len);
+	if (own) {
+		if (rc < 0)
+			cdp_op_abort(own);
+		else
+			rc = cdp_op_commit(own, NULL, NULL);
+	}
+	if (rc < 0)
+		goto out_unlock;
+out_found:
+	rc = 0;
+	if (n)
+		n->fid = *fid;
+out_unlock:
+	pthread_mutex_unlock(&r->imap_lock);
+	if (rc < 0) {
+		cap_store_error(r, "inode map", rc);
+		*fid = 0;
+	}
+	return rc;
+}
+
+int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+		   struct stat *st_out)
+{
+	struct stat st;
+	struct cdp_attr a;
+	char target[PATH_MAX + 1];
+	ssize_t len;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st_out)
+		*st_out = st;
+	if (!op || !fid)
+		return 0;
+	cap_attr_from_stat(&st, &a);
+	if (S_ISLNK(st.st_mode)) {
+		len = readlinkat(fd, "", target, sizeof(target) - 1);
+		if (len < 0)
+			len = 0;
+		target[len] = '\0';
+		return cdp_op_attr(op, fid, &a, target);
+	}
+	return cdp_op_attr(op, fid, &a, NULL);
+}
+
+int cap_op_blocks(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+		  uint64_t from_block, uint64_t to_block, uint64_t size)
+{
+	uint64_t bs = r->block_size, end_block = (size + bs - 1) / bs, b;
+	char *buf;
+	int rc = 0;
+
+	if (!op || !fid)
+		return 0;
+	if (to_block > end_block) {
+		uint64_t z = from_block > end_block ? from_block : end_block;
+
+		rc = cdp_op_zero(op, fid, z, to_block);
+		if (rc < 0)
+			return rc;
+		to_block = end_block;
+	}
+	if (from_block >= to_block)
+		return 0;
+	buf = malloc(bs);
+	if (!buf)
+		return -ENOMEM;
+	for (b = from_block; b < to_block; b++) {
+		ssize_t got = pread(fd, buf, bs, (off_t)(b * bs));
+
+		if (got < 0) {
+			rc = -errno;
+			break;
+		}
+		if ((size_t)got < bs)
+			memset(buf + got, 0, bs - (size_t)got);
+		rc = cdp_op_data(op, fid, b * bs, buf, (size_t)got ? (size_t)got : bs);
+		if (rc < 0)
+			break;
+	}
+	free(buf);
+	return rc;
+}
