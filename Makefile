@@ -105,4 +105,5 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all test unit-test integration-test install uninstall clean
+.SECONDARY:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
