@@ -34,6 +34,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -821,6 +822,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 {
 	struct cap_daemon d;
 	struct cdp_store_options so;
+	struct rlimit rl;
 	sigset_t mask;
 	size_t i, mem = req->mem_limit_bytes ? req->mem_limit_bytes : DEFAULT_MEM_LIMIT;
 	int rc = 0, sfd;
@@ -831,6 +833,10 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 	d.no_journal = req->no_journal;
 	d.store_path = (char *)store_path;
 	umask(0);   /* the kernel has applied the caller's umask already */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (pipe2(d.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = -errno;
 		set_err(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
@@ -890,6 +896,15 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 		write_all(ready_fd, "ok\n", 3);
 		close(ready_fd);
 		ready_fd = -1;
+	}
+	if (progress && progress != stderr) {
+		struct cap_root *r;
+
+		pthread_mutex_lock(&d.lock);
+		for (r = d.roots; r; r = r->next)
+			r->progress_out = NULL;
+		pthread_mutex_unlock(&d.lock);
+		fclose(progress);
 	}
 	cdp_log(LOG_INFO, "capture daemon serving %zu director%s of store '%s'", req->ndirs,
 		req->ndirs == 1 ? "y" : "ies", store_path);
@@ -1129,8 +1144,17 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		setsid();
 		if (chdir("/") < 0)
 			_exit(1);
-		if (req->progress)
-			term_fd = dup(STDERR_FILENO);
+		/* Keep no descriptor of the caller (a pipe of a shell's command
+		 * substitution would never see its end): the ready pipe goes to
+		 * fd 3, the terminal for progress to fd 4, the rest is closed. */
+		if (dup2(pipefd[1], 3) < 0)
+			_exit(1);
+		if (pipefd[1] != 3)
+			close(pipefd[1]);
+		pipefd[1] = 3;
+		if (req->progress && dup2(STDERR_FILENO, 4) == 4)
+			term_fd = 4;
+		close_range(term_fd == 4 ? 5 : 4, ~0U, 0);
 		null_fd = open("/dev/null", O_RDWR);
 		snprintf(logpath, sizeof(logpath), "%s/%s", store, LOG_NAME);
 		log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -1115,6 +1115,7 @@ out:
 static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags, int remove)
 {
+	(void)value;
 	struct cap_root *r = root_of(req);
 	struct cap_node *n = cap_node_get(r, ino);
 	unsigned held[CAP_MAX_LOCKS];
@@ -1136,7 +1137,18 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		int jrc = cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid);
 
 		if (op && jrc == 0 && fid) {
-			jrc = cdp_op_xattr(op, fid, name, remove ? NULL : value, remove ? 0 : size);
+			/* Journal what the file system kept: an ACL equivalent to the
+			 * mode, for one, is stored as the mode alone. */
+			char *back = NULL;
+			ssize_t blen = remove ? -1 : getxattr(proc, name, NULL, 0);
+
+			if (blen >= 0 && (back = malloc((size_t)blen + 1)))
+				blen = getxattr(proc, name, back, (size_t)blen);
+			else
+				blen = -1;
+			jrc = cdp_op_xattr(op, fid, name, blen >= 0 ? back : NULL,
+					   blen >= 0 ? (size_t)blen : 0);
+			free(back);
 			if (jrc == 0)
 				jrc = cap_op_attr_fd(r, op, fid, fd, NULL);
 			if (jrc < 0)
