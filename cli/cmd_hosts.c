@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "store.h"
@@ -181,6 +182,7 @@ int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
 	struct cdp_store *s = NULL;
 	size_t n = 0;
 	int c, json = 0, ret;
+	struct stat st;
 	char *store;
 
 	optind = 1;
@@ -204,6 +206,10 @@ int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
 		cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
 	store = cli_store_path(opt_store);
 	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &s);
+	if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store, &st) == 0 &&
+	    !S_ISDIR(st.st_mode))
+		die("'%s' is not a store (not a directory); name the store with --store "
+		    "or CDPFS_STORE", store);
 	if (ret == -CDP_ENOSTORE || ret == -ENOENT)
 		die("no store at '%s' (nothing captured yet; name the store with --store "
 		    "or CDPFS_STORE)", store);

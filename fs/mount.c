@@ -458,7 +458,13 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 	}
 	ret = cdp_store_open(store_path, CDP_STORE_READ, NULL, &fs->store);
 	if (ret < 0) {
-		if (ret == -CDP_ENOSTORE || ret == -ENOENT)
+		struct stat st;
+
+		if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store_path, &st) == 0 &&
+		    !S_ISDIR(st.st_mode))
+			errf(err, errlen, "'%s' is not a store (not a directory); name the "
+			     "store with --store or -o store=", store_path);
+		else if (ret == -CDP_ENOSTORE || ret == -ENOENT)
 			errf(err, errlen, "no store at '%s' (capture something first with "
 			     "'cdpfs capture --store %s DIR', or name the store with --store "
 			     "or -o store=)", store_path, store_path);
