@@ -1021,8 +1021,10 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 
 static int make_store_dir(const char *store, char *real, size_t size, char *err, size_t errlen)
 {
-	char abs[PATH_MAX], *p;
+	char abs[PATH_MAX], *p, in[PATH_MAX];
 
+	snprintf(in, sizeof(in), "%s", store);
+	store = in;
 	if (abs_path(store, abs, sizeof(abs)) < 0) {
 		set_err(err, errlen, "cdpfs: store path '%s' too long", store);
 		return -ENAMETOOLONG;
@@ -1076,14 +1078,21 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 			*dot = '\0';
 		host = host_buf;
 	}
-	rc = make_store_dir(req->store ? req->store : CDP_DEFAULT_STORE, store, sizeof(store),
-			    err, errlen);
-	if (rc < 0)
-		return rc;
+	/* Check the directories against where the store will be before
+	 * creating it (never inside a captured directory). */
+	if (abs_path(req->store ? req->store : CDP_DEFAULT_STORE, store, sizeof(store)) < 0) {
+		set_err(err, errlen, "cdpfs: store path too long");
+		return -ENAMETOOLONG;
+	}
+	if (realpath(store, line))
+		snprintf(store, sizeof(store), "%.*s", (int)sizeof(store) - 1, line);
 	dirs = calloc(req->ndirs, sizeof(*dirs));
 	if (!dirs)
 		return -ENOMEM;
 	rc = check_dirs(req, store, dirs, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = make_store_dir(store, store, sizeof(store), err, errlen);
 	if (rc < 0)
 		goto out;
 
