@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_roots.c - unit tests of capture sessions and failure paths: a
+ * session whose process died (a child that exits without ending it) is
+ * treated as a crash, resumed without -EBUSY, and leaves a gap from its last
+ * journaled op; the writer lock is released by a dead process; a failing
+ * fdatasync degrades the journal; a failing segment read is -EIO.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+#define BS 8192
+
+static char top[256], dir[300];
+
+static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(top, sizeof(top), "%s/cdp-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(top));
+	snprintf(dir, sizeof(dir), "%s/store", top);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	cdp_sys_reset();
+	nftw(top, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* One op writing block 0 of fid with byte c. */
+static int put_block(struct cdp_journal *j, uint64_t fid, int c, int64_t *ts)
+{
+	struct cdp_attr a;
+	struct cdp_op *op;
+	uint8_t buf[BS];
+
+	memset(&a, 0, sizeof(a));
+	a.mode = S_IFREG | 0644;
+	a.size = BS;
+	memset(buf, c, sizeof(buf));
+	assert_int_equal(cdp_op_new(j, &op), 0);
+	assert_int_equal(cdp_op_data(op, fid, 0, buf, BS), 0);
+	assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+	if (c == 1)
+		assert_int_equal(cdp_op_dirent(op, CDP_ROOT_FID, "f", fid, S_IFREG), 0);
+	return cdp_op_commit(op, NULL, ts);
+}
+
+/* Runs in a child: captures, then dies without ending its session. */
+static void crashing_child(void)
+{
+	struct cdp_store *s;
+	struct cdp_journal *j;
+	uint32_t id;
+	uint64_t fid;
+	int64_t ts;
+	int resuming;
+
+	if (cdp_store_open(dir, CDP_STORE_CREATE, NULL, &s) ||
+	    cdp_journal_open(s, "db01", &j) ||
+	    cdp_journal_root_begin(j, "/data", &id, &resuming) ||
+	    cdp_journal_new_fid(j, &fid) || put_block(j, fid, 1, &ts) ||
+	    cdp_journal_root_ready(j, id, CDP_ROOT_FID) || put_block(j, fid, 2, &ts) ||
+	    cdp_journal_sync(j))
+		_exit(2);
+	printf("%lld\n", (long long)ts);
+	fflush(stdout);
+	kill(getpid(), SIGKILL);   /* a crash: no cleanup of any kind */
+	_exit(3);
+}
+
+static void test_crashed_session(void **state)
+{
+	struct cdp_store *s;
+	struct cdp_journal *j;
+	struct cdp_host_info *h;
+	struct cdp_view *v;
+	int pipefd[2], status, resuming;
+	char line[64] = "";
+	int64_t last_ts;
+	uint32_t id;
+	uint8_t buf[BS];
+	size_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		crashing_child();
+	}
+	close(pipefd[1]);
+	assert_true(read(pipefd[0], line, sizeof(line) - 1) > 0);
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status))
+		fail_msg("child: expected it killed after capturing, got exit %d",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	last_ts = atoll(line);
+
+	/* the dead writer's lock is gone */
+	assert_int_equal(cdp_store_open(dir, CDP_STORE_WRITE, NULL, &s), 0);
+	assert_int_equal(cdp_store_hosts(s, &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].roots[0].active, 0);   /* its process is dead */
+	assert_true(h[0].latest_ts_ns == last_ts);
+	cdp_host_info_free(h, n);
+	assert_int_equal(cdp_journal_open(s, "db01", &j), 0);
+	assert_int_equal(cdp_journal_root_begin(j, "/data", &id, &resuming), 0);
+	assert_int_equal(resuming, 1);
+	assert_int_equal(cdp_journal_root_ready(j, id, CDP_ROOT_FID), 0);
+	assert_int_equal(cdp_store_hosts(s, &h, &n), 0);
+	assert_int_equal(h[0].roots[0].ngaps, 1);
+	if (h[0].roots[0].gaps[0].from_ts_ns != last_ts)
+		fail_msg("crash gap: expected it to start at the last op %lld, got %lld",
+			 (long long)last_ts, (long long)h[0].roots[0].gaps[0].from_ts_ns);
+	assert_true(h[0].roots[0].gaps[0].to_ts_ns > last_ts);
+	cdp_host_info_free(h, n);
+	/* what the dead process committed is there */
+	assert_int_equal(cdp_view_open(s, "db01", last_ts, &v), 0);
+	{
+		uint64_t fid;
+
+		assert_int_equal(cdp_view_resolve(v, "/f", &fid), 0);
+		assert_int_equal(cdp_view_read(v, fid, buf, BS, 0), BS);
+		assert_int_equal(buf[0], 2);
+	}
+	cdp_view_free(v);
+	cdp_journal_close(j);
+	cdp_store_close(s);
+}
+
+static int fail_fdatasync(int fd)
+{
+	errno = EIO;
+	return -1;
+}
+
+static ssize_t fail_pread(int fd, void *buf, size_t len, off_t off)
+{
+	errno = EIO;
+	return -1;
+}
+
+static void test_sync_and_read_errors(void **state)
+{
+	struct cdp_store *s;
+	struct cdp_journal *j;
+	struct cdp_view *v;
+	uint32_t id;
+	uint64_t fid;
+	uint8_t buf[BS];
+	int resuming, ret;
+
+	assert_int_equal(cdp_store_open(dir, CDP_STORE_CREATE, NULL, &s), 0);
+	assert_int_equal(cdp_journal_open(s, "db01", &j), 0);
+	assert_int_equal(cdp_journal_root_begin(j, "/data", &id, &resuming), 0);
+	assert_int_equal(cdp_journal_new_fid(j, &fid), 0);
+	assert_int_equal(put_block(j, fid, 1, NULL), 0);
+	assert_int_equal(cdp_journal_root_ready(j, id, CDP_ROOT_FID), 0);
+
+	cdp_sys.pread = fail_pread;
+	assert_int_equal(cdp_view_open(s, "db01", CDP_TS_LATEST, &v), 0);
+	ret = (int)cdp_view_read(v, fid, buf, BS, 0);
+	if (ret != -EIO)
+		fail_msg("pread failing: expected -EIO, got %d", ret);
+	cdp_sys_reset();
+	assert_int_equal(cdp_view_read(v, fid, buf, BS, 0), BS);
+	assert_int_equal(buf[0], 1);
+	cdp_view_free(v);
+
+	cdp_sys.fdatasync = fail_fdatasync;
+	assert_int_equal(put_block(j, fid, 3, NULL), 0);
+	assert_int_equal(cdp_journal_sync(j), -CDP_ENOSPACE);
+	assert_int_equal(cdp_journal_degraded(j, NULL), 1);
+	cdp_sys_reset();
+	/* the dropped op is not in the index: block 0 still holds 1 */
+	assert_int_equal(cdp_view_open(s, "db01", CDP_TS_LATEST, &v), 0);
+	assert_int_equal(cdp_view_read(v, fid, buf, BS, 0), BS);
+	assert_int_equal(buf[0], 1);
+	cdp_view_free(v);
+	cdp_journal_close(j);
+	cdp_store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		/* first: it forks, best before any RocksDB thread exists */
+		cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_and_read_errors, setup, teardown),
+	};
+
+	cdp_log_init("test_roots", 0, LOG_CRIT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
