@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 	const char *spec = NULL, *mountpoint = NULL, *bin;
 	char *store = NULL, *kept = NULL, binbuf[PATH_MAX];
 	char *args[12];
-	int fake = 0, verbose = 0, i, n = 0;
+	int fake = 0, verbose = 0, i, n = 0, rc = 1;
 
 	if (argc > 0 && argv[0] && strrchr(argv[0], '/'))
 		progname = strrchr(argv[0], '/') + 1;
@@ -150,7 +150,8 @@ int main(int argc, char **argv)
 
 			if (strcmp(a, "--help") == 0) {
 				usage(stdout);
-				return 0;
+				rc = 0;
+				goto out;
 			}
 			for (f = a + 1; *f; f++) {
 				switch (*f) {
@@ -164,7 +165,7 @@ int main(int argc, char **argv)
 					} else {
 						fprintf(stderr, "%s: missing argument after -o\n",
 							progname);
-						return 1;
+						goto out;
 					}
 					goto next_arg;
 				case 't':
@@ -187,11 +188,12 @@ int main(int argc, char **argv)
 					break;
 				case 'h':
 					usage(stdout);
-					return 0;
+					rc = 0;
+					goto out;
 				default:
 					fprintf(stderr, "%s: unknown option '-%c'\n", progname, *f);
 					usage(stderr);
-					return 1;
+					goto out;
 				}
 			}
 		} else if (!spec) {
@@ -201,7 +203,7 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "%s: unexpected argument '%s'\n", progname, a);
 			usage(stderr);
-			return 1;
+			goto out;
 		}
 next_arg:
 		;
@@ -209,7 +211,7 @@ next_arg:
 	if (!spec || !mountpoint) {
 		fprintf(stderr, "%s: SPEC and MOUNTPOINT needed\n", progname);
 		usage(stderr);
-		return 1;
+		goto out;
 	}
 
 	bin = find_cdpfs(binbuf, sizeof(binbuf));
@@ -234,14 +236,19 @@ next_arg:
 			fprintf(stderr, " '%s'", args[i]);
 		fputc('\n', stderr);
 	}
-	if (fake)
-		return 0;
+	if (fake) {
+		rc = 0;
+		goto out;
+	}
 	execv(bin, args);
 	fprintf(stderr, "%s: cannot run '%s': %s (set CDPFS_BIN or install cdpfs)\n",
 		progname, bin, strerror(errno));
-	return 1;
+	goto out;
 
 out_nomem:
 	fprintf(stderr, "%s: out of memory\n", progname);
-	return 1;
+out:
+	free(store);
+	free(kept);
+	return rc;
 }
