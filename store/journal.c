@@ -518,10 +518,79 @@ static int pending_grow(struct pending *p)
 	return 0;
 }
 
+/* Files whose blocks have records in the batch not yet written: a zero
+ * range on one of them must see those first.  Open addressing on fid. */
+struct fidset {
+	size_t cap, n;
+	uint64_t *slots;   /* host << 48 ^ fid, + 1 (0 = empty) */
+};
+
+static uint64_t fidset_key(uint32_t host, uint64_t fid)
+{
+	return ((uint64_t)host << 48 ^ fid) + 1;
+}
+
+static int fidset_has(const struct fidset *fs, uint64_t key)
+{
+	size_t i;
+
+	if (!fs->cap)
+		return 0;
+	for (i = (key * 0x9E3779B97F4A7C15ull) & (fs->cap - 1); fs->slots[i];
+	     i = (i + 1) & (fs->cap - 1))
+		if (fs->slots[i] == key)
+			return 1;
+	return 0;
+}
+
+static int fidset_add(struct fidset *fs, uint64_t key)
+{
+	uint64_t *old = fs->slots;
+	size_t oldcap = fs->cap, i, j;
+
+	if (fidset_has(fs, key))
+		return 0;
+	if ((fs->n + 1) * 2 > fs->cap) {
+		fs->cap = oldcap ? oldcap * 2 : 64;
+		fs->slots = calloc(fs->cap, sizeof(*fs->slots));
+		if (!fs->slots) {
+			fs->slots = old;
+			fs->cap = oldcap;
+			return -ENOMEM;
+		}
+		fs->n = 0;
+		for (j = 0; j < oldcap; j++) {
+			if (!old[j])
+				continue;
+			for (i = (old[j] * 0x9E3779B97F4A7C15ull) & (fs->cap - 1); fs->slots[i];
+			     i = (i + 1) & (fs->cap - 1))
+				;
+			fs->slots[i] = old[j];
+			fs->n++;
+		}
+		free(old);
+	}
+	for (i = (key * 0x9E3779B97F4A7C15ull) & (fs->cap - 1); fs->slots[i];
+	     i = (i + 1) & (fs->cap - 1))
+		;
+	fs->slots[i] = key;
+	fs->n++;
+	return 0;
+}
+
+static void fidset_clear(struct fidset *fs)
+{
+	if (fs->cap)
+		memset(fs->slots, 0, fs->cap * sizeof(*fs->slots));
+	fs->n = 0;
+}
+
 struct group {
 	struct cdp_store *s;
 	rocksdb_writebatch_t *wb;
+	rocksdb_writeoptions_t *wopts_nosync;
 	struct pending pend;
+	struct fidset touched;
 	int64_t cut_ts;
 	int final;
 };
@@ -584,12 +653,15 @@ static int group_write(struct group *g)
 		return ret == -ENOSPC ? -CDP_ENOSPACE : ret;
 	}
 	put_counters(g);
-	rocksdb_write(g->s->db, g->s->wopts_sync, g->wb, &err);
+	/* a mid-group write need not sync the WAL: the group's final write
+	 * does, and that syncs everything before it */
+	rocksdb_write(g->s->db, g->final ? g->s->wopts_sync : g->wopts_nosync, g->wb, &err);
 	if (err) {
 		cdp_log(LOG_ERR, "cannot write index batch in '%s': %s", g->s->path, err);
 		return rocks_err(err, -EIO);
 	}
 	rocksdb_writebatch_clear(g->wb);
+	fidset_clear(&g->touched);
 	pthread_mutex_lock(&g->s->w->qlock);
 	g->s->w->st.commits++;
 	pthread_mutex_unlock(&g->s->w->qlock);
@@ -713,13 +785,20 @@ static int put_op(struct group *g, struct cdp_op *op)
 	size_t i;
 	int ret = 0;
 
-	if (op->has_zero && rocksdb_writebatch_count(g->wb) > 0) {
-		ret = group_write(g);
-		if (ret < 0)
-			return ret;
+	for (i = 0; op->has_zero && i < op->n; i++) {
+		r = &op->recs[i];
+		if (r->type == R_ZERORANGE && fidset_has(&g->touched, fidset_key(host, r->fid))) {
+			ret = group_write(g);
+			if (ret < 0)
+				return ret;
+			break;
+		}
 	}
 	for (i = 0; i < op->n && ret == 0; i++) {
 		r = &op->recs[i];
+		if ((r->type == R_DATA || r->type == R_ZERODATA || r->type == R_ZERORANGE) &&
+		    fidset_add(&g->touched, fidset_key(host, r->fid)) < 0)
+			return -ENOMEM;
 		switch (r->type) {
 		case R_ATTR:
 			key_inode(&k, host, r->fid, op->seq);
@@ -810,6 +889,7 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 	int ret = 0;
 
 	g.wb = rocksdb_writebatch_create();
+	g.wopts_nosync = rocksdb_writeoptions_create();
 	for (op = batch; op; op = op->next) {
 		ret = put_op(&g, op);
 		if (ret < 0) {
@@ -824,7 +904,9 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 			failed_ts = batch ? batch->ts : cut_ts;
 	}
 	rocksdb_writebatch_destroy(g.wb);
+	rocksdb_writeoptions_destroy(g.wopts_nosync);
 	free(g.pend.slots);
+	free(g.touched.slots);
 	if (ret < 0) {
 		chunklog_rollback(w->s->chunks);
 		pthread_mutex_lock(&w->qlock);

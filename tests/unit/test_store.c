@@ -686,6 +686,68 @@ static void test_concurrent_commits(void **state)
 	}
 }
 
+/* Everything in one group (long commit interval): a zero range must see the
+ * data written earlier in the same group, and data after it must win. */
+static void test_zero_in_group(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_store_options o = { .commit_interval_ms = 60000 };
+	struct cdp_op *op;
+	struct cdp_attr a;
+	struct cdp_view *v;
+	uint8_t d1[4 * BS], d2[BS], zero[4 * BS];
+	uint64_t fid, other;
+	int64_t t1, t2, t3, t4;
+	int resuming;
+
+	cdp_journal_close(f->j);
+	cdp_store_close(f->s);
+	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_WRITE, &o, &f->s), 0);
+	assert_int_equal(cdp_journal_open(f->s, "db01", &f->j), 0);
+	assert_int_equal(cdp_journal_root_end(f->j, f->root_id), 0);
+	assert_int_equal(cdp_journal_root_begin(f->j, "/data", &f->root_id, &resuming), 0);
+	fid = make_tree(f, "z");
+	assert_int_equal(cdp_journal_new_fid(f->j, &other), 0);
+	memset(d1, 0xd1, sizeof(d1));
+	memset(d2, 0xd2, sizeof(d2));
+	memset(zero, 0, sizeof(zero));
+	write_op(f, fid, sizeof(d1), 0, d1, sizeof(d1), &t1);
+	write_op(f, other, BS, 0, d1, BS, NULL);
+	/* truncate fid to 1 block, then zero a file with nothing pending */
+	a = file_attr(S_IFREG | 0644, BS);
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_zero(op, fid, 1, UINT64_MAX), 0);
+	assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, &t2), 0);
+	/* zero then data of the same block in one op: the data wins */
+	a.size = 4 * BS;
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_zero(op, fid, 2, 3), 0);
+	assert_int_equal(cdp_op_data(op, fid, 2 * BS, d2, BS), 0);
+	assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, &t3), 0);
+	write_op(f, other, BS, 0, d2, BS, &t4);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+
+	v = view_at_seq_ts(f, t1);
+	expect_bytes(v, fid, 0, d1, sizeof(d1), "before the truncate");
+	cdp_view_free(v);
+	v = view_at_seq_ts(f, t2);
+	assert_int_equal(cdp_view_getattr(v, fid, &a), 0);
+	assert_int_equal(a.size, BS);
+	expect_bytes(v, other, 0, d1, BS, "other file untouched");
+	cdp_view_free(v);
+	v = view_at_seq_ts(f, t3);
+	expect_bytes(v, fid, 0, d1, BS, "kept block");
+	expect_bytes(v, fid, BS, zero, BS, "truncated block 1");
+	expect_bytes(v, fid, 2 * BS, d2, BS, "data after zero in one op");
+	expect_bytes(v, fid, 3 * BS, zero, BS, "truncated block 3");
+	cdp_view_free(v);
+	v = view_at_seq_ts(f, t4);
+	expect_bytes(v, other, 0, d2, BS, "other file rewritten");
+	cdp_view_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +764,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hosts_roots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_in_group, setup, teardown),
 	};
 
 	cdp_log_init("test_store", 0, LOG_WARNING);
