@@ -390,6 +390,9 @@ static char fuse_last_msg[512];
 static int fuse_msgs_to_stderr;
 
 static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	va_list ap2;
 	size_t n;
