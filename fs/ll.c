@@ -406,6 +406,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct dir_fill f;
 	int err = 0;
 
+	(void)ino;   /* dh->fid is the directory; "." carries it as d_ino */
 	memset(&f, 0, sizeof(f));
 	f.fs = fs_of(req);
 	f.req = req;
@@ -426,12 +427,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		dh->next_off = 0;
 	}
 	if (dh->next_off < 1 && !f.full) {
-		if (off < 1 && dir_add(&f, ".", ino, 0, S_IFDIR, 1))
+		if (off < 1 && dir_add(&f, ".", (fuse_ino_t)dh->fid, 0, S_IFDIR, 1))
 			goto out_reply;
 		dh->next_off = 1;
 	}
 	if (dh->next_off < 2 && !f.full) {
-		if (off < 2 && dir_add(&f, "..", ino, 0, S_IFDIR, 2))
+		if (off < 2 && dir_add(&f, "..", (fuse_ino_t)dh->fid, 0, S_IFDIR, 2))
 			goto out_reply;
 		dh->next_off = 2;
 	}
