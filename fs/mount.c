@@ -352,8 +352,8 @@ static int check_mountpoint(const char *mp, char *abs, char *err, size_t errlen)
 		int e = errno;
 
 		if (e == ENOTCONN) {
-			errf(err, errlen, "mount point '%s' is busy (a dead FUSE mount: "
-			     "run 'fusermount3 -u %s')", mp, mp);
+			errf(err, errlen, "mount point '%s' is busy (a mount whose daemon "
+			     "died: run 'cdpfs umount %s')", mp, mp);
 			return -EBUSY;
 		}
 		errf(err, errlen, "mount point '%s' %s", mp,
