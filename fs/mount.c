@@ -173,7 +173,7 @@ static const char *const noise_opts[] = {
 };
 
 static const char *const noise_prefixes[] = {
-	"x-", "comment=", "helper=", "context=", "fscontext=", "defcontext=",
+	"x-", "comment=", "helper=", "uhelper=", "user=", "context=", "fscontext=", "defcontext=",
 	"rootcontext=", NULL
 };
 
