@@ -30,6 +30,7 @@ static const struct option mount_options[] = {
 	{ "options", required_argument, NULL, 'o' },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "debug", no_argument, NULL, 'd' },
+	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
 };
@@ -58,7 +59,7 @@ int cmd_mount(int argc, char **argv, const struct cli_cmd *self)
 	memset(&req, 0, sizeof(req));
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:fdh", mount_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:fdvh", mount_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_STORE:
 			opt_store = optarg;
@@ -73,6 +74,9 @@ int cmd_mount(int argc, char **argv, const struct cli_cmd *self)
 			/* debug output goes to stderr: serve in the foreground */
 			req.debug = 1;
 			req.foreground = 1;
+			break;
+		case 'v':
+			req.verbose = 1;
 			break;
 		case 'h':
 		case OPT_HELP:

@@ -28,13 +28,14 @@ const struct cli_cmd cli_commands[] = {
 	  "  --stop             flush, unmount and stop capturing DIR\n",
 	  CLI_NEEDS_STORE, NULL },
 	{ "mount", cmd_mount,
-	  "mount [--store DIR] [-o OPTS] [-f] [-d] SPEC MOUNTPOINT",
+	  "mount [--store DIR] [-o OPTS] [-f] [-d] [-v] SPEC MOUNTPOINT",
 	  "mount a host as it was at an instant, read-only",
 	  "  SPEC               HOST@TIME or HOST:/DIR@TIME (see cdpfs(8) for TIME)\n"
 	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
 	  "  -o OPTS            mount options, see below; may be repeated\n"
 	  "  -f, --foreground   serve in this process until unmounted\n"
-	  "  -d, --debug        log every FUSE request on stderr (implies -f)\n",
+	  "  -d, --debug        log every FUSE request on stderr (implies -f)\n"
+	  "  -v, --verbose      say which instant was mounted\n",
 	  CLI_NEEDS_STORE, cdp_fs_options_help },
 	{ "umount", cmd_umount,
 	  "umount [-z] MOUNTPOINT",

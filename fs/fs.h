@@ -19,6 +19,7 @@ struct cdp_mount_request {
 	const char *options;     /* comma-separated -o options, may be NULL */
 	int foreground;          /* serve in this process until unmounted */
 	int debug;
+	int verbose;             /* print what was mounted (the instant) on stdout */
 };
 
 /*

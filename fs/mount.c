@@ -689,6 +689,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct refresher refresh;
+	char info[PATH_MAX + 256];   /* '0', then the line for --verbose */
 	struct cdp_fs fs;
 	char optbuf[2048] = "", fsname[PATH_MAX + 16], esc[2 * PATH_MAX];
 	char *argv[5];
@@ -746,12 +747,14 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 		goto out_signals;
 	}
 	{
-		char when[64];
+		char asked[64], newest[64];
 
-		cdp_time_format(cdp_view_ts(fs.view), when, sizeof(when));
-		cdp_log(LOG_INFO, "mounted %s (seq %llu, newest op at %s) on '%s'",
-			l->req->spec, (unsigned long long)cdp_view_seq(fs.view), when,
-			l->mountpoint);
+		cdp_time_format(cdp_view_requested_ts(fs.view), asked, sizeof(asked));
+		cdp_time_format(cdp_view_ts(fs.view), newest, sizeof(newest));
+		snprintf(info + 1, sizeof(info) - 1, "mounted '%s' as of %s (newest change "
+			 "%s, seq %llu) on '%s'", l->req->spec, asked, newest,
+			 (unsigned long long)cdp_view_seq(fs.view), l->mountpoint);
+		cdp_log(LOG_INFO, "%s", info + 1);
 	}
 	if (ready_fd >= 0) {
 		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -765,7 +768,8 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 			if (devnull > STDERR_FILENO)
 				close(devnull);
 		}
-		if (write(ready_fd, "0", 1) != 1)
+		info[0] = '0';
+		if (write(ready_fd, info, strlen(info)) < 1)
 			cdp_log(LOG_WARNING, "cannot tell the caller the mount is ready");
 		close(ready_fd);
 		if (chdir("/") < 0)
@@ -800,10 +804,11 @@ out_release:
 	return ret;
 }
 
-/* Waits for the daemon's first byte: '0' ready, '1' then an error line. */
-static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
+/* Waits for the daemon's word: '0' and what was mounted (printed with
+ * verbose), or '1' and an error line; the daemon closes the pipe after. */
+static int wait_ready(int fd, pid_t pid, int verbose, char *err, size_t errlen)
 {
-	char buf[1024];
+	char buf[PATH_MAX + 256];
 	size_t used = 0;
 	ssize_t n;
 	int status;
@@ -815,12 +820,15 @@ static int wait_ready(int fd, pid_t pid, char *err, size_t errlen)
 		if (n <= 0)
 			break;
 		used += (size_t)n;
-		if (buf[0] == '0' || used == sizeof(buf) - 1)
+		if (used == sizeof(buf) - 1)
 			break;
 	}
 	buf[used] = '\0';
-	if (used >= 1 && buf[0] == '0')
+	if (used >= 1 && buf[0] == '0') {
+		if (verbose && buf[1])
+			printf("%s\n", buf + 1);
 		return 0;
+	}
 	if (used > 1 && buf[0] == '1') {
 		errf(err, errlen, "%s", buf + 1);
 		waitpid(pid, &status, 0);
@@ -904,7 +912,7 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	ret = wait_ready(pipefd[0], pid, err, errlen);
+	ret = wait_ready(pipefd[0], pid, req->verbose, err, errlen);
 	close(pipefd[0]);
 out:
 	free(l.vfs);

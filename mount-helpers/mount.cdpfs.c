@@ -43,7 +43,7 @@ static void usage(FILE *out)
 		"            mount(8)'s generic options (ignored); rw is mount(8)'s default\n"
 		"            and gives a read-only mount\n"
 		"  -f        fake: check the arguments, do nothing\n"
-		"  -v        print the command that is run\n"
+		"  -v        print the command that is run and the instant mounted\n"
 		"  -s, -n    accepted for mount(8), ignored\n"
 		"  -h        this help\n"
 		"\n"
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 {
 	const char *spec = NULL, *mountpoint = NULL, *bin;
 	char *store = NULL, *kept = NULL, binbuf[PATH_MAX];
-	char *args[12];
+	char *args[14];
 	int fake = 0, verbose = 0, i, n = 0, rc = 1;
 
 	if (argc > 0 && argv[0] && strrchr(argv[0], '/'))
@@ -225,6 +225,8 @@ next_arg:
 		args[n++] = (char *)"-o";
 		args[n++] = kept;
 	}
+	if (verbose)
+		args[n++] = (char *)"--verbose";
 	args[n++] = (char *)"--";
 	args[n++] = (char *)spec;
 	args[n++] = (char *)mountpoint;

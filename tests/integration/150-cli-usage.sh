@@ -95,11 +95,11 @@ if [ -x "$MOUNT_HELPER" ]; then
 		-o rw,store=/x/store,nosuid,x-systemd.automount 2>"$T/helper.err" ||
 		check_fail "mount.cdpfs -f exited non-zero"
 	cat "$T/helper.err"
-	grep -Fq "/bin/true 'mount' '--store' '/x/store' '-o' 'nosuid,x-systemd.automount' '--' 'db01@2025-12-02 12:33' '$T/mnt'" \
+	grep -Fq "/bin/true 'mount' '--store' '/x/store' '-o' 'nosuid,x-systemd.automount' '--verbose' '--' 'db01@2025-12-02 12:33' '$T/mnt'" \
 		"$T/helper.err" || check_fail "mount.cdpfs does not build the expected cdpfs command"
 	CDPFS_BIN=/bin/true "$MOUNT_HELPER" db01@latest "$T/mnt" -f -v -o rw 2>"$T/helper2.err" ||
 		check_fail "mount.cdpfs -f -o rw exited non-zero"
-	grep -Fq "'mount' '--' 'db01@latest'" "$T/helper2.err" ||
+	grep -Fq "'mount' '--verbose' '--' 'db01@latest'" "$T/helper2.err" ||
 		check_fail "mount.cdpfs passes mount(8)'s implicit rw on: $(cat "$T/helper2.err")"
 	rc=0
 	"$MOUNT_HELPER" >/dev/null 2>&1 || rc=$?
