@@ -12,12 +12,13 @@
  * sizes are left out on purpose: they differ between filesystems.
  *
  * Usage: manifest [-X] DIR    (-X: leave out xattrs)
+ * Works on trees deeper than PATH_MAX (it walks by changing directory).
  * Non-printable bytes and spaces in names and targets are written as \xNN.
  * Exit status 0, or 1 with a message on stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +41,6 @@ struct entry {
 
 static struct entry *entries;
 static size_t nentries, capentries;
-static size_t root_len;
 static int with_xattrs = 1;
 static int failed;
 
@@ -197,15 +197,15 @@ static const char *type_name(mode_t mode)
 	}
 }
 
-static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Records one entry: name is relative to the current directory, rel is its
+ * path relative to the root for the output (it may exceed PATH_MAX). */
+static void record(const char *name, const char *rel, const struct stat *st)
 {
-	char *line, *rel;
+	char *line;
 	size_t len, cap = 1024;
 	struct entry *e;
 	int err;
 
-	(void)flag;
-	(void)ftw;
 	line = malloc(cap);
 	if (!line) {
 		perror("manifest: malloc");
@@ -225,10 +225,10 @@ static int visit(const char *path, const struct stat *st, int flag, struct FTW *
 					major(st->st_rdev), minor(st->st_rdev));
 	if (S_ISLNK(st->st_mode)) {
 		char target[PATH_MAX + 1], *etarget;
-		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		ssize_t n = readlink(name, target, sizeof(target) - 1);
 
 		if (n < 0) {
-			fprintf(stderr, "manifest: cannot read link '%s': %s\n", path, strerror(errno));
+			fprintf(stderr, "manifest: cannot read link '%s': %s\n", rel, strerror(errno));
 			failed = 1;
 			n = 0;
 		}
@@ -244,26 +244,27 @@ static int visit(const char *path, const struct stat *st, int flag, struct FTW *
 	if (S_ISREG(st->st_mode)) {
 		char sum[65];
 
-		err = sha256_file(path, sum);
+		err = sha256_file(name, sum);
 		if (err) {
-			fprintf(stderr, "manifest: cannot read '%s': %s\n", path, strerror(-err));
+			fprintf(stderr, "manifest: cannot read '%s': %s\n", rel, strerror(-err));
 			failed = 1;
 			strcpy(sum, "unreadable");
 		}
-		len += (size_t)snprintf(line + len, cap - len, " sha256=%s", sum);
+		line = realloc(line, len + 96);
+		if (!line) {
+			perror("manifest: realloc");
+			exit(1);
+		}
+		len += (size_t)sprintf(line + len, " sha256=%s", sum);
 	}
 	if (with_xattrs) {
-		err = xattrs_append(path, &line, &len);
+		err = xattrs_append(name, &line, &len);
 		if (err) {
-			fprintf(stderr, "manifest: cannot list xattrs of '%s': %s\n", path,
+			fprintf(stderr, "manifest: cannot list xattrs of '%s': %s\n", rel,
 				strerror(-err));
 			failed = 1;
 		}
 	}
-	if (strlen(path) > root_len)
-		escape(path + root_len + 1, strlen(path + root_len + 1), &rel);
-	else
-		rel = strdup(".");
 	if (nentries == capentries) {
 		capentries = capentries ? capentries * 2 : 1024;
 		entries = realloc(entries, capentries * sizeof(*entries));
@@ -273,13 +274,80 @@ static int visit(const char *path, const struct stat *st, int flag, struct FTW *
 		}
 	}
 	e = &entries[nentries++];
-	e->path = rel;
+	escape(rel, strlen(rel), &e->path);
 	e->fields = line;
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	e->nlink = st->st_nlink;
 	e->is_dir = S_ISDIR(st->st_mode);
-	return 0;
+}
+
+/* Visits name (relative to the current directory) and, for a directory,
+ * everything below it, by changing into it: no path is ever longer than a
+ * name, so trees deeper than PATH_MAX work.  Returns with the same cwd. */
+static void walk(const char *name, const char *rel)
+{
+	struct stat st;
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int back;
+
+	if (lstat(name, &st) != 0) {
+		fprintf(stderr, "manifest: cannot stat '%s': %s\n", rel, strerror(errno));
+		failed = 1;
+		return;
+	}
+	record(name, rel, &st);
+	if (!S_ISDIR(st.st_mode))
+		return;
+	back = open(".", O_RDONLY | O_DIRECTORY);
+	if (back < 0 || chdir(name) != 0 || !(d = opendir("."))) {
+		fprintf(stderr, "manifest: cannot enter '%s': %s\n", rel, strerror(errno));
+		failed = 1;
+		if (back >= 0 && fchdir(back) != 0)
+			exit(1);
+		if (back >= 0)
+			close(back);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			names = realloc(names, cap * sizeof(*names));
+			if (!names) {
+				perror("manifest: realloc");
+				exit(1);
+			}
+		}
+		names[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	for (i = 0; i < n; i++) {
+		size_t rlen = strlen(rel) + strlen(names[i]) + 2;
+		char *child = malloc(rlen);
+
+		if (!child) {
+			perror("manifest: malloc");
+			exit(1);
+		}
+		if (strcmp(rel, ".") == 0)
+			snprintf(child, rlen, "%s", names[i]);
+		else
+			snprintf(child, rlen, "%s/%s", rel, names[i]);
+		walk(names[i], child);
+		free(child);
+		free(names[i]);
+	}
+	free(names);
+	if (fchdir(back) != 0) {
+		perror("manifest: fchdir");
+		exit(1);
+	}
+	close(back);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -301,13 +369,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: manifest [-X] DIR\n");
 		return 2;
 	}
-	root_len = strlen(root);
-	while (root_len > 1 && root[root_len - 1] == '/')
-		root_len--;
-	if (nftw(root, visit, 64, FTW_PHYS) != 0) {
-		fprintf(stderr, "manifest: cannot walk '%s': %s\n", root, strerror(errno));
+	if (chdir(root) != 0) {
+		fprintf(stderr, "manifest: cannot enter '%s': %s\n", root, strerror(errno));
 		return 1;
 	}
+	walk(".", ".");
 	qsort(entries, nentries, sizeof(*entries), cmp_entry);
 	for (i = 0; i < nentries; i++) {
 		const char *group = NULL;
