@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -111,18 +112,40 @@ static const struct option umount_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static int run_fusermount(const char *mp, int lazy)
+/* Runs fusermount3 -u; its complaint, if any, lands in why (one line). */
+static int run_fusermount(const char *mp, int lazy, char *why, size_t whylen)
 {
+	int status, fds[2];
+	size_t used = 0;
+	ssize_t n;
 	pid_t pid;
-	int status;
 
-	pid = fork();
-	if (pid < 0)
+	why[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
 	if (pid == 0) {
-		execlp("fusermount3", "fusermount3", lazy ? "-uzq" : "-uq", "--", mp, (char *)NULL);
+		dup2(fds[1], STDERR_FILENO);
+		execlp("fusermount3", "fusermount3", lazy ? "-uz" : "-u", "--", mp, (char *)NULL);
 		_exit(127);
 	}
+	close(fds[1]);
+	while (used + 1 < whylen) {
+		n = read(fds[0], why + used, whylen - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	close(fds[0]);
+	why[used] = '\0';
+	why[strcspn(why, "\n")] = '\0';
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
@@ -208,7 +231,7 @@ static int process_gone(pid_t pid)
 int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 {
 	const char *mp;
-	char abs[PATH_MAX];
+	char abs[PATH_MAX], why[512];
 	pid_t daemons[8];
 	size_t ndaemons = 0;
 	int c, lazy = 0, ret, i;
@@ -237,12 +260,12 @@ int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 		die("'%s' is not mounted", mp);
 	if (realpath(mp, abs))
 		ndaemons = find_daemons(abs, daemons, sizeof(daemons) / sizeof(daemons[0]));
-	ret = run_fusermount(mp, lazy);
+	ret = run_fusermount(mp, lazy, why, sizeof(why));
 	if (ret == -ENOENT)
 		die("cannot run fusermount3 (install the fuse3 package)");
 	if (ret < 0)
-		die("cannot unmount '%s': busy or not a FUSE mount (close what uses it, "
-		    "or 'cdpfs umount -z')", mp);
+		die("cannot unmount '%s': %s (close what uses it, or 'cdpfs umount -z')", mp,
+		    why[0] ? why : "busy or not a FUSE mount");
 	/* fusermount returns once the kernel detached the mount; make sure the
 	 * mount point is a plain directory before we say done. */
 	for (i = 0; i < 200; i++) {
