@@ -963,7 +963,7 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 			set_err(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
 			return -ENAMETOOLONG;
 		}
-		if (!realpath(abs, real)) {
+		if (!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) {
 			if (errno == ENOTCONN || errno == ECONNABORTED) {
 				set_err(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
 					"clear it with 'fusermount3 -u %s', then capture again", abs,
