@@ -35,6 +35,7 @@ export T
 STORE=${STORE:-$T/store}
 HOST=${HOST:-itest${TEST_NAME%%-*}}
 TOOLS=$T/tools
+printf "[%s] %s: temp dir %s, store %s, host %s\n" "$(date +%H:%M:%S.%3N)" "$TEST_NAME" "$T" "$STORE" "$HOST"
 
 MOUNTS=()        # time-travel mounts made by this test, in order
 CAPTURED=()      # directories this test put under capture
