@@ -99,6 +99,8 @@ static void cap_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Large writes: fewer round trips, whole blocks from the caller. */
+	conn->max_write = 1u << 20;
 }
 
 static void cap_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
