@@ -13,6 +13,7 @@
  * A reader's secondary instance keeps its own info log and manifest copy in
  * a private directory under $TMPDIR (or /tmp), removed on close.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -413,6 +414,30 @@ static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *
 	return remove(path);
 }
 
+/* Removes the private directories of readers that died without closing
+ * (named cdpfs-reader-PID-XXXXXX). */
+static void sweep_dead_readers(const char *tmpdir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	unsigned long pid;
+	char *end;
+	DIR *d = opendir(tmpdir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "cdpfs-reader-", 13) != 0)
+			continue;
+		pid = strtoul(de->d_name + 13, &end, 10);
+		if (*end != '-' || pid == 0 || pid > UINT32_MAX || store_pid_alive((uint32_t)pid))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
+		nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	closedir(d);
+}
+
 static int open_db(struct cdp_store *s)
 {
 	char dbdir[PATH_MAX], tmpl[PATH_MAX];
@@ -440,8 +465,10 @@ static int open_db(struct cdp_store *s)
 		if (access(dbdir, F_OK) < 0)
 			return errno == ENOENT ? -CDP_ENOSTORE : -errno;
 		rocksdb_options_set_max_open_files(s->dbopts, -1);
-		snprintf(tmpl, sizeof(tmpl), "%s/cdpfs-reader-XXXXXX",
-			 tmpdir && *tmpdir ? tmpdir : "/tmp");
+		if (!tmpdir || !*tmpdir)
+			tmpdir = "/tmp";
+		sweep_dead_readers(tmpdir);
+		snprintf(tmpl, sizeof(tmpl), "%s/cdpfs-reader-%d-XXXXXX", tmpdir, (int)getpid());
 		if (!mkdtemp(tmpl))
 			return -errno;
 		s->secondary_dir = strdup(tmpl);
