@@ -451,6 +451,12 @@ static int open_db(struct cdp_store *s)
 	rocksdb_options_set_create_if_missing(s->dbopts, s->writer);
 	rocksdb_options_set_create_missing_column_families(s->dbopts, s->writer);
 	rocksdb_options_set_keep_log_file_num(s->dbopts, 4);
+	/* bounded memory in the writer and in readers, which replay the WAL
+	 * into their own memtables: small memtables, a short WAL */
+	rocksdb_options_set_write_buffer_size(s->dbopts, 16u << 20);
+	rocksdb_options_set_db_write_buffer_size(s->dbopts, 64u << 20);
+	rocksdb_options_set_max_total_wal_size(s->dbopts, 128u << 20);
+	rocksdb_options_set_max_background_jobs(s->dbopts, 2);
 	/* bloom filters: most chunk lookups are misses (new content) */
 	s->bbopts = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_filter_policy(s->bbopts,
