@@ -382,7 +382,7 @@ static int collect_removed(void *arg, const char *name, uint64_t fid, uint32_t t
 	struct removed_ctx *c = arg;
 	const char *key = name;
 
-	if (bsearch(&key, c->names, c->n, sizeof(char *), name_cmp))
+	if (c->n && bsearch(&key, c->names, c->n, sizeof(char *), name_cmp))
 		return 0;
 	if (c->ngone == c->cap) {
 		size_t ncap = c->cap ? c->cap * 2 : 16;
@@ -463,7 +463,8 @@ static int sync_dir(struct walk *w, struct walk_dir *d)
 	closedir(dp);
 	if (rc < 0)
 		goto out_free;
-	qsort(c.names, c.n, sizeof(char *), name_cmp);
+	if (c.n)
+		qsort(c.names, c.n, sizeof(char *), name_cmp);
 	for (i = 0; i < c.n; i++) {
 		int erc = sync_entry(w, dfd, st.st_ino, d->fid, d->relpath, c.names[i]);
 
