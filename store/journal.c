@@ -1461,6 +1461,12 @@ int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
 	if (ret == 0 && !f.found)
 		ret = -ENOENT;
 	if (ret == 0) {
+		int64_t since;
+
+		/* a degraded session's gap outlives this process: keep its start */
+		if (cdp_journal_degraded(j, &since) &&
+		    (!f.rec.gap_from || since < f.rec.gap_from))
+			f.rec.gap_from = since;
 		f.rec.active = 0;
 		f.rec.pid = 0;
 		f.rec.session_end = host_now(j);

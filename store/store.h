@@ -237,8 +237,9 @@ void cdp_op_abort(struct cdp_op *op);
 /*
  * Returns once every op committed (queued) before the call is durable:
  * chunk data fdatasync'ed, then the index batch synced.  Used by fsync.
- * Returns CDP_ENOSPACE (and keeps the records queued for retry) when the
- * store's disk is full.
+ * Returns CDP_ENOSPACE when the store's disk is full (the journal is then
+ * degraded: what could not be written is dropped and the gap recorded, see
+ * below).
  */
 int cdp_journal_sync(struct cdp_journal *j);
 
@@ -248,7 +249,11 @@ int cdp_journal_sync(struct cdp_journal *j);
  * cdp_op_commit() and cdp_journal_sync() return CDP_ENOSPACE at once (the
  * caller keeps serving the application); the gap closes at the next
  * cdp_journal_root_ready() after a resync.  Returns 1 and the instant the
- * gap began when degraded, 0 otherwise.
+ * gap began when degraded, 0 otherwise.  (Any other write failure of the
+ * segment or the index degrades the journal the same way.)  The resync is
+ * root_end (it keeps the gap's start in the store, so it survives a new
+ * process), root_begin (which leaves degraded mode, so the resync's ops are
+ * journaled), the walk, then root_ready.
  */
 int cdp_journal_degraded(struct cdp_journal *j, int64_t *since_ts_ns);
 
