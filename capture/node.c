@@ -293,7 +293,7 @@ void cap_store_error(struct cap_root *r, const char *what, int err)
 
 	if (__atomic_exchange_n(&r->degraded_logged, 1, __ATOMIC_RELAXED))
 		return;
-	if (err == -CDP_ENOSPACE || (r->journal && cdp_journal_degraded(r->journal, &since) == 1)) {
+	if ((r->journal && cdp_journal_degraded(r->journal, &since) == 1) || err == -CDP_ENOSPACE) {
 		char when[64] = "now";
 
 		if (since)
