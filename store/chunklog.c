@@ -536,6 +536,7 @@ void chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off)
 
 static int segment_fd(struct cdp_chunklog *cl, uint32_t seg, int *cached)
 {
+	uint8_t hdr[SEG_HEADER_BYTES];
 	char path[PATH_MAX];
 	struct seg_fd *nf;
 	size_t i;
@@ -556,6 +557,13 @@ static int segment_fd(struct cdp_chunklog *cl, uint32_t seg, int *cached)
 		fd = -errno;
 		pthread_mutex_unlock(&cl->fd_lock);
 		return fd;
+	}
+	if (pread_full(fd, hdr, sizeof(hdr), 0) < 0 || memcmp(hdr, "CDPSEG\0\0", 8) != 0 ||
+	    get_u32be(hdr + 8) != CDP_FORMAT_VERSION || get_u32be(hdr + 12) != seg) {
+		cdp_log(LOG_ERR, "segment '%s' has a bad header", path);
+		close(fd);
+		pthread_mutex_unlock(&cl->fd_lock);
+		return -CDP_ECORRUPT;
 	}
 	*cached = 0;
 	if (cl->nfds < FD_CACHE_MAX) {
@@ -604,7 +612,7 @@ int chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		return -ENOMEM;
 	fd = segment_fd(cl, loc->segment, &cached);
 	if (fd < 0) {
-		why = "segment cannot be opened";
+		why = fd == -CDP_ECORRUPT ? "segment header is bad" : "segment cannot be opened";
 		ret = fd;
 		goto bad;
 	}
