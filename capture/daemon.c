@@ -789,28 +789,29 @@ static void serve(struct cap_daemon *d, int sfd)
 			pthread_detach(t);
 		}
 	}
-	/* Stop whatever is left (signal).  Requests in flight finish first. */
+	/* Stop whatever is left (signal).  Baselines in flight are aborted and
+	 * clean up after themselves; requests in flight finish first. */
 	d->exiting = 1;
+	pthread_mutex_lock(&d->lock);
+	for (r = d->roots; r; r = r->next)
+		if (!r->ready)
+			r->stopping = 1;
+	pthread_mutex_unlock(&d->lock);
 	for (;;) {
 		int busy;
 
 		pthread_mutex_lock(&d->lock);
-		r = d->roots;
-		while (r && r->stopping)
-			r = r->next;
-		if (r)
-			r->stopping = 1;
 		busy = d->busy;
 		pthread_mutex_unlock(&d->lock);
-		if (r) {
-			shutdown_root(d, r);
-			unlink_root(d, r);
-			free_root(d, r);
-			continue;
-		}
 		if (!busy)
 			break;
 		poll(NULL, 0, 50);
+	}
+	while ((r = d->roots)) {
+		r->stopping = 1;
+		shutdown_root(d, r);
+		unlink_root(d, r);
+		free_root(d, r);
 	}
 }
 
