@@ -748,6 +748,88 @@ static void test_zero_in_group(void **state)
 	cdp_view_free(v);
 }
 
+/* Model-based: random writes, zero ranges and size changes on one file,
+ * each op's state kept in memory; every op's instant must show exactly
+ * that state (content, holes, size), whatever the grouping. */
+#define MB 12      /* blocks in the model file */
+#define MOPS 120
+
+static void fill_pattern(uint8_t *b, int pat)
+{
+	int i;
+
+	for (i = 0; i < BS; i++)
+		b[i] = pat ? (uint8_t)(pat * 31 + i / 512) : 0;
+}
+
+static void test_model(void **state)
+{
+	struct fx *f = *state;
+	static int model[MOPS][MB];
+	static uint64_t msize[MOPS];
+	static int64_t mts[MOPS];
+	int cur[MB] = { 0 };
+	uint64_t size = 0, fid;
+	uint8_t *buf = malloc((size_t)MB * BS), want[BS];
+	struct cdp_view *v;
+	struct cdp_op *op;
+	struct cdp_attr a;
+	unsigned seed = 12345;
+	int i, b, first, n, kind;
+
+	fid = make_tree(f, "m");
+	for (i = 0; i < MOPS; i++) {
+		kind = rand_r(&seed) % 4;
+		first = rand_r(&seed) % MB;
+		n = 1 + rand_r(&seed) % (MB - first);
+		assert_int_equal(cdp_op_new(f->j, &op), 0);
+		if (kind <= 1) {            /* write (patterns repeat: dedup) */
+			for (b = 0; b < n; b++) {
+				cur[first + b] = 1 + rand_r(&seed) % 5;
+				fill_pattern(buf + (size_t)b * BS, cur[first + b]);
+			}
+			assert_int_equal(cdp_op_data(op, fid, (uint64_t)first * BS, buf,
+						     (size_t)n * BS), 0);
+			if ((uint64_t)(first + n) * BS > size)
+				size = (uint64_t)(first + n) * BS;
+		} else if (kind == 2) {     /* punch a hole */
+			assert_int_equal(cdp_op_zero(op, fid, first, first + n), 0);
+			for (b = first; b < first + n; b++)
+				cur[b] = 0;
+		} else {                    /* truncate to first blocks, maybe extend */
+			assert_int_equal(cdp_op_zero(op, fid, first, UINT64_MAX), 0);
+			for (b = first; b < MB; b++)
+				cur[b] = 0;
+			size = (uint64_t)(first + rand_r(&seed) % 3) * BS;
+		}
+		a = file_attr(S_IFREG | 0644, size);
+		assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+		assert_int_equal(cdp_op_commit(op, NULL, &mts[i]), 0);
+		memcpy(model[i], cur, sizeof(cur));
+		msize[i] = size;
+		if (rand_r(&seed) % 10 == 0)
+			assert_int_equal(cdp_journal_sync(f->j), 0);
+	}
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	for (i = 0; i < MOPS; i++) {
+		v = view_at_seq_ts(f, mts[i]);
+		assert_int_equal(cdp_view_getattr(v, fid, &a), 0);
+		if (a.size != msize[i])
+			fail_msg("op %d: expected size %llu, got %llu", i,
+				 (unsigned long long)msize[i], (unsigned long long)a.size);
+		for (b = 0; (uint64_t)b * BS < msize[i] && b < MB; b++) {
+			char what[64];
+
+			fill_pattern(want, model[i][b]);
+			snprintf(what, sizeof(what), "op %d block %d (pattern %d)", i, b,
+				 model[i][b]);
+			expect_bytes(v, fid, (uint64_t)b * BS, want, BS, what);
+		}
+		cdp_view_free(v);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -765,6 +847,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_in_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 	};
 
 	cdp_log_init("test_store", 0, LOG_WARNING);
