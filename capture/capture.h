@@ -8,6 +8,17 @@
  * that store (RocksDB admits one writing process); `cdpfs capture` of a
  * further directory asks the running daemon over its control socket
  * (STORE/capture.sock).  The daemon exits when its last directory stops.
+ *
+ * Control socket: one request line per connection, one reply line.
+ *   add HOST DIR   -> "ok" once DIR is protected, or "err MESSAGE"
+ *   stop DIR       -> "ok PID LAST" (LAST 1: the daemon PID then exits)
+ *   list           -> "ok PID DIR..."
+ * Fields are separated by one space; '%', space, tab, CR and LF inside a
+ * field are written %25, %20, %09, %0D, %0A.  The daemon logs to
+ * STORE/capture.log; SIGTERM/SIGINT/SIGHUP stop every directory cleanly.
+ * If the daemon dies, each DIR stays mounted but dead (ENOTCONN): the way
+ * back to plain access is `fusermount3 -u DIR`; capturing DIR again then
+ * resyncs what changed meanwhile.
  */
 #ifndef CDP_CAPTURE_H
 #define CDP_CAPTURE_H
