@@ -34,6 +34,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -818,8 +819,8 @@ static void serve(struct cap_daemon *d, int sfd)
 /* Runs the daemon in this process.  ready_fd (or -1) gets "ok" or "err
  * MESSAGE" once every dir is protected.  Returns the exit status. */
 static int daemon_main(const struct cdp_capture_request *req, const char *store_path,
-		       char *const *dirs, const char *host, int ready_fd, FILE *progress,
-		       char *err, size_t errlen)
+		       char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
+		       FILE *progress, char *err, size_t errlen)
 {
 	struct cap_daemon d;
 	struct cdp_store_options so;
@@ -898,6 +899,10 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 		close(ready_fd);
 		ready_fd = -1;
 	}
+	if (start_lock_fd >= 0) {
+		close(start_lock_fd);
+		start_lock_fd = -1;
+	}
 	if (progress && progress != stderr) {
 		struct cap_root *r;
 
@@ -935,6 +940,8 @@ out_sig:
 	close(d.wake[0]);
 	close(d.wake[1]);
 out:
+	if (start_lock_fd >= 0)
+		close(start_lock_fd);
 	if (ready_fd >= 0) {
 		char line[1100];
 
@@ -1059,7 +1066,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	char **dirs = NULL;
 	const char *host = req->host;
 	size_t i;
-	int rc, pipefd[2], fd;
+	int rc, pipefd[2], fd, lock_fd = -1;
 	pid_t pid;
 
 	if (err && errlen)
@@ -1097,6 +1104,14 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	if (rc < 0)
 		goto out;
 
+	/* One starter at a time: a second one waits here for the first
+	 * one's daemon, then asks it. */
+	snprintf(line, sizeof(line), "%s/capture.lock", store);
+	lock_fd = open(line, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd >= 0)
+		while (flock(lock_fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+
 	/* A daemon already serves this store: ask it. */
 	fd = connect_daemon(store);
 	if (fd >= 0) {
@@ -1126,8 +1141,9 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	if (req->foreground) {
 		cdp_log_init("cdpfs", 0, LOG_INFO);
-		rc = daemon_main(req, store, dirs, host, -1, req->progress ? stderr : NULL,
-				 err, errlen);
+		rc = daemon_main(req, store, dirs, host, -1, lock_fd,
+				 req->progress ? stderr : NULL, err, errlen);
+		lock_fd = -1;
 		goto out;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -1181,7 +1197,8 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		if (term_fd >= 0)
 			progress = fdopen(term_fd, "w");
 		cdp_log_init("cdpfs", 0, LOG_INFO);
-		rc = daemon_main(req, store, dirs, host, pipefd[1], progress, cerr, sizeof(cerr));
+		rc = daemon_main(req, store, dirs, host, pipefd[1], -1, progress, cerr,
+				 sizeof(cerr));
 		_exit(rc < 0 ? 1 : 0);
 	}
 	close(pipefd[1]);
@@ -1200,6 +1217,8 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		waitpid(pid, NULL, 0);
 	}
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	for (i = 0; dirs && i < req->ndirs; i++)
 		free(dirs[i]);
 	free(dirs);
