@@ -1392,7 +1392,7 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t
 		}
 		*resuming = 0;
 	}
-	if (was_degraded && (!f.rec.gap_from || since < f.rec.gap_from))
+	if (was_degraded && f.found && (!f.rec.gap_from || since < f.rec.gap_from))
 		f.rec.gap_from = since;
 	f.rec.active = 1;
 	f.rec.pid = (uint32_t)getpid();
