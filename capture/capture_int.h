@@ -71,6 +71,7 @@ struct cap_root {
 	int loop_started;
 	int loop_done;                /* protected by daemon lock */
 	int stopping;
+	int orphan;                   /* stopped, still serving files left open */
 	int ready;
 	int progress;
 	FILE *progress_out;           /* baseline progress, or NULL */

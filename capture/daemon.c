@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -46,7 +47,7 @@
 
 #define SOCK_NAME "capture.sock"
 #define LOG_NAME "capture.log"
-#define STOP_GRACE_S 10
+#define STOP_GRACE_S 3
 #define WAIT_GONE_S 60
 #define DEFAULT_MEM_LIMIT (256u << 20)
 
@@ -337,7 +338,7 @@ static struct cap_root *find_root(struct cap_daemon *d, const char *path)
 	struct cap_root *r;
 
 	for (r = d->roots; r; r = r->next)
-		if (strcmp(r->path, path) == 0)
+		if (!r->orphan && strcmp(r->path, path) == 0)
 			return r;
 	return NULL;
 }
@@ -387,15 +388,22 @@ static void free_root(struct cap_daemon *d, struct cap_root *r)
 	free(r);
 }
 
-/* Unmounts r and waits for its loop; records the clean stop. */
-static void shutdown_root(struct cap_daemon *d, struct cap_root *r)
+/* Unmounts r and waits for its loop (at most STOP_GRACE_S seconds when
+ * may_orphan: files left open keep it serving, r->orphan is then set and
+ * the main loop reaps it later); records the clean stop. */
+static void shutdown_root(struct cap_daemon *d, struct cap_root *r, int may_orphan)
 {
 	struct timespec deadline;
 	int rc, joined = 0;
 
 	r->stopping = 1;
 	if (r->loop_started) {
-		fuse_session_unmount(r->se);
+		/* Lazy unmount by hand: fuse_session_unmount() would also close
+		 * the session's descriptor, failing files still open with
+		 * ENOTCONN.  Only our own live mount is unmounted. */
+		if (!r->loop_done && capture_mounted(r->path) &&
+		    umount2(r->path, MNT_DETACH) < 0)
+			cdp_log(LOG_WARNING, "cannot unmount '%s': %s", r->path, strerror(errno));
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += STOP_GRACE_S;
 		joined = pthread_timedjoin_np(r->loop_thread, NULL, &deadline) == 0;
@@ -412,6 +420,12 @@ static void shutdown_root(struct cap_daemon *d, struct cap_root *r)
 		if (rc < 0)
 			cdp_log(LOG_ERR, "recording the stop of '%s': %s", r->path,
 				cdp_strerror(rc));
+	}
+	if (r->loop_started && !joined && may_orphan) {
+		pthread_mutex_lock(&d->lock);
+		r->orphan = 1;
+		pthread_mutex_unlock(&d->lock);
+		return;
 	}
 	if (r->loop_started && !joined)
 		pthread_join(r->loop_thread, NULL);
@@ -563,7 +577,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		/* stderr of the progress is the caller's terminal */
 		rc = cap_sync_tree(r, err, errlen);
 		if (rc < 0) {
-			shutdown_root(d, r);
+			shutdown_root(d, r, 0);
 			unlink_root(d, r);
 			free_root(d, r);
 			return rc;
@@ -627,9 +641,11 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 		      d->store_path);
 		return;
 	}
-	shutdown_root(d, r);
-	unlink_root(d, r);
-	free_root(d, r);
+	shutdown_root(d, r, 1);
+	if (!r->orphan) {
+		unlink_root(d, r);
+		free_root(d, r);
+	}
 	pthread_mutex_lock(&d->lock);
 	last = d->nroots == 0 && d->busy <= 1;
 	pthread_mutex_unlock(&d->lock);
@@ -711,9 +727,12 @@ static int listen_socket(struct cap_daemon *d)
 	return 0;
 }
 
-/* Serves requests until the last root stops or a signal arrives. */
-static void serve(struct cap_daemon *d, int sfd)
+/* Serves requests until the last root stops or a signal arrives.  Returns
+ * the number of sessions still serving files left open (signal only). */
+static int serve(struct cap_daemon *d, int sfd)
 {
+	int orphans = 0;
+
 	struct pollfd pfd[3];
 	struct cap_root *r;
 
@@ -750,15 +769,21 @@ static void serve(struct cap_daemon *d, int sfd)
 		/* A session whose loop ended on its own (umount by hand). */
 		pthread_mutex_lock(&d->lock);
 		for (r = d->roots; r; r = r->next)
-			if (r->loop_done && !r->stopping && r->ready)
+			if (r->loop_done && ((!r->stopping && r->ready) || r->orphan))
 				break;
 		if (r)
 			r->stopping = 1;
 		pthread_mutex_unlock(&d->lock);
-		if (r) {
+		if (r && r->orphan) {
+			pthread_join(r->loop_thread, NULL);
+			cdp_log(LOG_INFO, "files left open in '%s' are closed; its session ends",
+				r->path);
+			unlink_root(d, r);
+			free_root(d, r);
+		} else if (r) {
 			cdp_log(LOG_WARNING, "'%s' was unmounted from outside; its capture ends",
 				r->path);
-			shutdown_root(d, r);
+			shutdown_root(d, r, 0);
 			unlink_root(d, r);
 			free_root(d, r);
 		}
@@ -809,11 +834,20 @@ static void serve(struct cap_daemon *d, int sfd)
 		poll(NULL, 0, 50);
 	}
 	while ((r = d->roots)) {
-		r->stopping = 1;
-		shutdown_root(d, r);
+		if (!r->orphan) {
+			r->stopping = 1;
+			shutdown_root(d, r, 1);
+		}
 		unlink_root(d, r);
+		if (r->orphan) {
+			/* Still serving files left open: the process exits anyway
+			 * (they see ENOTCONN, as after a crash). */
+			orphans++;
+			continue;
+		}
 		free_root(d, r);
 	}
+	return orphans;
 }
 
 /* Runs the daemon in this process.  ready_fd (or -1) gets "ok" or "err
@@ -824,6 +858,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 {
 	struct cap_daemon d;
 	struct cdp_store_options so;
+	struct sockaddr_un sa;
 	struct rlimit rl;
 	sigset_t mask;
 	size_t i, mem = req->mem_limit_bytes ? req->mem_limit_bytes : DEFAULT_MEM_LIMIT;
@@ -888,7 +923,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 
 		while ((r = d.roots)) {
 			r->stopping = 1;
-			shutdown_root(&d, r);
+			shutdown_root(&d, r, 0);
 			unlink_root(&d, r);
 			free_root(&d, r);
 		}
@@ -914,12 +949,22 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 	}
 	cdp_log(LOG_INFO, "capture daemon serving %zu director%s of store '%s'", req->ndirs,
 		req->ndirs == 1 ? "y" : "ies", store_path);
-	serve(&d, sfd);
+	if (serve(&d, sfd) > 0) {
+		struct cap_host *h;
+
+		/* Sessions still run in other threads: make the journal durable
+		 * and leave without tearing down what they use. */
+		for (h = d.hosts; h; h = h->next)
+			cdp_journal_sync(h->journal);
+		if (sock_path(store_path, &sa) == 0)
+			unlink(sa.sun_path);
+		cdp_log(LOG_WARNING, "capture daemon of store '%s' exits with files still open "
+			"in a stopped directory", store_path);
+		_exit(0);
+	}
 	rc = 0;
 out_sock:
 	if (d.listen_fd >= 0) {
-		struct sockaddr_un sa;
-
 		close(d.listen_fd);
 		if (sock_path(store_path, &sa) == 0)
 			unlink(sa.sun_path);
