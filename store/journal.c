@@ -17,8 +17,10 @@
  * chunk column family), appends new chunks to the segment, fdatasync()s
  * it, and only then writes one RocksDB WriteBatch with every index record,
  * one time entry per op, the per-host counters and complete_through_ts,
- * with sync.  An op holding a zero range first commits what precedes it, so
- * that the newest version of each block it scans is in the index.
+ * with sync.  An op holding a zero range of a file that the group already
+ * has block records for first writes what precedes it (no WAL sync: the
+ * final write syncs it), so that the newest version of each block it scans
+ * is in the index.
  *
  * Failure: any segment or index write error (ENOSPC above all) makes the
  * journal degraded: the group is dropped, the instant is remembered, and
