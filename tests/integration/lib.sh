@@ -142,6 +142,12 @@ cleanup() {
 		for p in "${alive[@]}"; do pid_is_ours "$p" && kill -KILL "$p"; done
 		[ "$rc" -eq 0 ] && rc=1 && log "FAIL: a cdpfs daemon outlived its unmount/stop"
 	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for p in "$STORE"/*.log; do
+			log "last lines of the daemon log '$p':"
+			tail -n 15 "$p"
+		done
+	fi
 	exit "$rc"
 }
 trap cleanup EXIT
