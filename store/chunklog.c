@@ -48,6 +48,8 @@
 #define FD_CACHE_MAX 1024
 #define WBUF_BYTES (1u << 20)
 
+uint64_t cdp_segment_max_bytes = CDP_SEGMENT_MAX_BYTES;
+
 struct seg_fd {
 	uint32_t seg;
 	int fd;
@@ -457,7 +459,7 @@ int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 	uint8_t *rec;
 	int ret;
 
-	if (cl->wfd >= 0 && cl->wend + n > CDP_SEGMENT_MAX_BYTES) {
+	if (cl->wfd >= 0 && cl->wend + n > cdp_segment_max_bytes) {
 		ret = chunklog_sync(cl);
 		if (ret < 0)
 			return ret;

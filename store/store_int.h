@@ -21,6 +21,8 @@
 #define CDP_FORMAT_LINE "cdpfs store format 1"
 #define CDP_DEFAULT_BLOCK_SIZE 8192u
 #define CDP_SEGMENT_MAX_BYTES (1ull << 30)
+/* Segment roll size; CDP_SEGMENT_MAX_BYTES, lowered by tests only. */
+extern uint64_t cdp_segment_max_bytes;
 #define CDP_KEY_MAX 600   /* host+fid+name(<=255 or xattr<=255)+sep+seq */
 #define CDP_NAME_MAX 255
 

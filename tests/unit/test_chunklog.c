@@ -411,6 +411,33 @@ static void test_disk_full(void **state)
 	cdp_host_info_free(h, n);
 }
 
+static void test_segment_roll(void **state)
+{
+	struct fx *f = *state;
+	char seg[400];
+	int b, s;
+
+	cdp_segment_max_bytes = SEG_HEADER_BYTES + 1;   /* a segment per record */
+	assert_int_equal(write_blocks(f, 0, 8, 1), 0);   /* one group, rolls mid-way */
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	for (b = 0; b < 8; b++)
+		assert_int_equal(write_blocks(f, b, 1, 2 + b), 0);   /* many groups */
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	cdp_segment_max_bytes = CDP_SEGMENT_MAX_BYTES;
+	for (s = 1; s <= 3; s++) {
+		snprintf(seg, sizeof(seg), "%s/segments/%08d.seg", f->dir, s);
+		if (access(seg, F_OK))
+			fail_msg("segment roll: expected segment %d to exist", s);
+	}
+	fx_close(f);
+	fx_open(f);
+	for (b = 0; b < 8; b++)
+		assert_int_equal(check_block(f->s, f->fid, b, 2 + b), 0);
+	assert_int_equal(write_blocks(f, 0, 1, 1), 0);   /* dedup across segments */
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	assert_int_equal(check_block(f->s, f->fid, 0, 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segment_roll, setup, teardown),
 	};
 
 	cdp_log_init("test_chunklog", 0, LOG_CRIT);
