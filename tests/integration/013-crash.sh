@@ -35,7 +35,18 @@ checkpoint after-period "$DATA"
 
 log "SIGKILL to the capture daemon ${victims[*]}"
 kill -KILL "${victims[@]}"
-sleep 0.5
+# The dead daemon stays a zombie until its parent (init, after daemonising)
+# reaps it; some PID 1s (containers, this VM's) reap only every few seconds,
+# and the store takes a zombie's pid for a live session.  Wait for the reap,
+# so that this test checks crash recovery; a zombie that outlives 30 s is
+# left for the restart below to trip over.
+for i in $(seq 1 300); do
+	zombie=0
+	for p in "${victims[@]}"; do [ -e "/proc/$p" ] && zombie=1; done
+	[ $zombie = 0 ] && break
+	sleep 0.1
+done
+log "killed daemon reaped after $((i / 10)).$((i % 10)) s (zombie=$zombie)"
 ls "$DATA" >/dev/null 2>&1 && log "note: '$DATA' still answers after the daemon was killed"
 fusermount3 -uz "$DATA" 2>/dev/null || umount -l "$DATA" 2>/dev/null || true
 is_mounted "$DATA" && fail "cannot unmount the dead capture mount on '$DATA'"
