@@ -462,11 +462,12 @@ int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns)
 	/* the writer sleeps on an idle deadline while the queue is empty */
 	if (w->head == op || w->queue_bytes >= s->opts.queue_limit_bytes / 2)
 		pthread_cond_signal(&w->work_cond);
-	pthread_mutex_unlock(&w->qlock);
+	/* once qlock is released the writer may commit and free op */
 	if (seq)
 		*seq = op->seq;
 	if (ts_ns)
 		*ts_ns = op->ts;
+	pthread_mutex_unlock(&w->qlock);
 	return 0;
 }
 
