@@ -209,9 +209,29 @@ int store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts)
 	return store_for_each_root(s, host, first_ts_fn, first_ts);
 }
 
+/* A zombie (killed, not yet reaped by its parent) holds no store and counts
+ * as dead: its state letter in /proc/PID/stat is 'Z' (or 'X'). */
 int store_pid_alive(uint32_t pid)
 {
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (!pid || (kill((pid_t)pid, 0) != 0 && errno != EPERM))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');   /* the command name may hold spaces and ')' */
+	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return 0;
+	return 1;
 }
 
 static int add_root_fn(void *arg, struct root_rec *r)

@@ -208,12 +208,48 @@ static void test_sync_and_read_errors(void **state)
 	cdp_store_close(s);
 }
 
+/* A killed capture daemon that its parent has not reaped yet is a zombie: it
+ * holds nothing, so its session must count as dead (else a restart of
+ * capture says "already captured" until init reaps it). */
+static void test_zombie_is_not_alive(void **state)
+{
+	char path[64], buf[512];
+	pid_t pid = fork();
+	int i, is_zombie = 0;
+
+	(void)state;
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (i = 0; i < 500 && !is_zombie; i++) {
+		FILE *f = fopen(path, "r");
+		char *p;
+
+		if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[2] == 'Z')
+			is_zombie = 1;
+		if (f)
+			fclose(f);
+		if (!is_zombie)
+			usleep(10000);
+	}
+	assert_true(is_zombie);
+	if (store_pid_alive((uint32_t)pid))
+		fail_msg("expected zombie pid %d to count as dead, store_pid_alive said alive", (int)pid);
+	if (!store_pid_alive((uint32_t)getpid()))
+		fail_msg("expected our own pid %d to count as alive", (int)getpid());
+	waitpid(pid, NULL, 0);
+	if (store_pid_alive((uint32_t)pid))
+		fail_msg("expected reaped pid %d to count as dead", (int)pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		/* first: it forks, best before any RocksDB thread exists */
 		cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_and_read_errors, setup, teardown),
+		cmocka_unit_test(test_zombie_is_not_alive),
 	};
 
 	cdp_log_init("test_roots", 0, LOG_CRIT);
