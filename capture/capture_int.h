@@ -113,7 +113,6 @@ void cap_lock_inos(struct cap_root *r, const uint64_t *inos, int n, unsigned *he
 void cap_unlock(struct cap_root *r, const unsigned *held, int nheld);
 
 /* Journaling helpers: all are no-ops returning 0 when r->journal is NULL. */
-void cap_attr_from_stat(const struct stat *st, struct cdp_attr *a);
 /* The fid of inode (ino, fh): cached in n (may be NULL), else the imap, else
  * a new one (its imap record added to op when op is given, otherwise
  * committed at once).  Caller holds the inode's stripe. */

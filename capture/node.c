@@ -339,20 +339,6 @@ void cap_op_finish(struct cap_root *r, struct cdp_op *op, int err)
 		cap_store_error(r, "journal commit", rc);
 }
 
-void cap_attr_from_stat(const struct stat *st, struct cdp_attr *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->mode = st->st_mode;
-	a->uid = st->st_uid;
-	a->gid = st->st_gid;
-	a->nlink = (uint32_t)st->st_nlink;
-	a->size = (uint64_t)st->st_size;
-	a->rdev = st->st_rdev;
-	a->atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000LL + st->st_atim.tv_nsec;
-	a->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-	a->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
-}
-
 int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
 	       const struct cap_handle *fh, struct cdp_op *op, uint64_t *fid)
 {
@@ -423,7 +409,7 @@ int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
 		*st_out = st;
 	if (!op || !fid)
 		return 0;
-	cap_attr_from_stat(&st, &a);
+	cdp_attr_from_stat(&st, &a);
 	if (S_ISLNK(st.st_mode)) {
 		len = readlinkat(fd, "", target, sizeof(target) - 1);
 		if (len < 0)

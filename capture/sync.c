@@ -66,7 +66,7 @@ static int attr_same(const struct cdp_attr *a, const struct stat *st)
 {
 	struct cdp_attr b;
 
-	cap_attr_from_stat(st, &b);
+	cdp_attr_from_stat(st, &b);
 	return a->mode == b.mode && a->uid == b.uid && a->gid == b.gid &&
 	       a->nlink == b.nlink && a->size == b.size && a->rdev == b.rdev &&
 	       a->mtime_ns == b.mtime_ns && a->ctime_ns == b.ctime_ns;
@@ -533,7 +533,7 @@ static int link_root(struct cap_root *r)
 	}
 	if (stat("/", &st) == 0 && (!v || cdp_view_getattr(v, CDP_ROOT_FID, &va) < 0 ||
 				    !attr_same(&va, &st))) {
-		cap_attr_from_stat(&st, &a);
+		cdp_attr_from_stat(&st, &a);
 		rc = cdp_op_attr(op, CDP_ROOT_FID, &a, NULL);
 	}
 	prefix[0] = '\0';
@@ -561,7 +561,7 @@ static int link_root(struct cap_root *r)
 		}
 		if (rc == 0 && !last && stat(prefix, &st) == 0 &&
 		    (!v || cdp_view_getattr(v, fid, &va) < 0 || !attr_same(&va, &st))) {
-			cap_attr_from_stat(&st, &a);
+			cdp_attr_from_stat(&st, &a);
 			rc = cdp_op_attr(op, fid, &a, NULL);
 		}
 		parent = fid;

@@ -35,6 +35,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define CDP_FORMAT_VERSION 1
@@ -162,6 +163,9 @@ struct cdp_attr {
 	uint64_t rdev;
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
+
+/* Fills a from a stat(2) result (every field; timestamps in ns). */
+void cdp_attr_from_stat(const struct stat *st, struct cdp_attr *a);
 
 /* ---------------------------------------------------- journal (writer) */
 

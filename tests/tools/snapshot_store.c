@@ -39,20 +39,6 @@ static struct cdp_journal *journal;
 static struct ino_fid *links;
 static size_t nlinks, caplinks;
 
-static void stat_to_attr(const struct stat *st, struct cdp_attr *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->mode = st->st_mode;
-	a->uid = st->st_uid;
-	a->gid = st->st_gid;
-	a->nlink = (uint32_t)st->st_nlink;
-	a->size = (uint64_t)st->st_size;
-	a->rdev = st->st_rdev;
-	a->atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
-	a->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	a->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
-}
-
 static int add_xattrs(struct cdp_op *op, uint64_t fid, const char *path)
 {
 	char names[65536], value[65536];
@@ -144,7 +130,7 @@ static int snapshot(const char *path, const struct stat *st, uint64_t parent,
 	if (!known) {
 		char target[PATH_MAX + 1];
 
-		stat_to_attr(st, &a);
+		cdp_attr_from_stat(st, &a);
 		if (S_ISLNK(st->st_mode)) {
 			ssize_t n = readlink(path, target, PATH_MAX);
 
