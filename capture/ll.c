@@ -1039,18 +1039,14 @@ static int xattr_fd(struct cap_root *r, struct cap_node *n, char *proc, size_t s
 	return fd;
 }
 
-static void cap_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* Answers getxattr (name set) or listxattr (name NULL) on the real file
+ * behind fd, which is closed here when close_fd says so. */
+static void xattr_query(fuse_req_t req, int fd, int close_fd, const char *proc,
+			const char *name, size_t size)
 {
-	struct cap_root *r = root_of(req);
-	char proc[64], *buf = NULL;
-	int fd, close_fd;
+	char *buf = NULL;
 	ssize_t len;
 
-	fd = xattr_fd(r, cap_node_get(r, ino), proc, sizeof(proc), &close_fd);
-	if (fd < 0) {
-		fuse_reply_err(req, fd == -ENOTSUP ? ENODATA : -fd);
-		return;
-	}
 	if (size) {
 		buf = malloc(size);
 		if (!buf) {
@@ -1058,7 +1054,7 @@ static void cap_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 			goto out;
 		}
 	}
-	len = getxattr(proc, name, buf, size);
+	len = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
 	if (len < 0)
 		len = -errno;
 out:
@@ -1073,12 +1069,25 @@ out:
 	free(buf);
 }
 
+static void cap_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct cap_root *r = root_of(req);
+	char proc[64];
+	int fd, close_fd;
+
+	fd = xattr_fd(r, cap_node_get(r, ino), proc, sizeof(proc), &close_fd);
+	if (fd < 0) {
+		fuse_reply_err(req, fd == -ENOTSUP ? ENODATA : -fd);
+		return;
+	}
+	xattr_query(req, fd, close_fd, proc, name, size);
+}
+
 static void cap_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct cap_root *r = root_of(req);
-	char proc[64], *buf = NULL;
+	char proc[64];
 	int fd, close_fd;
-	ssize_t len;
 
 	fd = xattr_fd(r, cap_node_get(r, ino), proc, sizeof(proc), &close_fd);
 	if (fd == -ENOTSUP) {
@@ -1092,26 +1101,7 @@ static void cap_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			len = -ENOMEM;
-			goto out;
-		}
-	}
-	len = listxattr(proc, buf, size);
-	if (len < 0)
-		len = -errno;
-out:
-	if (close_fd)
-		close(fd);
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else if (size)
-		fuse_reply_buf(req, buf, (size_t)len);
-	else
-		fuse_reply_xattr(req, (size_t)len);
-	free(buf);
+	xattr_query(req, fd, close_fd, proc, NULL, size);
 }
 
 static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
