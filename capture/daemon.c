@@ -74,20 +74,6 @@ struct cap_daemon {
 
 /* ------------------------------------------------------------ helpers */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void field_escape(const char *in, char *out, size_t size)
 {
 	size_t o = 0;
@@ -478,14 +464,14 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 	pthread_mutex_lock(&d->lock);
 	if (find_root(d, path)) {
 		pthread_mutex_unlock(&d->lock);
-		set_err(err, errlen, "cdpfs: '%s' is already captured (by pid %d into store "
+		cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by pid %d into store "
 			"'%s'); stop it with 'cdpfs capture --stop %s'", path, (int)getpid(),
 			d->store_path, path);
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (capture_mounted(path)) {
-		set_err(err, errlen, "cdpfs: '%s' is already captured (a capture mount is on it); "
+		cdp_errf(err, errlen, "cdpfs: '%s' is already captured (a capture mount is on it); "
 			"stop it with 'cdpfs capture --stop %s'", path, path);
 		return -EBUSY;
 	}
@@ -505,7 +491,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 	r->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->root_fd < 0 || fstat(r->root_fd, &st) < 0) {
 		rc = -errno;
-		set_err(err, errlen, "cdpfs: cannot open '%s': %s", path, strerror(-rc));
+		cdp_errf(err, errlen, "cdpfs: cannot open '%s': %s", path, strerror(-rc));
 		goto out_free;
 	}
 	r->root_ino = st.st_ino;
@@ -524,7 +510,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		r->journal = host_journal(d, host, &rc);
 		pthread_mutex_unlock(&d->lock);
 		if (!r->journal) {
-			set_err(err, errlen, "cdpfs: cannot open the journal of host '%s' in store "
+			cdp_errf(err, errlen, "cdpfs: cannot open the journal of host '%s' in store "
 				"'%s': %s", host, d->store_path, cdp_strerror(rc));
 			goto out_free;
 		}
@@ -532,13 +518,13 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		r->block_size = cdp_store_block_size(d->store);
 		rc = cdp_journal_root_begin(r->journal, path, &r->root_id, &resuming);
 		if (rc == -EBUSY) {
-			set_err(err, errlen, "cdpfs: '%s' is already captured (an active session in "
+			cdp_errf(err, errlen, "cdpfs: '%s' is already captured (an active session in "
 				"store '%s'); stop it with 'cdpfs capture --stop %s'", path,
 				d->store_path, path);
 			goto out_free;
 		}
 		if (rc < 0) {
-			set_err(err, errlen, "cdpfs: cannot register '%s' in store '%s': %s", path,
+			cdp_errf(err, errlen, "cdpfs: cannot register '%s' in store '%s': %s", path,
 				d->store_path, cdp_strerror(rc));
 			goto out_free;
 		}
@@ -548,12 +534,12 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 	fuse_opt_free_args(&args);
 	if (!r->se) {
 		rc = -EINVAL;
-		set_err(err, errlen, "cdpfs: cannot create a FUSE session for '%s'", path);
+		cdp_errf(err, errlen, "cdpfs: cannot create a FUSE session for '%s'", path);
 		goto out_end;
 	}
 	if (fuse_session_mount(r->se, path) != 0) {
 		rc = -EIO;
-		set_err(err, errlen, "cdpfs: cannot mount the capture layer on '%s' (see %s/%s)",
+		cdp_errf(err, errlen, "cdpfs: cannot mount the capture layer on '%s' (see %s/%s)",
 			path, d->store_path, LOG_NAME);
 		goto out_end;
 	}
@@ -561,7 +547,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 	if (rc) {
 		rc = -rc;
 		fuse_session_unmount(r->se);
-		set_err(err, errlen, "cdpfs: cannot start serving '%s': %s", path, strerror(-rc));
+		cdp_errf(err, errlen, "cdpfs: cannot start serving '%s': %s", path, strerror(-rc));
 		goto out_end;
 	}
 	r->loop_started = 1;
@@ -876,7 +862,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 	}
 	if (pipe2(d.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = -errno;
-		set_err(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
+		cdp_errf(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
 	sigemptyset(&mask);
@@ -894,22 +880,22 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 		rc = cdp_store_open(store_path, CDP_STORE_CREATE | CDP_STORE_WRITE, &so, &d.store);
 		if (rc < 0) {
 			if (rc == -CDP_EVERSION)
-				set_err(err, errlen, "cdpfs: store '%s' was written by another format "
+				cdp_errf(err, errlen, "cdpfs: store '%s' was written by another format "
 					"version of cdpfs (this one writes version %d); use another "
 					"--store", store_path, CDP_FORMAT_VERSION);
 			else if (rc == -CDP_ELOCKED)
-				set_err(err, errlen, "cdpfs: store '%s' is open for writing by another "
+				cdp_errf(err, errlen, "cdpfs: store '%s' is open for writing by another "
 					"process; is a capture daemon of this store starting?",
 					store_path);
 			else
-				set_err(err, errlen, "cdpfs: cannot open store '%s': %s", store_path,
+				cdp_errf(err, errlen, "cdpfs: cannot open store '%s': %s", store_path,
 					cdp_strerror(rc));
 			goto out_sig;
 		}
 	}
 	rc = listen_socket(&d);
 	if (rc < 0) {
-		set_err(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, SOCK_NAME,
+		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, SOCK_NAME,
 			strerror(-rc));
 		goto out_store;
 	}
@@ -1013,32 +999,32 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 		size_t dlen;
 
 		if (abs_path(req->dirs[i], abs, sizeof(abs)) < 0) {
-			set_err(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
+			cdp_errf(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
 			return -ENAMETOOLONG;
 		}
 		if (!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) {
 			if (errno == ENOTCONN || errno == ECONNABORTED) {
-				set_err(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
+				cdp_errf(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
 					"clear it with 'fusermount3 -u %s', then capture again", abs,
 					abs);
 				return -ENOTCONN;
 			}
-			set_err(err, errlen, "cdpfs: '%s' does not exist", abs);
+			cdp_errf(err, errlen, "cdpfs: '%s' does not exist", abs);
 			return -ENOENT;
 		}
 		if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			set_err(err, errlen, "cdpfs: '%s' is not a directory", abs);
+			cdp_errf(err, errlen, "cdpfs: '%s' is not a directory", abs);
 			return -ENOTDIR;
 		}
 		if (strcmp(real, "/") == 0) {
-			set_err(err, errlen, "cdpfs: cannot capture '/' itself; capture the "
+			cdp_errf(err, errlen, "cdpfs: cannot capture '/' itself; capture the "
 				"directories that hold the data");
 			return -EINVAL;
 		}
 		dlen = strlen(real);
 		if ((strncmp(real, store, slen) == 0 && (real[slen] == '/' || !real[slen])) ||
 		    (strncmp(store, real, dlen) == 0 && store[dlen] == '/')) {
-			set_err(err, errlen, "cdpfs: '%s' and the store '%s' overlap; a store must "
+			cdp_errf(err, errlen, "cdpfs: '%s' and the store '%s' overlap; a store must "
 				"live outside every captured directory", real, store);
 			return -EINVAL;
 		}
@@ -1056,11 +1042,11 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 						ours = 1;
 			}
 			if (ours)
-				set_err(err, errlen, "cdpfs: '%s' is already captured (by pid %d into "
+				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by pid %d into "
 					"store '%s'); stop it with 'cdpfs capture --stop %s'", real,
 					pid, store, real);
 			else
-				set_err(err, errlen, "cdpfs: '%s' is already captured (by the capture "
+				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by the capture "
 					"daemon of another store); stop it with 'cdpfs capture --store "
 					"STORE --stop %s'", real, real);
 			return -EBUSY;
@@ -1079,7 +1065,7 @@ static int make_store_dir(const char *store, char *real, size_t size, char *err,
 	snprintf(in, sizeof(in), "%s", store);
 	store = in;
 	if (abs_path(store, abs, sizeof(abs)) < 0) {
-		set_err(err, errlen, "cdpfs: store path '%s' too long", store);
+		cdp_errf(err, errlen, "cdpfs: store path '%s' too long", store);
 		return -ENAMETOOLONG;
 	}
 	for (p = abs + 1; ; p++) {
@@ -1088,7 +1074,7 @@ static int make_store_dir(const char *store, char *real, size_t size, char *err,
 
 			*p = '\0';
 			if (mkdir(abs, c ? 0755 : 0700) < 0 && errno != EEXIST) {
-				set_err(err, errlen, "cdpfs: cannot create store '%s': %s", store,
+				cdp_errf(err, errlen, "cdpfs: cannot create store '%s': %s", store,
 					strerror(errno));
 				return -errno;
 			}
@@ -1098,7 +1084,7 @@ static int make_store_dir(const char *store, char *real, size_t size, char *err,
 		}
 	}
 	if (!realpath(abs, real)) {
-		set_err(err, errlen, "cdpfs: cannot use store '%s': %s", store, strerror(errno));
+		cdp_errf(err, errlen, "cdpfs: cannot use store '%s': %s", store, strerror(errno));
 		return -errno;
 	}
 	(void)size;
@@ -1117,7 +1103,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	if (err && errlen)
 		err[0] = '\0';
 	if (!req->ndirs) {
-		set_err(err, errlen, "cdpfs: no directory to capture");
+		cdp_errf(err, errlen, "cdpfs: no directory to capture");
 		return -EINVAL;
 	}
 	if (!host) {
@@ -1134,7 +1120,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	/* Check the directories against where the store will be before
 	 * creating it (never inside a captured directory). */
 	if (abs_path(req->store ? req->store : CDP_DEFAULT_STORE, store, sizeof(store)) < 0) {
-		set_err(err, errlen, "cdpfs: store path too long");
+		cdp_errf(err, errlen, "cdpfs: store path too long");
 		return -ENAMETOOLONG;
 	}
 	if (realpath(store, line))
@@ -1169,12 +1155,12 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 			snprintf(line, sizeof(line), "add %s %s\n", eh, ed);
 			rc = request(store, line, reply_line, sizeof(reply_line));
 			if (rc < 0) {
-				set_err(err, errlen, "cdpfs: lost the capture daemon of store '%s' "
+				cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' "
 					"(%s); see %s/%s", store, strerror(-rc), store, LOG_NAME);
 				goto out;
 			}
 			if (strncmp(reply_line, "ok", 2) != 0) {
-				set_err(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
+				cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
 					reply_line + 4 : reply_line);
 				rc = -EIO;
 				goto out;
@@ -1193,7 +1179,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		rc = -errno;
-		set_err(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
+		cdp_errf(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
 	fflush(stdout);
@@ -1201,7 +1187,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	pid = fork();
 	if (pid < 0) {
 		rc = -errno;
-		set_err(err, errlen, "cdpfs: cannot fork the capture daemon: %s", strerror(errno));
+		cdp_errf(err, errlen, "cdpfs: cannot fork the capture daemon: %s", strerror(errno));
 		close(pipefd[0]);
 		close(pipefd[1]);
 		goto out;
@@ -1252,11 +1238,11 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	if (rc > 0 && strcmp(reply_line, "ok") == 0) {
 		rc = 0;
 	} else if (rc > 0 && strncmp(reply_line, "err ", 4) == 0) {
-		set_err(err, errlen, "%s", reply_line + 4);
+		cdp_errf(err, errlen, "%s", reply_line + 4);
 		rc = -EIO;
 		waitpid(pid, NULL, 0);
 	} else {
-		set_err(err, errlen, "cdpfs: the capture daemon exited during start-up; see "
+		cdp_errf(err, errlen, "cdpfs: the capture daemon exited during start-up; see "
 			"'%s/%s'", store, LOG_NAME);
 		rc = -EIO;
 		waitpid(pid, NULL, 0);
@@ -1300,7 +1286,7 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 		err[0] = '\0';
 	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0 ||
 	    abs_path(dir, abs, sizeof(abs)) < 0) {
-		set_err(err, errlen, "cdpfs: path too long");
+		cdp_errf(err, errlen, "cdpfs: path too long");
 		return -ENAMETOOLONG;
 	}
 	if (realpath(store, real))
@@ -1312,17 +1298,17 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 	rc = request(store, line, reply_line, sizeof(reply_line));
 	if (rc < 0) {
 		if (capture_mounted(path)) {
-			set_err(err, errlen, "cdpfs: the capture daemon of '%s' is gone but its mount "
+			cdp_errf(err, errlen, "cdpfs: the capture daemon of '%s' is gone but its mount "
 				"remains (applications see ENOTCONN); clear it with 'fusermount3 -u "
 				"%s', then capture again", path, path);
 			return -ENOTCONN;
 		}
-		set_err(err, errlen, "cdpfs: '%s' is not captured (no capture daemon for store "
+		cdp_errf(err, errlen, "cdpfs: '%s' is not captured (no capture daemon for store "
 			"'%s')", path, store);
 		return -ENOENT;
 	}
 	if (strncmp(reply_line, "ok", 2) != 0) {
-		set_err(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
+		cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
 			reply_line + 4 : reply_line);
 		return -EIO;
 	}
@@ -1331,7 +1317,7 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 	while (capture_mounted(path) && mono_ms() < deadline)
 		poll(NULL, 0, 20);
 	if (capture_mounted(path)) {
-		set_err(err, errlen, "cdpfs: '%s' is still mounted after %d s; check with "
+		cdp_errf(err, errlen, "cdpfs: '%s' is still mounted after %d s; check with "
 			"'cdpfs capture --stop %s' again or 'fusermount3 -u %s'", path, WAIT_GONE_S,
 			path, path);
 		return -EBUSY;
@@ -1340,7 +1326,7 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 		while (pid_alive(pid) && mono_ms() < deadline)
 			poll(NULL, 0, 20);
 		if (pid_alive(pid)) {
-			set_err(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
+			cdp_errf(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
 				"%d) still serves files left open through it; it exits once they "
 				"are closed", path, pid);
 			return -EBUSY;

@@ -37,22 +37,6 @@
 #include "fs/fs.h"
 #include "fs/fs_int.h"
 
-/* ------------------------------------------------------------ messages */
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---------------------------------------------------------------- SPEC */
 
 static int host_name_valid(const char *h, size_t len)
@@ -85,7 +69,7 @@ int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_te
 
 	*host = *path = *time_text = NULL;
 	if (!spec || !*spec) {
-		errf(err, errlen, "empty SPEC (expected HOST@TIME or HOST:/DIR@TIME)");
+		cdp_errf(err, errlen, "empty SPEC (expected HOST@TIME or HOST:/DIR@TIME)");
 		return -EINVAL;
 	}
 	host_end = spec + strcspn(spec, ":@");
@@ -93,7 +77,7 @@ int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_te
 	if (*host_end == ':') {
 		path_start = host_end + 1;
 		if (*path_start != '/') {
-			errf(err, errlen, "bad SPEC '%s': the directory after ':' must be an "
+			cdp_errf(err, errlen, "bad SPEC '%s': the directory after ':' must be an "
 			     "absolute path (HOST:/DIR@TIME)", spec);
 			return -EINVAL;
 		}
@@ -102,19 +86,19 @@ int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_te
 	 * directory may itself hold '@', so TIME follows the last one. */
 	at = path_start ? strrchr(path_start, '@') : (*host_end == '@' ? host_end : NULL);
 	if (!at) {
-		errf(err, errlen, "bad SPEC '%s': no time (expected HOST@TIME, e.g. "
+		cdp_errf(err, errlen, "bad SPEC '%s': no time (expected HOST@TIME, e.g. "
 		     "db01@latest or db01@2025-12-02T12:33:07)", spec);
 		return -EINVAL;
 	}
 	if (path_start && at - 1 > path_start && at[-1] == '@')
 		at--;
 	if (!host_name_valid(spec, host_len)) {
-		errf(err, errlen, "bad SPEC '%s': '%.*s' is not a host name", spec,
+		cdp_errf(err, errlen, "bad SPEC '%s': '%.*s' is not a host name", spec,
 		     (int)host_len, spec);
 		return -EINVAL;
 	}
 	if (at[1] == '\0') {
-		errf(err, errlen, "bad SPEC '%s': empty time after '@'", spec);
+		cdp_errf(err, errlen, "bad SPEC '%s': empty time after '@'", spec);
 		return -EINVAL;
 	}
 	*host = strndup(spec, host_len);
@@ -132,7 +116,7 @@ int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_te
 		free(*path);
 		free(*time_text);
 		*host = *path = *time_text = NULL;
-		errf(err, errlen, "out of memory");
+		cdp_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -273,18 +257,18 @@ static int parse_options(const char *options, struct cdp_fs_opts *opts, char **v
 	if (options && !*options)
 		args.argc = 1;
 	if (fuse_opt_parse(&args, &st, cdp_fs_opt_table, opt_proc) == -1) {
-		errf(err, errlen, "cannot parse mount options '%s'", options ? options : "");
+		cdp_errf(err, errlen, "cannot parse mount options '%s'", options ? options : "");
 		ret = -EINVAL;
 		goto out;
 	}
 	if (st.bad) {
-		errf(err, errlen, "unknown mount option '%s' (known: store=DIR, ro, "
+		cdp_errf(err, errlen, "unknown mount option '%s' (known: store=DIR, ro, "
 		     "allow_other, debug, and mount(8)'s generic options)", st.bad);
 		ret = -EINVAL;
 		goto out;
 	}
 	if (st.opts.rw) {
-		errf(err, errlen, "read-write mounts of the past (copy-on-write overlays) "
+		cdp_errf(err, errlen, "read-write mounts of the past (copy-on-write overlays) "
 		     "come in a later release; mount read-only (drop 'rw')");
 		ret = -EROFS;
 		goto out;
@@ -352,32 +336,32 @@ static int check_mountpoint(const char *mp, char *abs, char *err, size_t errlen)
 		int e = errno;
 
 		if (e == ENOTCONN) {
-			errf(err, errlen, "mount point '%s' is busy (a mount whose daemon "
+			cdp_errf(err, errlen, "mount point '%s' is busy (a mount whose daemon "
 			     "died: run 'cdpfs umount %s')", mp, mp);
 			return -EBUSY;
 		}
-		errf(err, errlen, "mount point '%s' %s", mp,
+		cdp_errf(err, errlen, "mount point '%s' %s", mp,
 		     e == ENOENT ? "does not exist" : strerror(e));
 		return -e;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		errf(err, errlen, "mount point '%s' is not a directory", mp);
+		cdp_errf(err, errlen, "mount point '%s' is not a directory", mp);
 		return -ENOTDIR;
 	}
 	if (!realpath(mp, abs)) {
 		int e = errno;
 
-		errf(err, errlen, "mount point '%s': %s", mp, strerror(e));
+		cdp_errf(err, errlen, "mount point '%s': %s", mp, strerror(e));
 		return -e;
 	}
 	snprintf(parent, sizeof(parent), "%s/..", abs);
 	if (stat(parent, &up) == 0 &&
 	    (up.st_dev != st.st_dev || up.st_ino == st.st_ino)) {
-		errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
+		cdp_errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
 		return -EBUSY;
 	}
 	if (is_listed_mount_point(abs)) {
-		errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
+		cdp_errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
 		return -EBUSY;
 	}
 	return 0;
@@ -449,14 +433,14 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 	now_ns = cdp_now_ns();
 	ret = cdp_time_parse(time_text, now_ns, &ts_ns);
 	if (ret < 0) {
-		errf(err, errlen, "bad time '%s' (expected e.g. 2025-12-02T12:33:07, "
+		cdp_errf(err, errlen, "bad time '%s' (expected e.g. 2025-12-02T12:33:07, "
 		     "'2025-12-02 12:33:07.250', +08:00 or Z, @1764649987, latest, -10m, "
 		     "-2h, -1d)", time_text);
 		return ret;
 	}
 	fs->store_path = strdup(store_path);
 	if (!fs->store_path) {
-		errf(err, errlen, "out of memory");
+		cdp_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	ret = cdp_store_open(store_path, CDP_STORE_READ, NULL, &fs->store);
@@ -465,18 +449,18 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 
 		if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store_path, &st) == 0 &&
 		    !S_ISDIR(st.st_mode))
-			errf(err, errlen, "'%s' is not a store (not a directory); name the "
+			cdp_errf(err, errlen, "'%s' is not a store (not a directory); name the "
 			     "store with --store or -o store=", store_path);
 		else if (ret == -CDP_ENOSTORE || ret == -ENOENT)
-			errf(err, errlen, "no store at '%s' (capture something first with "
+			cdp_errf(err, errlen, "no store at '%s' (capture something first with "
 			     "'cdpfs capture --store %s DIR', or name the store with --store "
 			     "or -o store=)", store_path, store_path);
 		else if (ret == -CDP_EVERSION)
-			errf(err, errlen, "store '%s' has another format version (this cdpfs "
+			cdp_errf(err, errlen, "store '%s' has another format version (this cdpfs "
 			     "reads format %d; use the cdpfs release that wrote it)",
 			     store_path, CDP_FORMAT_VERSION);
 		else
-			errf(err, errlen, "cannot open store '%s': %s", store_path,
+			cdp_errf(err, errlen, "cannot open store '%s': %s", store_path,
 			     cdp_strerror(ret));
 		goto out_err;
 	}
@@ -484,7 +468,7 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 
 	ret = cdp_store_hosts(fs->store, &hosts, &nhosts);
 	if (ret < 0) {
-		errf(err, errlen, "cannot list hosts of store '%s': %s", store_path,
+		cdp_errf(err, errlen, "cannot list hosts of store '%s': %s", store_path,
 		     cdp_strerror(ret));
 		goto out_err;
 	}
@@ -493,13 +477,13 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 			hi = &hosts[i];
 	if (!hi) {
 		format_host_list(hosts, nhosts, list, sizeof(list));
-		errf(err, errlen, "no capture of host '%s' in store '%s' (hosts: %s)", host,
+		cdp_errf(err, errlen, "no capture of host '%s' in store '%s' (hosts: %s)", host,
 		     store_path, list);
 		ret = -CDP_ENOHOST;
 		goto out_err;
 	}
 	if (hi->first_ts_ns == 0) {
-		errf(err, errlen, "host '%s' has no complete baseline yet in store '%s' "
+		cdp_errf(err, errlen, "host '%s' has no complete baseline yet in store '%s' "
 		     "(wait until 'cdpfs capture' returns)", host, store_path);
 		ret = -CDP_EBEFORE;
 		goto out_err;
@@ -508,7 +492,7 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 	if (ts_ns != CDP_TS_LATEST) {
 		cdp_time_format(ts_ns, when, sizeof(when));
 		if (ts_ns < hi->first_ts_ns) {
-			errf(err, errlen, "time '%s' (%s) is before the history of host '%s', "
+			cdp_errf(err, errlen, "time '%s' (%s) is before the history of host '%s', "
 			     "which starts at %s", time_text, when, host, first);
 			ret = -CDP_EBEFORE;
 			goto out_err;
@@ -517,7 +501,7 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 			char nowbuf[64];
 
 			cdp_time_format(now_ns, nowbuf, sizeof(nowbuf));
-			errf(err, errlen, "time '%s' (%s) is in the future (now is %s)",
+			cdp_errf(err, errlen, "time '%s' (%s) is in the future (now is %s)",
 			     time_text, when, nowbuf);
 			ret = -CDP_EFUTURE;
 			goto out_err;
@@ -527,12 +511,12 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 	ret = cdp_view_open(fs->store, host, ts_ns, &fs->view);
 	if (ret < 0) {
 		if (ret == -CDP_EBEFORE)
-			errf(err, errlen, "time '%s' is before the history of host '%s', "
+			cdp_errf(err, errlen, "time '%s' is before the history of host '%s', "
 			     "which starts at %s", time_text, host, first);
 		else if (ret == -CDP_EFUTURE)
-			errf(err, errlen, "time '%s' is in the future", time_text);
+			cdp_errf(err, errlen, "time '%s' is in the future", time_text);
 		else
-			errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s",
+			cdp_errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s",
 			     host, time_text, store_path, cdp_strerror(ret));
 		goto out_err;
 	}
@@ -547,13 +531,13 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 			ret = -ENOTDIR;
 		if (ret < 0) {
 			if (ret == -ENOENT)
-				errf(err, errlen, "no directory '%s' on host '%s' at %s", dir,
+				cdp_errf(err, errlen, "no directory '%s' on host '%s' at %s", dir,
 				     host, when);
 			else if (ret == -ENOTDIR)
-				errf(err, errlen, "'%s' on host '%s' at %s is not a directory",
+				cdp_errf(err, errlen, "'%s' on host '%s' at %s is not a directory",
 				     dir, host, when);
 			else
-				errf(err, errlen, "cannot resolve '%s' on host '%s': %s", dir,
+				cdp_errf(err, errlen, "cannot resolve '%s' on host '%s': %s", dir,
 				     host, cdp_strerror(ret));
 			goto out_err;
 		}
@@ -709,7 +693,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	    append(optbuf, sizeof(optbuf), esc) ||
 	    (allow_other && append(optbuf, sizeof(optbuf), "allow_other")) ||
 	    (l->vfs && append(optbuf, sizeof(optbuf), l->vfs))) {
-		errf(err, errlen, "mount options too long");
+		cdp_errf(err, errlen, "mount options too long");
 		ret = -ENAMETOOLONG;
 		goto out_release;
 	}
@@ -727,13 +711,13 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	se = fuse_session_new(&args, &cdp_fs_ll_ops, sizeof(cdp_fs_ll_ops), &fs);
 	fuse_opt_free_args(&args);
 	if (!se) {
-		errf(err, errlen, "cannot start the FUSE session: %s",
+		cdp_errf(err, errlen, "cannot start the FUSE session: %s",
 		     fuse_last_msg[0] ? fuse_last_msg : "unknown error");
 		ret = -EIO;
 		goto out_release;
 	}
 	if (fuse_set_signal_handlers(se) != 0) {
-		errf(err, errlen, "cannot install signal handlers");
+		cdp_errf(err, errlen, "cannot install signal handlers");
 		ret = -EIO;
 		goto out_destroy;
 	}
@@ -741,7 +725,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	 * it (a /proc/PID/fd link naming the mount point) and waits for it. */
 	covered_fd = open(l->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fuse_session_mount(se, l->mountpoint) != 0) {
-		errf(err, errlen, "cannot mount on '%s': %s", l->mountpoint,
+		cdp_errf(err, errlen, "cannot mount on '%s': %s", l->mountpoint,
 		     fuse_last_msg[0] ? fuse_last_msg : "mount failed");
 		ret = -EIO;
 		goto out_signals;
@@ -830,16 +814,16 @@ static int wait_ready(int fd, pid_t pid, int verbose, char *err, size_t errlen)
 		return 0;
 	}
 	if (used > 1 && buf[0] == '1') {
-		errf(err, errlen, "%s", buf + 1);
+		cdp_errf(err, errlen, "%s", buf + 1);
 		waitpid(pid, &status, 0);
 		return -EIO;
 	}
 	waitpid(pid, &status, 0);
 	if (WIFSIGNALED(status))
-		errf(err, errlen, "the mount daemon died (signal %d) before the mount was "
+		cdp_errf(err, errlen, "the mount daemon died (signal %d) before the mount was "
 		     "ready", WTERMSIG(status));
 	else
-		errf(err, errlen, "the mount daemon exited before the mount was ready");
+		cdp_errf(err, errlen, "the mount daemon exited before the mount was ready");
 	return -EIO;
 }
 
@@ -855,7 +839,7 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 	if (err && errlen)
 		err[0] = '\0';
 	if (!req->spec || !req->mountpoint) {
-		errf(err, errlen, "usage: cdpfs mount [--store DIR] [-o OPTS] SPEC MOUNTPOINT");
+		cdp_errf(err, errlen, "usage: cdpfs mount [--store DIR] [-o OPTS] SPEC MOUNTPOINT");
 		return -EINVAL;
 	}
 	ret = parse_options(req->options, &l.opts, &l.vfs, err, errlen);
@@ -882,7 +866,7 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		ret = -errno;
-		errf(err, errlen, "cannot create a pipe: %s", strerror(-ret));
+		cdp_errf(err, errlen, "cannot create a pipe: %s", strerror(-ret));
 		goto out;
 	}
 	fflush(stdout);
@@ -890,7 +874,7 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 	pid = fork();
 	if (pid < 0) {
 		ret = -errno;
-		errf(err, errlen, "cannot fork the mount daemon: %s", strerror(-ret));
+		cdp_errf(err, errlen, "cannot fork the mount daemon: %s", strerror(-ret));
 		close(pipefd[0]);
 		close(pipefd[1]);
 		goto out;

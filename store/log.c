@@ -75,3 +75,14 @@ const char *cdp_strerror(int err)
 	}
 	return "unknown error";
 }
+
+void cdp_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

@@ -69,6 +69,11 @@ void cdp_log_init(const char *progname, int use_syslog, int max_level);
 void cdp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cdp_log_enabled(int level);
 
+/* Formats a one-line error message into err (errlen bytes; err NULL or
+ * errlen 0 does nothing): how modules hand their message to the caller. */
+void cdp_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ---------------------------------------------------------- model of time */
 
 /*
