@@ -107,18 +107,23 @@ probe() {
 	# inotify on changes made through the mount
 	mkdir watched
 	printf 'w\n' >watched/existing
+	# made before the watch: a directory made under a recursive watch is
+	# only watched once inotifywait has read its event, which races
+	mkdir watched/subdir
 	inotifywait -m -r -e create,modify,delete,moved_from,moved_to,attrib,close_write \
 		--format '%e %f' watched >"$T/inotify.out" 2>"$T/inotify.err" &
 	local wpid=$! i
-	for i in $(seq 1 50); do grep -q 'Watches established' "$T/inotify.err" && break; sleep 0.1; done
+	for i in $(seq 1 300); do grep -q 'Watches established' "$T/inotify.err" && break; sleep 0.1; done
 	printf 'new\n' >watched/created
 	printf 'append\n' >>watched/existing
 	mv watched/created watched/renamed
 	chmod 0600 watched/renamed
-	mkdir watched/subdir
 	printf 's\n' >watched/subdir/in-sub
 	rm watched/existing
-	sleep 0.5
+	# a last event marks the end: the watcher is stopped only once it has
+	# written every event before it (a loaded machine may be slow to read)
+	mkdir watched/zz-end
+	for i in $(seq 1 300); do grep -q 'zz-end' "$T/inotify.out" && break; sleep 0.1; done
 	kill "$wpid"
 	wait "$wpid" 2>/dev/null || true
 	echo "inotify events:"
