@@ -227,6 +227,15 @@ static void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 			goto out;
 		}
 	}
+	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		/* chown(f, -1, -1) reaches us with nothing to set; Linux still
+		 * updates ctime, so do the same call on the real file */
+		if (fchownat(fd, "", (uid_t)-1, (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -errno;
+			goto out;
+		}
+	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
 		if (fi && (fi->flags & O_ACCMODE) != O_RDONLY) {
 			rfd = fd;

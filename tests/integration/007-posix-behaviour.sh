@@ -87,6 +87,12 @@ probe() {
 	say "atime set, mtime omitted then mtime set, atime omitted" stat -c '%x|%y' times
 	touch -a -d '2005-05-05 05:05:05.5' times
 	say "mtime kept under UTIME_OMIT" stat -c '%y' times
+	# chown(f, -1, -1) changes nothing but ctime, as Linux does
+	printf 'c\n' >ctimed
+	say "ctime after chown -1 -1" perl -MTime::HiRes=stat,sleep -e '
+		my $before = (stat "ctimed")[10]; sleep 0.02;
+		chown(-1, -1, "ctimed") or die "chown: $!\n";
+		print((stat "ctimed")[10] > $before ? "updated" : "kept")'
 	# NAME_MAX names
 	local n255 n256
 	n255=$(printf 'n%.0s' $(seq 1 255))
