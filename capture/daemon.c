@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -856,6 +857,10 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 	d.no_journal = req->no_journal;
 	d.store_path = (char *)store_path;
 	umask(0);   /* the kernel has applied the caller's umask already */
+	/* Journal blocks are allocated by FUSE threads and freed by the
+	 * writer, group after group: keep up to a queue's worth of freed
+	 * memory mapped instead of trimming it and faulting it in again. */
+	mallopt(M_TRIM_THRESHOLD, (int)(mem / 4));
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);

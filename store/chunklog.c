@@ -77,11 +77,15 @@ struct cdp_chunklog {
 /* Slicing-by-8: eight tables, eight bytes per step (reflected 0x82F63B78). */
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int have_sse42;   /* set once by crc_init */
 
 static void crc_init(void)
 {
 	uint32_t i, j, c;
 
+#if defined(__x86_64__)
+	have_sse42 = __builtin_cpu_supports("sse4.2");
+#endif
 	for (i = 0; i < 256; i++) {
 		c = i;
 		for (j = 0; j < 8; j++)
@@ -94,7 +98,7 @@ static void crc_init(void)
 				crc_table[0][crc_table[j - 1][i] & 0xff];
 }
 
-uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t cdp_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint32_t lo, hi;
@@ -117,6 +121,39 @@ uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len)
 		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
+
+#if defined(__x86_64__)
+/* SSE4.2 has a CRC-32C instruction: eight bytes a cycle or so, against
+ * about one for the tables; the chunk log checksums every byte it writes
+ * and reads. */
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t c = ~crc, word;
+
+	while (len >= 8) {
+		memcpy(&word, p, 8);
+		c = __builtin_ia32_crc32di(c, word);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+
+uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	return have_sse42 ? crc32c_sse42(crc, buf, len) : cdp_crc32c_sw(crc, buf, len);
+}
+#else
+uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return cdp_crc32c_sw(crc, buf, len);
+}
+#endif
 
 /* ------------------------------------------------------------ records */
 

@@ -4,8 +4,9 @@
  * operations capture builds, the bounded queue, and the writer thread that
  * makes them durable in groups.
  *
- * Capture threads build an op (cdp_op_data hashes and compresses in their
- * own thread) and commit it: under the queue lock the op gets its seq and
+ * Capture threads build an op (cdp_op_data only copies the block: hashing
+ * and compression are the writer's, off the application's path) and commit
+ * it: under the queue lock the op gets its seq and
  * instant (ts = max(now, last ts), so ts never decreases with seq), is
  * appended to the queue, and its inode-map entries go into an in-memory
  * overlay that cdp_journal_imap_get consults until they are committed.
@@ -13,8 +14,10 @@
  *
  * The writer thread cuts the whole queue at once, taking "now" under the
  * queue lock (every op with ts below that instant is in the cut), then:
- * dedups each data block (a map of chunks written in this group, then the
- * chunk column family), appends new chunks to the segment, fdatasync()s
+ * hashes every data block of the cut on a pool of threads, dedups each (a
+ * set of chunks new in this group, then the chunk column family),
+ * compresses only the new ones (again on the pool), appends them to the
+ * segment in op order, fdatasync()s
  * it, and only then writes one RocksDB WriteBatch with every index record,
  * one time entry per op, the per-host counters and complete_through_ts,
  * with sync.  An op holding a zero range of a file that the group already
@@ -28,6 +31,7 @@
  * resync; the gap is recorded on the root at root_ready.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -45,10 +49,13 @@ struct op_rec {
 	uint64_t a, b;     /* block | child | first block | ino */
 	uint32_t u;        /* dirent type | raw len | root id */
 	int zstd;
+	int fresh;         /* R_DATA: first of its content, to be appended */
+	int pooled;        /* data is a raw block of the writer's block pool */
 	int del;           /* tombstone (dirent, xattr) or unmap (imap) */
-	uint8_t sha[CDP_HASH_BYTES];
+	uint8_t sha[CDP_HASH_BYTES];  /* R_DATA: set by the writer */
 	char *name;        /* dirent or xattr name */
-	void *data;        /* attr value | chunk payload | xattr value | handle */
+	void *data;        /* attr value | block (raw, then the chunk payload once
+			    * compressed) | xattr value | handle */
 	size_t len;
 };
 
@@ -100,7 +107,69 @@ struct cdp_writer {
 	struct cdp_journal_stats st;
 	uint64_t lag_hist[LAG_BUCKETS];
 	int64_t last_commit_mono_ns;
+	struct work_pool *pool;   /* writer thread only */
+	uint8_t **scratch;        /* a compression buffer per pool thread */
+	/* raw block buffers kept for reuse, protected by blocks_lock */
+	pthread_mutex_t blocks_lock;
+	void **free_blocks;
+	size_t nfree_blocks, max_free_blocks;
 };
+
+/* A block buffer (block_size bytes) from the pool, or NULL. */
+static void *block_get(struct cdp_writer *w, uint32_t block_size)
+{
+	void *b = NULL;
+
+	if (!w)
+		return malloc(block_size);
+	pthread_mutex_lock(&w->blocks_lock);
+	if (w->nfree_blocks)
+		b = w->free_blocks[--w->nfree_blocks];
+	pthread_mutex_unlock(&w->blocks_lock);
+	return b ? b : malloc(block_size);
+}
+
+/* Frees the pooled blocks: called by the writer once the queue is idle. */
+static void blocks_trim(struct cdp_writer *w)
+{
+	void **keep;
+	size_t n;
+
+	pthread_mutex_lock(&w->blocks_lock);
+	n = w->nfree_blocks;
+	keep = n ? malloc(n * sizeof(*keep)) : NULL;
+	if (keep)
+		memcpy(keep, w->free_blocks, n * sizeof(*keep));
+	else
+		n = 0;
+	w->nfree_blocks -= n;
+	pthread_mutex_unlock(&w->blocks_lock);
+	if (!n) {
+		free(keep);
+		return;
+	}
+	while (n)
+		free(keep[--n]);
+	free(keep);
+	/* hand the burst's memory back to the system, not just to malloc */
+	malloc_trim(0);
+}
+
+/* Gives a block back (or frees it: the pool is full or gone). */
+static void block_put(struct cdp_writer *w, void *b)
+{
+	if (!w) {
+		free(b);
+		return;
+	}
+	pthread_mutex_lock(&w->blocks_lock);
+	if (w->nfree_blocks < w->max_free_blocks) {
+		w->free_blocks[w->nfree_blocks++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&w->blocks_lock);
+	free(b);
+}
 
 static int64_t mono_ns(void)
 {
@@ -184,7 +253,10 @@ static void op_free(struct cdp_op *op)
 		return;
 	for (i = 0; i < op->n; i++) {
 		free(op->recs[i].name);
-		free(op->recs[i].data);
+		if (op->recs[i].pooled)
+			block_put(op->j->s->w, op->recs[i].data);
+		else
+			free(op->recs[i].data);
 	}
 	free(op->recs);
 	free(op);
@@ -284,68 +356,50 @@ int cdp_op_dirent(struct cdp_op *op, uint64_t parent, const char *name, uint64_t
 
 static int all_zero(const uint8_t *p, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
+	/* each byte equals the next and the first is zero */
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 int cdp_op_data(struct cdp_op *op, uint64_t fid, uint64_t offset, const void *buf, size_t len)
 {
 	struct cdp_store *s = op->j->s;
 	uint32_t bs = s->block_size;
-	size_t cap = ZSTD_compressBound(bs), done = 0, n;
-	uint8_t *block, *out;
+	const uint8_t *src;
+	size_t done = 0, n;
+	uint8_t *block;
 	struct op_rec *r;
-	ssize_t stored;
-	int zstd, ret = 0;
 
 	if (!fid || offset % bs)
 		return -EINVAL;
-	block = malloc(bs);
-	if (!block)
-		return -ENOMEM;
 	while (done < len) {
 		n = len - done < bs ? len - done : bs;
-		memcpy(block, (const uint8_t *)buf + done, n);
-		if (n < bs)
-			memset(block + n, 0, bs - n);
+		src = (const uint8_t *)buf + done;
 		r = op_add(op, R_DATA);
-		if (!r) {
-			ret = -ENOMEM;
-			break;
-		}
+		if (!r)
+			return -ENOMEM;
 		r->fid = fid;
 		r->a = (offset + done) / bs;
 		r->u = bs;
-		if (all_zero(block, bs)) {
+		if (all_zero(src, n)) {
 			r->type = R_ZERODATA;
 		} else {
-			cdp_hash(block, bs, r->sha);
-			out = malloc(cap);
-			if (!out) {
+			block = block_get(s->w, bs);
+			if (!block) {
 				op->n--;
-				ret = -ENOMEM;
-				break;
+				return -ENOMEM;
 			}
-			stored = chunk_compress(block, bs, out, cap, &zstd);
-			if (stored < 0) {
-				free(out);
-				op->n--;
-				ret = (int)stored;
-				break;
-			}
-			r->data = realloc(out, (size_t)stored) ?: out;
-			r->len = (size_t)stored;
-			r->zstd = zstd;
-			op->bytes += r->len;
+			memcpy(block, src, n);
+			if (n < bs)
+				memset(block + n, 0, bs - n);
+			r->data = block;
+			r->pooled = 1;
+			r->len = bs;
+			r->zstd = -1;   /* raw: the writer hashes and compresses */
+			op->bytes += bs;
 		}
 		done += n;
 	}
-	free(block);
-	return ret;
+	return 0;
 }
 
 int cdp_op_zero(struct cdp_op *op, uint64_t fid, uint64_t first_block, uint64_t end_block)
@@ -473,13 +527,13 @@ int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns)
 
 /* ------------------------------------------------------- writer side */
 
-/* Chunks appended in the current group: sha -> location. */
+/* Chunks new in the current group (a set of SHA-256), so that a content
+ * written twice in one group is appended once. */
 struct pending {
 	size_t cap, n;
 	struct pending_slot {
 		int used;
 		uint8_t sha[CDP_HASH_BYTES];
-		struct cdp_chunk_loc loc;
 	} *slots;
 };
 
@@ -675,42 +729,25 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 {
 	struct cdp_store *s = g->s;
 	struct cdp_writer *w = s->w;
-	struct pending_slot *slot;
 	struct cdp_chunk_loc loc;
 	struct cdp_key k;
 	uint8_t v[CHUNKVAL_BYTES > BLOCKREF_BYTES ? CHUNKVAL_BYTES : BLOCKREF_BYTES];
-	char *val;
-	size_t vlen;
 	int ret, is_new = 0;
 
 	if (r->type == R_DATA) {
-		slot = pending_find(&g->pend, r->sha);
-		if (!slot || !slot->used) {
+		if (r->fresh) {
+			ret = chunklog_append(s->chunks, r->sha, r->u, r->data,
+					      (uint32_t)r->len, r->zstd, &loc);
+			if (ret < 0) {
+				cdp_log(LOG_ERR, "cannot append to chunk log of '%s': %s",
+					s->path, cdp_strerror(ret));
+				return ret == -ENOSPC ? -CDP_ENOSPACE : ret;
+			}
 			memcpy(k.b, r->sha, CDP_HASH_BYTES);
 			k.len = CDP_HASH_BYTES;
-			ret = store_get(s, CF_CHUNK, &k, &val, &vlen);
-			if (ret < 0)
-				return ret;
-			free(val);
-			if (!val) {
-				ret = chunklog_append(s->chunks, r->sha, r->u, r->data,
-						      (uint32_t)r->len, r->zstd, &loc);
-				if (ret < 0) {
-					cdp_log(LOG_ERR, "cannot append to chunk log of '%s': %s",
-						s->path, cdp_strerror(ret));
-					return ret == -ENOSPC ? -CDP_ENOSPACE : ret;
-				}
-				chunkval_encode(v, &loc);
-				wb_put(g, CF_CHUNK, &k, v, CHUNKVAL_BYTES);
-				if (g->pend.n * 2 >= g->pend.cap && pending_grow(&g->pend) < 0)
-					return -ENOMEM;
-				slot = pending_find(&g->pend, r->sha);
-				slot->used = 1;
-				memcpy(slot->sha, r->sha, CDP_HASH_BYTES);
-				slot->loc = loc;
-				g->pend.n++;
-				is_new = 1;
-			}
+			chunkval_encode(v, &loc);
+			wb_put(g, CF_CHUNK, &k, v, CHUNKVAL_BYTES);
+			is_new = 1;
 		}
 		v[0] = VAL_CHUNKREF;
 		memcpy(v + 1, r->sha, CDP_HASH_BYTES);
@@ -871,6 +908,111 @@ static int put_op(struct group *g, struct cdp_op *op)
 	return 0;
 }
 
+struct chunk_job {
+	struct cdp_writer *w;
+	struct op_rec **recs;
+};
+
+static void hash_block(void *arg, size_t i, unsigned thread)
+{
+	struct op_rec *r = ((struct chunk_job *)arg)->recs[i];
+
+	cdp_hash(r->data, r->u, r->sha);
+}
+
+/* Compresses one raw block (into the thread's scratch buffer, then an
+ * exact copy) in place of its data; a block that does not shrink, or no
+ * memory for the copy, stays raw (zstd 0), which is as valid a chunk. */
+static void compress_block(void *arg, size_t i, unsigned thread)
+{
+	struct chunk_job *job = arg;
+	struct op_rec *r = job->recs[i];
+	uint8_t *out = job->w->scratch[thread], *copy;
+	ssize_t stored;
+	int zstd = 0;
+
+	stored = chunk_compress(r->data, r->u, out, ZSTD_compressBound(r->u), &zstd);
+	copy = stored > 0 && zstd ? malloc((size_t)stored) : NULL;
+	if (!copy) {
+		r->zstd = 0;
+		return;
+	}
+	memcpy(copy, out, (size_t)stored);
+	block_put(job->w, r->data);
+	r->pooled = 0;
+	r->data = copy;
+	r->len = (size_t)stored;
+	r->zstd = 1;
+}
+
+/*
+ * Turns the raw blocks of a cut into chunks before any index record is
+ * written: hashes them all (in parallel), marks the first block of each
+ * content that neither this group nor the chunk column family holds as
+ * fresh, and compresses only those (in parallel).  put_data then appends
+ * the fresh ones in op order and references the rest.
+ */
+static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *batch)
+{
+	struct op_rec **raw = NULL, **fresh;
+	struct chunk_job job = { .w = w };
+	struct pending_slot *slot;
+	struct cdp_op *op;
+	struct cdp_key k;
+	size_t n = 0, nfresh = 0, i, vlen;
+	char *val;
+	int ret = 0;
+
+	for (op = batch; op; op = op->next)
+		for (i = 0; i < op->n; i++)
+			n += op->recs[i].type == R_DATA;
+	if (!n)
+		return 0;
+	raw = malloc(n * sizeof(*raw));
+	if (!raw)
+		return -ENOMEM;
+	n = 0;
+	for (op = batch; op; op = op->next)
+		for (i = 0; i < op->n; i++)
+			if (op->recs[i].type == R_DATA)
+				raw[n++] = &op->recs[i];
+	job.recs = raw;
+	work_pool_run(w->pool, n, hash_block, &job);
+	/* fresh is a prefix of the same array: it only ever lags behind i */
+	fresh = raw;
+	for (i = 0; i < n; i++) {
+		struct op_rec *r = raw[i];
+
+		slot = pending_find(&g->pend, r->sha);
+		if (slot && slot->used)
+			continue;
+		memcpy(k.b, r->sha, CDP_HASH_BYTES);
+		k.len = CDP_HASH_BYTES;
+		ret = store_get(w->s, CF_CHUNK, &k, &val, &vlen);
+		if (ret < 0)
+			goto out_free;
+		free(val);
+		if (val)
+			continue;
+		if (g->pend.n * 2 >= g->pend.cap) {
+			ret = pending_grow(&g->pend);
+			if (ret < 0)
+				goto out_free;
+		}
+		slot = pending_find(&g->pend, r->sha);
+		slot->used = 1;
+		memcpy(slot->sha, r->sha, CDP_HASH_BYTES);
+		g->pend.n++;
+		r->fresh = 1;
+		fresh[nfresh++] = r;
+	}
+	job.recs = fresh;
+	work_pool_run(w->pool, nfresh, compress_block, &job);
+out_free:
+	free(raw);
+	return ret;
+}
+
 static void lag_record(struct cdp_writer *w, int64_t lag_ns)
 {
 	uint64_t us = lag_ns > 0 ? (uint64_t)lag_ns / 1000 : 0;
@@ -888,23 +1030,37 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 {
 	struct group g = { .s = w->s, .cut_ts = cut_ts };
 	struct cdp_op *op;
-	int64_t failed_ts = 0;
+	int64_t failed_ts = 0, t0, t1, t2;
+	size_t nops = 0;
 	int ret = 0;
 
 	g.wb = rocksdb_writebatch_create();
 	g.wopts_nosync = rocksdb_writeoptions_create();
-	for (op = batch; op; op = op->next) {
+	t0 = mono_ns();
+	ret = prepare_chunks(w, &g, batch);
+	t1 = mono_ns();
+	if (ret < 0)
+		failed_ts = batch ? batch->ts : cut_ts;
+	for (op = batch; op && ret == 0; op = op->next) {
 		ret = put_op(&g, op);
 		if (ret < 0) {
 			failed_ts = op->ts;
 			break;
 		}
 	}
+	t2 = mono_ns();
 	if (ret == 0) {
 		g.final = 1;
 		ret = group_write(&g);
 		if (ret < 0)
 			failed_ts = batch ? batch->ts : cut_ts;
+	}
+	if (cdp_log_enabled(LOG_DEBUG)) {
+		for (op = batch; op; op = op->next)
+			nops++;
+		cdp_log(LOG_DEBUG, "group of %zu ops: chunks %.1f ms, index %.1f ms, "
+			"sync %.1f ms", nops, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+			(double)(mono_ns() - t2) / 1e6);
 	}
 	rocksdb_writebatch_destroy(g.wb);
 	rocksdb_writeoptions_destroy(g.wopts_nosync);
@@ -973,6 +1129,8 @@ static void *writer_main(void *arg)
 			bytes += op->bytes;
 		if (!w->degraded && (batch || w->hosts))
 			write_group(w, batch, cut_ts);
+		if (!batch)
+			blocks_trim(w);   /* an idle heartbeat */
 		done_mono = mono_ns();
 
 		pthread_mutex_lock(&w->qlock);
@@ -994,10 +1152,39 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Frees what writer_start allocated; the thread is not running. */
+static void writer_free(struct cdp_writer *w)
+{
+	struct cdp_host_state *h, *hn;
+	unsigned i;
+
+	for (h = w->hosts; h; h = hn) {
+		hn = h->next;
+		free(h->name);
+		free(h);
+	}
+	imap_overlay_prune(w, UINT64_MAX);
+	if (w->scratch)
+		for (i = 0; i < work_pool_threads(w->pool); i++)
+			free(w->scratch[i]);
+	free(w->scratch);
+	work_pool_free(w->pool);
+	while (w->nfree_blocks)
+		free(w->free_blocks[--w->nfree_blocks]);
+	free(w->free_blocks);
+	pthread_mutex_destroy(&w->blocks_lock);
+	pthread_cond_destroy(&w->work_cond);
+	pthread_cond_destroy(&w->space_cond);
+	pthread_cond_destroy(&w->done_cond);
+	pthread_mutex_destroy(&w->qlock);
+	free(w);
+}
+
 int writer_start(struct cdp_store *s)
 {
 	struct cdp_writer *w = calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
+	unsigned nthreads, i;
 	int ret;
 
 	if (!w)
@@ -1011,20 +1198,36 @@ int writer_start(struct cdp_store *s)
 	pthread_cond_init(&w->space_cond, NULL);
 	pthread_cond_init(&w->done_cond, NULL);
 	w->last_commit_mono_ns = mono_ns();
-	s->w = w;
-	ret = pthread_create(&w->thread, NULL, writer_main, w);
-	if (ret) {
-		s->w = NULL;
-		free(w);
-		return -ret;
+	pthread_mutex_init(&w->blocks_lock, NULL);
+	/* up to a queue's worth of blocks stays allocated during a burst;
+	 * blocks_trim() gives them back when the writer idles */
+	w->max_free_blocks = s->opts.queue_limit_bytes / s->block_size;
+	w->free_blocks = calloc(w->max_free_blocks + 1, sizeof(*w->free_blocks));
+	ret = w->free_blocks ? work_pool_new(s->opts.hash_threads ? s->opts.hash_threads :
+					     work_pool_default_threads(), &w->pool) : -ENOMEM;
+	if (ret == 0) {
+		nthreads = work_pool_threads(w->pool);
+		w->scratch = calloc(nthreads, sizeof(*w->scratch));
+		for (i = 0; w->scratch && i < nthreads; i++)
+			if (!(w->scratch[i] = malloc(ZSTD_compressBound(s->block_size))))
+				ret = -ENOMEM;
+		if (!w->scratch)
+			ret = -ENOMEM;
 	}
-	return 0;
+	if (ret == 0) {
+		s->w = w;
+		ret = -pthread_create(&w->thread, NULL, writer_main, w);
+		if (ret)
+			s->w = NULL;
+	}
+	if (ret < 0)
+		writer_free(w);
+	return ret;
 }
 
 void writer_stop(struct cdp_store *s)
 {
 	struct cdp_writer *w = s->w;
-	struct cdp_host_state *h, *hn;
 
 	if (!w)
 		return;
@@ -1034,18 +1237,8 @@ void writer_stop(struct cdp_store *s)
 	pthread_cond_broadcast(&w->space_cond);
 	pthread_mutex_unlock(&w->qlock);
 	pthread_join(w->thread, NULL);
-	for (h = w->hosts; h; h = hn) {
-		hn = h->next;
-		free(h->name);
-		free(h);
-	}
-	imap_overlay_prune(w, UINT64_MAX);
-	pthread_cond_destroy(&w->work_cond);
-	pthread_cond_destroy(&w->space_cond);
-	pthread_cond_destroy(&w->done_cond);
-	pthread_mutex_destroy(&w->qlock);
-	free(w);
 	s->w = NULL;
+	writer_free(w);
 }
 
 int writer_flush(struct cdp_store *s)

@@ -105,6 +105,8 @@ struct cdp_store_options {
 	size_t queue_limit_bytes;    /* journal back-pressure ceiling; 0: 64 MiB */
 	unsigned commit_interval_ms; /* group commit period; 0: 100 ms */
 	size_t block_cache_bytes;    /* decompressed block cache; 0: 64 MiB */
+	unsigned hash_threads;       /* writer's hashing/compression threads;
+				      * 0: online CPUs, at most 4 */
 };
 
 /*

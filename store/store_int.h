@@ -171,6 +171,8 @@ void root_rec_release(struct root_rec *r);
 #define REC_FLAG_ZSTD 0x01
 
 uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The portable table version, which cdp_crc32c uses without SSE4.2. */
+uint32_t cdp_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
 /* Builds a record (header + payload) into out (REC_HEADER_BYTES + stored). */
 void chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len,
@@ -273,6 +275,18 @@ void writer_stop(struct cdp_store *s);
 /* Makes every queued op durable, and the complete_through marker of every
  * open host at least the instant of the call. */
 int writer_flush(struct cdp_store *s);
+
+/* workpool.c: threads that run fn(arg, i, thread) for every i < n in
+ * parallel, the caller taking part as thread 0; work_pool_run returns once
+ * all are done.  One run at a time.  nthreads 1 (or a failed thread start)
+ * runs everything in the caller.  work_pool_free(NULL) does nothing. */
+struct work_pool;
+typedef void work_fn(void *arg, size_t i, unsigned thread);
+unsigned work_pool_default_threads(void);   /* online CPUs, at most 4 */
+int work_pool_new(unsigned nthreads, struct work_pool **out);
+void work_pool_free(struct work_pool *p);
+unsigned work_pool_threads(const struct work_pool *p);   /* threads incl. caller */
+void work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg);
 
 /* view.c: reads one block's data (block_size bytes) or zeros. */
 int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);

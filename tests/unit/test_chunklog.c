@@ -161,6 +161,19 @@ static void test_crc32c(void **state)
 	assert_int_equal(cdp_crc32c(0, "123456789", 9), 0xE3069283u);
 	assert_int_equal(cdp_crc32c(cdp_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
 	assert_int_equal(cdp_crc32c(0, "", 0), 0);
+	assert_int_equal(cdp_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+	/* the fast path and the tables agree on every length and alignment */
+	{
+		uint8_t buf[300];
+		size_t i, off, len;
+
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)(i * 131 + 7);
+		for (off = 0; off < 8; off++)
+			for (len = 0; len + off <= sizeof(buf); len += 7)
+				assert_int_equal(cdp_crc32c(0x1234u, buf + off, len),
+						 cdp_crc32c_sw(0x1234u, buf + off, len));
+	}
 }
 
 static void test_record(void **state)
