@@ -1233,6 +1233,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		if (term_fd >= 0)
 			progress = fdopen(term_fd, "w");
 		cdp_log_init("cdpfs", 0, LOG_INFO);
+		cdp_log_timestamps(1);   /* stderr is STORE/capture.log */
 		rc = daemon_main(req, store, dirs, host, pipefd[1], -1, progress, cerr,
 				 sizeof(cerr));
 		_exit(rc < 0 ? 1 : 0);

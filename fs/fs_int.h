@@ -23,6 +23,7 @@
 /* Options of -o, filled through a fuse_opt table in fs/mount.c. */
 struct cdp_fs_opts {
 	char *store;        /* store=DIR (heap, owned) */
+	char *log;          /* log=FILE: the daemon's log lines (heap, owned) */
 	int ro;
 	int rw;
 	int allow_other;    /* -1: default (on when root) */

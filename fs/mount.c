@@ -143,6 +143,7 @@ struct opt_state {
 
 static const struct fuse_opt cdp_fs_opt_table[] = {
 	CDP_OPT("store=%s", store, 0),
+	CDP_OPT("log=%s", log, 0),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -233,6 +234,7 @@ void cdp_fs_options_help(FILE *out)
 	fprintf(out,
 		"mount options (-o, comma-separated):\n"
 		"  store=DIR          the store (overrides --store)\n"
+		"  log=FILE           append the daemon's log lines to FILE (default: syslog)\n"
 		"  ro                 read-only: the default and only mode of this release\n"
 		"  rw                 refused: writable overlays come in a later release\n"
 		"  allow_other        let other users in (default when run as root)\n"
@@ -748,7 +750,8 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 		if (devnull >= 0) {
 			dup2(devnull, STDIN_FILENO);
 			dup2(devnull, STDOUT_FILENO);
-			dup2(devnull, STDERR_FILENO);
+			if (!l->opts.log)   /* else stderr is the log file */
+				dup2(devnull, STDERR_FILENO);
 			if (devnull > STDERR_FILENO)
 				close(devnull);
 		}
@@ -830,7 +833,7 @@ static int wait_ready(int fd, pid_t pid, int verbose, char *err, size_t errlen)
 int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 {
 	struct fs_launch l;
-	int ret, pipefd[2];
+	int ret, pipefd[2], log_fd = -1;
 	pid_t pid;
 
 	memset(&l, 0, sizeof(l));
@@ -864,6 +867,16 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 		goto out;
 	}
 
+	/* opened here, so that a bad path is reported on the command line */
+	if (l.opts.log) {
+		log_fd = open(l.opts.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		if (log_fd < 0) {
+			ret = -errno;
+			cdp_errf(err, errlen, "cannot open log file '%s': %s", l.opts.log,
+				 strerror(-ret));
+			goto out;
+		}
+	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		ret = -errno;
 		cdp_errf(err, errlen, "cannot create a pipe: %s", strerror(-ret));
@@ -884,7 +897,14 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 
 		close(pipefd[0]);
 		setsid();
-		cdp_log_init("cdpfs", 1, (l.opts.debug || req->debug) ? LOG_DEBUG : LOG_INFO);
+		if (log_fd >= 0 && dup2(log_fd, STDERR_FILENO) == STDERR_FILENO) {
+			close(log_fd);
+			log_fd = -1;
+			setvbuf(stderr, NULL, _IOLBF, 0);
+			cdp_log_init("cdpfs", 0, req->debug ? LOG_DEBUG : LOG_INFO);
+			cdp_log_timestamps(1);
+		} else
+			cdp_log_init("cdpfs", 1, req->debug ? LOG_DEBUG : LOG_INFO);
 		line[0] = '\0';
 		ret = fs_serve(&l, pipefd[1], line + 1, sizeof(line) - 1);
 		if (ret < 0) {
@@ -899,10 +919,13 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 	ret = wait_ready(pipefd[0], pid, req->verbose, err, errlen);
 	close(pipefd[0]);
 out:
+	if (log_fd >= 0)
+		close(log_fd);
 	free(l.vfs);
 	free(l.host);
 	free(l.dir);
 	free(l.time_text);
 	free(l.opts.store);
+	free(l.opts.log);
 	return ret < 0 ? ret : 0;
 }

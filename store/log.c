@@ -11,12 +11,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store_int.h"
 
 static const char *log_progname = "cdpfs";
 static int log_use_syslog;
 static int log_max_level = LOG_INFO;
+static int log_timestamps;
+
+void cdp_log_timestamps(int on)
+{
+	log_timestamps = on;
+}
 
 void cdp_log_init(const char *progname, int use_syslog, int max_level)
 {
@@ -43,10 +51,21 @@ void cdp_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (log_use_syslog)
+	if (log_use_syslog) {
 		syslog(level, "%s", line);
-	else
+	} else if (log_timestamps) {
+		struct timespec now;
+		struct tm tm;
+		char when[32];
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ldZ [%ld] %s: %s\n", when, now.tv_nsec / 1000000L,
+			(long)getpid(), log_progname, line);
+	} else {
 		fprintf(stderr, "%s: %s\n", log_progname, line);
+	}
 }
 
 const char *cdp_strerror(int err)

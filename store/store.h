@@ -68,6 +68,9 @@ const char *cdp_strerror(int err);
 void cdp_log_init(const char *progname, int use_syslog, int max_level);
 void cdp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cdp_log_enabled(int level);
+/* A daemon whose stderr is a log file: prefix each line written to stderr
+ * with the UTC instant and the pid ("2026-11-24T02:30:01.123Z [1234] "). */
+void cdp_log_timestamps(int on);
 
 /* Formats a one-line error message into err (errlen bytes; err NULL or
  * errlen 0 does nothing): how modules hand their message to the caller. */

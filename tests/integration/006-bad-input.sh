@@ -69,6 +69,8 @@ mount_fails "mount point missing" --store "$STORE" "$HOST@latest" "$T/no-such-mn
 [ -e "$T/no-such-mnt" ] && check_fail "a failed mount created the missing mount point '$T/no-such-mnt'"
 mount_fails "-o rw refused" --store "$STORE" -o rw "$HOST@latest" "$MNT"
 mount_fails "-o rw,allow_other refused" --store "$STORE" -o allow_other,rw "$HOST@latest" "$MNT"
+mount_fails "log file in a missing dir" --store "$STORE" -o "log=$T/no-such-dir/mount.log" "$HOST@latest" "$MNT"
+grep -q "no-such-dir/mount.log" "$T/expect.err" || check_fail "log file in a missing dir: the message does not name the file: $(cat "$T/expect.err")"
 
 # missing store: error, and nothing created
 expect_fail "missing store (mount)" "$CDPFS" mount --store "$T/no-store" "$HOST@latest" "$MNT" || true

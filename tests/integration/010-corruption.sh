@@ -55,11 +55,15 @@ for k in $(seq 1 12); do
 done
 STORE_SAVED=$STORE
 STORE=$T/flipped
-mount_at "$HOST" latest "$T/mnt-flipped"
+mount_at "$HOST" latest "$T/mnt-flipped" "log=$T/mount.log"
 eio=$(read_all "$T/mnt-flipped")
 log "flipped store: $eio of 41 files gave EIO"
 [ "$eio" -ge 1 ] || check_fail "12 damaged spots in a segment, yet no file read gave EIO"
 umount_at "$T/mnt-flipped"
+# the mount daemon's log (-o log=FILE) names the damaged chunk, with the time
+log "mount log: $(tail -n 2 "$T/mount.log" 2>/dev/null | tr '\n' '|')"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z \[[0-9]+\] cdpfs: .*chunk [0-9a-f]{16}' "$T/mount.log" ||
+	check_fail "expected the mount log '$T/mount.log' to name a corrupt chunk with a timestamp, got: $(tail -n 3 "$T/mount.log" 2>&1)"
 
 # torn tail
 STORE=$T/torn
