@@ -74,9 +74,12 @@ static void attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp
 	st->st_rdev = a->rdev;
 	st->st_size = (off_t)a->size;
 	st->st_blksize = fs->block_size;
-	/* The view does not say which blocks are holes; report the size
-	 * rounded up to whole blocks, in 512-byte units as stat(2) wants. */
-	if (S_ISREG(a->mode) || S_ISDIR(a->mode) || S_ISLNK(a->mode)) {
+	/* st_blocks as the filesystem reported it at the instant, so du
+	 * and cp's sparse detection see holes; records older than that
+	 * field get the size rounded up to whole blocks. */
+	if (a->blocks != CDP_BLOCKS_UNKNOWN) {
+		st->st_blocks = (blkcnt_t)a->blocks;
+	} else if (S_ISREG(a->mode) || S_ISDIR(a->mode) || S_ISLNK(a->mode)) {
 		uint64_t bs = fs->block_size ? fs->block_size : 4096;
 		st->st_blocks = (blkcnt_t)(((a->size + bs - 1) / bs) * (bs / 512));
 	}

@@ -25,4 +25,5 @@ void cdp_attr_from_stat(const struct stat *st, struct cdp_attr *a)
 	a->atime_ns = timespec_ns(&st->st_atim);
 	a->mtime_ns = timespec_ns(&st->st_mtim);
 	a->ctime_ns = timespec_ns(&st->st_ctim);
+	a->blocks = st->st_blocks >= 0 ? (uint64_t)st->st_blocks : CDP_BLOCKS_UNKNOWN;
 }

@@ -125,14 +125,27 @@ void attr_encode(uint8_t *out, const struct cdp_attr *a)
 	put_u64be(out + 33, (uint64_t)a->atime_ns);
 	put_u64be(out + 41, (uint64_t)a->mtime_ns);
 	put_u64be(out + 49, (uint64_t)a->ctime_ns);
+	put_u64be(out + 57, a->blocks);
 }
 
-int attr_decode(const char *val, size_t len, struct cdp_attr *a)
+int attr_decode(const char *val, size_t len, struct cdp_attr *a, size_t *header_len)
 {
 	const uint8_t *p = (const uint8_t *)val;
+	size_t need;
 
-	if (len < ATTR_VALUE_BYTES || p[0] != VAL_ATTR)
+	if (len < 1)
 		return -CDP_ECORRUPT;
+	if (p[0] == VAL_ATTR)
+		need = ATTR_VALUE_BYTES;
+	else if (p[0] == VAL_ATTR_V1)
+		need = ATTR_V1_VALUE_BYTES;
+	else
+		return -CDP_ECORRUPT;
+	if (len < need)
+		return -CDP_ECORRUPT;
+	if (header_len)
+		*header_len = need;
+	a->blocks = p[0] == VAL_ATTR ? get_u64be(p + 57) : CDP_BLOCKS_UNKNOWN;
 	a->mode = get_u32be(p + 1);
 	a->uid = get_u32be(p + 5);
 	a->gid = get_u32be(p + 9);

@@ -172,7 +172,12 @@ struct cdp_attr {
 	uint64_t size;
 	uint64_t rdev;
 	int64_t atime_ns, mtime_ns, ctime_ns;
+	uint64_t blocks;   /* st_blocks (512-byte units) as the filesystem had it;
+			    * CDP_BLOCKS_UNKNOWN in records written before
+			    * this field existed */
 };
+
+#define CDP_BLOCKS_UNKNOWN UINT64_MAX
 
 /* Fills a from a stat(2) result (every field; timestamps in ns). */
 void cdp_attr_from_stat(const struct stat *st, struct cdp_attr *a);

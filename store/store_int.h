@@ -82,7 +82,7 @@ struct cdp_key {
 
 /* Value type bytes (first byte of every value). */
 enum {
-	VAL_ATTR = 'A', VAL_DIRENT = 'D', VAL_CHUNKREF = 'C', VAL_ZERO = 'Z',
+	VAL_ATTR_V1 = 'A', VAL_ATTR = 'B', VAL_DIRENT = 'D', VAL_CHUNKREF = 'C', VAL_ZERO = 'Z',
 	VAL_XATTR = 'X', VAL_IMAP = 'M', VAL_CHUNK = 'K', VAL_TOMBSTONE = 'T',
 	VAL_ROOT = 'R',
 };
@@ -122,9 +122,14 @@ static inline uint64_t key_seq_of(const char *key, size_t len)
 
 /* ----------------------------------------------------------- values */
 
-#define ATTR_VALUE_BYTES (1 + 4 * 4 + 8 * 2 + 8 * 3)
-void attr_encode(uint8_t *out, const struct cdp_attr *a);
-int attr_decode(const char *val, size_t len, struct cdp_attr *a);
+/* 'B' attributes (written now): 'A''s fields, then st_blocks u64; 'A' (the
+ * first layout, still read) lacks st_blocks.  A symlink's target follows. */
+#define ATTR_V1_VALUE_BYTES (1 + 4 * 4 + 8 * 2 + 8 * 3)
+#define ATTR_VALUE_BYTES (ATTR_V1_VALUE_BYTES + 8)
+void attr_encode(uint8_t *out, const struct cdp_attr *a);   /* ATTR_VALUE_BYTES */
+/* Decodes either layout; *header_len (may be NULL) gets where the symlink
+ * target starts.  CDP_ECORRUPT on a short value or another type. */
+int attr_decode(const char *val, size_t len, struct cdp_attr *a, size_t *header_len);
 
 /* Block reference value: type, sha256, u32 raw len. */
 #define BLOCKREF_BYTES (1 + CDP_HASH_BYTES + 4)

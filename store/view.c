@@ -209,11 +209,12 @@ int cdp_view_getattr(struct cdp_view *v, uint64_t fid, struct cdp_attr *a)
 		a->mode = S_IFDIR | 0755;
 		a->nlink = 2;
 		a->atime_ns = a->mtime_ns = a->ctime_ns = v->ts;
+		a->blocks = CDP_BLOCKS_UNKNOWN;
 		return 0;
 	}
 	if (ret < 0)
 		return ret;
-	ret = attr_decode(val, vlen, a);
+	ret = attr_decode(val, vlen, a, NULL);
 	free(val);
 	return ret;
 }
@@ -222,20 +223,20 @@ ssize_t cdp_view_readlink(struct cdp_view *v, uint64_t fid, char *buf, size_t si
 {
 	struct cdp_attr a;
 	char *val;
-	size_t vlen, tlen;
+	size_t vlen, tlen, hlen = 0;
 	int ret;
 
 	ret = inode_get(v, fid, &val, &vlen);
 	if (ret < 0)
 		return ret;
-	ret = attr_decode(val, vlen, &a);
+	ret = attr_decode(val, vlen, &a, &hlen);
 	if (ret == 0 && !S_ISLNK(a.mode))
 		ret = -EINVAL;
-	tlen = vlen - ATTR_VALUE_BYTES;
+	tlen = vlen - hlen;
 	if (ret == 0 && tlen + 1 > size)
 		ret = -ERANGE;
 	if (ret == 0) {
-		memcpy(buf, val + ATTR_VALUE_BYTES, tlen);
+		memcpy(buf, val + hlen, tlen);
 		buf[tlen] = 0;
 	}
 	free(val);

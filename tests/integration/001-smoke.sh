@@ -22,6 +22,10 @@ printf 'more\n' >>"$DATA/hello.txt"
 mkdir "$DATA/newdir"
 printf 'inside\n' >"$DATA/newdir/f"
 rm "$DATA/zeros.bin"
+# a sparse file: 64 MiB with one 8 KiB block of data in the middle
+truncate -s 64M "$DATA/sparse.img"
+head -c 8192 /dev/urandom | dd of="$DATA/sparse.img" bs=8192 seek=4000 conv=notrunc status=none
+sparse_blocks=$(stat -c %b "$DATA/sparse.img")
 checkpoint changed "$DATA"
 
 "$CDPFS" hosts --store "$STORE" >"$T/hosts.out" || check_fail "cdpfs hosts exited with $?"
@@ -45,6 +49,15 @@ ls -la "$T/mnt-latest$DATA"
 manifest "$T/mnt-latest$DATA" >"$T/latest.got" || check_fail "manifest of mounted latest failed"
 compare_manifest "$T/m/changed.manifest" "$T/latest.got" "$HOST@latest" ||
 	check_fail "$HOST@latest differs from the tree at stop"
+# st_blocks as ext4 had it, so du counts no holes and cp keeps them
+got=$(stat -c %b "$T/mnt-latest$DATA/sparse.img")
+[ "$got" = "$sparse_blocks" ] ||
+	check_fail "st_blocks of the sparse file: expected $sparse_blocks as on the native fs, got $got"
+cp --sparse=auto "$T/mnt-latest$DATA/sparse.img" "$T/sparse.copy"
+cmp -s "$DATA/sparse.img" "$T/sparse.copy" || check_fail "the copy of the sparse file differs"
+copy_kib=$(du -k "$T/sparse.copy" | cut -f1)
+[ "$copy_kib" -lt 1024 ] ||
+	check_fail "cp of a 64 MiB file holding 8 KiB from the mount: expected a sparse copy (< 1024 KiB), got $copy_kib KiB"
 "$CDPFS" umount "$T/mnt-latest" || check_fail "cdpfs umount exited with $?"
 if is_mounted "$T/mnt-latest"; then
 	check_fail "cdpfs umount returned but the mount is still there"

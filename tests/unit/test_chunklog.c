@@ -250,17 +250,31 @@ static void test_key_order(void **state)
 static void test_values(void **state)
 {
 	struct cdp_attr a = { .mode = 0100644, .uid = 1, .gid = 2, .nlink = 3, .size = 1ull << 40,
-			      .rdev = 5, .atime_ns = -1, .mtime_ns = 7, .ctime_ns = 8 }, b;
+			      .rdev = 5, .atime_ns = -1, .mtime_ns = 7, .ctime_ns = 8,
+			      .blocks = 24 }, b;
 	struct cdp_chunk_loc l = { 3, 1ull << 33, 100, 8192 }, m;
 	struct root_rec r = { 0 }, q;
 	struct cdp_gap g[2] = { { 1, 2 }, { 3, 4 } };
 	uint8_t buf[ATTR_VALUE_BYTES], cv[CHUNKVAL_BYTES], *rv;
 	size_t rl;
 
+	size_t hlen = 0;
+
 	attr_encode(buf, &a);
-	assert_int_equal(attr_decode((char *)buf, sizeof(buf), &b), 0);
+	assert_int_equal(attr_decode((char *)buf, sizeof(buf), &b, &hlen), 0);
 	assert_memory_equal(&a, &b, sizeof(a));
-	assert_int_equal(attr_decode((char *)buf, sizeof(buf) - 1, &b), -CDP_ECORRUPT);
+	assert_int_equal(hlen, ATTR_VALUE_BYTES);
+	assert_int_equal(attr_decode((char *)buf, sizeof(buf) - 1, &b, NULL), -CDP_ECORRUPT);
+	/* the first layout ('A', no st_blocks) still decodes, blocks unknown */
+	buf[0] = VAL_ATTR_V1;
+	assert_int_equal(attr_decode((char *)buf, ATTR_V1_VALUE_BYTES, &b, &hlen), 0);
+	assert_int_equal(hlen, ATTR_V1_VALUE_BYTES);
+	assert_true(b.blocks == CDP_BLOCKS_UNKNOWN);
+	assert_true(b.size == a.size && b.ctime_ns == a.ctime_ns);
+	assert_int_equal(attr_decode((char *)buf, ATTR_V1_VALUE_BYTES - 1, &b, NULL),
+			 -CDP_ECORRUPT);
+	buf[0] = 'Q';
+	assert_int_equal(attr_decode((char *)buf, sizeof(buf), &b, NULL), -CDP_ECORRUPT);
 	chunkval_encode(cv, &l);
 	assert_int_equal(chunkval_decode((char *)cv, sizeof(cv), &m), 0);
 	assert_int_equal(m.segment, 3);
