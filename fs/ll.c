@@ -241,6 +241,33 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* SEEK_DATA and SEEK_HOLE from the block index, so that cp, tar and rsync
+ * skip the holes of a sparse file instead of reading them; the kernel
+ * answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
+static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct cdp_fs *fs = fs_of(req);
+	uint64_t pos;
+	int ret;
+
+	(void)fi;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	ret = cdp_view_seek(fs->view, ino_to_fid(fs, ino), (uint64_t)off, whence == SEEK_DATA,
+			    &pos);
+	if (ret < 0)
+		fuse_reply_err(req, to_errno(ret));
+	else
+		fuse_reply_lseek(req, (off_t)pos);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -661,6 +688,7 @@ const struct fuse_lowlevel_ops cdp_fs_ll_ops = {
 	.link = erofs_link,
 	.open = fs_open,
 	.read = fs_read,
+	.lseek = fs_lseek,
 	.write = erofs_write,
 	.release = fs_release,
 	.opendir = fs_opendir,

@@ -325,6 +325,15 @@ int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
  * count.  -EIO when a chunk fails its checksum (and logs the chunk). */
 ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, uint64_t off);
 
+/* As lseek(2) SEEK_DATA (want_data 1) or SEEK_HOLE (0) at the view's
+ * instant, at block granularity: the first offset at or after off that
+ * lies in a block holding data (or in a hole or zero block; the end of the
+ * file counts as a hole).  -ENXIO when off is at or past the end, or no
+ * data follows it; -EISDIR for a directory.  One index seek per run of
+ * blocks, not per block of a hole. */
+int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
+		  uint64_t *pos);
+
 /* Symlink target, NUL-terminated; returns its length or -ERANGE/-EINVAL. */
 ssize_t cdp_view_readlink(struct cdp_view *v, uint64_t fid, char *buf, size_t size);
 

@@ -510,6 +510,71 @@ ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, u
 	return (ssize_t)(end - off);
 }
 
+int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
+		  uint64_t *pos)
+{
+	struct cdp_store *s = v->s;
+	uint32_t bs = s->block_size;
+	rocksdb_iterator_t *it;
+	struct cdp_attr a;
+	struct cdp_key k;
+	const char *key, *val;
+	size_t klen, vlen;
+	uint64_t b, kb, found, nblocks;
+	char *err = NULL;
+	int ret, is_data;
+
+	ret = cdp_view_getattr(v, fid, &a);
+	if (ret < 0)
+		return ret;
+	if (S_ISDIR(a.mode))
+		return -EISDIR;
+	if (off >= a.size)
+		return -ENXIO;
+	nblocks = (a.size + bs - 1) / bs;
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
+	found = nblocks;   /* no data: -ENXIO; no hole: the end of the file */
+	for (b = off / bs; b < nblocks;) {
+		/* the newest version of block b at the view's seq, or else the
+		 * first later block that has any version: b itself is a hole */
+		key_block(&k, v->host, fid, b, v->seq);
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+		if (!rocksdb_iter_valid(it))
+			kb = UINT64_MAX;
+		else if (key = rocksdb_iter_key(it, &klen),
+			 klen != k.len || memcmp(key, k.b, 12) != 0)
+			kb = UINT64_MAX;   /* no block of this file from b on */
+		else
+			kb = get_u64be((const uint8_t *)key + 12);
+		if (kb != b) {
+			if (!want_data) {
+				found = b;
+				break;
+			}
+			b = kb;
+			continue;
+		}
+		val = rocksdb_iter_value(it, &vlen);
+		is_data = vlen >= 1 && val[0] == VAL_CHUNKREF;
+		if (is_data == want_data) {
+			found = b;
+			break;
+		}
+		b++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	ret = rocks_err(err, -EIO);
+	if (ret < 0)
+		return ret;
+	if (want_data && found >= nblocks)
+		return -ENXIO;
+	*pos = found * bs > off ? found * bs : off;
+	if (*pos > a.size)
+		*pos = a.size;
+	return 0;
+}
+
 int cdp_view_block_hash(struct cdp_view *v, uint64_t fid, uint64_t block,
 			uint8_t hash[CDP_HASH_BYTES], int *is_zero)
 {

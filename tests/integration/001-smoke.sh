@@ -53,6 +53,21 @@ compare_manifest "$T/m/changed.manifest" "$T/latest.got" "$HOST@latest" ||
 got=$(stat -c %b "$T/mnt-latest$DATA/sparse.img")
 [ "$got" = "$sparse_blocks" ] ||
 	check_fail "st_blocks of the sparse file: expected $sparse_blocks as on the native fs, got $got"
+# SEEK_DATA / SEEK_HOLE: where the data and the holes are, as natively
+seeks() {
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+out = []
+for off in (0, 4096, 32768000, 32772096, 32776192, 67108863):
+	for name, how in (("data", os.SEEK_DATA), ("hole", os.SEEK_HOLE)):
+		try:
+			out.append("%s@%d=%d" % (name, off, os.lseek(fd, off, how)))
+		except OSError as e:
+			out.append("%s@%d=%s" % (name, off, os.strerror(e.errno)))
+print(" ".join(out))' "$1"
+}
+want=$(seeks "$DATA/sparse.img") got=$(seeks "$T/mnt-latest$DATA/sparse.img")
+[ "$got" = "$want" ] || check_fail "SEEK_DATA/SEEK_HOLE on the sparse file: expected '$want' as on the native fs, got '$got'"
 cp --sparse=auto "$T/mnt-latest$DATA/sparse.img" "$T/sparse.copy"
 cmp -s "$DATA/sparse.img" "$T/sparse.copy" || check_fail "the copy of the sparse file differs"
 copy_kib=$(du -k "$T/sparse.copy" | cut -f1)

@@ -213,6 +213,77 @@ static void test_versions(void **state)
 	}
 }
 
+/* expect_seek: cdp_view_seek at off must give want (or the error). */
+static void expect_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int data, int64_t want,
+			const char *what)
+{
+	uint64_t pos = 0;
+	int ret = cdp_view_seek(v, fid, off, data, &pos);
+
+	if (want < 0 && ret != want)
+		fail_msg("%s: %s from %llu: expected %s, got %s (pos %llu)", what,
+			 data ? "SEEK_DATA" : "SEEK_HOLE", (unsigned long long)off,
+			 cdp_strerror((int)want), ret ? cdp_strerror(ret) : "success",
+			 (unsigned long long)pos);
+	if (want >= 0 && (ret != 0 || pos != (uint64_t)want))
+		fail_msg("%s: %s from %llu: expected %lld, got %s %llu", what,
+			 data ? "SEEK_DATA" : "SEEK_HOLE", (unsigned long long)off,
+			 (long long)want, ret ? cdp_strerror(ret) : "position",
+			 (unsigned long long)pos);
+}
+
+static void test_seek_data_hole(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_op *op;
+	struct cdp_attr a;
+	struct cdp_view *v;
+	uint8_t two[2 * BS], zero[BS];
+	uint64_t fid, size = 12 * BS - 100;
+	int64_t ts1, ts2;
+
+	fid = make_tree(f, "sparse");
+	memset(two, 0x77, sizeof(two));
+	memset(zero, 0, sizeof(zero));
+	/* blocks 2-3 and 7 hold data, block 5 was written with zeros, the
+	 * rest were never written; the last block is partial */
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_data(op, fid, 2 * BS, two, sizeof(two)), 0);
+	assert_int_equal(cdp_op_data(op, fid, 5 * BS, zero, BS), 0);
+	assert_int_equal(cdp_op_data(op, fid, 7 * BS, two, BS), 0);
+	a = file_attr(S_IFREG | 0644, size);
+	assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, &ts1), 0);
+	/* later: block 2 punched, block 11 (the partial last one) written */
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_zero(op, fid, 2, 3), 0);
+	assert_int_equal(cdp_op_data(op, fid, 11 * BS, two, BS - 100), 0);
+	assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, &ts2), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+
+	v = view_at_seq_ts(f, ts1);
+	expect_seek(v, fid, 0, 1, 2 * BS, "first data");
+	expect_seek(v, fid, 2 * BS + 10, 1, 2 * BS + 10, "inside data");
+	expect_seek(v, fid, 4 * BS, 1, 7 * BS, "data after a zero block");
+	expect_seek(v, fid, 8 * BS, 1, -ENXIO, "no data after the last");
+	expect_seek(v, fid, 0, 0, 0, "hole at the start");
+	expect_seek(v, fid, 2 * BS, 0, 4 * BS, "hole after two data blocks");
+	expect_seek(v, fid, 7 * BS + 1, 0, 8 * BS, "hole after the last data");
+	expect_seek(v, fid, 11 * BS, 0, 11 * BS, "inside the trailing hole");
+	expect_seek(v, fid, size, 1, -ENXIO, "SEEK_DATA at the end");
+	expect_seek(v, fid, size, 0, -ENXIO, "SEEK_HOLE at the end");
+	cdp_view_free(v);
+
+	v = view_at_seq_ts(f, ts2);
+	expect_seek(v, fid, 0, 1, 3 * BS, "punched block is a hole later");
+	expect_seek(v, fid, 3 * BS, 0, 4 * BS, "hole after the remaining block");
+	expect_seek(v, fid, 8 * BS, 1, 11 * BS, "the partial last block");
+	expect_seek(v, fid, 11 * BS, 0, (int64_t)size, "data up to the end");
+	assert_int_equal(cdp_view_seek(v, CDP_ROOT_FID, 0, 1, &(uint64_t){ 0 }), -EISDIR);
+	cdp_view_free(v);
+}
+
 static void test_truncate_hole(void **state)
 {
 	struct fx *f = *state;
@@ -836,6 +907,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_common_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_hole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seek_data_hole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_imap_overlay, setup, teardown),
