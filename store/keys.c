@@ -232,7 +232,7 @@ int root_rec_decode(const char *val, size_t len, struct root_rec *r)
 	r->root_id = get_u32be(q); q += 4;
 	r->fid = get_u64be(q); q += 8;
 	r->baseline_ts = (int64_t)get_u64be(q); q += 8;
-	r->active = *q++;
+	r->active = *q++ != 0;
 	r->pid = get_u32be(q); q += 4;
 	r->session_start = (int64_t)get_u64be(q); q += 8;
 	r->session_end = (int64_t)get_u64be(q); q += 8;
@@ -241,7 +241,8 @@ int root_rec_decode(const char *val, size_t len, struct root_rec *r)
 	if (r->ngaps > (len - ROOT_FIXED - 2) / 16)
 		return -CDP_ECORRUPT;
 	plen = (size_t)q[r->ngaps * 16] << 8 | q[r->ngaps * 16 + 1];
-	if (ROOT_FIXED + r->ngaps * 16 + 2 + plen != len)
+	if (ROOT_FIXED + r->ngaps * 16 + 2 + plen != len ||
+	    memchr(q + r->ngaps * 16 + 2, 0, plen))   /* a path holds no NUL */
 		return -CDP_ECORRUPT;
 	r->gaps = calloc(r->ngaps ? r->ngaps : 1, sizeof(*r->gaps));
 	r->path = malloc(plen + 1);

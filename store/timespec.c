@@ -78,6 +78,9 @@ static int days_in_month(int y, int m)
 	return m == 2 && leap(y) ? 29 : d[m - 1];
 }
 
+/* The last whole second whose nanoseconds fit an int64 (in 2262). */
+#define MAX_SECONDS (INT64_MAX / NS_PER_S - 1)
+
 static int parse_relative(const char *t, int64_t now_ns, int64_t *ts_ns)
 {
 	char *end;
@@ -98,6 +101,8 @@ static int parse_relative(const char *t, int64_t now_ns, int64_t *ts_ns)
 	}
 	if (n > (unsigned long long)(INT64_MAX / NS_PER_S / unit))
 		return -CDP_EBADTIME;
+	if ((int64_t)n * unit * NS_PER_S > now_ns)
+		return -CDP_EBADTIME;   /* before 1970, as no calendar TIME is */
 	*ts_ns = now_ns - (int64_t)n * unit * NS_PER_S;
 	return 0;
 }
@@ -119,7 +124,7 @@ static int parse_epoch(const char *t, int64_t *ts_ns)
 		return -CDP_EBADTIME;
 	if (*p == '.' && fraction(&p, &ns) < 0)
 		return -CDP_EBADTIME;
-	if (*p)
+	if (*p || sec > MAX_SECONDS)
 		return -CDP_EBADTIME;
 	*ts_ns = sec * NS_PER_S + ns;
 	return 0;
@@ -208,7 +213,7 @@ static int parse_calendar(const char *t, int64_t *ts_ns)
 		if (sec == (time_t)-1)
 			return -CDP_EBADTIME;
 	}
-	if (sec < 0)
+	if (sec < 0 || sec > MAX_SECONDS)
 		return -CDP_EBADTIME;
 	*ts_ns = (int64_t)sec * NS_PER_S + ns;
 	return 0;
