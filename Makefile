@@ -4,6 +4,7 @@
 #   make                 build/cdpfs, build/mount.cdpfs, build/libcdpstore.a
 #   make test            unit tests (cmocka) then integration tests (real FUSE mounts)
 #   make unit-test       unit tests only
+#   make fuzz            libFuzzer targets (clang) in build/fuzz/; scripts/run-fuzz runs them
 #   make SANITIZE=address,undefined test
 #   make install PREFIX=/usr/local DESTDIR=
 # Objects rebuild when the flags change (build/.flags holds the last ones).
@@ -83,6 +84,29 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
+# libFuzzer targets (tests/fuzz/): clang with ASan and UBSan, objects of
+# their own under $(BUILD)/fuzz so they never mix with the cc build.
+FUZZ_CC     ?= clang
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer $(filter-out -Werror,$(WARN)) \
+               -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314 \
+               -DCDP_PREFIX='"$(PREFIX)"' -I. -Istore $(PKG_CFLAGS) \
+               -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+fuzzobj      = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_spec: $(call fuzzobj,$(FS_SRC))
+$(BUILD)/fuzz/fuzz_size: $(call fuzzobj,cli/util.c)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(call fuzzobj,$(STORE_SRC))
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+
 unit-test: $(UNIT_BINS)
 	@scripts/run-unit-tests $(UNIT_BINS)
 
@@ -104,6 +128,6 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test unit-test integration-test install uninstall clean
+.PHONY: all test unit-test integration-test fuzz install uninstall clean
 .SECONDARY:
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
