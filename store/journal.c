@@ -961,7 +961,7 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 	struct cdp_key k;
 	size_t n = 0, nfresh = 0, i, vlen;
 	char *val;
-	int ret = 0;
+	int ret = 0, stored;
 
 	for (op = batch; op; op = op->next)
 		for (i = 0; i < op->n; i++)
@@ -991,9 +991,10 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 		ret = store_get(w->s, CF_CHUNK, &k, &val, &vlen);
 		if (ret < 0)
 			goto out_free;
+		stored = val != NULL;
 		free(val);
-		if (val)
-			continue;
+		if (stored)
+			continue;   /* an earlier group holds this content */
 		if (g->pend.n * 2 >= g->pend.cap) {
 			ret = pending_grow(&g->pend);
 			if (ret < 0)
