@@ -40,4 +40,28 @@ static inline void fuzz_setup(char *dir, size_t size)
 	CHECK(mkdtemp(dir) != NULL);
 }
 
+#ifdef SEG_HEADER_BYTES   /* targets that include store_int.h */
+#include <fcntl.h>
+#include <string.h>
+
+/* Writes segment 1 into dir: a valid header, then body as it is.  path
+ * (size bytes) gets the file's path. */
+static inline void fuzz_write_segment(const char *dir, const void *body, size_t len,
+				      char *path, size_t size)
+{
+	uint8_t hdr[SEG_HEADER_BYTES];
+	int fd;
+
+	snprintf(path, size, "%s/00000001.seg", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	memcpy(hdr, "CDPSEG\0\0", 8);
+	put_u32be(hdr + 8, CDP_FORMAT_VERSION);
+	put_u32be(hdr + 12, 1);
+	CHECK(write(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
+	CHECK(len == 0 || write(fd, body, len) == (ssize_t)len);
+	close(fd);
+}
+#endif
+
 #endif /* CDP_FUZZ_H */

@@ -24,12 +24,12 @@ static char dir[128];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t sha[CDP_HASH_BYTES], hdr[SEG_HEADER_BYTES], *rec, *out;
+	uint8_t sha[CDP_HASH_BYTES], *rec, *out;
 	uint32_t raw_len, stored_len, head;
 	struct cdp_chunklog *cl;
 	struct cdp_chunk_loc loc;
 	char path[128];
-	int zstd, fd, ret;
+	int zstd, ret;
 
 	if (chunk_record_check(data, size, &raw_len, &stored_len, &zstd, sha) == 0)
 		CHECK((size_t)REC_HEADER_BYTES + stored_len <= size);
@@ -52,15 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chunk_record_build(rec, sha, raw_len, data, (uint32_t)size, zstd);
 
 	fuzz_setup(dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/00000001.seg", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0);
-	memcpy(hdr, "CDPSEG\0\0", 8);
-	put_u32be(hdr + 8, CDP_FORMAT_VERSION);
-	put_u32be(hdr + 12, 1);
-	CHECK(write(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
-	CHECK(write(fd, rec, REC_HEADER_BYTES + size) == (ssize_t)(REC_HEADER_BYTES + size));
-	close(fd);
+	fuzz_write_segment(dir, rec, REC_HEADER_BYTES + size, path, sizeof(path));
 
 	CHECK(chunklog_open(dir, 0, 0, 0, &cl) == 0);
 	loc.segment = 1;

@@ -16,23 +16,14 @@ static char dir[128];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t sha[CDP_HASH_BYTES], hdr[SEG_HEADER_BYTES], payload[512], out[512];
+	uint8_t sha[CDP_HASH_BYTES], payload[512], out[512];
 	struct cdp_chunklog *cl;
 	struct cdp_chunk_loc loc;
 	char path[192];
 	size_t i;
-	int fd;
 
 	fuzz_setup(dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/00000001.seg", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0);
-	memcpy(hdr, "CDPSEG\0\0", 8);
-	put_u32be(hdr + 8, CDP_FORMAT_VERSION);
-	put_u32be(hdr + 12, 1);
-	CHECK(write(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr));
-	CHECK(size == 0 || write(fd, data, size) == (ssize_t)size);
-	close(fd);
+	fuzz_write_segment(dir, data, size, path, sizeof(path));
 
 	CHECK(chunklog_open(dir, 1, 1, SEG_HEADER_BYTES, &cl) == 0);
 	for (i = 0; i < sizeof(payload); i++)
