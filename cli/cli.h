@@ -71,6 +71,7 @@ int cmd_capture(int argc, char **argv, const struct cli_cmd *self);
 int cmd_mount(int argc, char **argv, const struct cli_cmd *self);
 int cmd_umount(int argc, char **argv, const struct cli_cmd *self);
 int cmd_hosts(int argc, char **argv, const struct cli_cmd *self);
+int cmd_overlay(int argc, char **argv, const struct cli_cmd *self);
 int cmd_version(int argc, char **argv, const struct cli_cmd *self);
 int cmd_help(int argc, char **argv, const struct cli_cmd *self);
 

@@ -29,7 +29,7 @@ const struct cli_cmd cli_commands[] = {
 	  CLI_NEEDS_STORE, NULL },
 	{ "mount", cmd_mount,
 	  "mount [--store DIR] [-o OPTS] [-f] [-d] [-v] SPEC MOUNTPOINT",
-	  "mount a host as it was at an instant, read-only",
+	  "mount a host as it was at an instant, read-only or as a writable overlay",
 	  "  SPEC               HOST@TIME or HOST:/DIR@TIME (see cdpfs(8) for TIME)\n"
 	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
 	  "  -o OPTS            mount options, see below; may be repeated\n"
@@ -45,6 +45,15 @@ const struct cli_cmd cli_commands[] = {
 	{ "hosts", cmd_hosts,
 	  "hosts [--store DIR] [--json]",
 	  "list captured hosts and directories, from when to when, and gaps",
+	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
+	  "  --json             machine-readable output with stable keys\n",
+	  CLI_NEEDS_STORE | CLI_JSON, NULL },
+	{ "overlay", cmd_overlay,
+	  "overlay [--store DIR] [--json] list | rm NAME...",
+	  "list or remove the writable overlays kept in a store",
+	  "  list               name, host and directory, base instant, size, last use,\n"
+	  "                     mounted or kept\n"
+	  "  rm NAME...         remove kept overlays (not while mounted)\n"
 	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
 	  "  --json             machine-readable output with stable keys\n",
 	  CLI_NEEDS_STORE | CLI_JSON, NULL },

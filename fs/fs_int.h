@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "overlay.h"
 
 /* Kernel caches entries and attributes this long: the past is immutable. */
 #define CDP_FS_TIMEOUT_S (24.0 * 3600.0)
@@ -24,6 +25,8 @@
 struct cdp_fs_opts {
 	char *store;        /* store=DIR (heap, owned) */
 	char *log;          /* log=FILE: the daemon's log lines (heap, owned) */
+	char *overlay;      /* overlay=NAME: keep the overlay under NAME (heap) */
+	char *overlay_dir;  /* overlay_dir=DIR: where a new overlay lives (heap) */
 	int ro;
 	int rw;
 	int allow_other;    /* -1: default (on when root) */
@@ -35,13 +38,30 @@ struct cdp_fs_opts {
 struct cdp_fs {
 	struct cdp_store *store;
 	struct cdp_view *view;
+	struct cdp_overlay *ovl;  /* -o rw: the writable overlay, else NULL */
+	char *ovl_path;           /* its directory (heap, owned) */
+	int ovl_private;          /* discarded when the mount ends */
 	uint64_t root_fid;        /* served as FUSE_ROOT_ID */
 	uint32_t block_size;
 	char *store_path;         /* heap, owned */
 };
 
-/* fs/ll.c: the operations table, with struct cdp_fs * as userdata. */
+/* fs/ll.c: the read-only operations table, with struct cdp_fs * as
+ * userdata, and the conversions both tables share. */
 struct fuse_lowlevel_ops;
+struct stat;
 extern const struct fuse_lowlevel_ops cdp_fs_ll_ops;
+/* Store errors that are not errnos become EIO for the kernel. */
+int cdp_fs_errno(int err);
+/* st_ino is fid; st_blocks as recorded, or the size rounded up. */
+void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
+			 struct stat *st);
+
+/* fs/ovl_ll.c: the operations table of a writable overlay (-o rw): every
+ * call goes to fs->ovl, which reads the base through fs->view. */
+extern const struct fuse_lowlevel_ops cdp_fs_ovl_ops;
+/* Entry and attribute timeout of an overlay: the kernel sees every change
+ * (they all come through it), so caching is safe; kept short anyway. */
+#define CDP_FS_OVL_TIMEOUT_S 1.0
 
 #endif /* CDP_FS_INT_H */

@@ -43,7 +43,7 @@ static fuse_ino_t fid_to_ino(const struct cdp_fs *fs, uint64_t fid)
 }
 
 /* Store errors that are not errnos become EIO for the kernel. */
-static int to_errno(int err)
+int cdp_fs_errno(int err)
 {
 	if (err >= 0)
 		return 0;
@@ -62,7 +62,7 @@ static void ts_from_ns(struct timespec *ts, int64_t ns)
 	}
 }
 
-static void attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
+void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
 			 struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -99,7 +99,7 @@ static int fill_entry(struct cdp_fs *fs, uint64_t fid, struct fuse_entry_param *
 		return err;
 	e->ino = fid_to_ino(fs, fid);
 	e->generation = 0;   /* fids are never reused */
-	attr_to_stat(fs, fid, &a, &e->attr);
+	cdp_fs_attr_to_stat(fs, fid, &a, &e->attr);
 	e->attr_timeout = CDP_FS_TIMEOUT_S;
 	e->entry_timeout = CDP_FS_TIMEOUT_S;
 	return 0;
@@ -146,7 +146,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (err == 0)
 		err = fill_entry(fs, child, &e);
 	if (err < 0) {
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, cdp_fs_errno(err));
 		return;
 	}
 	fuse_reply_entry(req, &e);
@@ -177,10 +177,10 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)fi;
 	err = cdp_view_getattr(fs->view, fid, &a);
 	if (err < 0) {
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, cdp_fs_errno(err));
 		return;
 	}
-	attr_to_stat(fs, fid, &a, &st);
+	cdp_fs_attr_to_stat(fs, fid, &a, &st);
 	fuse_reply_attr(req, &st, CDP_FS_TIMEOUT_S);
 }
 
@@ -192,7 +192,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	n = cdp_view_readlink(fs->view, ino_to_fid(fs, ino), buf, sizeof(buf));
 	if (n < 0) {
-		fuse_reply_err(req, to_errno((int)n));
+		fuse_reply_err(req, cdp_fs_errno((int)n));
 		return;
 	}
 	buf[(size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1] = '\0';
@@ -207,7 +207,7 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 	err = cdp_view_getattr(fs->view, ino_to_fid(fs, ino), &a);
 	if (err < 0) {
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, cdp_fs_errno(err));
 		return;
 	}
 	/* Permission bits are checked by the kernel (default_permissions);
@@ -229,7 +229,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	err = cdp_view_getattr(fs->view, ino_to_fid(fs, ino), &a);
 	if (err < 0) {
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, cdp_fs_errno(err));
 		return;
 	}
 	if (S_ISDIR(a.mode)) {
@@ -263,7 +263,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	ret = cdp_view_seek(fs->view, ino_to_fid(fs, ino), (uint64_t)off, whence == SEEK_DATA,
 			    &pos);
 	if (ret < 0)
-		fuse_reply_err(req, to_errno(ret));
+		fuse_reply_err(req, cdp_fs_errno(ret));
 	else
 		fuse_reply_lseek(req, (off_t)pos);
 }
@@ -289,7 +289,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	n = cdp_view_read(fs->view, ino_to_fid(fs, ino), buf, size, (uint64_t)off);
 	if (n < 0)
-		fuse_reply_err(req, to_errno((int)n));
+		fuse_reply_err(req, cdp_fs_errno((int)n));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
@@ -406,7 +406,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	err = cdp_view_getattr(fs->view, ino_to_fid(fs, ino), &a);
 	if (err < 0) {
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, cdp_fs_errno(err));
 		return;
 	}
 	if (!S_ISDIR(a.mode)) {
@@ -476,7 +476,7 @@ out_reply:
 	if (f.err < 0 && f.used == 0)
 		err = f.err;
 	if (err < 0 && f.used == 0)
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, cdp_fs_errno(err));
 	else
 		fuse_reply_buf(req, f.buf, f.used);
 	free(f.buf);
@@ -519,7 +519,7 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (size == 0) {
 		n = cdp_view_getxattr(fs->view, fid, name, NULL, 0);
 		if (n < 0)
-			fuse_reply_err(req, to_errno((int)n));
+			fuse_reply_err(req, cdp_fs_errno((int)n));
 		else
 			fuse_reply_xattr(req, (size_t)n);
 		return;
@@ -531,7 +531,7 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	n = cdp_view_getxattr(fs->view, fid, name, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, to_errno((int)n));
+		fuse_reply_err(req, cdp_fs_errno((int)n));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
@@ -547,7 +547,7 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (size == 0) {
 		n = cdp_view_listxattr(fs->view, fid, NULL, 0);
 		if (n < 0)
-			fuse_reply_err(req, to_errno((int)n));
+			fuse_reply_err(req, cdp_fs_errno((int)n));
 		else
 			fuse_reply_xattr(req, (size_t)n);
 		return;
@@ -559,7 +559,7 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	n = cdp_view_listxattr(fs->view, fid, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, to_errno((int)n));
+		fuse_reply_err(req, cdp_fs_errno((int)n));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);

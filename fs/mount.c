@@ -144,6 +144,8 @@ struct opt_state {
 static const struct fuse_opt cdp_fs_opt_table[] = {
 	CDP_OPT("store=%s", store, 0),
 	CDP_OPT("log=%s", log, 0),
+	CDP_OPT("overlay=%s", overlay, 0),
+	CDP_OPT("overlay_dir=%s", overlay_dir, 0),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -235,8 +237,14 @@ void cdp_fs_options_help(FILE *out)
 		"mount options (-o, comma-separated):\n"
 		"  store=DIR          the store (overrides --store)\n"
 		"  log=FILE           append the daemon's log lines to FILE (default: syslog)\n"
-		"  ro                 read-only: the default and only mode of this release\n"
-		"  rw                 refused: writable overlays come in a later release\n"
+		"  ro                 read-only: the past as it was (the default)\n"
+		"  rw                 writable copy-on-write overlay of the instant; the\n"
+		"                     store is never written; discarded at unmount unless\n"
+		"                     overlay=NAME\n"
+		"  overlay=NAME       (with rw) keep the overlay as NAME; mounting NAME again\n"
+		"                     (SPEC without @TIME) resumes it\n"
+		"  overlay_dir=DIR    (with rw) keep a new overlay's data in DIR instead of\n"
+		"                     STORE/overlays\n"
 		"  allow_other        let other users in (default when run as root)\n"
 		"  debug              log every FUSE request on stderr (implies -f)\n"
 		"  nosuid, nodev, noexec, noatime, ...   passed to the kernel\n"
@@ -264,15 +272,23 @@ static int parse_options(const char *options, struct cdp_fs_opts *opts, char **v
 		goto out;
 	}
 	if (st.bad) {
-		cdp_errf(err, errlen, "unknown mount option '%s' (known: store=DIR, ro, "
-		     "allow_other, debug, and mount(8)'s generic options)", st.bad);
+		cdp_errf(err, errlen, "unknown mount option '%s' (known: store=DIR, log=FILE, ro, "
+		     "rw, overlay=NAME, overlay_dir=DIR, allow_other, debug, and mount(8)'s "
+		     "generic options)", st.bad);
 		ret = -EINVAL;
 		goto out;
 	}
-	if (st.opts.rw) {
-		cdp_errf(err, errlen, "read-write mounts of the past (copy-on-write overlays) "
-		     "come in a later release; mount read-only (drop 'rw')");
-		ret = -EROFS;
+	if ((st.opts.overlay || st.opts.overlay_dir) && !st.opts.rw) {
+		cdp_errf(err, errlen, "option '%s' needs a writable overlay: add 'rw' "
+		     "(-o rw,%s=...)", st.opts.overlay ? "overlay" : "overlay_dir",
+		     st.opts.overlay ? "overlay" : "overlay_dir");
+		ret = -EINVAL;
+		goto out;
+	}
+	if (st.opts.overlay && !cdp_overlay_name_valid(st.opts.overlay)) {
+		cdp_errf(err, errlen, "bad overlay name '%s' (1 to %d of A-Z a-z 0-9 . _ -, "
+		     "not starting with '.' or '-')", st.opts.overlay, CDP_OVL_NAME_MAX);
+		ret = -EINVAL;
 		goto out;
 	}
 	*vfs = st.vfs;
@@ -397,6 +413,17 @@ static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list
 
 static void fs_release_all(struct cdp_fs *fs)
 {
+	cdp_overlay_close(fs->ovl);
+	fs->ovl = NULL;
+	if (fs->ovl_path && fs->ovl_private) {
+		int ret = cdp_overlay_destroy(fs->ovl_path);
+
+		if (ret < 0)
+			cdp_log(LOG_WARNING, "cannot remove the private overlay '%s': %s",
+				fs->ovl_path, cdp_strerror(ret));
+	}
+	free(fs->ovl_path);
+	fs->ovl_path = NULL;
 	cdp_view_free(fs->view);
 	fs->view = NULL;
 	cdp_store_close(fs->store);
@@ -422,7 +449,8 @@ static void format_host_list(struct cdp_host_info *hosts, size_t n, char *buf, s
  * resolves the mount's root.  One error line in err on failure.
  */
 static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *host,
-		      const char *dir, const char *time_text, char *err, size_t errlen)
+		      const char *dir, const char *time_text,
+		      const struct cdp_overlay_info *resume, char *err, size_t errlen)
 {
 	struct cdp_host_info *hosts = NULL, *hi = NULL;
 	size_t nhosts = 0, i;
@@ -433,7 +461,8 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 
 	memset(fs, 0, sizeof(*fs));
 	now_ns = cdp_now_ns();
-	ret = cdp_time_parse(time_text, now_ns, &ts_ns);
+	/* a kept overlay mounted again names its base by seq, not by TIME */
+	ret = resume ? (ts_ns = resume->base_ts_ns, 0) : cdp_time_parse(time_text, now_ns, &ts_ns);
 	if (ret < 0) {
 		cdp_errf(err, errlen, "bad time '%s' (expected e.g. 2025-12-02T12:33:07, "
 		     "'2025-12-02 12:33:07.250', +08:00 or Z, @1764649987, latest, -10m, "
@@ -491,7 +520,18 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 		goto out_err;
 	}
 	cdp_time_format(hi->first_ts_ns, first, sizeof(first));
-	if (ts_ns != CDP_TS_LATEST) {
+	if (resume) {
+		ret = cdp_view_open_seq(fs->store, host, resume->base_ts_ns, resume->base_seq,
+					&fs->view);
+		if (ret < 0) {
+			cdp_time_format(resume->base_ts_ns, when, sizeof(when));
+			cdp_errf(err, errlen, "the base of overlay '%s' (host '%s' at %s, seq %llu) "
+				 "is not in store '%s': %s", resume->name, host, when,
+				 (unsigned long long)resume->base_seq, store_path,
+				 cdp_strerror(ret));
+			goto out_err;
+		}
+	} else if (ts_ns != CDP_TS_LATEST) {
 		cdp_time_format(ts_ns, when, sizeof(when));
 		if (ts_ns < hi->first_ts_ns) {
 			cdp_errf(err, errlen, "time '%s' (%s) is before the history of host '%s', "
@@ -510,7 +550,7 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 		}
 	}
 
-	ret = cdp_view_open(fs->store, host, ts_ns, &fs->view);
+	ret = fs->view ? 0 : cdp_view_open(fs->store, host, ts_ns, &fs->view);
 	if (ret < 0) {
 		if (ret == -CDP_EBEFORE)
 			cdp_errf(err, errlen, "time '%s' is before the history of host '%s', "
@@ -666,6 +706,144 @@ static void refresher_stop(struct refresher *r)
 	pthread_mutex_destroy(&r->lock);
 }
 
+/* ------------------------------------------------------------ overlays */
+
+static void overlay_registry(const struct fs_launch *l, const char *name, char *buf,
+			     size_t size)
+{
+	snprintf(buf, size, "%s/overlays/%s", l->store_path, name);
+}
+
+/* The record of a named overlay, for a SPEC that names no time: mounting
+ * the overlay again at its own base. */
+static int overlay_resume_info(const struct fs_launch *l, struct cdp_overlay_info *info,
+			       char *err, size_t errlen)
+{
+	char reg[PATH_MAX + 80];
+	int ret;
+
+	overlay_registry(l, l->opts.overlay, reg, sizeof(reg));
+	ret = cdp_overlay_read_info(reg, info);
+	if (ret < 0) {
+		if (ret == -ENOENT)
+			cdp_errf(err, errlen, "no overlay '%s' in store '%s' (to make one, give "
+				 "the instant: %s@TIME)", l->opts.overlay, l->store_path,
+				 l->req->spec);
+		else
+			cdp_errf(err, errlen, "cannot read overlay '%s': %s", reg,
+				 cdp_strerror(ret));
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * Finds or creates the overlay of a -o rw mount and opens it over fs->view:
+ * a named one must be of the same host, directory and base; a private one
+ * gets a unique name and is removed when the mount ends.
+ */
+static int overlay_prepare(struct cdp_fs *fs, const struct fs_launch *l, char *err,
+			   size_t errlen)
+{
+	char base[PATH_MAX + 16], reg[PATH_MAX + 80], path[PATH_MAX + 80], name[80];
+	char ext[PATH_MAX], when[64];
+	const char *dir = l->dir ? l->dir : "/";
+	struct cdp_overlay_info info;
+	int ret, created = 0;
+
+	memset(&info, 0, sizeof(info));
+	snprintf(base, sizeof(base), "%s/overlays", l->store_path);
+	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		cdp_errf(err, errlen, "cannot create '%s': %s", base, strerror(-ret));
+		return ret;
+	}
+	if (l->opts.overlay)
+		snprintf(name, sizeof(name), "%s", l->opts.overlay);
+	else
+		snprintf(name, sizeof(name), ".private-%d-%llx", (int)getpid(),
+			 (unsigned long long)cdp_now_ns());
+	overlay_registry(l, name, reg, sizeof(reg));
+	ret = l->opts.overlay ? cdp_overlay_read_info(reg, &info) : -ENOENT;
+	if (ret == 0) {
+		cdp_time_format(info.base_ts_ns, when, sizeof(when));
+		if (strcmp(info.host, l->host) != 0 || strcmp(info.dir, dir) != 0) {
+			cdp_errf(err, errlen, "overlay '%s' is of %s%s%s, not of %s%s%s (pick "
+				 "another name)", name, info.host, strcmp(info.dir, "/") ? ":" : "",
+				 strcmp(info.dir, "/") ? info.dir : "", l->host,
+				 strcmp(dir, "/") ? ":" : "", strcmp(dir, "/") ? dir : "");
+			ret = -EINVAL;
+			goto out;
+		}
+		if (info.base_seq != cdp_view_seq(fs->view)) {
+			cdp_errf(err, errlen, "overlay '%s' starts at %s, not at '%s' (to mount "
+				 "it again, leave out @TIME: '%s%s%s')", name, when,
+				 l->time_text ? l->time_text : "?",
+				 l->host, strcmp(dir, "/") ? ":" : "", strcmp(dir, "/") ? dir : "");
+			ret = -EINVAL;
+			goto out;
+		}
+	} else if (ret == -ENOENT) {
+		if (l->opts.overlay_dir) {
+			if (!realpath(l->opts.overlay_dir, ext)) {
+				ret = -errno;
+				cdp_errf(err, errlen, "overlay directory '%s': %s", l->opts.overlay_dir,
+					 strerror(-ret));
+				goto out;
+			}
+			snprintf(path, sizeof(path), "%s/%s", ext, name);
+		} else {
+			snprintf(path, sizeof(path), "%s", reg);
+		}
+		info.name = name;
+		info.host = l->host;
+		info.dir = (char *)dir;
+		info.requested_ts_ns = cdp_view_requested_ts(fs->view);
+		info.base_ts_ns = cdp_view_ts(fs->view);
+		info.base_seq = cdp_view_seq(fs->view);
+		info.is_private = !l->opts.overlay;
+		ret = cdp_overlay_create(path, &info);
+		memset(&info, 0, sizeof(info));   /* nothing of it is ours */
+		if (ret < 0) {
+			cdp_errf(err, errlen, "cannot create overlay '%s': %s", path,
+				 ret == -EEXIST ? "it exists already (remove it or pick another "
+				 "name)" : cdp_strerror(ret));
+			goto out;
+		}
+		created = 1;
+		if (l->opts.overlay_dir && symlink(path, reg) < 0) {
+			ret = -errno;
+			cdp_errf(err, errlen, "cannot register overlay '%s' as '%s': %s", path, reg,
+				 strerror(-ret));
+			cdp_overlay_destroy(path);
+			goto out;
+		}
+	} else {
+		cdp_errf(err, errlen, "cannot read overlay '%s': %s", reg, cdp_strerror(ret));
+		goto out;
+	}
+	fs->ovl_path = strdup(reg);
+	fs->ovl_private = !l->opts.overlay;
+	if (!fs->ovl_path) {
+		ret = -ENOMEM;
+		cdp_errf(err, errlen, "out of memory");
+		goto out;
+	}
+	ret = cdp_overlay_open(reg, fs->view, fs->root_fid, fs->block_size, &fs->ovl);
+	if (ret < 0) {
+		if (ret == -EBUSY)
+			cdp_errf(err, errlen, "overlay '%s' is in use by another mount (unmount "
+				 "it first, or pick another name)", name);
+		else
+			cdp_errf(err, errlen, "cannot open overlay '%s': %s", reg, cdp_strerror(ret));
+		if (created && !fs->ovl_private)
+			cdp_overlay_destroy(reg);
+	}
+out:
+	cdp_overlay_info_release(&info);
+	return ret;
+}
+
 /*
  * Everything that happens in the serving process: prepare, mount, tell
  * ready_fd (-1 in foreground), serve until unmounted or signalled.
@@ -681,15 +859,31 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	char *argv[5];
 	struct fuse_args args;
 	int argc = 0, ret, allow_other, covered_fd = -1;
+	struct cdp_overlay_info resume;
 
-	ret = fs_prepare(&fs, l->store_path, l->host, l->dir, l->time_text, err, errlen);
+	memset(&resume, 0, sizeof(resume));
+	if (!l->time_text) {
+		/* a named overlay mounted again: at its own base */
+		ret = overlay_resume_info(l, &resume, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	ret = fs_prepare(&fs, l->store_path, l->host, l->dir, l->time_text,
+			 l->time_text ? NULL : &resume, err, errlen);
+	cdp_overlay_info_release(&resume);
 	if (ret < 0)
 		return ret;
+	if (l->opts.rw) {
+		ret = overlay_prepare(&fs, l, err, errlen);
+		if (ret < 0)
+			goto out_release;
+	}
 
 	allow_other = l->opts.allow_other >= 0 ? l->opts.allow_other : geteuid() == 0;
 	snprintf(fsname, sizeof(fsname), "fsname=%s", l->req->spec);
 	escape_opt_value(fsname, esc, sizeof(esc));
-	if (append(optbuf, sizeof(optbuf), "ro") || append(optbuf, sizeof(optbuf), "default_permissions") ||
+	if (append(optbuf, sizeof(optbuf), fs.ovl ? "rw" : "ro") ||
+	    append(optbuf, sizeof(optbuf), "default_permissions") ||
 	    append(optbuf, sizeof(optbuf), "subtype=cdpfs") ||
 	    append(optbuf, sizeof(optbuf), "max_read=1048576") ||
 	    append(optbuf, sizeof(optbuf), esc) ||
@@ -710,7 +904,8 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	fuse_msgs_to_stderr = ready_fd < 0;
 	fuse_set_log_func(fuse_log_capture);
 	fuse_last_msg[0] = '\0';
-	se = fuse_session_new(&args, &cdp_fs_ll_ops, sizeof(cdp_fs_ll_ops), &fs);
+	se = fs.ovl ? fuse_session_new(&args, &cdp_fs_ovl_ops, sizeof(cdp_fs_ovl_ops), &fs) :
+		      fuse_session_new(&args, &cdp_fs_ll_ops, sizeof(cdp_fs_ll_ops), &fs);
 	fuse_opt_free_args(&args);
 	if (!se) {
 		cdp_errf(err, errlen, "cannot start the FUSE session: %s",
@@ -738,8 +933,12 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 		cdp_time_format(cdp_view_requested_ts(fs.view), asked, sizeof(asked));
 		cdp_time_format(cdp_view_ts(fs.view), newest, sizeof(newest));
 		snprintf(info + 1, sizeof(info) - 1, "mounted '%s' as of %s (newest change "
-			 "%s, seq %llu) on '%s'", l->req->spec, asked, newest,
-			 (unsigned long long)cdp_view_seq(fs.view), l->mountpoint);
+			 "%s, seq %llu) on '%s'%s%s%s", l->req->spec, asked, newest,
+			 (unsigned long long)cdp_view_seq(fs.view), l->mountpoint,
+			 fs.ovl ? (fs.ovl_private ? ", writable (private overlay, discarded at "
+				   "unmount)" : ", writable (overlay '") : "",
+			 fs.ovl && !fs.ovl_private ? l->opts.overlay : "",
+			 fs.ovl && !fs.ovl_private ? "')" : "");
 		cdp_log(LOG_INFO, "%s", info + 1);
 	}
 	if (ready_fd >= 0) {
@@ -848,7 +1047,23 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 	ret = parse_options(req->options, &l.opts, &l.vfs, err, errlen);
 	if (ret < 0)
 		goto out;
-	ret = cdp_fs_parse_spec(req->spec, &l.host, &l.dir, &l.time_text, err, errlen);
+	if (l.opts.rw && l.opts.overlay && !strchr(req->spec, '@')) {
+		/* HOST or HOST:/DIR: a named overlay mounted again */
+		char *spec = malloc(strlen(req->spec) + 8);
+
+		if (!spec) {
+			ret = -ENOMEM;
+			cdp_errf(err, errlen, "out of memory");
+			goto out;
+		}
+		sprintf(spec, "%s@latest", req->spec);
+		ret = cdp_fs_parse_spec(spec, &l.host, &l.dir, &l.time_text, err, errlen);
+		free(spec);
+		free(l.time_text);
+		l.time_text = NULL;
+	} else {
+		ret = cdp_fs_parse_spec(req->spec, &l.host, &l.dir, &l.time_text, err, errlen);
+	}
 	if (ret < 0)
 		goto out;
 	l.store_path = l.opts.store ? l.opts.store : req->store ? req->store : CDP_DEFAULT_STORE;
@@ -927,5 +1142,7 @@ out:
 	free(l.time_text);
 	free(l.opts.store);
 	free(l.opts.log);
+	free(l.opts.overlay);
+	free(l.opts.overlay_dir);
 	return ret < 0 ? ret : 0;
 }

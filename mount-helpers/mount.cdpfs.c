@@ -14,9 +14,10 @@
  * ro nor rw (checked with util-linux 2.38: `mount -t cdpfs x@latest /mnt`
  * runs `mount.cdpfs x@latest /mnt -o rw`), and passes the same "-o rw" for an
  * explicit `-o rw` or `-w`: the two cannot be told apart here.  So this
- * helper drops "rw" and the mount is read-only, as every time-travel mount
- * of this release is; writable overlays will have their own option.  An
- * explicit `cdpfs mount -o rw` is refused by cdpfs itself.
+ * helper drops "rw" and the mount is read-only.  A writable copy-on-write
+ * overlay is asked for by an option mount(8) never adds: "cow" (a private
+ * overlay, discarded at unmount) or "overlay=NAME" / "overlay_dir=DIR";
+ * either becomes "rw" for cdpfs.
  */
 #include <errno.h>
 #include <limits.h>
@@ -37,11 +38,12 @@ static void usage(FILE *out)
 		"usage: %s SPEC MOUNTPOINT [-sfnvh] [-o OPTS]\n"
 		"\n"
 		"Called by mount(8) for filesystems of type cdpfs; mounts SPEC (HOST@TIME or\n"
-		"HOST:/DIR@TIME) read-only through 'cdpfs mount'.\n"
+		"HOST:/DIR@TIME) through 'cdpfs mount', read-only unless an overlay is asked for.\n"
 		"\n"
 		"  -o OPTS   store=DIR, ro, allow_other, debug, nosuid, nodev, noexec, and\n"
 		"            mount(8)'s generic options (ignored); rw is mount(8)'s default\n"
-		"            and gives a read-only mount\n"
+		"            and gives a read-only mount; cow (a private writable overlay),\n"
+		"            overlay=NAME (a kept one) or overlay_dir=DIR make it writable\n"
 		"  -f        fake: check the arguments, do nothing\n"
 		"  -v        print the command that is run and the instant mounted\n"
 		"  -s, -n    accepted for mount(8), ignored\n"
@@ -66,8 +68,8 @@ static int add_opt(char **acc, const char *opt, size_t len)
 	return 0;
 }
 
-/* Splits one -o value: store= goes to *store, rw is dropped, the rest is
- * kept in *kept.  Commas escaped with a backslash stay inside a value. */
+/* Splits one -o value: store= goes to *store, rw is dropped, cow becomes
+ * rw, overlay= and overlay_dir= bring rw along, the rest is kept in *kept.  Commas escaped with a backslash stay inside a value. */
 static int split_options(const char *opts, char **store, char **kept)
 {
 	const char *p = opts;
@@ -93,8 +95,15 @@ static int split_options(const char *opts, char **store, char **kept)
 				return -ENOMEM;
 		} else if (len == 2 && strncmp(start, "rw", 2) == 0) {
 			continue;
+		} else if (len == 3 && strncmp(start, "cow", 3) == 0) {
+			if (add_opt(kept, "rw", 2) < 0)
+				return -ENOMEM;
 		} else if (add_opt(kept, start, len) < 0) {
 			return -ENOMEM;
+		} else if (strncmp(start, "overlay=", 8) == 0 ||
+			   strncmp(start, "overlay_dir=", 12) == 0) {
+			if (add_opt(kept, "rw", 2) < 0)
+				return -ENOMEM;
 		}
 	}
 	return 0;

@@ -298,6 +298,13 @@ struct cdp_view;
  */
 int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns,
 		  struct cdp_view **out);
+/*
+ * The view at exactly seq, whose op has instant ts_ns (as cdp_view_seq()
+ * and cdp_view_ts() of an earlier view gave them): how a kept overlay finds
+ * its base again.  -ENOENT when the store has no such op, CDP_ENOHOST.
+ */
+int cdp_view_open_seq(struct cdp_store *s, const char *host, int64_t ts_ns, uint64_t seq,
+		      struct cdp_view **out);
 void cdp_view_free(struct cdp_view *v);
 uint64_t cdp_view_seq(const struct cdp_view *v);
 /* Instant of the newest op included in the view. */

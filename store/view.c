@@ -141,6 +141,41 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 	return 0;
 }
 
+int cdp_view_open_seq(struct cdp_store *s, const char *host, int64_t ts_ns, uint64_t seq,
+		      struct cdp_view **out)
+{
+	struct cdp_view *v;
+	struct cdp_key k;
+	char *val;
+	size_t len;
+	uint32_t id;
+	int ret;
+
+	*out = NULL;
+	ret = cdp_store_refresh(s);
+	if (ret < 0)
+		return ret;
+	ret = store_host_lookup(s, host, &id);
+	if (ret < 0)
+		return ret;
+	key_time(&k, id, ts_ns, seq);
+	ret = store_get(s, CF_TIME, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (!val)
+		return -ENOENT;
+	free(val);
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->s = s;
+	v->host = id;
+	v->seq = seq;
+	v->ts = v->requested_ts = ts_ns;
+	*out = v;
+	return 0;
+}
+
 /* Seeks the newest version at or before the view's seq of a versioned key
  * k (whose last 8 bytes are the inverted seq).  Copies the value into
  * *val (heap) and returns 1 when found, 0 when none, or -errno. */

@@ -6,7 +6,7 @@
 # the first baseline, in the future, malformed, a missing store (not
 # created), an unreadable store, a store of another format version, a
 # missing mount point, a busy mount point, capture of a directory already
-# captured, capture of a path inside the store, and -o rw.
+# captured, capture of a path inside the store, and bad overlay options.
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 
@@ -67,8 +67,9 @@ for bad in '2025-13-45T99:00' 'yesterday' '' '@' '@abc' '@1764649987.x' '2025-12
 done
 mount_fails "mount point missing" --store "$STORE" "$HOST@latest" "$T/no-such-mnt"
 [ -e "$T/no-such-mnt" ] && check_fail "a failed mount created the missing mount point '$T/no-such-mnt'"
-mount_fails "-o rw refused" --store "$STORE" -o rw "$HOST@latest" "$MNT"
-mount_fails "-o rw,allow_other refused" --store "$STORE" -o allow_other,rw "$HOST@latest" "$MNT"
+mount_fails "overlay= without rw refused" --store "$STORE" -o overlay=x "$HOST@latest" "$MNT"
+mount_fails "bad overlay name refused" --store "$STORE" -o rw,overlay=../x "$HOST@latest" "$MNT"
+mount_fails "-o rw before the history refused" --store "$STORE" -o rw "$HOST@@1000000000" "$MNT"
 mount_fails "log file in a missing dir" --store "$STORE" -o "log=$T/no-such-dir/mount.log" "$HOST@latest" "$MNT"
 grep -q "no-such-dir/mount.log" "$T/expect.err" || check_fail "log file in a missing dir: the message does not name the file: $(cat "$T/expect.err")"
 

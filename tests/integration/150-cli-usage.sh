@@ -64,7 +64,7 @@ expect_msg "bad SPEC, no time" "no time" "$CDPFS" mount --store "$STORE" db01 "$
 expect_msg "bad SPEC, relative dir" "absolute" "$CDPFS" mount --store "$STORE" db01:data@latest "$T/mnt"
 expect_msg "bad SPEC, host" "not a host name" "$CDPFS" mount --store "$STORE" 'd b@latest' "$T/mnt"
 expect_msg "bad SPEC, empty time" "empty time" "$CDPFS" mount --store "$STORE" db01@ "$T/mnt"
-expect_msg "-o rw refused" "later release" "$CDPFS" mount --store "$STORE" -o rw db01@latest "$T/mnt"
+expect_msg "overlay= needs rw" "needs a writable overlay" "$CDPFS" mount --store "$STORE" -o overlay=k db01@latest "$T/mnt"
 expect_msg "unknown -o" "unknown mount option 'frobnicate'" \
 	"$CDPFS" mount --store "$STORE" -o ro,frobnicate db01@latest "$T/mnt"
 expect_msg "missing mount point" "does not exist" \

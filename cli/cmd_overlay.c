@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd_overlay.c - `cdpfs overlay list` and `cdpfs overlay rm`: the writable
+ * overlays kept in a store (made by `cdpfs mount -o rw,overlay=NAME`).
+ * `list` shows name, host and directory, the base instant, the space the
+ * overlay takes, its last use and whether it is mounted now; --json prints
+ * stable keys:
+ *   {"store": S, "overlays": [{"name", "host", "dir", "base", "base_ns",
+ *    "base_seq", "requested_ns", "created_ns", "last_used", "last_used_ns",
+ *    "size_bytes", "mounted", "private", "path"}]}
+ * Private overlays (of a plain -o rw mount or a drill) are listed only
+ * while mounted; one left behind by a killed mount is removed by `list`.
+ * `rm` refuses an overlay that is mounted.  Neither touches the store's
+ * history: overlays are files of their own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "store.h"
+#include "overlay.h"
+
+enum {
+	OPT_STORE = 256,
+	OPT_JSON,
+	OPT_HELP,
+};
+
+static const struct option overlay_options[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void human_size(uint64_t bytes, char *buf, size_t size)
+{
+	const char *units = "BKMGTP";
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024.0 && u < 5) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%lluB", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.1f%c", v, units[u]);
+}
+
+static void print_json(const char *store, const struct cdp_overlay_info *list, size_t n)
+{
+	char buf[64];
+	size_t i;
+
+	printf("{\"store\": ");
+	cli_json_string(stdout, store);
+	printf(", \"overlays\": [");
+	for (i = 0; i < n; i++) {
+		const struct cdp_overlay_info *o = &list[i];
+
+		printf("%s{\"name\": ", i ? ", " : "");
+		cli_json_string(stdout, o->name);
+		printf(", \"host\": ");
+		cli_json_string(stdout, o->host);
+		printf(", \"dir\": ");
+		cli_json_string(stdout, o->dir);
+		cdp_time_format(o->base_ts_ns, buf, sizeof(buf));
+		printf(", \"base\": ");
+		cli_json_string(stdout, buf);
+		printf(", \"base_ns\": %lld, \"base_seq\": %llu, \"requested_ns\": %lld, "
+		       "\"created_ns\": %lld", (long long)o->base_ts_ns,
+		       (unsigned long long)o->base_seq, (long long)o->requested_ts_ns,
+		       (long long)o->created_ts_ns);
+		cdp_time_format(o->last_used_ts_ns, buf, sizeof(buf));
+		printf(", \"last_used\": ");
+		cli_json_string(stdout, buf);
+		printf(", \"last_used_ns\": %lld, \"size_bytes\": %llu, \"mounted\": %s, "
+		       "\"private\": %s, \"path\": ", (long long)o->last_used_ts_ns,
+		       (unsigned long long)o->size_bytes, o->mounted ? "true" : "false",
+		       o->is_private ? "true" : "false");
+		cli_json_string(stdout, o->path);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+static void print_table(const struct cdp_overlay_info *list, size_t n)
+{
+	char base[32], used[32], size[32], spec[PATH_MAX + 300];
+	size_t i;
+
+	if (n == 0) {
+		printf("no overlays (make one with 'cdpfs mount -o rw,overlay=NAME "
+		       "HOST@TIME MOUNTPOINT')\n");
+		return;
+	}
+	printf("%-20s %-28s %-19s %8s  %-19s %s\n", "NAME", "OF", "BASE", "SIZE", "LAST USE",
+	       "STATE");
+	for (i = 0; i < n; i++) {
+		const struct cdp_overlay_info *o = &list[i];
+
+		cli_time_local(o->base_ts_ns, base, sizeof(base));
+		cli_time_local(o->last_used_ts_ns, used, sizeof(used));
+		human_size(o->size_bytes, size, sizeof(size));
+		if (strcmp(o->dir, "/") == 0)
+			snprintf(spec, sizeof(spec), "%s", o->host);
+		else
+			snprintf(spec, sizeof(spec), "%s:%s", o->host, o->dir);
+		printf("%-20s %-28s %-19s %8s  %-19s %s%s\n", o->name, spec, base, size, used,
+		       o->mounted ? "mounted" : "kept", o->is_private ? " (private)" : "");
+	}
+}
+
+int cmd_overlay(int argc, char **argv, const struct cli_cmd *self)
+{
+	const char *opt_store = NULL, *action;
+	struct cdp_overlay_info *list = NULL;
+	int c, json = 0, ret, i, failed = 0;
+	char *store;
+	size_t n;
+
+	while ((c = getopt_long(argc, argv, "h", overlay_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE:
+			opt_store = optarg;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+		case OPT_HELP:
+			cli_usage(self, stdout, 0);
+		default:
+			cli_usage_error(self, "unknown option");
+		}
+	}
+	if (optind >= argc)
+		cli_usage_error(self, "missing action: list or rm");
+	action = argv[optind++];
+	store = cli_store_path(opt_store);
+
+	if (strcmp(action, "list") == 0 || strcmp(action, "ls") == 0) {
+		if (optind < argc)
+			cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
+		ret = cdp_overlay_list(store, &list, &n);
+		if (ret < 0)
+			die("cannot list the overlays of store '%s': %s", store, cdp_strerror(ret));
+		if (json)
+			print_json(store, list, n);
+		else
+			print_table(list, n);
+		cdp_overlay_list_free(list, n);
+		free(store);
+		return 0;
+	}
+	if (strcmp(action, "rm") != 0)
+		cli_usage_error(self, "unknown action '%s' (expected list or rm)", action);
+	if (optind >= argc)
+		cli_usage_error(self, "missing overlay NAME to remove");
+	for (i = optind; i < argc; i++) {
+		char path[PATH_MAX + 300];
+
+		if (!cdp_overlay_name_valid(argv[i])) {
+			fprintf(stderr, "cdpfs: bad overlay name '%s' (see 'cdpfs overlay list')\n",
+				argv[i]);
+			failed = 1;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/overlays/%s", store, argv[i]);
+		ret = cdp_overlay_destroy(path);
+		if (ret == -ENOENT)
+			fprintf(stderr, "cdpfs: no overlay '%s' in store '%s' (see 'cdpfs overlay "
+				"list')\n", argv[i], store);
+		else if (ret == -EBUSY)
+			fprintf(stderr, "cdpfs: overlay '%s' is mounted: unmount it first\n",
+				argv[i]);
+		else if (ret < 0)
+			fprintf(stderr, "cdpfs: cannot remove overlay '%s': %s\n", argv[i],
+				cdp_strerror(ret));
+		failed |= ret < 0;
+	}
+	free(store);
+	return failed;
+}

@@ -1,0 +1,2205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * overlay.c - writable copy-on-write overlays of a past instant: the
+ * overlay's own index (RocksDB), its delta files, and the merge of both
+ * with the read-only base view.  The contract is overlay.h.
+ *
+ * Layout of an overlay directory (format 1; docs/format.md mirrors this):
+ *
+ *   overlay.info   text: "cdpfs overlay format 1", then key=value lines
+ *                  (name, host, dir, requested_ts_ns, base_ts_ns, base_seq,
+ *                  created_ts_ns, last_used_ts_ns, private); replaced
+ *                  atomically (write, fsync, rename)
+ *   lock           flock(2)ed exclusively by the process serving the
+ *                  overlay; holds its pid as text
+ *   index/         RocksDB, one column family, keys below
+ *   data/ID        delta file of object ID (16 hex digits): block n of the
+ *                  file at offset n * block_size, sparse elsewhere
+ *
+ * Index keys (integers big-endian, so a prefix scan is in order):
+ *   'M' name                 meta: "format" u32, "next_id" u64
+ *   'I' id                   inode: 'I', u32 flags, u64 base_limit, then
+ *                            the store's attribute encoding ('B' layout),
+ *                            then a symlink's target
+ *   'E' parent name          entry: 'E', u64 child, u32 S_IFMT type; or a
+ *                            whiteout 'W' hiding the base entry
+ *   'B' id u64 block         block state: 'D' (in the delta file) or 'Z'
+ *   'X' id name              xattr: 'V' then the value
+ *   'O' id                   orphan: no name left; purged at the next open
+ *
+ * Validity and recovery.  Delta data is written before the index batch
+ * that marks its blocks 'D'; a crash between the two leaves bytes in a
+ * delta file that no record points to, which reads never see.  Every
+ * operation is one RocksDB write batch, so an operation is all there or
+ * not at all after a crash.  Without an fsync the last changes may be
+ * lost in a crash, as on any filesystem.
+ *
+ * Locks.  `lock` (one mutex) serialises every change of the index;
+ * `stripes` (rwlocks by object id) order data: a write or truncate holds
+ * its object's stripe for writing across its delta I/O and its index
+ * batch, a read holds it for reading.  Order: stripe, then lock.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "store_int.h"
+#include "overlay.h"
+
+#define OVL_INFO_LINE "cdpfs overlay format 1"
+#define OVL_STRIPES 64
+#define OVL_FD_SLOTS 64
+#define OVL_XATTR_MAX (64u * 1024u)
+#define OVL_KEY_MAX (1 + 8 + CDP_NAME_MAX + 8)
+
+enum { OVI_BASE = 1 << 0, OVI_OWN_XATTRS = 1 << 1 };
+
+struct fd_slot {
+	uint64_t id;
+	int fd;              /* -1: free */
+	unsigned refs;
+	uint64_t tick;
+};
+
+struct cdp_overlay {
+	char *path;
+	struct cdp_view *base;
+	uint64_t root_fid;
+	uint32_t bs;
+	int lock_fd;
+	rocksdb_t *db;
+	rocksdb_options_t *dbopts;
+	rocksdb_readoptions_t *ropts;
+	rocksdb_writeoptions_t *wopts;
+	pthread_mutex_t lock;
+	uint64_t next_id;                    /* protected by lock */
+	pthread_rwlock_t stripes[OVL_STRIPES];
+	pthread_mutex_t fd_lock;
+	struct fd_slot fds[OVL_FD_SLOTS];    /* protected by fd_lock */
+	uint64_t fd_tick;                    /* protected by fd_lock */
+};
+
+/* An object as the overlay sees it: its own record, or its base's. */
+struct ovl_ino {
+	uint32_t flags;
+	uint64_t base_limit;
+	struct cdp_attr a;
+	char *target;        /* heap: an overlay symlink's target, else NULL */
+	int own;             /* the record is the overlay's (else from the base) */
+};
+
+struct okey {
+	size_t len;
+	uint8_t b[OVL_KEY_MAX];
+};
+
+/* ------------------------------------------------------------ keys */
+
+static void okey_id(struct okey *k, char tag, uint64_t id)
+{
+	k->b[0] = (uint8_t)tag;
+	put_u64be(k->b + 1, id);
+	k->len = 9;
+}
+
+static void okey_name(struct okey *k, char tag, uint64_t id, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	okey_id(k, tag, id);
+	if (n > CDP_NAME_MAX)
+		n = CDP_NAME_MAX;
+	memcpy(k->b + 9, name, n);
+	k->len = 9 + n;
+}
+
+static void okey_block(struct okey *k, uint64_t id, uint64_t block)
+{
+	okey_id(k, 'B', id);
+	put_u64be(k->b + 9, block);
+	k->len = 17;
+}
+
+static void okey_meta(struct okey *k, const char *name)
+{
+	size_t n = strlen(name);
+
+	k->b[0] = 'M';
+	memcpy(k->b + 1, name, n);
+	k->len = 1 + n;
+}
+
+static int64_t now_ns(void)
+{
+	return cdp_now_ns();
+}
+
+/* ------------------------------------------------------------ info file */
+
+void cdp_overlay_info_release(struct cdp_overlay_info *info)
+{
+	if (!info)
+		return;
+	free(info->name);
+	free(info->host);
+	free(info->dir);
+	free(info->path);
+	memset(info, 0, sizeof(*info));
+}
+
+int cdp_overlay_name_valid(const char *name)
+{
+	size_t i, n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > CDP_OVL_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static int write_info(const char *path, const struct cdp_overlay_info *info)
+{
+	char file[PATH_MAX], tmp[PATH_MAX];
+	FILE *f;
+	int ret = 0, fd;
+
+	snprintf(file, sizeof(file), "%s/overlay.info", path);
+	snprintf(tmp, sizeof(tmp), "%s/overlay.info.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\nname=%s\nhost=%s\ndir=%s\nrequested_ts_ns=%" PRId64 "\n"
+		"base_ts_ns=%" PRId64 "\nbase_seq=%" PRIu64 "\ncreated_ts_ns=%" PRId64 "\n"
+		"last_used_ts_ns=%" PRId64 "\nprivate=%d\n", OVL_INFO_LINE,
+		info->name ? info->name : "", info->host ? info->host : "",
+		info->dir ? info->dir : "/", info->requested_ts_ns, info->base_ts_ns,
+		info->base_seq, info->created_ts_ns, info->last_used_ts_ns, info->is_private ? 1 : 0);
+	if (fflush(f) != 0 || (fd = fileno(f)) < 0 || fsync(fd) < 0)
+		ret = -errno;
+	if (fclose(f) != 0 && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, file) < 0)
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+int cdp_overlay_read_info(const char *path, struct cdp_overlay_info *info)
+{
+	char file[PATH_MAX], line[PATH_MAX + 64];
+	FILE *f;
+	int ret = 0, first = 1;
+
+	memset(info, 0, sizeof(*info));
+	snprintf(file, sizeof(file), "%s/overlay.info", path);
+	f = fopen(file, "re");
+	if (!f)
+		return errno == ENOTDIR ? -ENOENT : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *eq, *val;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (first) {
+			first = 0;
+			if (strncmp(line, "cdpfs overlay format ", 21) != 0) {
+				ret = -CDP_ECORRUPT;
+				break;
+			}
+			if (strcmp(line, OVL_INFO_LINE) != 0) {
+				ret = -CDP_EVERSION;
+				break;
+			}
+			continue;
+		}
+		eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		val = eq + 1;
+		if (strcmp(line, "name") == 0)
+			info->name = strdup(val);
+		else if (strcmp(line, "host") == 0)
+			info->host = strdup(val);
+		else if (strcmp(line, "dir") == 0)
+			info->dir = strdup(val);
+		else if (strcmp(line, "requested_ts_ns") == 0)
+			info->requested_ts_ns = strtoll(val, NULL, 10);
+		else if (strcmp(line, "base_ts_ns") == 0)
+			info->base_ts_ns = strtoll(val, NULL, 10);
+		else if (strcmp(line, "base_seq") == 0)
+			info->base_seq = strtoull(val, NULL, 10);
+		else if (strcmp(line, "created_ts_ns") == 0)
+			info->created_ts_ns = strtoll(val, NULL, 10);
+		else if (strcmp(line, "last_used_ts_ns") == 0)
+			info->last_used_ts_ns = strtoll(val, NULL, 10);
+		else if (strcmp(line, "private") == 0)
+			info->is_private = atoi(val) != 0;
+	}
+	if (first && !ret)
+		ret = -CDP_ECORRUPT;
+	fclose(f);
+	if (!ret && (!info->name || !info->host || !info->dir || !info->base_seq))
+		ret = -CDP_ECORRUPT;
+	if (!ret && !(info->path = strdup(path)))
+		ret = -ENOMEM;
+	if (ret)
+		cdp_overlay_info_release(info);
+	return ret;
+}
+
+int cdp_overlay_create(const char *path, const struct cdp_overlay_info *info)
+{
+	char sub[PATH_MAX];
+	struct cdp_overlay_info rec = *info;
+	int ret;
+
+	if (mkdir(path, 0700) < 0)
+		return -errno;
+	snprintf(sub, sizeof(sub), "%s/data", path);
+	if (mkdir(sub, 0700) < 0) {
+		ret = -errno;
+		goto out_rm;
+	}
+	rec.created_ts_ns = rec.last_used_ts_ns = now_ns();
+	ret = write_info(path, &rec);
+	if (ret < 0)
+		goto out_rm;
+	return 0;
+out_rm:
+	cdp_overlay_destroy(path);
+	return ret;
+}
+
+/* ------------------------------------------------------------ lock file */
+
+/* 1 when a live process holds the overlay's lock, 0 when not. */
+static int overlay_in_use(const char *path)
+{
+	char file[PATH_MAX];
+	int fd, busy = 0;
+
+	snprintf(file, sizeof(file), "%s/lock", path);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		busy = 1;
+	close(fd);
+	return busy;
+}
+
+static int rm_fn(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st; (void)type; (void)ftw;
+	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int cdp_overlay_destroy(const char *path)
+{
+	char target[PATH_MAX];
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode)) {
+		/* a registration of an overlay kept in another directory */
+		if (realpath(path, target)) {
+			int ret = cdp_overlay_destroy(target);
+
+			if (ret < 0 && ret != -ENOENT)
+				return ret;
+		}
+		return unlink(path) < 0 ? -errno : 0;
+	}
+	if (overlay_in_use(path))
+		return -EBUSY;
+	if (nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* ------------------------------------------------------------ listing */
+
+static uint64_t du_total;   /* protected by du_lock */
+
+static int du_fn(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)p; (void)type; (void)ftw;
+	du_total += (uint64_t)st->st_blocks * 512u;
+	return 0;
+}
+
+static pthread_mutex_t du_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t disk_usage(const char *path)
+{
+	uint64_t total;
+
+	pthread_mutex_lock(&du_lock);
+	du_total = 0;
+	if (nftw(path, du_fn, 16, FTW_PHYS) < 0)
+		du_total = 0;
+	total = du_total;
+	pthread_mutex_unlock(&du_lock);
+	return total;
+}
+
+static int info_cmp(const void *a, const void *b)
+{
+	const struct cdp_overlay_info *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+int cdp_overlay_list(const char *store_path, struct cdp_overlay_info **out, size_t *n)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 264], real[PATH_MAX];
+	struct cdp_overlay_info *list = NULL, info;
+	size_t count = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(dir, sizeof(dir), "%s/overlays", store_path);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!realpath(path, real) || cdp_overlay_read_info(real, &info) < 0)
+			continue;
+		info.mounted = overlay_in_use(real);
+		if (info.is_private && !info.mounted) {
+			/* its mount ended without cleaning up (killed) */
+			cdp_overlay_destroy(path);
+			cdp_overlay_info_release(&info);
+			continue;
+		}
+		info.size_bytes = disk_usage(real);
+		if (info.is_private) {
+			/* named by its directory, which the mount made unique */
+			free(info.name);
+			info.name = strdup(de->d_name);
+		}
+		if (!info.name) {
+			cdp_overlay_info_release(&info);
+			continue;
+		}
+		if (count == cap) {
+			struct cdp_overlay_info *nl;
+
+			cap = cap ? 2 * cap : 8;
+			nl = realloc(list, cap * sizeof(*list));
+			if (!nl) {
+				cdp_overlay_info_release(&info);
+				cdp_overlay_list_free(list, count);
+				closedir(d);
+				return -ENOMEM;
+			}
+			list = nl;
+		}
+		list[count++] = info;
+	}
+	closedir(d);
+	if (count)
+		qsort(list, count, sizeof(*list), info_cmp);
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+void cdp_overlay_list_free(struct cdp_overlay_info *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cdp_overlay_info_release(&list[i]);
+	free(list);
+}
+
+/* ------------------------------------------------------------ index I/O */
+
+/* Maps a RocksDB error to an errno (ENOSPC above all: the app must see it). */
+static int ovl_err(char *err)
+{
+	int ret;
+
+	if (!err)
+		return 0;
+	ret = strstr(err, "No space left") || strstr(err, "ENOSPC") ? -ENOSPC : -EIO;
+	cdp_log(LOG_ERR, "overlay index: %s", err);
+	rocksdb_free(err);
+	return ret;
+}
+
+/* *val: heap (rocksdb_free), NULL when absent. */
+static int ovl_get(struct cdp_overlay *o, const struct okey *k, char **val, size_t *len)
+{
+	char *err = NULL;
+
+	*val = rocksdb_get(o->db, o->ropts, (const char *)k->b, k->len, len, &err);
+	return ovl_err(err);
+}
+
+static int ovl_write(struct cdp_overlay *o, rocksdb_writebatch_t *wb)
+{
+	char *err = NULL;
+
+	rocksdb_write(o->db, o->wopts, wb, &err);
+	return ovl_err(err);
+}
+
+static void wb_put(rocksdb_writebatch_t *wb, const struct okey *k, const void *v, size_t len)
+{
+	rocksdb_writebatch_put(wb, (const char *)k->b, k->len, v, len);
+}
+
+static void wb_del(rocksdb_writebatch_t *wb, const struct okey *k)
+{
+	rocksdb_writebatch_delete(wb, (const char *)k->b, k->len);
+}
+
+static void ino_release(struct ovl_ino *in)
+{
+	free(in->target);
+	in->target = NULL;
+}
+
+static int ino_decode(const char *val, size_t len, struct ovl_ino *in)
+{
+	size_t hdr;
+	int ret;
+
+	if (len < 13 || val[0] != 'I')
+		return -CDP_ECORRUPT;
+	in->flags = get_u32be((const uint8_t *)val + 1);
+	in->base_limit = get_u64be((const uint8_t *)val + 5);
+	ret = attr_decode(val + 13, len - 13, &in->a, &hdr);
+	if (ret < 0)
+		return ret;
+	in->target = NULL;
+	if (13 + hdr < len) {
+		in->target = strndup(val + 13 + hdr, len - 13 - hdr);
+		if (!in->target)
+			return -ENOMEM;
+	}
+	in->own = 1;
+	return 0;
+}
+
+/* Loads object id: the overlay's record, else the base's attributes.
+ * -ENOENT when neither has it. */
+static int ino_get(struct cdp_overlay *o, uint64_t id, struct ovl_ino *in)
+{
+	struct okey k;
+	char *val;
+	size_t len;
+	int ret;
+
+	memset(in, 0, sizeof(*in));
+	okey_id(&k, 'I', id);
+	ret = ovl_get(o, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (val) {
+		ret = ino_decode(val, len, in);
+		rocksdb_free(val);
+		return ret;
+	}
+	if (id >= CDP_OVL_FIRST_NEW_ID)
+		return -ENOENT;
+	ret = cdp_view_getattr(o->base, id, &in->a);
+	if (ret < 0)
+		return ret;
+	in->flags = OVI_BASE;
+	in->base_limit = S_ISREG(in->a.mode) ? in->a.size : 0;
+	return 0;
+}
+
+static int ino_put(rocksdb_writebatch_t *wb, uint64_t id, const struct ovl_ino *in)
+{
+	size_t tlen = in->target ? strlen(in->target) : 0;
+	uint8_t *v = malloc(13 + ATTR_VALUE_BYTES + tlen);
+	struct okey k;
+
+	if (!v)
+		return -ENOMEM;
+	v[0] = 'I';
+	put_u32be(v + 1, in->flags);
+	put_u64be(v + 5, in->base_limit);
+	attr_encode(v + 13, &in->a);
+	if (tlen)
+		memcpy(v + 13 + ATTR_VALUE_BYTES, in->target, tlen);
+	okey_id(&k, 'I', id);
+	wb_put(wb, &k, v, 13 + ATTR_VALUE_BYTES + tlen);
+	free(v);
+	return 0;
+}
+
+/*
+ * One operation's objects: loaded once, changed in memory, written in the
+ * operation's batch, so that an operation touching an object twice (a
+ * rename within one directory) composes.
+ */
+#define TXN_MAX 6
+struct txn {
+	struct cdp_overlay *o;
+	rocksdb_writebatch_t *wb;
+	int n;
+	struct {
+		uint64_t id;
+		struct ovl_ino in;
+	} ent[TXN_MAX];
+};
+
+static void txn_init(struct txn *t, struct cdp_overlay *o)
+{
+	memset(t, 0, sizeof(*t));
+	t->o = o;
+	t->wb = rocksdb_writebatch_create();
+}
+
+static void txn_release(struct txn *t)
+{
+	int i;
+
+	for (i = 0; i < t->n; i++)
+		ino_release(&t->ent[i].in);
+	rocksdb_writebatch_destroy(t->wb);
+}
+
+static int txn_ino(struct txn *t, uint64_t id, struct ovl_ino **out)
+{
+	int i, ret;
+
+	for (i = 0; i < t->n; i++)
+		if (t->ent[i].id == id) {
+			*out = &t->ent[i].in;
+			return 0;
+		}
+	if (t->n == TXN_MAX)
+		return -EIO;
+	ret = ino_get(t->o, id, &t->ent[t->n].in);
+	if (ret < 0)
+		return ret;
+	t->ent[t->n].id = id;
+	*out = &t->ent[t->n++].in;
+	return 0;
+}
+
+static int txn_commit(struct txn *t)
+{
+	int i, ret;
+
+	for (i = 0; i < t->n; i++) {
+		/* a changed base object becomes the overlay's own record */
+		ret = ino_put(t->wb, t->ent[i].id, &t->ent[i].in);
+		if (ret < 0)
+			return ret;
+	}
+	return ovl_write(t->o, t->wb);
+}
+
+static void touch_mc(struct ovl_ino *in, int64_t now)
+{
+	in->a.mtime_ns = in->a.ctime_ns = now;
+}
+
+/* ------------------------------------------------------------ entries */
+
+/* 1 when dir's base holds name. */
+static int base_has(struct cdp_overlay *o, uint64_t dir, const char *name)
+{
+	uint64_t child;
+	uint32_t type;
+
+	return dir < CDP_OVL_FIRST_NEW_ID &&
+	       cdp_view_lookup(o->base, dir, name, &child, &type) == 0;
+}
+
+static int entry_get(struct cdp_overlay *o, uint64_t parent, const char *name,
+		     uint64_t *child, uint32_t *type)
+{
+	struct okey k;
+	char *val;
+	size_t len;
+	int ret;
+
+	okey_name(&k, 'E', parent, name);
+	ret = ovl_get(o, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (val) {
+		if (len == 13 && val[0] == 'E') {
+			*child = get_u64be((const uint8_t *)val + 1);
+			*type = get_u32be((const uint8_t *)val + 9);
+			ret = 0;
+		} else {
+			ret = len >= 1 && val[0] == 'W' ? -ENOENT : -CDP_ECORRUPT;
+		}
+		rocksdb_free(val);
+		return ret;
+	}
+	if (parent >= CDP_OVL_FIRST_NEW_ID)
+		return -ENOENT;
+	return cdp_view_lookup(o->base, parent, name, child, type);
+}
+
+static void entry_put(struct txn *t, uint64_t parent, const char *name, uint64_t child,
+		      uint32_t type)
+{
+	uint8_t v[13];
+	struct okey k;
+
+	v[0] = 'E';
+	put_u64be(v + 1, child);
+	put_u32be(v + 9, type & S_IFMT);
+	okey_name(&k, 'E', parent, name);
+	wb_put(t->wb, &k, v, sizeof(v));
+}
+
+static void entry_remove(struct txn *t, uint64_t parent, const char *name)
+{
+	struct okey k;
+
+	okey_name(&k, 'E', parent, name);
+	if (base_has(t->o, parent, name))
+		wb_put(t->wb, &k, "W", 1);
+	else
+		wb_del(t->wb, &k);
+}
+
+/* The object lost a name; with none left it is purged at the next open
+ * (it may still be open now). */
+static void drop_link(struct txn *t, uint64_t id, struct ovl_ino *in, int64_t now)
+{
+	struct okey k;
+
+	if (S_ISDIR(in->a.mode))
+		in->a.nlink = 0;
+	else if (in->a.nlink > 0)
+		in->a.nlink--;
+	in->a.ctime_ns = now;
+	if (in->a.nlink == 0) {
+		okey_id(&k, 'O', id);
+		wb_put(t->wb, &k, "O", 1);
+	}
+}
+
+/* ------------------------------------------------------------ readdir */
+
+struct ov_ent {
+	char *name;
+	uint64_t child;
+	uint32_t type;
+	int whiteout;
+};
+
+struct merge {
+	struct ov_ent *ov;
+	size_t nov, next;
+	cdp_dirent_fn fn;
+	void *arg;
+	int stop;
+};
+
+static int emit_overlay_upto(struct merge *m, const char *name)
+{
+	while (m->next < m->nov && (!name || strcmp(m->ov[m->next].name, name) < 0)) {
+		struct ov_ent *e = &m->ov[m->next++];
+
+		if (!e->whiteout && (m->stop = m->fn(m->arg, e->name, e->child, e->type)))
+			return m->stop;
+	}
+	return 0;
+}
+
+static int merge_base_cb(void *arg, const char *name, uint64_t fid, uint32_t type)
+{
+	struct merge *m = arg;
+
+	if (emit_overlay_upto(m, name))
+		return m->stop;
+	if (m->next < m->nov && strcmp(m->ov[m->next].name, name) == 0) {
+		struct ov_ent *e = &m->ov[m->next++];
+
+		if (!e->whiteout)
+			m->stop = m->fn(m->arg, e->name, e->child, e->type);
+		return m->stop;
+	}
+	m->stop = m->fn(m->arg, name, fid, type);
+	return m->stop;
+}
+
+static int overlay_entries(struct cdp_overlay *o, uint64_t dir, struct ov_ent **out,
+			   size_t *n)
+{
+	rocksdb_iterator_t *it;
+	struct ov_ent *list = NULL;
+	size_t count = 0, cap = 0;
+	struct okey k;
+	int ret = 0;
+
+	okey_id(&k, 'E', dir);
+	it = rocksdb_create_iterator(o->db, o->ropts);
+	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *key = rocksdb_iter_key(it, &klen);
+		const char *val = rocksdb_iter_value(it, &vlen);
+		struct ov_ent *e;
+
+		if (klen < 9 || memcmp(key, k.b, 9) != 0)
+			break;
+		if (count == cap) {
+			struct ov_ent *nl;
+
+			cap = cap ? 2 * cap : 16;
+			nl = realloc(list, cap * sizeof(*list));
+			if (!nl) {
+				ret = -ENOMEM;
+				break;
+			}
+			list = nl;
+		}
+		e = &list[count];
+		memset(e, 0, sizeof(*e));
+		e->name = strndup(key + 9, klen - 9);
+		if (!e->name) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (vlen == 13 && val[0] == 'E') {
+			e->child = get_u64be((const uint8_t *)val + 1);
+			e->type = get_u32be((const uint8_t *)val + 9);
+		} else {
+			e->whiteout = 1;
+		}
+		count++;
+	}
+	rocksdb_iter_destroy(it);
+	if (ret < 0) {
+		while (count)
+			free(list[--count].name);
+		free(list);
+		return ret;
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+int cdp_overlay_readdir(struct cdp_overlay *o, uint64_t dir, cdp_dirent_fn fn, void *arg)
+{
+	struct ovl_ino in;
+	struct merge m;
+	size_t i;
+	int ret;
+
+	ret = ino_get(o, dir, &in);
+	if (ret < 0)
+		return ret;
+	ino_release(&in);
+	if (!S_ISDIR(in.a.mode))
+		return -ENOTDIR;
+	memset(&m, 0, sizeof(m));
+	m.fn = fn;
+	m.arg = arg;
+	ret = overlay_entries(o, dir, &m.ov, &m.nov);
+	if (ret < 0)
+		return ret;
+	if (dir < CDP_OVL_FIRST_NEW_ID) {
+		ret = cdp_view_readdir(o->base, dir, NULL, merge_base_cb, &m);
+		if (ret == -ENOENT)
+			ret = 0;
+	}
+	if (ret >= 0 && !m.stop)
+		ret = emit_overlay_upto(&m, NULL);
+	if (m.stop)
+		ret = m.stop;
+	for (i = 0; i < m.nov; i++)
+		free(m.ov[i].name);
+	free(m.ov);
+	return ret;
+}
+
+static int any_entry_cb(void *arg, const char *name, uint64_t fid, uint32_t type)
+{
+	(void)arg; (void)name; (void)fid; (void)type;
+	return 1;
+}
+
+static int dir_is_empty(struct cdp_overlay *o, uint64_t dir)
+{
+	int ret = cdp_overlay_readdir(o, dir, any_entry_cb, NULL);
+
+	return ret < 0 ? ret : ret == 0;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void fd_cache_close_all(struct cdp_overlay *o)
+{
+	int i;
+
+	for (i = 0; i < OVL_FD_SLOTS; i++)
+		if (o->fds[i].fd >= 0) {
+			close(o->fds[i].fd);
+			o->fds[i].fd = -1;
+		}
+}
+
+static void delta_path(const struct cdp_overlay *o, uint64_t id, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/data/%016" PRIx64, o->path, id);
+}
+
+/* Deletes every record and the delta file of object id. */
+static void purge_object(struct cdp_overlay *o, rocksdb_writebatch_t *wb, uint64_t id)
+{
+	struct okey from, to;
+	char path[PATH_MAX];
+
+	okey_id(&from, 'I', id);
+	wb_del(wb, &from);
+	okey_block(&from, id, 0);
+	okey_block(&to, id + 1, 0);
+	rocksdb_writebatch_delete_range(wb, (const char *)from.b, from.len,
+					(const char *)to.b, to.len);
+	okey_id(&from, 'X', id);
+	okey_id(&to, 'X', id + 1);
+	rocksdb_writebatch_delete_range(wb, (const char *)from.b, from.len,
+					(const char *)to.b, to.len);
+	okey_id(&from, 'O', id);
+	wb_del(wb, &from);
+	delta_path(o, id, path, sizeof(path));
+	unlink(path);
+}
+
+static int purge_orphans(struct cdp_overlay *o)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_iterator_t *it = rocksdb_create_iterator(o->db, o->ropts);
+	struct okey k;
+	int ret, n = 0;
+
+	okey_id(&k, 'O', 0);
+	for (rocksdb_iter_seek(it, (const char *)k.b, 1); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *key = rocksdb_iter_key(it, &klen);
+
+		if (klen != 9 || key[0] != 'O')
+			break;
+		purge_object(o, wb, get_u64be((const uint8_t *)key + 1));
+		n++;
+	}
+	rocksdb_iter_destroy(it);
+	ret = n ? ovl_write(o, wb) : 0;
+	rocksdb_writebatch_destroy(wb);
+	return ret;
+}
+
+static int meta_init(struct cdp_overlay *o)
+{
+	struct okey k;
+	char *val;
+	size_t len;
+	uint8_t v[8];
+	int ret;
+
+	okey_meta(&k, "format");
+	ret = ovl_get(o, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (val) {
+		ret = len == 4 && get_u32be((const uint8_t *)val) == CDP_OVL_FORMAT_VERSION ? 0 :
+		      -CDP_EVERSION;
+		rocksdb_free(val);
+		if (ret < 0)
+			return ret;
+	} else {
+		rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+
+		put_u32be(v, CDP_OVL_FORMAT_VERSION);
+		wb_put(wb, &k, v, 4);
+		ret = ovl_write(o, wb);
+		rocksdb_writebatch_destroy(wb);
+		if (ret < 0)
+			return ret;
+	}
+	okey_meta(&k, "next_id");
+	ret = ovl_get(o, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	o->next_id = CDP_OVL_FIRST_NEW_ID;
+	if (val) {
+		if (len == 8)
+			o->next_id = get_u64be((const uint8_t *)val);
+		rocksdb_free(val);
+	}
+	return 0;
+}
+
+int cdp_overlay_open(const char *path, struct cdp_view *base, uint64_t base_root_fid,
+		     uint32_t block_size, struct cdp_overlay **out)
+{
+	struct cdp_overlay_info info;
+	struct cdp_overlay *o;
+	char file[PATH_MAX], *err = NULL;
+	int ret, i;
+
+	*out = NULL;
+	ret = cdp_overlay_read_info(path, &info);
+	if (ret < 0)
+		return ret;
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		cdp_overlay_info_release(&info);
+		return -ENOMEM;
+	}
+	o->lock_fd = -1;
+	for (i = 0; i < OVL_FD_SLOTS; i++)
+		o->fds[i].fd = -1;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->fd_lock, NULL);
+	for (i = 0; i < OVL_STRIPES; i++)
+		pthread_rwlock_init(&o->stripes[i], NULL);
+	o->base = base;
+	o->root_fid = base_root_fid;
+	o->bs = block_size ? block_size : CDP_DEFAULT_BLOCK_SIZE;
+	o->path = strdup(path);
+	if (!o->path) {
+		ret = -ENOMEM;
+		goto out_err;
+	}
+	snprintf(file, sizeof(file), "%s/lock", path);
+	o->lock_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (o->lock_fd < 0) {
+		ret = -errno;
+		goto out_err;
+	}
+	if (flock(o->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto out_err;
+	}
+	if (ftruncate(o->lock_fd, 0) == 0)
+		dprintf(o->lock_fd, "%d\n", (int)getpid());
+
+	o->dbopts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(o->dbopts, 1);
+	rocksdb_options_set_keep_log_file_num(o->dbopts, 2);
+	/* small: the WAL is preallocated to about the memtable size, and an
+	 * overlay of a few changed blocks should take a few blocks */
+	rocksdb_options_set_write_buffer_size(o->dbopts, 1u << 20);
+	rocksdb_options_set_manifest_preallocation_size(o->dbopts, 64u << 10);
+	rocksdb_options_set_max_background_jobs(o->dbopts, 1);
+	rocksdb_options_set_max_open_files(o->dbopts, 256);
+	o->ropts = rocksdb_readoptions_create();
+	o->wopts = rocksdb_writeoptions_create();
+	snprintf(file, sizeof(file), "%s/index", path);
+	o->db = rocksdb_open(o->dbopts, file, &err);
+	if (err) {
+		ret = ovl_err(err);
+		goto out_err;
+	}
+	ret = meta_init(o);
+	if (ret == 0)
+		ret = purge_orphans(o);
+	if (ret < 0)
+		goto out_err;
+	info.last_used_ts_ns = now_ns();
+	ret = write_info(path, &info);
+	if (ret < 0)
+		goto out_err;
+	cdp_overlay_info_release(&info);
+	*out = o;
+	return 0;
+out_err:
+	cdp_overlay_info_release(&info);
+	cdp_overlay_close(o);
+	return ret;
+}
+
+void cdp_overlay_close(struct cdp_overlay *o)
+{
+	struct cdp_overlay_info info;
+	char *err = NULL;
+	int i;
+
+	if (!o)
+		return;
+	fd_cache_close_all(o);
+	if (o->db) {
+		rocksdb_flush_wal(o->db, 1, &err);
+		ovl_err(err);
+		rocksdb_close(o->db);
+		if (o->path && cdp_overlay_read_info(o->path, &info) == 0) {
+			info.last_used_ts_ns = now_ns();
+			write_info(o->path, &info);
+			cdp_overlay_info_release(&info);
+		}
+	}
+	if (o->ropts)
+		rocksdb_readoptions_destroy(o->ropts);
+	if (o->wopts)
+		rocksdb_writeoptions_destroy(o->wopts);
+	if (o->dbopts)
+		rocksdb_options_destroy(o->dbopts);
+	if (o->lock_fd >= 0)
+		close(o->lock_fd);   /* releases the flock */
+	for (i = 0; i < OVL_STRIPES; i++)
+		pthread_rwlock_destroy(&o->stripes[i]);
+	pthread_mutex_destroy(&o->fd_lock);
+	pthread_mutex_destroy(&o->lock);
+	free(o->path);
+	free(o);
+}
+
+int cdp_overlay_space(struct cdp_overlay *o, uint64_t *used_bytes, uint64_t *free_bytes,
+		      uint64_t *total_bytes)
+{
+	struct statvfs sv;
+
+	if (statvfs(o->path, &sv) < 0)
+		return -errno;
+	*total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	*used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	return 0;
+}
+
+/* ------------------------------------------------------------ delta files */
+
+/* An fd on id's delta file (created when create), or -ENOENT.  Release
+ * with delta_put(o, fd). */
+static int delta_get(struct cdp_overlay *o, uint64_t id, int create)
+{
+	char path[PATH_MAX];
+	int i, fd, victim = -1;
+
+	pthread_mutex_lock(&o->fd_lock);
+	for (i = 0; i < OVL_FD_SLOTS; i++)
+		if (o->fds[i].fd >= 0 && o->fds[i].id == id) {
+			o->fds[i].refs++;
+			o->fds[i].tick = ++o->fd_tick;
+			fd = o->fds[i].fd;
+			pthread_mutex_unlock(&o->fd_lock);
+			return fd;
+		}
+	delta_path(o, id, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		fd = -errno;
+		pthread_mutex_unlock(&o->fd_lock);
+		return fd;
+	}
+	for (i = 0; i < OVL_FD_SLOTS; i++) {
+		if (o->fds[i].fd < 0) {
+			victim = i;
+			break;
+		}
+		if (o->fds[i].refs == 0 &&
+		    (victim < 0 || o->fds[i].tick < o->fds[victim].tick))
+			victim = i;
+	}
+	if (victim >= 0) {
+		if (o->fds[victim].fd >= 0)
+			close(o->fds[victim].fd);
+		o->fds[victim].fd = fd;
+		o->fds[victim].id = id;
+		o->fds[victim].refs = 1;
+		o->fds[victim].tick = ++o->fd_tick;
+	}
+	pthread_mutex_unlock(&o->fd_lock);
+	return fd;
+}
+
+static void delta_put(struct cdp_overlay *o, int fd)
+{
+	int i;
+
+	pthread_mutex_lock(&o->fd_lock);
+	for (i = 0; i < OVL_FD_SLOTS; i++)
+		if (o->fds[i].fd == fd) {
+			o->fds[i].refs--;
+			pthread_mutex_unlock(&o->fd_lock);
+			return;
+		}
+	pthread_mutex_unlock(&o->fd_lock);
+	close(fd);   /* not cached: every slot was busy */
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			memset(p, 0, len);   /* past the delta file's end: zeros */
+			return 0;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ block states */
+
+/* states[i] gets the state ('D', 'Z' or 0) of block first + i. */
+static void block_states(struct cdp_overlay *o, uint64_t id, uint64_t first, size_t count,
+			 char *states)
+{
+	rocksdb_iterator_t *it;
+	struct okey k;
+
+	memset(states, 0, count);
+	okey_block(&k, id, first);
+	it = rocksdb_create_iterator(o->db, o->ropts);
+	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *key = rocksdb_iter_key(it, &klen);
+		const char *val = rocksdb_iter_value(it, &vlen);
+		uint64_t b;
+
+		if (klen != 17 || memcmp(key, k.b, 9) != 0)
+			break;
+		b = get_u64be((const uint8_t *)key + 9);
+		if (b >= first + count)
+			break;
+		if (vlen >= 1)
+			states[b - first] = val[0];
+	}
+	rocksdb_iter_destroy(it);
+}
+
+/* Content of [off, off+len) from below the overlay's changes of this block
+ * run: the base up to base_limit, zeros beyond. */
+static int read_beneath(struct cdp_overlay *o, uint64_t id, const struct ovl_ino *in,
+			char *buf, size_t len, uint64_t off)
+{
+	size_t have = 0;
+
+	if ((in->flags & OVI_BASE) && off < in->base_limit) {
+		size_t want = len;
+		ssize_t n;
+
+		if (off + want > in->base_limit)
+			want = (size_t)(in->base_limit - off);
+		n = cdp_view_read(o->base, id, buf, want, off);
+		if (n < 0)
+			return (int)n;
+		have = (size_t)n;
+	}
+	memset(buf + have, 0, len - have);
+	return 0;
+}
+
+ssize_t cdp_overlay_read(struct cdp_overlay *o, uint64_t id, void *buf, size_t len,
+			 uint64_t off)
+{
+	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
+	struct ovl_ino in;
+	uint64_t bs = o->bs, first, last, pos, end;
+	char *states = NULL, *out = buf;
+	int fd = -1, ret;
+	size_t i, count;
+
+	pthread_rwlock_rdlock(stripe);
+	ret = ino_get(o, id, &in);
+	if (ret < 0)
+		goto out;
+	if (S_ISDIR(in.a.mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (off >= in.a.size || len == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (len > in.a.size - off)
+		len = (size_t)(in.a.size - off);
+	end = off + len;
+	first = off / bs;
+	last = (end - 1) / bs;
+	count = (size_t)(last - first + 1);
+	states = malloc(count);
+	if (!states) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	block_states(o, id, first, count, states);
+	for (pos = off, i = 0; i < count;) {
+		size_t j = i + 1, n;
+		uint64_t run_end;
+
+		/* a run of blocks in the same state, one I/O */
+		while (j < count && states[j] == states[i])
+			j++;
+		run_end = (first + j) * bs;
+		if (run_end > end)
+			run_end = end;
+		n = (size_t)(run_end - pos);
+		if (states[i] == 'D') {
+			if (fd < 0)
+				fd = delta_get(o, id, 0);
+			ret = fd < 0 ? fd : pread_full(fd, out + (pos - off), n, pos);
+			if (fd == -ENOENT) {
+				memset(out + (pos - off), 0, n);
+				ret = 0;
+			}
+		} else if (states[i] == 'Z') {
+			memset(out + (pos - off), 0, n);
+		} else {
+			ret = read_beneath(o, id, &in, out + (pos - off), n, pos);
+		}
+		if (ret < 0)
+			goto out;
+		pos = run_end;
+		i = j;
+	}
+	ret = (int)len;
+out:
+	if (fd >= 0)
+		delta_put(o, fd);
+	free(states);
+	ino_release(&in);
+	pthread_rwlock_unlock(stripe);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+/* A block the write can put in place: already in the delta file, or wholly
+ * covered by [off, off+len). */
+static int direct_block(char state, uint64_t b, uint64_t bs, uint64_t off, size_t len)
+{
+	return state == 'D' || (off <= b * bs && off + len >= (b + 1) * bs);
+}
+
+/*
+ * Puts buf (len bytes at off) into id's delta file, copying up the rest of
+ * each partial block it touches; marks the blocks 'D' in wb.  Called with
+ * the object's stripe held for writing.
+ */
+static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino *in,
+			rocksdb_writebatch_t *wb, const char *buf, size_t len, uint64_t off)
+{
+	uint64_t bs = o->bs, first = off / bs, last = (off + len - 1) / bs, b;
+	size_t count = (size_t)(last - first + 1);
+	char *states = malloc(count), *blk = NULL;
+	int fd, ret = 0;
+
+	if (!states)
+		return -ENOMEM;
+	block_states(o, id, first, count, states);
+	fd = delta_get(o, id, 1);
+	if (fd < 0) {
+		free(states);
+		return fd;
+	}
+	for (b = first; b <= last && ret == 0;) {
+		uint64_t bstart = b * bs, ws = off > bstart ? off : bstart;
+		uint64_t we = off + len < bstart + bs ? off + len : bstart + bs;
+		struct okey k;
+
+		if (direct_block(states[b - first], b, bs, off, len)) {
+			/* in place: a run of blocks already copied or fully written */
+			uint64_t e = b;
+
+			while (e + 1 <= last && direct_block(states[e + 1 - first], e + 1, bs, off, len))
+				e++;
+			we = off + len < (e + 1) * bs ? off + len : (e + 1) * bs;
+			ret = pwrite_all(fd, buf + (ws - off), (size_t)(we - ws), ws);
+			for (; b <= e; b++) {
+				if (states[b - first] != 'D') {
+					okey_block(&k, id, b);
+					wb_put(wb, &k, "D", 1);
+				}
+			}
+			continue;
+		}
+		if (!blk && !(blk = malloc(bs))) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (states[b - first] == 'Z')
+			memset(blk, 0, bs);
+		else
+			ret = read_beneath(o, id, in, blk, bs, bstart);
+		if (ret == 0) {
+			memcpy(blk + (ws - bstart), buf + (ws - off), (size_t)(we - ws));
+			ret = pwrite_all(fd, blk, bs, bstart);
+		}
+		okey_block(&k, id, b);
+		wb_put(wb, &k, "D", 1);
+		b++;
+	}
+	delta_put(o, fd);
+	free(blk);
+	free(states);
+	return ret;
+}
+
+ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, size_t len,
+			  uint64_t off)
+{
+	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
+	struct ovl_ino snap, *in;
+	struct txn t;
+	int ret;
+
+	if (len == 0)
+		return 0;
+	if (off + len < off)
+		return -EFBIG;
+	pthread_rwlock_wrlock(stripe);
+	ret = ino_get(o, id, &snap);
+	if (ret < 0)
+		goto out_unlock;
+	if (!S_ISREG(snap.a.mode)) {
+		ino_release(&snap);
+		ret = S_ISDIR(snap.a.mode) ? -EISDIR : -EINVAL;
+		goto out_unlock;
+	}
+	txn_init(&t, o);
+	ret = write_blocks(o, id, &snap, t.wb, buf, len, off);
+	ino_release(&snap);
+	if (ret == 0) {
+		pthread_mutex_lock(&o->lock);
+		ret = txn_ino(&t, id, &in);
+		if (ret == 0) {
+			if (off + len > in->a.size)
+				in->a.size = off + len;
+			in->a.blocks = CDP_BLOCKS_UNKNOWN;
+			touch_mc(in, now_ns());
+			ret = txn_commit(&t);
+		}
+		pthread_mutex_unlock(&o->lock);
+	}
+	txn_release(&t);
+out_unlock:
+	pthread_rwlock_unlock(stripe);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+/* Cuts id to size (stripe and lock held; in is id's record in t). */
+static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
+			   struct ovl_ino *in, uint64_t size)
+{
+	uint64_t bs = o->bs;
+
+	if (size < in->a.size) {
+		struct okey from, to;
+		int fd;
+
+		if (in->base_limit > size)
+			in->base_limit = size;
+		okey_block(&from, id, (size + bs - 1) / bs);
+		okey_block(&to, id + 1, 0);
+		rocksdb_writebatch_delete_range(t->wb, (const char *)from.b, from.len,
+						(const char *)to.b, to.len);
+		fd = delta_get(o, id, 0);
+		if (fd >= 0) {
+			/* the partial last block's tail becomes zeros */
+			int r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+
+			delta_put(o, fd);
+			if (r < 0)
+				return r;
+		}
+	}
+	in->a.size = size;
+	in->a.blocks = CDP_BLOCKS_UNKNOWN;
+	return 0;
+}
+
+int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_attr *a,
+			unsigned to_set, struct cdp_attr *out)
+{
+	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
+	int64_t now = now_ns();
+	struct ovl_ino *in;
+	struct txn t;
+	int ret;
+
+	pthread_rwlock_wrlock(stripe);
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = txn_ino(&t, id, &in);
+	if (ret < 0)
+		goto out;
+	if (to_set & CDP_OVL_SET_SIZE) {
+		if (S_ISDIR(in->a.mode)) {
+			ret = -EISDIR;
+			goto out;
+		}
+		if (!S_ISREG(in->a.mode)) {
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = truncate_locked(o, &t, id, in, a->size);
+		if (ret < 0)
+			goto out;
+		if (!(to_set & (CDP_OVL_SET_MTIME | CDP_OVL_SET_MTIME_NOW)))
+			in->a.mtime_ns = now;
+	}
+	if (to_set & CDP_OVL_SET_MODE)
+		in->a.mode = (in->a.mode & S_IFMT) | (a->mode & 07777);
+	if (to_set & CDP_OVL_SET_UID)
+		in->a.uid = a->uid;
+	if (to_set & CDP_OVL_SET_GID)
+		in->a.gid = a->gid;
+	if (to_set & CDP_OVL_SET_ATIME_NOW)
+		in->a.atime_ns = now;
+	else if (to_set & CDP_OVL_SET_ATIME)
+		in->a.atime_ns = a->atime_ns;
+	if (to_set & CDP_OVL_SET_MTIME_NOW)
+		in->a.mtime_ns = now;
+	else if (to_set & CDP_OVL_SET_MTIME)
+		in->a.mtime_ns = a->mtime_ns;
+	in->a.ctime_ns = (to_set & CDP_OVL_SET_CTIME) ? a->ctime_ns : now;
+	ret = txn_commit(&t);
+	if (ret == 0 && out)
+		*out = in->a;
+out:
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	pthread_rwlock_unlock(stripe);
+	return ret;
+}
+
+int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t off,
+			  uint64_t len)
+{
+	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
+	int keep = mode & FALLOC_FL_KEEP_SIZE, zero;
+	uint64_t bs = o->bs, end = off + len, size;
+	struct ovl_ino snap, *in;
+	struct txn t;
+	int ret, fd;
+
+	zero = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !keep)
+		return -EINVAL;
+	if (len == 0 || end < off)
+		return -EINVAL;
+	pthread_rwlock_wrlock(stripe);
+	ret = ino_get(o, id, &snap);
+	if (ret < 0)
+		goto out_unlock;
+	ino_release(&snap);
+	if (!S_ISREG(snap.a.mode)) {
+		ret = S_ISDIR(snap.a.mode) ? -EISDIR : -ENODEV;
+		goto out_unlock;
+	}
+	size = snap.a.size;
+	txn_init(&t, o);
+	fd = delta_get(o, id, 1);
+	if (fd < 0) {
+		ret = fd;
+		goto out_txn;
+	}
+	if (!zero) {
+		/* reserve the space, so a later write does not meet ENOSPC */
+		ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+		if (ret == -EOPNOTSUPP)
+			ret = 0;
+	} else {
+		uint64_t zend = keep && end > size ? size : end, b;
+		uint64_t fb = (off + bs - 1) / bs, lb = zend / bs;   /* whole blocks [fb, lb) */
+		char *zeros = NULL;
+
+		if (off < zend) {
+			if (fb >= lb) {
+				/* within one block or two partial ones */
+				zeros = calloc(1, (size_t)(zend - off));
+				ret = zeros ? write_blocks(o, id, &snap, t.wb, zeros,
+							   (size_t)(zend - off), off) : -ENOMEM;
+			} else {
+				struct okey k;
+
+				if (off < fb * bs && (zeros = calloc(1, bs)))
+					ret = write_blocks(o, id, &snap, t.wb, zeros,
+							   (size_t)(fb * bs - off), off);
+				if (ret == 0 && lb * bs < zend && (zeros || (zeros = calloc(1, bs))))
+					ret = write_blocks(o, id, &snap, t.wb, zeros,
+							   (size_t)(zend - lb * bs), lb * bs);
+				for (b = fb; ret == 0 && b < lb; b++) {
+					okey_block(&k, id, b);
+					wb_put(t.wb, &k, "Z", 1);
+				}
+				if (ret == 0 &&
+				    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					      (off_t)(fb * bs), (off_t)((lb - fb) * bs)) < 0 &&
+				    errno != EOPNOTSUPP)
+					ret = -errno;
+			}
+			free(zeros);
+		}
+	}
+	delta_put(o, fd);
+	if (ret == 0) {
+		pthread_mutex_lock(&o->lock);
+		ret = txn_ino(&t, id, &in);
+		if (ret == 0) {
+			if (!keep && end > in->a.size)
+				in->a.size = end;
+			in->a.blocks = CDP_BLOCKS_UNKNOWN;
+			if (zero)
+				touch_mc(in, now_ns());
+			ret = txn_commit(&t);
+		}
+		pthread_mutex_unlock(&o->lock);
+	}
+out_txn:
+	txn_release(&t);
+out_unlock:
+	pthread_rwlock_unlock(stripe);
+	return ret;
+}
+
+int cdp_overlay_fsync(struct cdp_overlay *o, uint64_t id)
+{
+	char *err = NULL;
+	int fd, ret = 0;
+
+	fd = delta_get(o, id, 0);
+	if (fd >= 0) {
+		if (fdatasync(fd) < 0)
+			ret = -errno;
+		delta_put(o, fd);
+	}
+	rocksdb_flush_wal(o->db, 1, &err);
+	if (err && !ret)
+		ret = ovl_err(err);
+	else if (err)
+		ovl_err(err);
+	return ret;
+}
+
+/* ------------------------------------------------------------ names */
+
+int cdp_overlay_getattr(struct cdp_overlay *o, uint64_t id, struct cdp_attr *a)
+{
+	struct ovl_ino in;
+	int ret = ino_get(o, id, &in);
+
+	if (ret == 0)
+		*a = in.a;
+	ino_release(&in);
+	return ret;
+}
+
+int cdp_overlay_lookup(struct cdp_overlay *o, uint64_t parent, const char *name,
+		       uint64_t *child, struct cdp_attr *a)
+{
+	uint32_t type;
+	int ret;
+
+	if (strlen(name) > CDP_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = entry_get(o, parent, name, child, &type);
+	if (ret == 0)
+		ret = cdp_overlay_getattr(o, *child, a);
+	return ret;
+}
+
+ssize_t cdp_overlay_readlink(struct cdp_overlay *o, uint64_t id, char *buf, size_t size)
+{
+	struct ovl_ino in;
+	ssize_t ret;
+	size_t n;
+
+	ret = ino_get(o, id, &in);
+	if (ret < 0)
+		return ret;
+	if (!S_ISLNK(in.a.mode)) {
+		ino_release(&in);
+		return -EINVAL;
+	}
+	if (!in.target) {
+		ino_release(&in);
+		return cdp_view_readlink(o->base, id, buf, size);
+	}
+	n = strlen(in.target);
+	if (n + 1 > size) {
+		ino_release(&in);
+		return -ERANGE;
+	}
+	memcpy(buf, in.target, n + 1);
+	ino_release(&in);
+	return (ssize_t)n;
+}
+
+/* Checks that parent is a directory where name is free; lock held. */
+static int check_new_name(struct cdp_overlay *o, struct txn *t, uint64_t parent,
+			  const char *name, struct ovl_ino **pin)
+{
+	uint64_t child;
+	uint32_t type;
+	int ret;
+
+	if (strlen(name) > CDP_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = txn_ino(t, parent, pin);
+	if (ret < 0)
+		return ret;
+	if (!S_ISDIR((*pin)->a.mode))
+		return -ENOTDIR;
+	if ((*pin)->a.nlink == 0)
+		return -ENOENT;   /* removed while someone still stands in it */
+	ret = entry_get(o, parent, name, &child, &type);
+	if (ret == 0)
+		return -EEXIST;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
+		      uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
+		      uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
+{
+	int64_t now = now_ns();
+	struct ovl_ino in;
+	struct okey k;
+	uint8_t v[8];
+	int ret;
+
+	memset(&in, 0, sizeof(in));
+	in.own = 1;
+	in.a.mode = mode;
+	in.a.uid = ctx->uid;
+	in.a.gid = ctx->gid;
+	if (pin->a.mode & S_ISGID) {
+		/* BSD group semantics of a setgid directory, as ext4 */
+		in.a.gid = pin->a.gid;
+		if (S_ISDIR(mode))
+			in.a.mode |= S_ISGID;
+	}
+	in.a.nlink = S_ISDIR(mode) ? 2 : 1;
+	in.a.rdev = rdev;
+	in.a.atime_ns = in.a.mtime_ns = in.a.ctime_ns = now;
+	in.a.blocks = CDP_BLOCKS_UNKNOWN;
+	if (target) {
+		in.target = (char *)target;
+		in.a.size = strlen(target);
+	} else if (S_ISDIR(mode)) {
+		in.a.size = 4096;
+	}
+	*id = o->next_id;
+	ret = ino_put(t->wb, *id, &in);
+	if (ret < 0)
+		return ret;
+	okey_meta(&k, "next_id");
+	put_u64be(v, *id + 1);
+	wb_put(t->wb, &k, v, 8);
+	entry_put(t, parent, name, *id, mode);
+	if (S_ISDIR(mode))
+		pin->a.nlink++;
+	touch_mc(pin, now);
+	ret = txn_commit(t);
+	if (ret < 0)
+		return ret;
+	o->next_id++;
+	*a = in.a;
+	return 0;
+}
+
+int cdp_overlay_mknod(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
+		      const char *name, uint32_t mode, uint64_t rdev, uint64_t *id,
+		      struct cdp_attr *a)
+{
+	struct ovl_ino *pin;
+	struct txn t;
+	int ret;
+
+	if (S_ISLNK(mode) || (mode & S_IFMT) == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = check_new_name(o, &t, parent, name, &pin);
+	if (ret == 0)
+		ret = new_object(o, &t, ctx, parent, pin, name, mode, rdev, NULL, id, a);
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int cdp_overlay_symlink(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
+			const char *name, const char *target, uint64_t *id, struct cdp_attr *a)
+{
+	struct ovl_ino *pin;
+	struct txn t;
+	int ret;
+
+	if (!*target || strlen(target) >= PATH_MAX)
+		return !*target ? -ENOENT : -ENAMETOOLONG;
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = check_new_name(o, &t, parent, name, &pin);
+	if (ret == 0)
+		ret = new_object(o, &t, ctx, parent, pin, name, S_IFLNK | 0777, 0, target, id, a);
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int cdp_overlay_link(struct cdp_overlay *o, uint64_t id, uint64_t newparent,
+		     const char *newname, struct cdp_attr *a)
+{
+	struct ovl_ino *pin, *in;
+	int64_t now = now_ns();
+	struct okey k;
+	struct txn t;
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = check_new_name(o, &t, newparent, newname, &pin);
+	if (ret == 0)
+		ret = txn_ino(&t, id, &in);
+	if (ret == 0 && S_ISDIR(in->a.mode))
+		ret = -EPERM;
+	if (ret == 0 && in->a.nlink == 0)
+		ret = -ENOENT;
+	if (ret == 0) {
+		in->a.nlink++;
+		in->a.ctime_ns = now;
+		touch_mc(pin, now);
+		entry_put(&t, newparent, newname, id, in->a.mode);
+		okey_id(&k, 'O', id);   /* in case it was an orphan */
+		wb_del(t.wb, &k);
+		ret = txn_commit(&t);
+		if (ret == 0)
+			*a = in->a;
+	}
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+static int remove_name(struct cdp_overlay *o, uint64_t parent, const char *name, int want_dir)
+{
+	struct ovl_ino *pin, *in;
+	int64_t now = now_ns();
+	uint64_t child;
+	uint32_t type;
+	struct txn t;
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = entry_get(o, parent, name, &child, &type);
+	if (ret == 0)
+		ret = txn_ino(&t, parent, &pin);
+	if (ret == 0)
+		ret = txn_ino(&t, child, &in);
+	if (ret < 0)
+		goto out;
+	if (want_dir && !S_ISDIR(in->a.mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (!want_dir && S_ISDIR(in->a.mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (want_dir) {
+		ret = dir_is_empty(o, child);
+		if (ret < 0)
+			goto out;
+		if (!ret) {
+			ret = -ENOTEMPTY;
+			goto out;
+		}
+		if (pin->a.nlink > 2)
+			pin->a.nlink--;
+	}
+	entry_remove(&t, parent, name);
+	drop_link(&t, child, in, now);
+	touch_mc(pin, now);
+	ret = txn_commit(&t);
+out:
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int cdp_overlay_unlink(struct cdp_overlay *o, uint64_t parent, const char *name)
+{
+	return remove_name(o, parent, name, 0);
+}
+
+int cdp_overlay_rmdir(struct cdp_overlay *o, uint64_t parent, const char *name)
+{
+	return remove_name(o, parent, name, 1);
+}
+
+int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
+		       uint64_t newparent, const char *newname, unsigned flags)
+{
+	struct ovl_ino *op, *np, *src, *dst = NULL;
+	int64_t now = now_ns();
+	uint64_t s, d = 0;
+	uint32_t st, dt;
+	struct txn t;
+	int ret;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	if (strlen(newname) > CDP_NAME_MAX)
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = entry_get(o, parent, name, &s, &st);
+	if (ret < 0)
+		goto out;
+	ret = entry_get(o, newparent, newname, &d, &dt);
+	if (ret == -ENOENT) {
+		d = 0;
+		ret = 0;
+	}
+	if (ret < 0)
+		goto out;
+	if ((ret = txn_ino(&t, parent, &op)) < 0 || (ret = txn_ino(&t, newparent, &np)) < 0 ||
+	    (ret = txn_ino(&t, s, &src)) < 0)
+		goto out;
+	if (!S_ISDIR(np->a.mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (d && (ret = txn_ino(&t, d, &dst)) < 0)
+		goto out;
+
+	if (flags & RENAME_EXCHANGE) {
+		if (!d) {
+			ret = -ENOENT;
+			goto out;
+		}
+		entry_put(&t, newparent, newname, s, src->a.mode);
+		entry_put(&t, parent, name, d, dst->a.mode);
+		if (parent != newparent && S_ISDIR(src->a.mode) != S_ISDIR(dst->a.mode)) {
+			/* a directory changed parents: move the ".." link */
+			if (S_ISDIR(src->a.mode)) {
+				op->a.nlink--;
+				np->a.nlink++;
+			} else {
+				np->a.nlink--;
+				op->a.nlink++;
+			}
+		}
+		src->a.ctime_ns = dst->a.ctime_ns = now;
+		touch_mc(op, now);
+		touch_mc(np, now);
+		ret = txn_commit(&t);
+		goto out;
+	}
+	if (d) {
+		if (flags & RENAME_NOREPLACE) {
+			ret = -EEXIST;
+			goto out;
+		}
+		if (d == s) {
+			ret = 0;   /* two names of one file: nothing to do */
+			goto out;
+		}
+		if (S_ISDIR(src->a.mode) && !S_ISDIR(dst->a.mode)) {
+			ret = -ENOTDIR;
+			goto out;
+		}
+		if (!S_ISDIR(src->a.mode) && S_ISDIR(dst->a.mode)) {
+			ret = -EISDIR;
+			goto out;
+		}
+		if (S_ISDIR(dst->a.mode)) {
+			ret = dir_is_empty(o, d);
+			if (ret < 0)
+				goto out;
+			if (!ret) {
+				ret = -ENOTEMPTY;
+				goto out;
+			}
+			np->a.nlink--;
+		}
+		drop_link(&t, d, dst, now);
+	}
+	entry_put(&t, newparent, newname, s, src->a.mode);
+	if (parent != newparent || strcmp(name, newname) != 0)
+		entry_remove(&t, parent, name);
+	if (S_ISDIR(src->a.mode) && parent != newparent) {
+		op->a.nlink--;
+		np->a.nlink++;
+	}
+	src->a.ctime_ns = now;
+	touch_mc(op, now);
+	touch_mc(np, now);
+	ret = txn_commit(&t);
+out:
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------ xattrs */
+
+static int xattrs_own(const struct ovl_ino *in, uint64_t id)
+{
+	return (in->flags & OVI_OWN_XATTRS) || !(in->flags & OVI_BASE) ||
+	       id >= CDP_OVL_FIRST_NEW_ID;
+}
+
+ssize_t cdp_overlay_getxattr(struct cdp_overlay *o, uint64_t id, const char *name, void *buf,
+			     size_t size)
+{
+	struct ovl_ino in;
+	struct okey k;
+	char *val;
+	size_t len;
+	ssize_t ret;
+
+	ret = ino_get(o, id, &in);
+	if (ret < 0)
+		return ret;
+	ino_release(&in);
+	if (!xattrs_own(&in, id))
+		return cdp_view_getxattr(o->base, id, name, buf, size);
+	if (strlen(name) > CDP_NAME_MAX)
+		return -ERANGE;
+	okey_name(&k, 'X', id, name);
+	ret = ovl_get(o, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	if (!val || len < 1)
+		ret = -ENODATA;
+	else if (size && len - 1 > size)
+		ret = -ERANGE;
+	else {
+		if (size)
+			memcpy(buf, val + 1, len - 1);
+		ret = (ssize_t)(len - 1);
+	}
+	rocksdb_free(val);
+	return ret;
+}
+
+ssize_t cdp_overlay_listxattr(struct cdp_overlay *o, uint64_t id, char *buf, size_t size)
+{
+	rocksdb_iterator_t *it;
+	struct ovl_ino in;
+	struct okey k;
+	size_t used = 0;
+	ssize_t ret;
+
+	ret = ino_get(o, id, &in);
+	if (ret < 0)
+		return ret;
+	ino_release(&in);
+	if (!xattrs_own(&in, id))
+		return cdp_view_listxattr(o->base, id, buf, size);
+	okey_id(&k, 'X', id);
+	it = rocksdb_create_iterator(o->db, o->ropts);
+	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *key = rocksdb_iter_key(it, &klen);
+
+		if (klen < 9 || memcmp(key, k.b, 9) != 0)
+			break;
+		if (size && used + (klen - 9) + 1 > size) {
+			rocksdb_iter_destroy(it);
+			return -ERANGE;
+		}
+		if (size) {
+			memcpy(buf + used, key + 9, klen - 9);
+			buf[used + klen - 9] = '\0';
+		}
+		used += klen - 9 + 1;
+	}
+	rocksdb_iter_destroy(it);
+	return (ssize_t)used;
+}
+
+/* First change of a base object's xattrs: copy them all into the overlay,
+ * which owns them from then on.  Lock held. */
+static int xattrs_copy_up(struct cdp_overlay *o, struct txn *t, uint64_t id,
+			  struct ovl_ino *in)
+{
+	char *names = NULL, *p, *val = NULL;
+	ssize_t n, vn;
+	int ret = 0;
+
+	if (xattrs_own(in, id))
+		return 0;
+	n = cdp_view_listxattr(o->base, id, NULL, 0);
+	if (n < 0)
+		return (int)n;
+	if (n > 0) {
+		names = malloc((size_t)n);
+		val = malloc(OVL_XATTR_MAX + 1);
+		if (!names || !val) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		n = cdp_view_listxattr(o->base, id, names, (size_t)n);
+		if (n < 0) {
+			ret = (int)n;
+			goto out;
+		}
+		for (p = names; p < names + n; p += strlen(p) + 1) {
+			struct okey k;
+
+			vn = cdp_view_getxattr(o->base, id, p, val + 1, OVL_XATTR_MAX);
+			if (vn < 0) {
+				ret = (int)vn;
+				goto out;
+			}
+			val[0] = 'V';
+			okey_name(&k, 'X', id, p);
+			wb_put(t->wb, &k, val, (size_t)vn + 1);
+		}
+	}
+	in->flags |= OVI_OWN_XATTRS;
+out:
+	free(names);
+	free(val);
+	return ret;
+}
+
+int cdp_overlay_setxattr(struct cdp_overlay *o, uint64_t id, const char *name,
+			 const void *value, size_t size, int flags)
+{
+	struct ovl_ino *in;
+	struct okey k;
+	struct txn t;
+	ssize_t have;
+	char *v;
+	int ret;
+
+	if (strlen(name) > CDP_NAME_MAX || !*name)
+		return -ERANGE;
+	if (size > OVL_XATTR_MAX)
+		return -E2BIG;
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = txn_ino(&t, id, &in);
+	if (ret < 0)
+		goto out;
+	have = cdp_overlay_getxattr(o, id, name, NULL, 0);
+	if (have < 0 && have != -ENODATA) {
+		ret = (int)have;
+		goto out;
+	}
+	if ((flags & XATTR_CREATE) && have >= 0) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if ((flags & XATTR_REPLACE) && have < 0) {
+		ret = -ENODATA;
+		goto out;
+	}
+	ret = xattrs_copy_up(o, &t, id, in);
+	if (ret < 0)
+		goto out;
+	v = malloc(size + 1);
+	if (!v) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	v[0] = 'V';
+	memcpy(v + 1, value, size);
+	okey_name(&k, 'X', id, name);
+	wb_put(t.wb, &k, v, size + 1);
+	free(v);
+	in->a.ctime_ns = now_ns();
+	ret = txn_commit(&t);
+out:
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int cdp_overlay_removexattr(struct cdp_overlay *o, uint64_t id, const char *name)
+{
+	struct ovl_ino *in;
+	struct okey k;
+	struct txn t;
+	ssize_t have;
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	txn_init(&t, o);
+	ret = txn_ino(&t, id, &in);
+	if (ret < 0)
+		goto out;
+	have = cdp_overlay_getxattr(o, id, name, NULL, 0);
+	if (have < 0) {
+		ret = (int)have;
+		goto out;
+	}
+	ret = xattrs_copy_up(o, &t, id, in);
+	if (ret < 0)
+		goto out;
+	okey_name(&k, 'X', id, name);
+	wb_del(t.wb, &k);
+	in->a.ctime_ns = now_ns();
+	ret = txn_commit(&t);
+out:
+	txn_release(&t);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
