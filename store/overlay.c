@@ -489,26 +489,35 @@ static void ino_release(struct ovl_ino *in)
 	in->target = NULL;
 }
 
-static int ino_decode(const char *val, size_t len, struct ovl_ino *in)
+int overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t *base_limit,
+			 struct cdp_attr *a, char **target)
 {
 	size_t hdr;
 	int ret;
 
+	*target = NULL;
 	if (len < 13 || val[0] != 'I')
 		return -CDP_ECORRUPT;
-	in->flags = get_u32be((const uint8_t *)val + 1);
-	in->base_limit = get_u64be((const uint8_t *)val + 5);
-	ret = attr_decode(val + 13, len - 13, &in->a, &hdr);
+	*flags = get_u32be((const uint8_t *)val + 1);
+	*base_limit = get_u64be((const uint8_t *)val + 5);
+	ret = attr_decode(val + 13, len - 13, a, &hdr);
 	if (ret < 0)
 		return ret;
-	in->target = NULL;
 	if (13 + hdr < len) {
-		in->target = strndup(val + 13 + hdr, len - 13 - hdr);
-		if (!in->target)
+		*target = strndup(val + 13 + hdr, len - 13 - hdr);
+		if (!*target)
 			return -ENOMEM;
 	}
-	in->own = 1;
 	return 0;
+}
+
+static int ino_decode(const char *val, size_t len, struct ovl_ino *in)
+{
+	int ret = overlay_inode_decode(val, len, &in->flags, &in->base_limit, &in->a,
+				       &in->target);
+
+	in->own = ret == 0;
+	return ret;
 }
 
 /* Loads object id: the overlay's record, else the base's attributes.

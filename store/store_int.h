@@ -296,4 +296,12 @@ void work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg);
 /* view.c: reads one block's data (block_size bytes) or zeros. */
 int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);
 
+/* ------------------------------------------------------------ overlays */
+
+/* Decodes an overlay inode record ('I', u32 flags, u64 base_limit, 'B'
+ * attributes, symlink target; see overlay.c).  *target is heap or NULL.
+ * CDP_ECORRUPT on a short or mistyped value. */
+int overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t *base_limit,
+			 struct cdp_attr *a, char **target);
+
 #endif /* CDP_STORE_INT_H */
