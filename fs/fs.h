@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fs.h - the time-travel FUSE daemon: mounts a host's namespace as of one
- * instant, read-only (this issue) or later as a copy-on-write overlay.
+ * instant, read-only, or writable through a copy-on-write overlay (-o rw,
+ * store/overlay.h) that never writes the store.
  *
  * SPEC is HOST@TIME (every captured directory of HOST appears at its
  * absolute path below the mount point) or HOST:/abs/dir@TIME (that
