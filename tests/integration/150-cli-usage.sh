@@ -101,6 +101,14 @@ if [ -x "$MOUNT_HELPER" ]; then
 		check_fail "mount.cdpfs -f -o rw exited non-zero"
 	grep -Fq "'mount' '--verbose' '--' 'db01@latest'" "$T/helper2.err" ||
 		check_fail "mount.cdpfs passes mount(8)'s implicit rw on: $(cat "$T/helper2.err")"
+	CDPFS_BIN=/bin/true "$MOUNT_HELPER" db01@latest "$T/mnt" -f -v -o rw,cow 2>"$T/helper4.err" ||
+		check_fail "mount.cdpfs -f -o rw,cow exited non-zero"
+	grep -Fq "'-o' 'rw' '--verbose' '--' 'db01@latest'" "$T/helper4.err" ||
+		check_fail "mount.cdpfs: -o cow should become rw (a private overlay): $(cat "$T/helper4.err")"
+	CDPFS_BIN=/bin/true "$MOUNT_HELPER" db01 "$T/mnt" -f -v -o rw,overlay=k1 2>"$T/helper5.err" ||
+		check_fail "mount.cdpfs -f -o rw,overlay=k1 exited non-zero"
+	grep -Fq "'-o' 'overlay=k1,rw'" "$T/helper5.err" ||
+		check_fail "mount.cdpfs: -o overlay=NAME should bring rw along: $(cat "$T/helper5.err")"
 	rc=0
 	"$MOUNT_HELPER" >/dev/null 2>&1 || rc=$?
 	[ "$rc" -ne 0 ] || check_fail "mount.cdpfs without arguments exited 0"
