@@ -734,6 +734,15 @@ static int overlay_resume_info(const struct fs_launch *l, struct cdp_overlay_inf
 				 cdp_strerror(ret));
 		return ret;
 	}
+	if (strcmp(info->host, l->host) != 0 ||
+	    strcmp(info->dir, l->dir ? l->dir : "/") != 0) {
+		cdp_errf(err, errlen, "overlay '%s' is of %s%s%s, not of %s%s%s (pick another "
+			 "name)", l->opts.overlay, info->host, strcmp(info->dir, "/") ? ":" : "",
+			 strcmp(info->dir, "/") ? info->dir : "", l->host, l->dir ? ":" : "",
+			 l->dir ? l->dir : "");
+		cdp_overlay_info_release(info);
+		return -EINVAL;
+	}
 	return 0;
 }
 

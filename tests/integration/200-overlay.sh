@@ -157,6 +157,16 @@ expect_fail "rm of a mounted overlay" "$CDPFS" overlay --store "$STORE" rm ov1
 
 ov_umount "overlay ov1"
 
+# another host in the same store, for "an overlay of another host"
+OTHER=$T/other
+mkdir -p "$OTHER"
+printf 'other host\n' >"$OTHER/f"
+"$CDPFS" capture --store "$STORE" --host other-host "$OTHER" || fail "capture of a second host exited $?"
+CAPTURED+=("$OTHER")
+expect_fail "overlay of another host" "$CDPFS" mount --store "$STORE" -o rw,overlay=ov1 other-host "$T/ov-again"
+grep -q "is of $HOST" "$T/expect.err" || check_fail "overlay of another host: the message does not name its host: $(cat "$T/expect.err")"
+expect_fail "overlay of another host, with a time" "$CDPFS" mount --store "$STORE" -o rw,overlay=ov1 other-host@latest "$T/ov-again"
+capture_stop "$OTHER"
 expect_fail "overlay of another directory" "$CDPFS" mount --store "$STORE" -o rw,overlay=ov1 "$HOST@@$BASE_TS" "$T/ov-again"
 expect_fail "named overlay at another instant" "$CDPFS" mount --store "$STORE" -o rw,overlay=ov1 "$HOST:$DATA@latest" "$T/ov-again"
 
@@ -174,6 +184,13 @@ MOUNTS+=("$OV")
 manifest "$OV" >"$T/ov-remount.manifest"
 compare_manifest "$T/ov-final.manifest" "$T/ov-remount.manifest" "overlay ov1 mounted again" ||
 	check_fail "the kept overlay lost or changed what was written before its unmount"
+
+# a second overlay of the same instant, mounted at once, is independent
+mount_at "$HOST:$DATA" "@$BASE_TS" "$T/ov2" rw
+printf 'only in ov2\n' >"$T/ov2/hello.txt"
+grep -q 'only in ov2' "$OV/hello.txt" && check_fail "a write to one overlay shows in another overlay of the same instant"
+cmp -s "$T/ov2/random.bin" "$DATA/random.bin" || check_fail "a fresh overlay of the base does not read random.bin as the base has it"
+umount_at "$T/ov2"
 
 # a write in the middle of a 256 MiB sparse file grows the overlay by ~a block
 ovdir=$STORE/overlays/ov1
