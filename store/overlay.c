@@ -20,7 +20,8 @@
  *   'M' name                 meta: "format" u32, "next_id" u64
  *   'I' id                   inode: 'I', u32 flags, u64 base_limit, then
  *                            the store's attribute encoding ('B' layout),
- *                            then a symlink's target
+ *                            then a symlink's target; or 'G': a base
+ *                            object that is gone (no fall-through)
  *   'E' parent name          entry: 'E', u64 child, u32 S_IFMT type; or a
  *                            whiteout 'W' hiding the base entry
  *   'B' id u64 block         block state: 'D' (in the delta file) or 'Z'
@@ -207,7 +208,9 @@ static int write_info(const char *path, const struct cdp_overlay_info *info)
 
 int cdp_overlay_read_info(const char *path, struct cdp_overlay_info *info)
 {
-	char file[PATH_MAX], line[PATH_MAX + 64];
+	char file[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
 	FILE *f;
 	int ret = 0, first = 1;
 
@@ -216,10 +219,15 @@ int cdp_overlay_read_info(const char *path, struct cdp_overlay_info *info)
 	f = fopen(file, "re");
 	if (!f)
 		return errno == ENOTDIR ? -ENOENT : -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *eq, *val;
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		char *eq, *val, **field = NULL;
 
-		line[strcspn(line, "\n")] = '\0';
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (memchr(line, '\0', (size_t)n)) {
+			ret = -CDP_ECORRUPT;   /* text only */
+			break;
+		}
 		if (first) {
 			first = 0;
 			if (strncmp(line, "cdpfs overlay format ", 21) != 0) {
@@ -238,12 +246,19 @@ int cdp_overlay_read_info(const char *path, struct cdp_overlay_info *info)
 		*eq = '\0';
 		val = eq + 1;
 		if (strcmp(line, "name") == 0)
-			info->name = strdup(val);
+			field = &info->name;
 		else if (strcmp(line, "host") == 0)
-			info->host = strdup(val);
+			field = &info->host;
 		else if (strcmp(line, "dir") == 0)
-			info->dir = strdup(val);
-		else if (strcmp(line, "requested_ts_ns") == 0)
+			field = &info->dir;
+		if (field) {
+			free(*field);   /* the last of a repeated key wins */
+			*field = strdup(val);
+			if (!*field) {
+				ret = -ENOMEM;
+				break;
+			}
+		} else if (strcmp(line, "requested_ts_ns") == 0)
 			info->requested_ts_ns = strtoll(val, NULL, 10);
 		else if (strcmp(line, "base_ts_ns") == 0)
 			info->base_ts_ns = strtoll(val, NULL, 10);
@@ -258,6 +273,7 @@ int cdp_overlay_read_info(const char *path, struct cdp_overlay_info *info)
 	}
 	if (first && !ret)
 		ret = -CDP_ECORRUPT;
+	free(line);
 	fclose(f);
 	if (!ret && (!info->name || !info->host || !info->dir || !info->base_seq))
 		ret = -CDP_ECORRUPT;
@@ -535,7 +551,7 @@ static int ino_get(struct cdp_overlay *o, uint64_t id, struct ovl_ino *in)
 	if (ret < 0)
 		return ret;
 	if (val) {
-		ret = ino_decode(val, len, in);
+		ret = len == 1 && val[0] == 'G' ? -ENOENT : ino_decode(val, len, in);
 		rocksdb_free(val);
 		return ret;
 	}
@@ -894,7 +910,10 @@ static void purge_object(struct cdp_overlay *o, rocksdb_writebatch_t *wb, uint64
 	char path[PATH_MAX];
 
 	okey_id(&from, 'I', id);
-	wb_del(wb, &from);
+	if (id < CDP_OVL_FIRST_NEW_ID)
+		wb_put(wb, &from, "G", 1);   /* gone: the base's object stays hidden */
+	else
+		wb_del(wb, &from);
 	okey_block(&from, id, 0);
 	okey_block(&to, id + 1, 0);
 	rocksdb_writebatch_delete_range(wb, (const char *)from.b, from.len,
@@ -1276,6 +1295,7 @@ ssize_t cdp_overlay_read(struct cdp_overlay *o, uint64_t id, void *buf, size_t l
 		goto out;
 	}
 	if (off >= in.a.size || len == 0) {
+		len = 0;   /* at or past the end: nothing */
 		ret = 0;
 		goto out;
 	}
@@ -1320,7 +1340,7 @@ ssize_t cdp_overlay_read(struct cdp_overlay *o, uint64_t id, void *buf, size_t l
 		pos = run_end;
 		i = j;
 	}
-	ret = (int)len;
+	ret = 0;
 out:
 	if (fd >= 0)
 		delta_put(o, fd);

@@ -14,8 +14,6 @@
  * After every test the base view must read exactly as it did before the
  * overlay was opened, and as a second view on the same store reads.
  *
- * Tests named known_bug_* show bugs of store/overlay.c not fixed yet; they
- * are skipped unless CDP_TEST_KNOWN_BUGS=1 (then they fail until fixed).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1544,7 +1542,7 @@ static void model_check(struct model *m)
 	if (a.size != m->size)
 		model_fail(m, "expected size %" PRIu64 ", got %" PRIu64, m->size, a.size);
 	/* ask for more than there is: the read stops at the end (a read
-	 * starting at the end is known_bug_read_at_eof) */
+	 * starting at the end is read_at_eof) */
 	n = m->size ? cdp_overlay_read(m->f->o, m->id, got, m->size + BS, 0) : 0;
 	if (n != (ssize_t)m->size)
 		model_fail(m, "expected a whole-file read to give %" PRIu64 " bytes, got %zd", m->size,
@@ -1692,32 +1690,20 @@ static void test_model(void **state)
 	model_run(f, f->b.small, "small (base)", seeds[4], MODEL_STEPS);
 }
 
-/* ------------------------------------------------------------ known bugs */
-
-static int known_bugs(void)
-{
-	const char *e = getenv("CDP_TEST_KNOWN_BUGS");
-
-	return e && *e && strcmp(e, "0") != 0;
-}
+/* ------------------------------------------------------------ regressions */
 
 /*
- * A base object unlinked in the overlay is purged at the next open, which
- * deletes its overlay record; from then on the id falls through to the
- * base again: getattr succeeds with the base's attributes (nlink 1) and
- * link() can give it a name again, though overlay.h promises -ENOENT "for
- * an id that does not exist (any more)".  Before the reopen the same id
- * gives nlink 0, so the object comes back to life by a remount.
+ * A base object unlinked in the overlay is purged at the next open; its id
+ * must not fall through to the base again (a regression: getattr used to
+ * succeed with the base's attributes and link() could revive it).
  */
-static void known_bug_purged_base_object_revives(void **state)
+static void purged_base_object_stays_gone(void **state)
 {
 	struct fx *f = *state;
 	struct cdp_attr a;
 	uint8_t b[4];
 	int ret;
 
-	if (!known_bugs())
-		skip();
 	expect_ret(cdp_overlay_unlink(f->o, f->b.data, "small"), 0, "unlink of a base file");
 	expect_nlink(f, f->b.small, 0, "unlinked base file before the reopen");
 	reopen(f);
@@ -1731,20 +1717,16 @@ static void known_bug_purged_base_object_revives(void **state)
 }
 
 /*
- * A read at or past the end of a file returns len, not 0, and leaves the
- * buffer as it was: cdp_overlay_read() jumps to its exit with ret = 0 but
- * returns (ssize_t)len whenever ret >= 0.  Through FUSE that hands the
- * caller len bytes of whatever the reply buffer held.
+ * A read at or past the end of a file returns 0 (a regression: it used to
+ * return len with the buffer untouched).
  */
-static void known_bug_read_at_eof(void **state)
+static void read_at_eof(void **state)
 {
 	struct fx *f = *state;
 	uint8_t buf[16];
 	uint64_t nid;
 	ssize_t n;
 
-	if (!known_bugs())
-		skip();
 	memset(buf, 0xee, sizeof(buf));
 	n = cdp_overlay_read(f->o, f->b.small, buf, sizeof(buf), 100);
 	if (n != 0)
@@ -1778,9 +1760,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_list_destroy, setup, teardown),
 		cmocka_unit_test(test_names_valid),
 		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
-		cmocka_unit_test_setup_teardown(known_bug_purged_base_object_revives, setup,
+		cmocka_unit_test_setup_teardown(purged_base_object_stays_gone, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(known_bug_read_at_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_at_eof, setup, teardown),
 	};
 
 	cdp_log_init("test_overlay", 0, LOG_WARNING);
