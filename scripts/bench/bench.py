@@ -50,13 +50,15 @@ GiB = 1 << 30
 
 PROFILES = {
     # every fio run ~2 s, datasets small: the whole suite under 5 minutes
-    "quick": dict(reps=3, seq_bytes=384 * MiB, rand_file=256 * MiB, rand_s=2, fsync_s=2,
-                  tree_files=2000, past_file=128 * MiB, past_files=2000, rewrite_rounds=3,
-                  randread_s=2, versions=100_000, ingest_bytes=512 * MiB),
+    "quick": dict(reps=3, seq_bytes=256 * MiB, rand_file=64 * MiB, rand_s=1, fsync_s=1,
+                  tree_files=1000, past_file=128 * MiB, past_files=1500, rewrite_rounds=3,
+                  randread_s=1, versions=40_000, ingest_bytes=256 * MiB, limit_mib=128,
+                  fsync_file=16 * MiB),
     # every fio run 10-30 s, the datasets of the issue
     "full": dict(reps=3, seq_bytes=3 * GiB, rand_file=1 * GiB, rand_s=10, fsync_s=10,
                  tree_files=20000, past_file=1 * GiB, past_files=20000, rewrite_rounds=10,
-                 randread_s=8, versions=1_000_000, ingest_bytes=4 * GiB),
+                 randread_s=8, versions=1_000_000, ingest_bytes=4 * GiB, limit_mib=512,
+                 fsync_file=64 * MiB),
 }
 
 PROD_SYSTEMS = ["native", "passthrough", "bindfs", "capture"]
@@ -478,13 +480,13 @@ class Bench:
             return r["write"]["iops"], r["write"]["io_bytes"]
 
         def randfsync(d):
-            r = fio(d, "randfsync", ["--rw=randwrite", "--bs=8k", "--size=%d" % (64 * MiB),
+            r = fio(d, "randfsync", ["--rw=randwrite", "--bs=8k", "--size=%d" % p["fsync_file"],
                                      "--time_based", "--runtime=%d" % p["fsync_s"],
                                      "--fsync=1"])
             return r["write"]["iops"], r["write"]["io_bytes"]
 
         def rand4(d):
-            r = fio(d, "rand4", ["--rw=randwrite", "--bs=8k", "--size=%d" % (64 * MiB),
+            r = fio(d, "rand4", ["--rw=randwrite", "--bs=8k", "--size=%d" % p["fsync_file"],
                                  "--numjobs=4", "--group_reporting", "--time_based",
                                  "--runtime=%d" % p["fsync_s"], "--fsync=1"])
             return r["write"]["iops"], r["write"]["io_bytes"]
@@ -701,7 +703,7 @@ class Bench:
         src = os.path.join(base, "random.src")
         log("ingest: %d MiB of random data, against the one-core limit" % (p["ingest_bytes"] // MiB))
         make_random_file(src, p["ingest_bytes"])
-        lim = json.loads(sh([LIMIT_TOOL, "512", str(os.cpu_count() or 2)]))
+        lim = json.loads(sh([LIMIT_TOOL, str(p["limit_mib"]), str(os.cpu_count() or 2)]))
         self.info["limit_before"] = lim
         for rep in range(p["reps"]):
             live = fresh_dir(os.path.join(base, "live"))
@@ -719,8 +721,10 @@ class Bench:
             shutil.rmtree(store, ignore_errors=True)
             shutil.rmtree(live, ignore_errors=True)
             self.add("limit1", "sha256+zstd1",
-                     json.loads(sh([LIMIT_TOOL, "256", str(os.cpu_count() or 2)]))["both_1core_MBps"])
-        self.info["limit_after"] = json.loads(sh([LIMIT_TOOL, "512", str(os.cpu_count() or 2)]))
+                     json.loads(sh([LIMIT_TOOL, str(p["limit_mib"] // 2),
+                                     str(os.cpu_count() or 2)]))["both_1core_MBps"])
+        self.info["limit_after"] = json.loads(sh([LIMIT_TOOL, str(p["limit_mib"]),
+                                                  str(os.cpu_count() or 2)]))
         shutil.rmtree(base, ignore_errors=True)
 
     # ---------------------------------------------------- the table
