@@ -6,6 +6,7 @@
 #   make unit-test       unit tests only
 #   make fuzz            libFuzzer targets (clang) in build/fuzz/; scripts/run-fuzz runs them
 #   make SANITIZE=address,undefined test
+#   make bench-quick     benchmark suite, small (under 5 min); make bench: full (up to 30 min)
 #   make install PREFIX=/usr/local DESTDIR=
 # Objects rebuild when the flags change (build/.flags holds the last ones).
 
@@ -48,12 +49,14 @@ CLI_SRC     := $(wildcard cli/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 TOOL_SRC    := $(wildcard tests/tools/*.c)
+BENCH_SRC   := $(wildcard scripts/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBSTORE := $(BUILD)/libcdpstore.a
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+BENCH_BINS := $(patsubst scripts/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 all: $(BUILD)/cdpfs $(BUILD)/mount.cdpfs $(LIBSTORE) $(TOOL_BINS)
 
@@ -81,6 +84,10 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIBSTORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/scripts/bench/%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
@@ -115,6 +122,14 @@ integration-test: all
 
 test: all unit-test integration-test
 
+# Benchmarks (scripts/bench/, never part of `make test`): install their
+# Debian packages, then run every case; results in bench/results/.
+bench: all $(BENCH_BINS)
+	@scripts/bench/run --full
+
+bench-quick: all $(BENCH_BINS)
+	@scripts/bench/run --quick
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/cdpfs $(DESTDIR)$(PREFIX)/bin/cdpfs
@@ -128,6 +143,6 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test unit-test integration-test fuzz install uninstall clean
+.PHONY: all test unit-test integration-test fuzz bench bench-quick install uninstall clean
 .SECONDARY:
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

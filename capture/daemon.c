@@ -375,6 +375,27 @@ static void free_root(struct cap_daemon *d, struct cap_root *r)
 	free(r);
 }
 
+/* One line of the writer's counters at a stop, for operators and for
+ * scripts/bench (which parses "lag p50 N us p99 N us").  The counters are
+ * the store writer's since the daemon opened the store, shared by every
+ * directory of it; the lag is from cdp_op_commit() to durable, rounded down
+ * to a power of two microseconds (the true value is below twice it). */
+static void log_journal_stats(struct cap_root *r)
+{
+	struct cdp_journal_stats st;
+
+	cdp_journal_stats(r->journal, &st);
+	cdp_log(LOG_INFO, "journal at the stop of '%s': %llu ops, %llu blocks (%llu new, "
+		"%llu dedup, %llu zero), %llu bytes in, %llu stored, %llu commits, queue peak "
+		"%llu bytes, lag p50 %llu us p99 %llu us", r->path,
+		(unsigned long long)st.ops, (unsigned long long)st.blocks,
+		(unsigned long long)st.new_chunks, (unsigned long long)st.dedup_hits,
+		(unsigned long long)st.zero_blocks, (unsigned long long)st.bytes_in,
+		(unsigned long long)st.bytes_stored, (unsigned long long)st.commits,
+		(unsigned long long)st.queue_peak_bytes, (unsigned long long)st.lag_p50_us,
+		(unsigned long long)st.lag_p99_us);
+}
+
 /* Unmounts r and waits for its loop (at most STOP_GRACE_S seconds when
  * may_orphan: files left open keep it serving, r->orphan is then set and
  * the main loop reaps it later); records the clean stop. */
@@ -403,6 +424,7 @@ static void shutdown_root(struct cap_daemon *d, struct cap_root *r, int may_orph
 		if (rc < 0)
 			cdp_log(LOG_ERR, "flushing the journal of '%s': %s", r->path,
 				cdp_strerror(rc));
+		log_journal_stats(r);
 		rc = cdp_journal_root_end(r->journal, r->root_id);
 		if (rc < 0)
 			cdp_log(LOG_ERR, "recording the stop of '%s': %s", r->path,
