@@ -475,7 +475,9 @@ static int open_db(struct cdp_store *s)
 	 * into their own memtables: small memtables, a short WAL */
 	rocksdb_options_set_write_buffer_size(s->dbopts, 16u << 20);
 	rocksdb_options_set_db_write_buffer_size(s->dbopts, 64u << 20);
-	rocksdb_options_set_max_total_wal_size(s->dbopts, 128u << 20);
+	/* and a WAL short enough that a reader's replay of it at open (every
+	 * past mount while capture runs) stays quick */
+	rocksdb_options_set_max_total_wal_size(s->dbopts, 32u << 20);
 	rocksdb_options_set_max_background_jobs(s->dbopts, 2);
 	/* bloom filters: most chunk lookups are misses (new content) */
 	s->bbopts = rocksdb_block_based_options_create();
@@ -679,6 +681,24 @@ void cdp_store_close(struct cdp_store *s)
 		return;
 	if (s->w)
 		writer_stop(s);
+	if (s->writer && s->db) {
+		/* Leave the index in table files, not in the WAL: every reader
+		 * (each past mount) replays the WAL into memory at open, so a
+		 * stopped store whose WAL held its history made mount time grow
+		 * with history. */
+		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+		char *err = NULL;
+
+		rocksdb_flushoptions_set_wait(fo, 1);
+		for (i = 0; i < CF_COUNT && !err; i++)
+			if (s->cf[i])
+				rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
+		if (err)
+			cdp_log(LOG_WARNING, "cannot flush the index of '%s' at close: %s", s->path,
+				err);
+		rocksdb_free(err);
+		rocksdb_flushoptions_destroy(fo);
+	}
 	for (i = 0; i < CF_COUNT; i++)
 		if (s->cf[i])
 			rocksdb_column_family_handle_destroy(s->cf[i]);
