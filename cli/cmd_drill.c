@@ -591,8 +591,13 @@ static int run_drill(struct drill *d, int json)
 	free(drills);
 	if (mkdir(d->dir_path, 0755) < 0)
 		die("cannot create '%s': %s", d->dir_path, strerror(errno));
-	if (d->keep)
+	if (d->keep) {
+		/* overlay names are at most 64 bytes: a long host name is left out */
 		snprintf(d->overlay, sizeof(d->overlay), "drill-%s", d->id);
+		if (strlen(d->overlay) > 64)
+			snprintf(d->overlay, sizeof(d->overlay), "drill-%.16s%s", d->id,
+				 d->id + strlen(d->id) - 5);
+	}
 	drill_signals_install();
 	if (!json)
 		printf("drill %s: mounting %s%s%s as of %s (private overlay%s%s)\n", d->id,
