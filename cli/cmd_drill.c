@@ -161,6 +161,7 @@ struct check_run {
 
 struct drill {
 	char id[128];
+	char mountpoint[PATH_MAX];
 	char *store, *dir_path;          /* dir_path: STORE/drills/ID */
 	char *host, *dir, *time_text;
 	int64_t requested_ns, started_ns, mounted_ns, finished_ns;
@@ -235,6 +236,8 @@ static void write_report_json(const struct drill *d, FILE *out)
 		fputs("null", out);
 	fputs(",\n  \"store\": ", out);
 	cli_json_string(out, d->store);
+	fputs(",\n  \"mountpoint\": ", out);
+	cli_json_string(out, d->mountpoint);
 	fputs(",\n  \"time_asked\": ", out);
 	cli_json_string(out, d->time_text);
 	fputs(",\n", out);
@@ -349,9 +352,8 @@ static void write_report_md(const struct drill *d, FILE *out)
 	md_time_row(out, "Instant mounted (newest change)", d->view_ts_ns);
 	fprintf(out, "| Sequence number | %llu |\n", (unsigned long long)d->seq);
 	if (d->view_ts_ns > 0) {
-		format_seconds(d->requested_ns - d->view_ts_ns, buf, sizeof(buf));
-		fprintf(out, "| Age of the newest captured change | %s before the requested "
-			"instant |\n", buf);
+		fprintf(out, "| Age of the newest captured change | %.3f s before the requested "
+			"instant |\n", (double)(d->requested_ns - d->view_ts_ns) / 1e9);
 	}
 	md_time_row(out, "Drill started", d->started_ns);
 	md_time_row(out, "Drill finished", d->finished_ns);
@@ -610,6 +612,7 @@ static int run_drill(struct drill *d, int json)
 	ret = drill_mount_open(&m, d->store, d->host, d->dir, d->requested_ns,
 			       d->keep ? d->overlay : NULL, mountlog, err, sizeof(err));
 	free(mountlog);
+	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", m.mountpoint);
 	d->mounted_ns = cdp_now_ns();
 	if (ret < 0) {
 		d->mounted_ns = 0;
