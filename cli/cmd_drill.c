@@ -569,6 +569,46 @@ static void make_id(struct drill *d)
 	snprintf(d->id, sizeof(d->id), "%s-%s-%02x%02x", stamp, d->host, rnd[0], rnd[1]);
 }
 
+/*
+ * Before a drill directory is made: the host exists and the instant is in
+ * its history, so that a typo gets one line and leaves no report behind.
+ * The store is closed again before anything forks.
+ */
+static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
+{
+	struct cdp_host_info *hosts = NULL, *h = NULL;
+	struct cdp_store *s = NULL;
+	char list[1024] = "", when[64], first[64];
+	size_t n = 0, i, used = 0;
+	int ret;
+
+	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &s);
+	if (ret < 0)
+		die("cannot open store '%s': %s", store, cdp_strerror(ret));
+	ret = cdp_store_hosts(s, &hosts, &n);
+	if (ret < 0)
+		die("cannot list hosts of store '%s': %s", store, cdp_strerror(ret));
+	for (i = 0; i < n; i++) {
+		if (strcmp(hosts[i].name, host) == 0)
+			h = &hosts[i];
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+						 i ? ", " : "", hosts[i].name);
+	}
+	if (!h)
+		die("no capture of host '%s' in store '%s' (hosts: %s)", host, store,
+		    n ? list : "none yet");
+	cdp_time_format(ts_ns, when, sizeof(when));
+	cdp_time_format(h->first_ts_ns, first, sizeof(first));
+	if (h->first_ts_ns == 0)
+		die("host '%s' has no complete baseline yet in store '%s'", host, store);
+	if (ts_ns < h->first_ts_ns)
+		die("instant %s is before the history of host '%s', which starts at %s", when,
+		    host, first);
+	cdp_host_info_free(hosts, n);
+	cdp_store_close(s);
+}
+
 static char *env_entry(const char *name, const char *value)
 {
 	char *s;
@@ -1004,6 +1044,7 @@ int cmd_drill(int argc, char **argv, const struct cli_cmd *self)
 		die_line(err);
 	d.started_ns = cdp_now_ns();
 	d.requested_ns = resolve_time(d.time_text, d.started_ns);
+	drill_precheck(d.store, d.host, d.requested_ns);
 	make_id(&d);
 	ret = run_drill(&d, json);
 	for (i = 0; i < d.nchecks; i++)
