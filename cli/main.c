@@ -13,6 +13,10 @@
 #include "fs/fs.h"
 #include "store.h"
 
+#ifndef CDP_CHECKDIR
+#define CDP_CHECKDIR "/usr/local/share/cdpfs/checks"
+#endif
+
 const struct cli_cmd cli_commands[] = {
 	{ "capture", cmd_capture,
 	  "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
@@ -74,7 +78,7 @@ const struct cli_cmd cli_commands[] = {
 	  "                     instant per host\n"
 	  "  --host HOST        with --list: only this host\n"
 	  "  --show ID          print a drill's report (Markdown, or JSON with --json)\n"
-	  "Ready-made checks: " CDP_PREFIX "/share/cdpfs/checks/{postgres,sqlite,files}.\n"
+	  "Ready-made checks (each with --help): " CDP_CHECKDIR "/postgres, sqlite, files.\n"
 	  "Exit status: 0 every check passed, 1 a check failed or the drill could not run.\n",
 	  CLI_NEEDS_STORE | CLI_JSON, NULL },
 	{ "bisect", cmd_bisect,
