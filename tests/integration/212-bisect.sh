@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# 202-bisect - `cdpfs bisect` finds the instant a SQLite database was
+# 212-bisect - `cdpfs bisect` finds the instant a SQLite database was
 # corrupted, to the second.  Transactions run on a captured database, then
 # one write (dd conv=notrunc) overwrites bytes of a b-tree page at a
 # recorded instant, then other files keep changing.  Bisecting between an

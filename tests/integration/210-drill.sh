@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# 200-drill - `cdpfs drill` end to end with the sqlite and files checks on a
+# 210-drill - `cdpfs drill` end to end with the sqlite and files checks on a
 # captured directory: a drill at a recorded instant passes, its report files
 # exist and say so, its manifest lists the tree as it was then and has the
 # SHA-256 the report gives, and the same instant drilled twice gives the

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# 201-drill-postgres - recovery drills that boot a real PostgreSQL from past
+# 211-drill-postgres - recovery drills that boot a real PostgreSQL from past
 # instants of a captured cluster.  A cluster initdb'ed into a captured
 # directory runs as the postgres user on a private port and socket dir
 # (production), under pgbench load plus a ledger driver that records, for
