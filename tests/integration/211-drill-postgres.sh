@@ -21,12 +21,15 @@ id postgres >/dev/null 2>&1 || skip "no postgres user (the postgresql package cr
 command -v pgbench >/dev/null || skip "pgbench is not installed (postgresql-contrib / postgresql-client)"
 CHECK=$SRCDIR/scripts/checks/postgres
 
-# postgres must reach the data directory through $T
-chmod 0755 "$T"
-export TMPDIR=$T/tmp   # the drills' mount points, where the runner's sweep looks
+# The postgres user must reach the data directory and the drills' mount
+# points through every parent directory, which $T (under $TMPDIR, perhaps a
+# checkout) does not promise: both live in a base of their own under /tmp.
+BASE=$(mktemp -d /tmp/cdpfs-it-pg.XXXXXX)
+chmod 0755 "$BASE"
+export TMPDIR=$BASE/tmp   # the drills' mount points
 mkdir -p "$TMPDIR"
 chmod 1777 "$TMPDIR"
-PGROOT=$T/pg
+PGROOT=$BASE/pg
 PGDATA=$PGROOT/data
 SOCK=$PGROOT/sock
 PORT=$((20000 + RANDOM % 20000))
@@ -43,9 +46,20 @@ listen_addresses = ''
 shared_buffers = 32MB
 max_wal_size = 64MB
 CONF
-capture_start "$PGDATA"
 pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true; }
-at_exit pg_stop
+# on every exit path: the server, leftover drill mounts, the capture, $BASE
+# (the lib's own clean-up only knows what lives under $T)
+base_cleanup() {
+	local m
+	pg_stop
+	findmnt -rn -o TARGET | grep "^$BASE/tmp/" | while read -r m; do force_unmount "$m"; done
+	if is_mounted "$PGDATA"; then
+		timeout 60 "$CDPFS" capture --store "$STORE" --stop "$PGDATA" || force_unmount "$PGDATA"
+	fi
+	is_mounted "$PGDATA" || rm -rf "$BASE"
+}
+at_exit base_cleanup
+capture_start "$PGDATA"
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGROOT/server.log" -w -t 60 start >/dev/null ||
 	{ tail -n 20 "$PGROOT/server.log"; fail "the production server did not start on the capture mount"; }
 psql_prod() { as_pg psql -X -q -h "$SOCK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -At "$@"; }
@@ -132,6 +146,7 @@ r=$(psql_prod -c "SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'")
 [ "$r" = 0 ] || check_fail "the amcheck extension the drills installed shows up in production"
 "$CDPFS" drill --store "$STORE" --list --host "$HOST" | tee "$T/list.out"
 [ "$(grep -c ' pass ' "$T/list.out")" -eq 3 ] || check_fail "cdpfs drill --list does not show 3 passing drills"
-capture_stop_after_pg() { pg_stop; capture_stop "$PGDATA"; }
-capture_stop_after_pg
+findmnt -rn -o TARGET | grep -q "^$BASE/tmp/" && check_fail "a drill mount is left under $BASE/tmp"
+pg_stop
+capture_stop "$PGDATA"
 finish
