@@ -50,8 +50,14 @@ pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2
 # on every exit path: the server, leftover drill mounts, the capture, $BASE
 # (the lib's own clean-up only knows what lives under $T)
 base_cleanup() {
-	local m
+	local m p
 	pg_stop
+	# a drill's server left by a killed drill runs from a mount under $BASE
+	for p in /proc/[0-9]*; do
+		case $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) in
+		*"$BASE/tmp/"*) kill -TERM "${p#/proc/}" 2>/dev/null ;;
+		esac
+	done
 	findmnt -rn -o TARGET | grep "^$BASE/tmp/" | while read -r m; do force_unmount "$m"; done
 	if is_mounted "$PGDATA"; then
 		timeout 60 "$CDPFS" capture --store "$STORE" --stop "$PGDATA" || force_unmount "$PGDATA"
