@@ -388,7 +388,7 @@ static int walk_entry(struct walk *w, uint64_t fid, char **path, size_t *cap, si
 
 	/* collect_child's -errno stops the listing and comes back as is */
 	ret = cdp_view_readdir(w->view, fid, NULL, collect_child, &kids);
-	if (ret == 0)
+	if (ret == 0 && kids.n > 1)
 		qsort(kids.v, kids.n, sizeof(*kids.v), child_cmp);
 	for (i = 0; i < kids.n && ret == 0; i++) {
 		size_t nlen = strlen(kids.v[i].name), need = path_len + nlen + 2;

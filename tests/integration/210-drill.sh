@@ -19,6 +19,7 @@ mkdir -p "$TMPDIR"
 
 DATA=$T/data
 make_baseline "$DATA"
+mkdir "$DATA/empty-dir"
 sqlite3 "$DATA/app.db" "PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);" >/dev/null
 capture_start "$DATA"
 for i in $(seq 1 20); do sqlite3 "$DATA/app.db" "INSERT INTO t VALUES($i, 'row $i')"; done
