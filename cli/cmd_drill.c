@@ -30,6 +30,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,7 +579,7 @@ static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
 {
 	struct cdp_host_info *hosts = NULL, *h = NULL;
 	struct cdp_store *s = NULL;
-	char list[1024] = "", when[64], first[64];
+	char list[1024] = "", when[64], first[64], msg[2048] = "";
 	size_t n = 0, i, used = 0;
 	int ret;
 
@@ -586,8 +587,11 @@ static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
 	if (ret < 0)
 		die("cannot open store '%s': %s", store, cdp_strerror(ret));
 	ret = cdp_store_hosts(s, &hosts, &n);
-	if (ret < 0)
-		die("cannot list hosts of store '%s': %s", store, cdp_strerror(ret));
+	if (ret < 0) {
+		snprintf(msg, sizeof(msg), "cannot list hosts of store '%s': %s", store,
+			 cdp_strerror(ret));
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		if (strcmp(hosts[i].name, host) == 0)
 			h = &hosts[i];
@@ -595,18 +599,25 @@ static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
 						 i ? ", " : "", hosts[i].name);
 	}
-	if (!h)
-		die("no capture of host '%s' in store '%s' (hosts: %s)", host, store,
-		    n ? list : "none yet");
+	if (!h) {
+		snprintf(msg, sizeof(msg), "no capture of host '%s' in store '%s' (hosts: %s)",
+			 host, store, n ? list : "none yet");
+		goto out;
+	}
 	cdp_time_format(ts_ns, when, sizeof(when));
 	cdp_time_format(h->first_ts_ns, first, sizeof(first));
 	if (h->first_ts_ns == 0)
-		die("host '%s' has no complete baseline yet in store '%s'", host, store);
-	if (ts_ns < h->first_ts_ns)
-		die("instant %s is before the history of host '%s', which starts at %s", when,
-		    host, first);
+		snprintf(msg, sizeof(msg), "host '%s' has no complete baseline yet in store '%s'",
+			 host, store);
+	else if (ts_ns < h->first_ts_ns)
+		snprintf(msg, sizeof(msg), "instant %s is before the history of host '%s', which "
+			 "starts at %s", when, host, first);
+out:
+	/* closed before any exit: RocksDB must not outlive its statics */
 	cdp_host_info_free(hosts, n);
 	cdp_store_close(s);
+	if (msg[0])
+		die_line(msg);
 }
 
 static char *env_entry(const char *name, const char *value)
@@ -1082,6 +1093,9 @@ struct bisect {
 	int json;
 };
 
+static void bisect_die(struct bisect *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
 /* The seq and newest-change instant of the view at ts. */
 static void bisect_view(struct bisect *b, int64_t ts, uint64_t *seq, int64_t *view_ts)
 {
@@ -1092,7 +1106,7 @@ static void bisect_view(struct bisect *b, int64_t ts, uint64_t *seq, int64_t *vi
 		char when[64];
 
 		cdp_time_format(ts, when, sizeof(when));
-		die("cannot open host '%s' at %s in store '%s': %s", b->host, when, b->store,
+		bisect_die(b, "cannot open host '%s' at %s in store '%s': %s", b->host, when, b->store,
 		    cdp_strerror(ret));
 	}
 	*seq = cdp_view_seq(v);
@@ -1117,7 +1131,7 @@ static int bisect_try(struct bisect *b, int64_t ts, char *why, size_t whylen)
 	why[0] = '\0';
 	ret = drill_mount_open(&m, b->store, b->host, b->dir, ts, NULL, NULL, err, sizeof(err));
 	if (ret < 0)
-		die_line(err);
+		bisect_die(b, "%s", err);
 	format_at(ts, at, sizeof(at));
 	extra[0] = env_entry("CDPFS_ROOT", m.mountpoint);
 	extra[1] = env_entry("CDPFS_HOST", b->host);
@@ -1154,9 +1168,10 @@ static int bisect_try(struct bisect *b, int64_t ts, char *why, size_t whylen)
 		free(extra[i]);
 	err[0] = '\0';
 	if (drill_mount_close(&m, err, sizeof(err)) < 0)
-		die_line(err);
+		bisect_die(b, "%s", err);
 	if (drill_interrupted())
-		die("bisect interrupted by %s (unmounted)", signal_name(drill_interrupted()));
+		bisect_die(b, "bisect interrupted by %s (unmounted)",
+			   signal_name(drill_interrupted()));
 	return pass;
 }
 
@@ -1172,6 +1187,33 @@ static void bisect_cleanup(struct bisect *b)
 			unlink(path);
 		}
 	rmdir(b->workdir);
+}
+
+/* Closes the reader and removes the logs; safe to call twice. */
+static void bisect_end(struct bisect *b)
+{
+	cdp_store_close(b->s);
+	b->s = NULL;
+	if (b->workdir[0])
+		bisect_cleanup(b);
+	b->workdir[0] = '\0';
+}
+
+/* die() for a bisection under way: the store is closed before exit (not
+ * from an atexit handler, which runs after RocksDB's statics are gone). */
+static void bisect_die(struct bisect *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+static void bisect_die(struct bisect *b, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bisect_end(b);
+	die_line(msg);
 }
 
 static void bisect_step_line(struct bisect *b, unsigned n, int64_t ts, uint64_t seq, int pass,
@@ -1274,7 +1316,7 @@ int cmd_bisect(int argc, char **argv, const struct cli_cmd *self)
 	drill_signals_install();
 	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &b.s);
 	if (ret < 0)
-		die("cannot open store '%s': %s", store, cdp_strerror(ret));
+		bisect_die(&b, "cannot open store '%s': %s", store, cdp_strerror(ret));
 	bisect_view(&b, lo, &lo_seq, &lo_view);
 	bisect_view(&b, hi, &hi_seq, &hi_view);
 	format_at(lo, good_at, sizeof(good_at));
@@ -1282,15 +1324,17 @@ int cmd_bisect(int argc, char **argv, const struct cli_cmd *self)
 
 	t0 = cdp_now_ns();
 	if (!bisect_try(&b, lo, why, sizeof(why)))
-		die("the check fails at the --good instant %s (%s): pick an earlier good instant",
-		    good_at, why);
+		bisect_die(&b, "the check fails at the --good instant %s (%s): pick an "
+			   "earlier good instant", good_at, why);
 	bisect_step_line(&b, ++step, lo, lo_seq, 1, NULL, cdp_now_ns() - t0);
 	if (lo_seq == hi_seq)
-		die("--good and --bad are the same state (seq %llu: nothing changed between "
-		    "them), and the check passes there", (unsigned long long)lo_seq);
+		bisect_die(&b, "--good and --bad are the same state (seq %llu: nothing "
+			   "changed between them), and the check passes there",
+			   (unsigned long long)lo_seq);
 	t0 = cdp_now_ns();
 	if (bisect_try(&b, hi, why, sizeof(why)))
-		die("the check passes at the --bad instant %s: pick a later bad instant", bad_at);
+		bisect_die(&b, "the check passes at the --bad instant %s: pick a later bad "
+			   "instant", bad_at);
 	bisect_step_line(&b, ++step, hi, hi_seq, 0, NULL, cdp_now_ns() - t0);
 	/* the view at its newest change is the same state: tighten for free */
 	hi = hi_view;
@@ -1327,8 +1371,7 @@ int cmd_bisect(int argc, char **argv, const struct cli_cmd *self)
 	exact = hi_seq == lo_seq + 1;
 	if (exact)
 		lo = hi - 1;   /* the state just before that operation */
-	cdp_store_close(b.s);
-	bisect_cleanup(&b);
+	bisect_end(&b);
 
 	format_at(lo, good_at, sizeof(good_at));
 	format_at(hi, bad_at, sizeof(bad_at));

@@ -60,7 +60,6 @@ mounted=$(grep '^step ' "$T/bisect.out" | grep -vc 'not mounted')
 log "$steps steps, $mounted of them mounted"
 grep -q 'not mounted' "$T/bisect.out" || log "note: no step reused a known state"
 findmnt -rn -o TARGET | grep -q "^$TMPDIR/" && check_fail "a bisect mount is left under $TMPDIR"
-[ -z "$(ls "$TMPDIR")" ] || check_fail "bisect left files in TMPDIR: $(ls "$TMPDIR")"
 
 # the ends must agree with the check, else one line
 expect_fail "bisect with a bad --good" "$CDPFS" bisect --store "$STORE" "$HOST:$DATA" \
@@ -69,5 +68,7 @@ expect_fail "bisect with a good --bad" "$CDPFS" bisect --store "$STORE" "$HOST:$
 	--good "@$good" --bad "@$b" --check true
 expect_fail "bisect with --good after --bad" "$CDPFS" bisect --store "$STORE" "$HOST:$DATA" \
 	--good "@$bad" --bad "@$good" --check true
+# no mount point, log or reader directory is left, on success or failure
+[ -z "$(ls "$TMPDIR")" ] || check_fail "bisect left files in TMPDIR: $(ls "$TMPDIR")"
 capture_stop "$DATA"
 finish
