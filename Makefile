@@ -13,6 +13,7 @@
 PREFIX    ?= /usr/local
 SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
+CHECKDIR  ?= $(PREFIX)/share/cdpfs/checks
 DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
@@ -34,7 +35,7 @@ endif
 OPT ?= -O2 -g
 CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
               -DFUSE_USE_VERSION=314 -DCDP_PREFIX='"$(PREFIX)"' \
-              -I. -Istore $(PKG_CFLAGS) $(CFLAGS)
+              -DCDP_CHECKDIR='"$(CHECKDIR)"' -I. -Istore $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(LDFLAGS)
 ifdef SANITIZE
 CFLAGS_ALL  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -135,10 +136,16 @@ install: all
 	install -m 0755 $(BUILD)/cdpfs $(DESTDIR)$(PREFIX)/bin/cdpfs
 	install -m 0755 $(BUILD)/mount.cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(CHECKDIR)
+	install -m 0755 scripts/checks/postgres scripts/checks/sqlite scripts/checks/files \
+	        $(DESTDIR)$(CHECKDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
-	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8
+	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
+	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 \
+	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files
+	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

@@ -72,6 +72,8 @@ int cmd_mount(int argc, char **argv, const struct cli_cmd *self);
 int cmd_umount(int argc, char **argv, const struct cli_cmd *self);
 int cmd_hosts(int argc, char **argv, const struct cli_cmd *self);
 int cmd_overlay(int argc, char **argv, const struct cli_cmd *self);
+int cmd_drill(int argc, char **argv, const struct cli_cmd *self);
+int cmd_bisect(int argc, char **argv, const struct cli_cmd *self);
 int cmd_version(int argc, char **argv, const struct cli_cmd *self);
 int cmd_help(int argc, char **argv, const struct cli_cmd *self);
 

@@ -13,6 +13,10 @@
 #include "fs/fs.h"
 #include "store.h"
 
+#ifndef CDP_CHECKDIR
+#define CDP_CHECKDIR "/usr/local/share/cdpfs/checks"
+#endif
+
 const struct cli_cmd cli_commands[] = {
 	{ "capture", cmd_capture,
 	  "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
@@ -56,6 +60,38 @@ const struct cli_cmd cli_commands[] = {
 	  "  rm NAME...         remove kept overlays (not while mounted)\n"
 	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
 	  "  --json             machine-readable output with stable keys\n",
+	  CLI_NEEDS_STORE | CLI_JSON, NULL },
+	{ "drill", cmd_drill,
+	  "drill [--store DIR] HOST@TIME --check CMD [--check CMD ...] [--timeout DUR]\n"
+	  "              [--keep] [--json]\n"
+	  "       cdpfs drill [--store DIR] --list [--host HOST] [--json]\n"
+	  "       cdpfs drill [--store DIR] --show ID [--json]",
+	  "boot an instant on a private writable overlay, run checks, archive a report",
+	  "  HOST@TIME          or HOST:/DIR@TIME (see cdpfs(8) for TIME)\n"
+	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
+	  "  --check CMD        run CMD with /bin/sh -c, $CDPFS_ROOT the mounted tree,\n"
+	  "                     $CDPFS_HOST, $CDPFS_TIME (the instant mounted); repeatable\n"
+	  "  --timeout DUR      per check, e.g. 90s, 10m, 1h; 0 for none (default 10m)\n"
+	  "  --keep             keep the overlay, named drill-ID, instead of discarding it\n"
+	  "  --json             print the report as JSON (with --list, --show: JSON too)\n"
+	  "  --list             the drills archived in the store, and the last verified\n"
+	  "                     instant per host\n"
+	  "  --host HOST        with --list: only this host\n"
+	  "  --show ID          print a drill's report (Markdown, or JSON with --json)\n"
+	  "Ready-made checks (each with --help): " CDP_CHECKDIR "/postgres, sqlite, files.\n"
+	  "Exit status: 0 every check passed, 1 a check failed or the drill could not run.\n",
+	  CLI_NEEDS_STORE | CLI_JSON, NULL },
+	{ "bisect", cmd_bisect,
+	  "bisect [--store DIR] HOST --good TIME --bad TIME --check CMD [--check CMD ...]\n"
+	  "              [--timeout DUR] [--json]",
+	  "find the last instant at which a check passes",
+	  "  HOST               or HOST:/DIR\n"
+	  "  --store DIR        store directory (default $CDPFS_STORE or " CDP_DEFAULT_STORE ")\n"
+	  "  --good TIME        an instant at which the checks pass\n"
+	  "  --bad TIME         a later instant at which one fails\n"
+	  "  --check CMD        as for cdpfs drill; repeatable, all must pass\n"
+	  "  --timeout DUR      per check (default 10m)\n"
+	  "  --json             print the result as JSON\n",
 	  CLI_NEEDS_STORE | CLI_JSON, NULL },
 	{ "version", cmd_version, "version", "print the version", "", 0, NULL },
 	{ "help", cmd_help, "help [VERB]", "show help for cdpfs or one verb", "", 0, NULL },

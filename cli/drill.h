@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * drill.h - what `cdpfs drill` and `cdpfs bisect` share (internal to cli/):
+ * the manifest of a tree as the store holds it (cli/manifest.c), and the
+ * machinery that mounts a private writable overlay of one instant in a
+ * child process, runs checks in their own process groups with a timeout,
+ * and unmounts again (cli/drill_run.c).
+ *
+ * Processes.  The mount daemon must open RocksDB itself, so the store is
+ * never open in this process while it forks a child that does anything but
+ * exec: every child here (the mount, the umount, each check) calls only
+ * async-signal-safe functions between fork() and execve().  Each child gets
+ * its own process group, so a ^C on the terminal reaches the drill alone,
+ * which then ends its checks and unmounts before it exits.
+ */
+#ifndef CDP_CLI_DRILL_H
+#define CDP_CLI_DRILL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store.h"
+
+/* ------------------------------------------------------------ manifest */
+
+#define CLI_MANIFEST_HEADER "cdpfs manifest 1"
+
+/*
+ * Writes the manifest of the tree below root_fid in view v to out (format in
+ * docs/format.md, "Drill manifests": a version line, then one line per
+ * entry in depth-first name order) and its SHA-256 (of every byte written,
+ * header included) into sha.  Reads no file data: regular files are
+ * described by a hash over their per-block hashes.  *entries gets the
+ * number of entry lines.  stop, when not NULL, is polled per entry: when it
+ * returns non-zero the walk ends with -EINTR.  Returns 0 or -errno / CDP_E*.
+ */
+int cli_manifest_write(struct cdp_view *v, uint64_t root_fid, uint32_t block_size,
+		       FILE *out, uint8_t sha[CDP_HASH_BYTES], uint64_t *entries,
+		       int (*stop)(void));
+
+/* Lower-case hex of a hash into hex (2 * CDP_HASH_BYTES + 1 bytes). */
+void cli_hash_hex(const uint8_t hash[CDP_HASH_BYTES], char *hex);
+
+/* --------------------------------------------------------- the mounts */
+
+/*
+ * A private mount of one instant.  drill_mount_open() mkdtemp()s the mount
+ * point (under $TMPDIR, else /tmp), runs `cdpfs mount -v -o rw,...` of
+ * HOST[:DIR]@@SECONDS.NANOSECONDS in a child and waits for it; the overlay
+ * is private (discarded at unmount) unless overlay names one.  The store is
+ * not opened here.
+ */
+struct drill_mount {
+	char mountpoint[PATH_MAX];
+	char spec[PATH_MAX + 320];
+	uint64_t seq;             /* from the mount's "seq N" line; 0 unknown */
+	int mounted;
+	int dir_made;             /* mountpoint is ours to rmdir */
+};
+
+/* Path of the running cdpfs binary (readlink of /proc/self/exe), so that
+ * the children are named cdpfs, as `cdpfs umount` and the tests expect. */
+const char *drill_self_exe(void);
+
+/* log may be NULL (the daemon then logs to syslog).  Returns 0 or -errno
+ * with one line in err (the mount's own complaint when it refused). */
+int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
+		     const char *dir, int64_t ts_ns, const char *overlay,
+		     const char *log, char *err, size_t errlen);
+/* Unmounts (waiting for the daemon to exit; lazily as a last resort) and
+ * removes the mount point.  Safe to call on a mount that never came up. */
+int drill_mount_close(struct drill_mount *m, char *err, size_t errlen);
+
+/* ------------------------------------------------------------ checks */
+
+/* The line a check prints once the database answers queries. */
+#define DRILL_ANSWERING_LINE "CDPFS-ANSWERING"
+
+enum drill_check_end {
+	DRILL_CHECK_EXITED,       /* exit status in status */
+	DRILL_CHECK_TIMEOUT,      /* killed at the timeout */
+	DRILL_CHECK_INTERRUPTED,  /* killed because the drill was signalled */
+	DRILL_CHECK_NOT_RUN,      /* could not start (fork failed) */
+};
+
+struct drill_check_result {
+	enum drill_check_end end;
+	int status;               /* exit status, 128 + signal when killed */
+	int64_t start_ns, end_ns;
+	int64_t answering_ns;     /* when DRILL_ANSWERING_LINE was read; 0: never */
+};
+
+/*
+ * Runs /bin/sh -c cmd with environment envp (NULL-terminated), stdin from
+ * /dev/null, stdout and stderr into the file log (truncated), in a process
+ * group of its own.  At timeout_ns (0: none) or on a signal to the drill the
+ * group gets SIGTERM, then SIGKILL 3 s later; processes of the group left
+ * behind when the shell exits get the same.  Returns 0 (the outcome is in
+ * r, a failing check is not an error) or -errno when the log cannot be
+ * written or nothing could be started.
+ */
+int drill_run_check(const char *cmd, char *const envp[], const char *log,
+		    int64_t timeout_ns, struct drill_check_result *r);
+
+/* The last max_lines lines of file path (at most 64 KiB), with invalid
+ * UTF-8 replaced by '?'.  Heap string, owned by the caller; NULL on error. */
+char *drill_file_tail(const char *path, unsigned max_lines);
+
+/* environ with extra "NAME=value" strings replacing or adding to it.
+ * Heap array (the strings of extra are not copied); free() it. */
+char **drill_environ(char *const extra[]);
+
+/* ----------------------------------------------------------- signals */
+
+/* SIGINT, SIGTERM and SIGHUP set a flag instead of killing the drill;
+ * blocking calls return EINTR.  drill_interrupted() returns the signal
+ * number seen, or 0. */
+void drill_signals_install(void);
+int drill_interrupted(void);
+
+#endif /* CDP_CLI_DRILL_H */

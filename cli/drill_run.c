@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * drill_run.c - the machinery under `cdpfs drill` and `cdpfs bisect`: a
+ * private writable overlay of one instant mounted by a child `cdpfs mount`
+ * (so the mount daemon opens RocksDB itself, in a process that never ran
+ * ours), checks run by /bin/sh in process groups of their own with a
+ * timeout and their output in a log, and the unmount by a child `cdpfs
+ * umount`, which waits until the daemon has exited.
+ *
+ * Caveats.  Between fork() and execve() the children call only
+ * async-signal-safe functions: everything they need (argv, envp, file
+ * descriptors) is prepared before the fork.  A check that starts a daemon
+ * in a session of its own (pg_ctl does) must stop it itself: only its
+ * process group is killed.  SIGINT, SIGTERM and SIGHUP of the drill set a
+ * flag that every wait here polls.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/drill.h"
+
+extern char **environ;
+
+/* ---------------------------------------------------------- signals */
+
+static volatile sig_atomic_t interrupted_by;
+
+static void on_signal(int sig)
+{
+	interrupted_by = sig;
+}
+
+void drill_signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;   /* no SA_RESTART: blocking calls see EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int drill_interrupted(void)
+{
+	return (int)interrupted_by;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, ms % 1000 * 1000000L };
+
+	nanosleep(&t, NULL);
+}
+
+/* ------------------------------------------------------- environment */
+
+char **drill_environ(char *const extra[])
+{
+	size_t n = 0, k = 0, i, j;
+	char **env;
+
+	for (i = 0; environ && environ[i]; i++)
+		n++;
+	for (j = 0; extra[j]; j++)
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; environ && environ[i]; i++) {
+		int replaced = 0;
+
+		for (j = 0; extra[j] && !replaced; j++) {
+			size_t len = strcspn(extra[j], "=");
+
+			replaced = strncmp(environ[i], extra[j], len) == 0 &&
+				   environ[i][len] == '=';
+		}
+		if (!replaced)
+			env[k++] = environ[i];
+	}
+	for (j = 0; extra[j]; j++)
+		env[k++] = extra[j];
+	env[k] = NULL;
+	return env;
+}
+
+/* ----------------------------------------------------------- children */
+
+const char *drill_self_exe(void)
+{
+	static char exe[PATH_MAX];
+	ssize_t len;
+
+	if (exe[0])
+		return exe;
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len <= 0 || len >= (ssize_t)sizeof(exe) - 1) {
+		snprintf(exe, sizeof(exe), "/proc/self/exe");
+		return exe;
+	}
+	exe[len] = '\0';
+	return exe;
+}
+
+/*
+ * Runs argv (argv[0] is shown as the program's name, the binary is exe) in a
+ * process group of its own with stdin from /dev/null and stdout and stderr
+ * into one buffer (NUL-terminated, truncated at size).  Waits for it to exit
+ * and for every holder of the pipe to close it.  Returns the exit status
+ * (128 + signal), or -errno.
+ */
+static int run_collect(const char *exe, char *const argv[], char *out, size_t size)
+{
+	int fds[2], devnull, status;
+	size_t used = 0;
+	ssize_t n;
+	pid_t pid;
+
+	out[0] = '\0';
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0)
+		return -errno;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		close(devnull);
+		return -errno;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(devnull);
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		dup2(devnull, STDIN_FILENO);
+		dup2(fds[1], STDOUT_FILENO);
+		dup2(fds[1], STDERR_FILENO);
+		execv(exe, argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(devnull);
+	close(fds[1]);
+	for (;;) {
+		char sink[256];
+
+		if (used + 1 < size)
+			n = read(fds[0], out + used, size - 1 - used);
+		else
+			n = read(fds[0], sink, sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (used + 1 < size)
+			used += (size_t)n;
+	}
+	out[used] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* The last line of text starting "cdpfs: ", without it, into err. */
+static void child_complaint(const char *text, const char *fallback, char *err, size_t errlen)
+{
+	const char *p = text, *best = NULL;
+
+	for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, "cdpfs: ", 7) == 0)
+			best = p + 7;
+		if (!strchr(p, '\n'))
+			break;
+	}
+	if (best)
+		cdp_errf(err, errlen, "%.*s", (int)strcspn(best, "\n"), best);
+	else
+		cdp_errf(err, errlen, "%s", fallback);
+}
+
+int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
+		     const char *dir, int64_t ts_ns, const char *overlay,
+		     const char *log, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	char opts[PATH_MAX + 128], out[4096], *seq;
+	char *argv[10];
+	int argc = 0, ret;
+
+	memset(m, 0, sizeof(*m));
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	snprintf(m->mountpoint, sizeof(m->mountpoint), "%s/cdpfs-drill-XXXXXX", tmp);
+	if (!mkdtemp(m->mountpoint)) {
+		ret = -errno;
+		cdp_errf(err, errlen, "cannot make a mount point in '%s': %s", tmp, strerror(-ret));
+		return ret;
+	}
+	m->dir_made = 1;
+	/* An exact instant, so that this process and the mount see one view. */
+	snprintf(m->spec, sizeof(m->spec), "%s%s%s@@%lld.%09lld", host, dir ? ":" : "",
+		 dir ? dir : "", (long long)(ts_ns / 1000000000),
+		 (long long)(ts_ns % 1000000000));
+	snprintf(opts, sizeof(opts), "rw%s%s%s%s", overlay ? ",overlay=" : "",
+		 overlay ? overlay : "", log ? ",log=" : "", log ? log : "");
+	argv[argc++] = (char *)"cdpfs";
+	argv[argc++] = (char *)"mount";
+	argv[argc++] = (char *)"-v";
+	argv[argc++] = (char *)"--store";
+	argv[argc++] = (char *)store;
+	argv[argc++] = (char *)"-o";
+	argv[argc++] = opts;
+	argv[argc++] = m->spec;
+	argv[argc++] = m->mountpoint;
+	argv[argc] = NULL;
+	ret = run_collect(drill_self_exe(), argv, out, sizeof(out));
+	if (ret < 0) {
+		cdp_errf(err, errlen, "cannot run '%s mount': %s", drill_self_exe(),
+			 strerror(-ret));
+		goto out_rmdir;
+	}
+	if (ret != 0) {
+		child_complaint(out, "the mount failed (no reason given)", err, errlen);
+		ret = -EIO;
+		goto out_rmdir;
+	}
+	m->mounted = 1;
+	seq = strstr(out, ", seq ");
+	if (seq)
+		m->seq = strtoull(seq + 6, NULL, 10);
+	return 0;
+
+out_rmdir:
+	if (cli_is_mount_point(m->mountpoint) == 1) {
+		/* A daemon that came up after all (the mount was signalled). */
+		m->mounted = 1;
+		return 0;
+	}
+	rmdir(m->mountpoint);
+	m->dir_made = 0;
+	return ret;
+}
+
+int drill_mount_close(struct drill_mount *m, char *err, size_t errlen)
+{
+	char out[2048];
+	char *argv[5];
+	int attempt, ret = 0;
+
+	if (m->mounted) {
+		for (attempt = 0; attempt < 4; attempt++) {
+			int lazy = attempt == 3;
+
+			argv[0] = (char *)"cdpfs";
+			argv[1] = (char *)"umount";
+			argv[2] = lazy ? (char *)"-z" : m->mountpoint;
+			argv[3] = lazy ? m->mountpoint : NULL;
+			argv[4] = NULL;
+			ret = run_collect(drill_self_exe(), argv, out, sizeof(out));
+			if (ret == 0 || cli_is_mount_point(m->mountpoint) == 0) {
+				ret = lazy ? -EBUSY : 0;
+				break;
+			}
+			sleep_ms(1000);
+		}
+		if (ret != 0) {
+			child_complaint(out, "the unmount failed (no reason given)", err, errlen);
+			if (attempt == 3)
+				cdp_errf(err, errlen, "mount point '%s' was busy; detached it lazily "
+					 "(the overlay goes once nothing uses it)", m->mountpoint);
+			ret = -EBUSY;
+		}
+		m->mounted = 0;
+	}
+	if (m->dir_made && rmdir(m->mountpoint) == 0)
+		m->dir_made = 0;
+	return ret;
+}
+
+/* ------------------------------------------------------------ checks */
+
+/*
+ * Whether a process of group pgid is still running.  Not kill(-pgid, 0): a
+ * zombie is a member until its parent reaps it, and an orphan's new parent
+ * (init in a container) may take its time.
+ */
+static int group_alive(pid_t pgid)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	int alive = 0;
+
+	if (!proc)
+		return kill(-pgid, 0) == 0;
+	while (!alive && (e = readdir(proc))) {
+		char path[300], buf[512], *paren, state;
+		int pgrp = 0, ppid;
+		FILE *f;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) &&
+		    sscanf(paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3)
+			alive = pgrp == pgid && state != 'Z' && state != 'X';
+		fclose(f);
+	}
+	closedir(proc);
+	return alive;
+}
+
+/*
+ * Kills the group: SIGTERM, then SIGKILL after grace_ms if it lingers.  The
+ * group's leader, our child, is reaped on the way (a zombie still counts as
+ * a member): *reaped and *status tell.
+ */
+static void kill_group(pid_t pgid, long grace_ms, int *status, int *reaped)
+{
+	long waited;
+
+	if (kill(-pgid, SIGTERM) < 0)
+		return;
+	for (waited = 0; waited < grace_ms; waited += 50) {
+		if (!*reaped && waitpid(pgid, status, WNOHANG) == pgid)
+			*reaped = 1;
+		if (*reaped && !group_alive(pgid))
+			return;
+		sleep_ms(50);
+	}
+	kill(-pgid, SIGKILL);
+}
+
+struct line_scan {
+	char buf[64];
+	size_t len;
+	int overflow;
+};
+
+/* Feeds bytes; returns 1 when a line starting with the marker ended. */
+static int scan_bytes(struct line_scan *ls, const char *p, size_t n)
+{
+	static const char marker[] = DRILL_ANSWERING_LINE;
+	size_t i;
+	int hit = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			if (ls->len >= sizeof(marker) - 1 &&
+			    memcmp(ls->buf, marker, sizeof(marker) - 1) == 0)
+				hit = 1;
+			ls->len = 0;
+			continue;
+		}
+		if (ls->len < sizeof(ls->buf))
+			ls->buf[ls->len++] = p[i];
+	}
+	return hit;
+}
+
+int drill_run_check(const char *cmd, char *const envp[], const char *log,
+		    int64_t timeout_ns, struct drill_check_result *r)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
+	struct line_scan scan = { .len = 0 };
+	int fds[2] = { -1, -1 }, logfd, devnull, status = 0, ret = 0, pipe_open = 1;
+	int exited = 0, killed = 0;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->end = DRILL_CHECK_NOT_RUN;
+	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0)
+		return -errno;
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || pipe2(fds, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	r->start_ns = cdp_now_ns();
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGINT, &dfl, NULL);
+		sigaction(SIGTERM, &dfl, NULL);
+		sigaction(SIGHUP, &dfl, NULL);
+		setpgid(0, 0);
+		dup2(devnull, STDIN_FILENO);
+		dup2(fds[1], STDOUT_FILENO);
+		dup2(fds[1], STDERR_FILENO);
+		execve("/bin/sh", argv, envp);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(fds[1]);
+	fds[1] = -1;
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+
+	while (!exited || pipe_open) {
+		struct pollfd pfd = { fds[0], POLLIN, 0 };
+		char buf[8192];
+		ssize_t n;
+
+		if (pipe_open && poll(&pfd, 1, 50) > 0) {
+			n = read(fds[0], buf, sizeof(buf));
+			if (n > 0) {
+				if (write(logfd, buf, (size_t)n) != n && ret == 0)
+					ret = -EIO;
+				if (!r->answering_ns && scan_bytes(&scan, buf, (size_t)n))
+					r->answering_ns = cdp_now_ns();
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				pipe_open = 0;
+			}
+		} else if (!pipe_open) {
+			sleep_ms(50);
+		}
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = 1;
+			r->end_ns = cdp_now_ns();
+			/* Leftovers of the check (background jobs) hold the
+			 * pipe open and the mount busy: end them. */
+			if (group_alive(pid))
+				kill_group(pid, 3000, &status, &exited);
+		}
+		if (exited && pipe_open) {
+			/* Whatever a leftover outside the group still writes
+			 * is not waited for. */
+			n = read(fds[0], buf, sizeof(buf));
+			if (n > 0) {
+				if (write(logfd, buf, (size_t)n) != n && ret == 0)
+					ret = -EIO;
+				if (!r->answering_ns && scan_bytes(&scan, buf, (size_t)n))
+					r->answering_ns = cdp_now_ns();
+				continue;
+			}
+			pipe_open = 0;
+		}
+		if (!exited && !killed && (drill_interrupted() || (timeout_ns > 0 &&
+		    cdp_now_ns() - r->start_ns >= timeout_ns))) {
+			killed = 1;
+			r->end = drill_interrupted() ? DRILL_CHECK_INTERRUPTED : DRILL_CHECK_TIMEOUT;
+			kill_group(pid, 3000, &status, &exited);
+			if (exited)
+				r->end_ns = cdp_now_ns();
+		}
+	}
+	if (!killed)
+		r->end = DRILL_CHECK_EXITED;
+	r->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+out:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (devnull >= 0)
+		close(devnull);
+	if (fsync(logfd) < 0 && errno != EINVAL && ret == 0)
+		ret = -errno;
+	close(logfd);
+	return ret;
+}
+
+/* ------------------------------------------------------------- tails */
+
+/* Replaces bytes that are not well-formed UTF-8 with '?', in place. */
+static void utf8_sanitize(char *s, size_t len)
+{
+	size_t i = 0, k, need;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x80) {
+			if (c < 0x20 && c != '\n' && c != '\t')
+				s[i] = '?';
+			i++;
+			continue;
+		}
+		need = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
+		if (c < 0xc2 || c > 0xf4)
+			need = 0;
+		for (k = 1; need && k <= need; k++)
+			if (i + k >= len || ((unsigned char)s[i + k] & 0xc0) != 0x80)
+				need = 0;
+		if (!need) {
+			s[i++] = '?';
+			continue;
+		}
+		i += need + 1;
+	}
+}
+
+char *drill_file_tail(const char *path, unsigned max_lines)
+{
+	const size_t window = 64 * 1024;
+	struct stat st;
+	char *buf, *start;
+	off_t from;
+	ssize_t n;
+	unsigned lines = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return NULL;
+	}
+	from = st.st_size > (off_t)window ? st.st_size - (off_t)window : 0;
+	buf = malloc(window + 1);
+	if (!buf) {
+		close(fd);
+		return NULL;
+	}
+	n = pread(fd, buf, window, from);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	/* back from the end, past a final newline, to max_lines lines */
+	start = buf + n;
+	if (start > buf && start[-1] == '\n')
+		start--;
+	while (start > buf) {
+		if (start[-1] == '\n' && ++lines == max_lines)
+			break;
+		start--;
+	}
+	if (from > 0 && start == buf) {
+		/* the window began mid-line: drop the partial line */
+		char *nl = strchr(buf, '\n');
+
+		if (nl)
+			start = nl + 1;
+	}
+	memmove(buf, start, (size_t)(buf + n - start) + 1);
+	utf8_sanitize(buf, strlen(buf));
+	return buf;
+}
