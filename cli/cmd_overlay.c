@@ -125,6 +125,7 @@ int cmd_overlay(int argc, char **argv, const struct cli_cmd *self)
 	char *store;
 	size_t n;
 
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", overlay_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_STORE:
@@ -137,7 +138,7 @@ int cmd_overlay(int argc, char **argv, const struct cli_cmd *self)
 		case OPT_HELP:
 			cli_usage(self, stdout, 0);
 		default:
-			cli_usage_error(self, "unknown option");
+			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)

@@ -12,6 +12,7 @@
 #define CDP_FS_INT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store.h"
 #include "overlay.h"
@@ -56,6 +57,12 @@ int cdp_fs_errno(int err);
 /* st_ino is fid; st_blocks as recorded, or the size rounded up. */
 void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
 			 struct stat *st);
+
+/* Answers a getxattr/listxattr request of the given size (0: the length
+ * only) with what query(arg, buf, size) returns (a length or -errno). */
+struct fuse_req;
+void cdp_fs_reply_xattr(struct fuse_req *req, size_t size,
+			ssize_t (*query)(void *arg, void *buf, size_t size), void *arg);
 
 /* fs/ovl_ll.c: the operations table of a writable overlay (-o rw): every
  * call goes to fs->ovl, which reads the base through fs->view. */

@@ -509,15 +509,14 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ------------------------------------------------------------- xattrs */
 
-static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+void cdp_fs_reply_xattr(fuse_req_t req, size_t size,
+			ssize_t (*query)(void *arg, void *buf, size_t size), void *arg)
 {
-	struct cdp_fs *fs = fs_of(req);
-	uint64_t fid = ino_to_fid(fs, ino);
 	ssize_t n;
 	char *buf;
 
 	if (size == 0) {
-		n = cdp_view_getxattr(fs->view, fid, name, NULL, 0);
+		n = query(arg, NULL, 0);
 		if (n < 0)
 			fuse_reply_err(req, cdp_fs_errno((int)n));
 		else
@@ -529,7 +528,7 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = cdp_view_getxattr(fs->view, fid, name, buf, size);
+	n = query(arg, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, cdp_fs_errno((int)n));
 	else
@@ -537,32 +536,33 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	free(buf);
 }
 
+struct xattr_query {
+	struct cdp_fs *fs;
+	uint64_t fid;
+	const char *name;   /* NULL: list */
+};
+
+static ssize_t xattr_query_fn(void *arg, void *buf, size_t size)
+{
+	struct xattr_query *q = arg;
+
+	if (q->name)
+		return cdp_view_getxattr(q->fs->view, q->fid, q->name, buf, size);
+	return cdp_view_listxattr(q->fs->view, q->fid, buf, size);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct xattr_query q = { fs_of(req), ino_to_fid(fs_of(req), ino), name };
+
+	cdp_fs_reply_xattr(req, size, xattr_query_fn, &q);
+}
+
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct cdp_fs *fs = fs_of(req);
-	uint64_t fid = ino_to_fid(fs, ino);
-	ssize_t n;
-	char *buf;
+	struct xattr_query q = { fs_of(req), ino_to_fid(fs_of(req), ino), NULL };
 
-	if (size == 0) {
-		n = cdp_view_listxattr(fs->view, fid, NULL, 0);
-		if (n < 0)
-			fuse_reply_err(req, cdp_fs_errno((int)n));
-		else
-			fuse_reply_xattr(req, (size_t)n);
-		return;
-	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = cdp_view_listxattr(fs->view, fid, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, cdp_fs_errno((int)n));
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	cdp_fs_reply_xattr(req, size, xattr_query_fn, &q);
 }
 
 /* ------------------------------------------------------------- statfs */

@@ -585,71 +585,35 @@ static void ovl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	fuse_reply_err(req, 0);
 }
 
-static void ovl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	struct cdp_fs *fs = fs_of(req);
-
-	(void)datasync;
-	(void)fi;
-	fuse_reply_err(req, cdp_fs_errno(cdp_overlay_fsync(fs->ovl, id_of(fs, ino))));
-}
-
 /* ------------------------------------------------------------- xattrs */
+
+struct xattr_query {
+	struct cdp_fs *fs;
+	uint64_t id;
+	const char *name;   /* NULL: list */
+};
+
+static ssize_t xattr_query_fn(void *arg, void *buf, size_t size)
+{
+	struct xattr_query *q = arg;
+
+	if (q->name)
+		return cdp_overlay_getxattr(q->fs->ovl, q->id, q->name, buf, size);
+	return cdp_overlay_listxattr(q->fs->ovl, q->id, buf, size);
+}
 
 static void ovl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct cdp_fs *fs = fs_of(req);
-	uint64_t id = id_of(fs, ino);
-	ssize_t n;
-	char *buf;
+	struct xattr_query q = { fs_of(req), id_of(fs_of(req), ino), name };
 
-	if (size == 0) {
-		n = cdp_overlay_getxattr(fs->ovl, id, name, NULL, 0);
-		if (n < 0)
-			reply_err(req, (int)n);
-		else
-			fuse_reply_xattr(req, (size_t)n);
-		return;
-	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = cdp_overlay_getxattr(fs->ovl, id, name, buf, size);
-	if (n < 0)
-		reply_err(req, (int)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	cdp_fs_reply_xattr(req, size, xattr_query_fn, &q);
 }
 
 static void ovl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct cdp_fs *fs = fs_of(req);
-	uint64_t id = id_of(fs, ino);
-	ssize_t n;
-	char *buf;
+	struct xattr_query q = { fs_of(req), id_of(fs_of(req), ino), NULL };
 
-	if (size == 0) {
-		n = cdp_overlay_listxattr(fs->ovl, id, NULL, 0);
-		if (n < 0)
-			reply_err(req, (int)n);
-		else
-			fuse_reply_xattr(req, (size_t)n);
-		return;
-	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = cdp_overlay_listxattr(fs->ovl, id, buf, size);
-	if (n < 0)
-		reply_err(req, (int)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	cdp_fs_reply_xattr(req, size, xattr_query_fn, &q);
 }
 
 static void ovl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -719,7 +683,7 @@ const struct fuse_lowlevel_ops cdp_fs_ovl_ops = {
 	.readdir = ovl_readdir,
 	.readdirplus = ovl_readdirplus,
 	.releasedir = ovl_releasedir,
-	.fsyncdir = ovl_fsyncdir,
+	.fsyncdir = ovl_fsync,   /* syncs everything: the directory too */
 	.statfs = ovl_statfs,
 	.setxattr = ovl_setxattr,
 	.getxattr = ovl_getxattr,
