@@ -9,7 +9,7 @@
  * FUSE_ROOT_ID.  No node table is kept: any id can be asked of the overlay
  * at any time, so forget() is a no-op.  Permissions are the kernel's
  * (default_permissions), as on a local filesystem.  Directory handles hold
- * the listing taken at opendir (and again at a rewind), so a directory
+ * the listing taken at the first read (and again at a rewind), so a directory
  * changed while it is read is listed as it was when the stream began, with
  * no entry twice or lost.
  */
@@ -100,6 +100,10 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	/* No writeback cache: a write is in the overlay when write(2)
 	 * returns, and fsync means what it says. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* open(O_TRUNC) as a separate setattr of the size, which truncates
+	 * through the same path as truncate(2) (libfuse asks for atomic
+	 * O_TRUNC by default, and open would then have to truncate). */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = CDP_FS_MAX_READ_BYTES;
 	conn->max_readahead = CDP_FS_MAX_READ_BYTES;
 	conn->max_read = CDP_FS_MAX_READ_BYTES;
@@ -432,6 +436,7 @@ struct dir_ent {
  * 1 for ".", 2 for "..", n + 2 for the n-th entry (1-based). */
 struct dir_snap {
 	uint64_t id;
+	int taken;          /* the listing below was taken */
 	size_t n, cap;
 	struct dir_ent *ents;
 };
@@ -477,6 +482,7 @@ static int snap_take(struct cdp_fs *fs, struct dir_snap *d)
 	ret = cdp_overlay_readdir(fs->ovl, d->id, snap_cb, d);
 	if (ret < 0)
 		snap_clear(d);
+	d->taken = ret >= 0;
 	return ret < 0 ? ret : 0;
 }
 
@@ -484,6 +490,7 @@ static void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct cdp_fs *fs = fs_of(req);
 	struct dir_snap *d = calloc(1, sizeof(*d));
+	struct cdp_attr a;
 	int err;
 
 	if (!d) {
@@ -491,7 +498,9 @@ static void ovl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	d->id = id_of(fs, ino);
-	err = snap_take(fs, d);
+	err = cdp_overlay_getattr(fs->ovl, d->id, &a);
+	if (err == 0 && !S_ISDIR(a.mode))
+		err = -ENOTDIR;
 	if (err < 0) {
 		free(d);
 		reply_err(req, err);
@@ -514,8 +523,9 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 	off_t i;
 	int err;
 
-	if (off == 0 && (err = snap_take(fs, d)) < 0) {
-		/* a rewind sees the directory as it is now */
+	if ((off == 0 || !d->taken) && (err = snap_take(fs, d)) < 0) {
+		/* the listing is taken at the first read and again at a rewind,
+		 * which sees the directory as it is now */
 		reply_err(req, err);
 		return;
 	}
@@ -643,7 +653,8 @@ static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	(void)ino;
 	/* The overlay can grow as far as its disk lets it: report that disk. */
-	cdp_overlay_space(fs->ovl, &used, &avail, &total);
+	if (cdp_overlay_space(fs->ovl, &used, &avail, &total) < 0)
+		used = avail = total = 0;
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = fs->block_size ? fs->block_size : 4096;
 	sv.f_frsize = sv.f_bsize;

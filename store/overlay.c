@@ -66,6 +66,9 @@
 #define OVL_FD_SLOTS 64
 #define OVL_XATTR_MAX (64u * 1024u)
 #define OVL_KEY_MAX (1 + 8 + CDP_NAME_MAX + 8)
+/* A private overlay is made, then locked when its mount opens it; list
+ * leaves unlocked ones younger than this alone (a mount in the making). */
+#define OVL_PRIVATE_GRACE_NS (60LL * 1000000000LL)
 
 enum { OVI_BASE = 1 << 0, OVI_OWN_XATTRS = 1 << 1 };
 
@@ -74,6 +77,7 @@ struct fd_slot {
 	int fd;              /* -1: free */
 	unsigned refs;
 	uint64_t tick;
+	int dirty;           /* written since its last fdatasync */
 };
 
 struct cdp_overlay {
@@ -92,7 +96,10 @@ struct cdp_overlay {
 	pthread_mutex_t fd_lock;
 	struct fd_slot fds[OVL_FD_SLOTS];    /* protected by fd_lock */
 	uint64_t fd_tick;                    /* protected by fd_lock */
+	int sync_error;                      /* protected by fd_lock */
 };
+
+static int sync_dirty(struct cdp_overlay *o);
 
 /* An object as the overlay sees it: its own record, or its base's. */
 struct ovl_ino {
@@ -409,7 +416,8 @@ int cdp_overlay_list(const char *store_path, struct cdp_overlay_info **out, size
 		if (!realpath(path, real) || cdp_overlay_read_info(real, &info) < 0)
 			continue;
 		info.mounted = overlay_in_use(real);
-		if (info.is_private && !info.mounted) {
+		if (info.is_private && !info.mounted &&
+		    now_ns() - info.created_ts_ns > OVL_PRIVATE_GRACE_NS) {
 			/* its mount ended without cleaning up (killed) */
 			cdp_overlay_destroy(path);
 			cdp_overlay_info_release(&info);
@@ -487,6 +495,22 @@ static int ovl_write(struct cdp_overlay *o, rocksdb_writebatch_t *wb)
 
 	rocksdb_write(o->db, o->wopts, wb, &err);
 	return ovl_err(err);
+}
+
+/* Destroys it; -EIO (and a log line) when it ended on an error rather than
+ * at the end of its keys: a damaged index must not look like fewer
+ * records (an overlaid block like a base one, a full directory like an
+ * empty one). */
+static int iter_done(rocksdb_iterator_t *it)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (!err)
+		return 0;
+	ovl_err(err);
+	return -EIO;
 }
 
 static void wb_put(rocksdb_writebatch_t *wb, const struct okey *k, const void *v, size_t len)
@@ -647,6 +671,14 @@ static int txn_commit(struct txn *t)
 			return ret;
 	}
 	return ovl_write(t->o, t->wb);
+}
+
+/* A directory lost a subdirectory's "..": never below 2, whatever the base
+ * counted (nlink 0 marks a removed directory). */
+static void dir_unlink_sub(struct ovl_ino *dir)
+{
+	if (dir->a.nlink > 2)
+		dir->a.nlink--;
 }
 
 static void touch_mc(struct ovl_ino *in, int64_t now)
@@ -826,7 +858,10 @@ static int overlay_entries(struct cdp_overlay *o, uint64_t dir, struct ov_ent **
 		}
 		count++;
 	}
-	rocksdb_iter_destroy(it);
+	if (ret == 0)
+		ret = iter_done(it);
+	else
+		rocksdb_iter_destroy(it);
 	if (ret < 0) {
 		while (count)
 			free(list[--count].name);
@@ -903,6 +938,19 @@ static void delta_path(const struct cdp_overlay *o, uint64_t id, char *buf, size
 	snprintf(buf, size, "%s/data/%016" PRIx64, o->path, id);
 }
 
+static void sync_data_dir(struct cdp_overlay *o)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/data", o->path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 /* Deletes every record and the delta file of object id. */
 static void purge_object(struct cdp_overlay *o, rocksdb_writebatch_t *wb, uint64_t id)
 {
@@ -946,8 +994,9 @@ static int purge_orphans(struct cdp_overlay *o)
 		purge_object(o, wb, get_u64be((const uint8_t *)key + 1));
 		n++;
 	}
-	rocksdb_iter_destroy(it);
-	ret = n ? ovl_write(o, wb) : 0;
+	ret = iter_done(it);
+	if (ret == 0 && n)
+		ret = ovl_write(o, wb);
 	rocksdb_writebatch_destroy(wb);
 	return ret;
 }
@@ -1081,6 +1130,8 @@ void cdp_overlay_close(struct cdp_overlay *o)
 
 	if (!o)
 		return;
+	if (o->db)
+		sync_dirty(o);
 	fd_cache_close_all(o);
 	if (o->db) {
 		rocksdb_flush_wal(o->db, 1, &err);
@@ -1140,7 +1191,12 @@ static int delta_get(struct cdp_overlay *o, uint64_t id, int create)
 			return fd;
 		}
 	delta_path(o, id, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0)
+			sync_data_dir(o);   /* the new name survives a crash */
+	}
 	if (fd < 0) {
 		fd = -errno;
 		pthread_mutex_unlock(&o->fd_lock);
@@ -1156,18 +1212,25 @@ static int delta_get(struct cdp_overlay *o, uint64_t id, int create)
 			victim = i;
 	}
 	if (victim >= 0) {
-		if (o->fds[victim].fd >= 0)
+		if (o->fds[victim].fd >= 0) {
+			/* what it holds must not be lost to an fsync that no
+			 * longer sees its descriptor */
+			if (o->fds[victim].dirty && fdatasync(o->fds[victim].fd) < 0)
+				o->sync_error = -errno;
 			close(o->fds[victim].fd);
+		}
 		o->fds[victim].fd = fd;
 		o->fds[victim].id = id;
 		o->fds[victim].refs = 1;
 		o->fds[victim].tick = ++o->fd_tick;
+		o->fds[victim].dirty = 0;
 	}
 	pthread_mutex_unlock(&o->fd_lock);
 	return fd;
 }
 
-static void delta_put(struct cdp_overlay *o, int fd)
+/* dirty: fd was written through. */
+static void delta_put(struct cdp_overlay *o, int fd, int dirty)
 {
 	int i;
 
@@ -1175,11 +1238,35 @@ static void delta_put(struct cdp_overlay *o, int fd)
 	for (i = 0; i < OVL_FD_SLOTS; i++)
 		if (o->fds[i].fd == fd) {
 			o->fds[i].refs--;
+			o->fds[i].dirty |= dirty;
 			pthread_mutex_unlock(&o->fd_lock);
 			return;
 		}
 	pthread_mutex_unlock(&o->fd_lock);
-	close(fd);   /* not cached: every slot was busy */
+	/* not cached (every slot was busy): sync now, no fsync will see it */
+	if (dirty && fdatasync(fd) < 0)
+		o->sync_error = -errno;
+	close(fd);
+}
+
+/* fdatasync of every delta file written since its last sync: before the
+ * index records pointing into them are made durable.  Returns the first
+ * error met since the last call. */
+static int sync_dirty(struct cdp_overlay *o)
+{
+	int i, ret;
+
+	pthread_mutex_lock(&o->fd_lock);
+	for (i = 0; i < OVL_FD_SLOTS; i++)
+		if (o->fds[i].fd >= 0 && o->fds[i].dirty) {
+			if (fdatasync(o->fds[i].fd) < 0 && !o->sync_error)
+				o->sync_error = -errno;
+			o->fds[i].dirty = 0;
+		}
+	ret = o->sync_error;
+	o->sync_error = 0;
+	pthread_mutex_unlock(&o->fd_lock);
+	return ret;
 }
 
 static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
@@ -1227,7 +1314,7 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 /* ------------------------------------------------------------ block states */
 
 /* states[i] gets the state ('D', 'Z' or 0) of block first + i. */
-static void block_states(struct cdp_overlay *o, uint64_t id, uint64_t first, size_t count,
+static int block_states(struct cdp_overlay *o, uint64_t id, uint64_t first, size_t count,
 			 char *states)
 {
 	rocksdb_iterator_t *it;
@@ -1251,7 +1338,7 @@ static void block_states(struct cdp_overlay *o, uint64_t id, uint64_t first, siz
 		if (vlen >= 1)
 			states[b - first] = val[0];
 	}
-	rocksdb_iter_destroy(it);
+	return iter_done(it);
 }
 
 /* Content of [off, off+len) from below the overlay's changes of this block
@@ -1310,7 +1397,9 @@ ssize_t cdp_overlay_read(struct cdp_overlay *o, uint64_t id, void *buf, size_t l
 		ret = -ENOMEM;
 		goto out;
 	}
-	block_states(o, id, first, count, states);
+	ret = block_states(o, id, first, count, states);
+	if (ret < 0)
+		goto out;
 	for (pos = off, i = 0; i < count;) {
 		size_t j = i + 1, n;
 		uint64_t run_end;
@@ -1343,7 +1432,7 @@ ssize_t cdp_overlay_read(struct cdp_overlay *o, uint64_t id, void *buf, size_t l
 	ret = 0;
 out:
 	if (fd >= 0)
-		delta_put(o, fd);
+		delta_put(o, fd, 0);
 	free(states);
 	ino_release(&in);
 	pthread_rwlock_unlock(stripe);
@@ -1372,7 +1461,11 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 
 	if (!states)
 		return -ENOMEM;
-	block_states(o, id, first, count, states);
+	ret = block_states(o, id, first, count, states);
+	if (ret < 0) {
+		free(states);
+		return ret;
+	}
 	fd = delta_get(o, id, 1);
 	if (fd < 0) {
 		free(states);
@@ -1415,7 +1508,7 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 		wb_put(wb, &k, "D", 1);
 		b++;
 	}
-	delta_put(o, fd);
+	delta_put(o, fd, 1);
 	free(blk);
 	free(states);
 	return ret;
@@ -1481,12 +1574,15 @@ static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
 						(const char *)to.b, to.len);
 		fd = delta_get(o, id, 0);
 		if (fd >= 0) {
-			/* the partial last block's tail becomes zeros */
+			/* the partial last block's tail becomes zeros: cut
+			 * before the index says so, so old bytes never return */
 			int r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
 
-			delta_put(o, fd);
+			delta_put(o, fd, 1);
 			if (r < 0)
 				return r;
+		} else if (fd != -ENOENT) {
+			return fd;   /* cannot cut: refuse rather than keep the tail */
 		}
 	}
 	in->a.size = size;
@@ -1599,17 +1695,32 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 				ret = zeros ? write_blocks(o, id, &snap, t.wb, zeros,
 							   (size_t)(zend - off), off) : -ENOMEM;
 			} else {
-				struct okey k;
+				uint64_t cb = (snap.flags & OVI_BASE) ?
+					      (snap.base_limit + bs - 1) / bs : 0;
+				struct okey k, k2;
 
-				if (off < fb * bs && (zeros = calloc(1, bs)))
+				zeros = calloc(1, bs);
+				if (!zeros)
+					ret = -ENOMEM;
+				if (ret == 0 && off < fb * bs)
 					ret = write_blocks(o, id, &snap, t.wb, zeros,
 							   (size_t)(fb * bs - off), off);
-				if (ret == 0 && lb * bs < zend && (zeros || (zeros = calloc(1, bs))))
+				if (ret == 0 && lb * bs < zend)
 					ret = write_blocks(o, id, &snap, t.wb, zeros,
 							   (size_t)(zend - lb * bs), lb * bs);
-				for (b = fb; ret == 0 && b < lb; b++) {
+				/* Whole blocks: those with base bytes beneath become
+				 * 'Z'; past the base limit, no record reads as zeros
+				 * already, so one range delete does, however long
+				 * the range (no key per block). */
+				for (b = fb; ret == 0 && b < lb && b < cb; b++) {
 					okey_block(&k, id, b);
 					wb_put(t.wb, &k, "Z", 1);
+				}
+				if (ret == 0 && lb > (fb > cb ? fb : cb)) {
+					okey_block(&k, id, fb > cb ? fb : cb);
+					okey_block(&k2, id, lb);
+					rocksdb_writebatch_delete_range(t.wb, (const char *)k.b, k.len,
+									(const char *)k2.b, k2.len);
 				}
 				if (ret == 0 &&
 				    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -1620,7 +1731,7 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 			free(zeros);
 		}
 	}
-	delta_put(o, fd);
+	delta_put(o, fd, 1);
 	if (ret == 0) {
 		pthread_mutex_lock(&o->lock);
 		ret = txn_ino(&t, id, &in);
@@ -1644,14 +1755,12 @@ out_unlock:
 int cdp_overlay_fsync(struct cdp_overlay *o, uint64_t id)
 {
 	char *err = NULL;
-	int fd, ret = 0;
+	int ret;
 
-	fd = delta_get(o, id, 0);
-	if (fd >= 0) {
-		if (fdatasync(fd) < 0)
-			ret = -errno;
-		delta_put(o, fd);
-	}
+	(void)id;
+	/* every delta file, not only id's: the WAL synced below holds the
+	 * records of all of them, and none may point at data not yet on disk */
+	ret = sync_dirty(o);
 	rocksdb_flush_wal(o->db, 1, &err);
 	if (err && !ret)
 		ret = ovl_err(err);
@@ -1894,8 +2003,7 @@ static int remove_name(struct cdp_overlay *o, uint64_t parent, const char *name,
 			ret = -ENOTEMPTY;
 			goto out;
 		}
-		if (pin->a.nlink > 2)
-			pin->a.nlink--;
+		dir_unlink_sub(pin);
 	}
 	entry_remove(&t, parent, name);
 	drop_link(&t, child, in, now);
@@ -1965,10 +2073,10 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 		if (parent != newparent && S_ISDIR(src->a.mode) != S_ISDIR(dst->a.mode)) {
 			/* a directory changed parents: move the ".." link */
 			if (S_ISDIR(src->a.mode)) {
-				op->a.nlink--;
+				dir_unlink_sub(op);
 				np->a.nlink++;
 			} else {
-				np->a.nlink--;
+				dir_unlink_sub(np);
 				op->a.nlink++;
 			}
 		}
@@ -2003,7 +2111,7 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 				ret = -ENOTEMPTY;
 				goto out;
 			}
-			np->a.nlink--;
+			dir_unlink_sub(np);
 		}
 		drop_link(&t, d, dst, now);
 	}
@@ -2011,7 +2119,7 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 	if (parent != newparent || strcmp(name, newname) != 0)
 		entry_remove(&t, parent, name);
 	if (S_ISDIR(src->a.mode) && parent != newparent) {
-		op->a.nlink--;
+		dir_unlink_sub(op);
 		np->a.nlink++;
 	}
 	src->a.ctime_ns = now;
@@ -2099,8 +2207,8 @@ ssize_t cdp_overlay_listxattr(struct cdp_overlay *o, uint64_t id, char *buf, siz
 		}
 		used += klen - 9 + 1;
 	}
-	rocksdb_iter_destroy(it);
-	return (ssize_t)used;
+	ret = iter_done(it);
+	return ret < 0 ? ret : (ssize_t)used;
 }
 
 /* First change of a base object's xattrs: copy them all into the overlay,

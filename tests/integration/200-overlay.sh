@@ -28,6 +28,7 @@ chmod 0755 "$DATA/shared"
 printf 'root only\n' >"$DATA/shared/secret"
 chmod 0600 "$DATA/shared/secret"
 setfattr -n user.tag -v base "$DATA/hello.txt"
+seq 1 5000 >"$DATA/config.txt"
 
 capture_start "$DATA"
 checkpoint base "$DATA"
@@ -63,6 +64,8 @@ mount_at "$HOST:$DATA" "@$BASE_TS" "$OV" rw,overlay=ov1
 apply_ops() {
 	local d=$1
 	printf 'appended\n' >>"$d/hello.txt"
+	# open(O_TRUNC) of a base file: shell redirection, as any config rewrite
+	printf 'short\n' >"$d/config.txt"
 	printf 'PAGE' | dd of="$d/pages.db" bs=1 seek=123457 conv=notrunc status=none
 	head -c 8192 /dev/zero | tr '\0' 'q' | dd of="$d/pages.db" bs=8192 seek=20 conv=notrunc status=none
 	# shrink then extend: the cut-off bytes must read as zeros
@@ -112,6 +115,17 @@ compare_manifest "$T/native-after.manifest" "$T/ov-after.manifest" "overlay vs n
 	check_fail "sqlite3 on the overlay: expected sum 6 and integrity ok"
 od -An -c -j 5000 -N 16 "$OV/random.bin" | grep -q '[^\\0 ]' &&
 	check_fail "truncate then extend on the overlay resurrected old bytes"
+
+# a zero range far past any base data costs no index record per block
+start=$(date +%s%N)
+: >"$OV/huge"
+fallocate -z -o 0 -l 64G "$OV/huge" || check_fail "fallocate -z of 64 GiB on the overlay failed"
+took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$(stat -c %s "$OV/huge" 2>/dev/null)" = 68719476736 ] || check_fail "fallocate -z -l 64G: size is $(stat -c %s "$OV/huge" 2>&1)"
+[ "$took_ms" -lt 5000 ] || check_fail "fallocate -z of 64 GiB on the overlay took $took_ms ms"
+[ "$(dd if="$OV/huge" bs=4096 skip=8000000 count=1 status=none | tr -d '\0' | wc -c)" = 0 ] ||
+	check_fail "a zeroed range of the overlay does not read as zeros"
+rm "$OV/huge"
 
 # mtime moves on write (checked alone, since apply_ops fixed all mtimes)
 before=$(stat -c %Y "$OV/hello.txt")
