@@ -225,7 +225,8 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 	snprintf(m->spec, sizeof(m->spec), "%s%s%s@@%lld.%09lld", host, dir ? ":" : "",
 		 dir ? dir : "", (long long)(ts_ns / 1000000000),
 		 (long long)(ts_ns % 1000000000));
-	snprintf(opts, sizeof(opts), "rw%s%s%s%s", overlay ? ",overlay=" : "",
+	/* nosuid, nodev: the instant may be one an attacker had written to */
+	snprintf(opts, sizeof(opts), "rw,nosuid,nodev%s%s%s%s", overlay ? ",overlay=" : "",
 		 overlay ? overlay : "", log ? ",log=" : "", log ? log : "");
 	argv[argc++] = (char *)"cdpfs";
 	argv[argc++] = (char *)"mount";
