@@ -59,7 +59,11 @@ void cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 char *cli_store_path(const char *opt_store);
 /* "256M", "1G", "65536": returns 0 or -EINVAL. */
 int cli_parse_size(const char *text, size_t *bytes);
-/* Writes s as a JSON string, quotes included. */
+/* Length of the valid UTF-8 sequence at p (avail bytes there), or 0 when
+ * it is not one (overlong forms, surrogates, past U+10FFFF, cut short). */
+size_t cli_utf8_len(const unsigned char *p, size_t avail);
+/* Writes s as a JSON string, quotes included; bytes that are not UTF-8
+ * become U+FFFD, so the output is valid JSON whatever s holds. */
 void cli_json_string(FILE *out, const char *s);
 /* Local time "2025-12-02 12:33:07" (seconds precision, for humans). */
 void cli_time_local(int64_t ts_ns, char *buf, size_t size);

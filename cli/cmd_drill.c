@@ -612,6 +612,9 @@ static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
 	else if (ts_ns < h->first_ts_ns)
 		snprintf(msg, sizeof(msg), "instant %s is before the history of host '%s', which "
 			 "starts at %s", when, host, first);
+	else if (ts_ns > cdp_now_ns() + 1000000000LL)
+		snprintf(msg, sizeof(msg), "instant %s is in the future (history of host '%s' "
+			 "ends now)", when, host);
 out:
 	/* closed before any exit: RocksDB must not outlive its statics */
 	cdp_host_info_free(hosts, n);
@@ -747,8 +750,15 @@ static int run_drill(struct drill *d, int json)
 
 out_unmount:
 	err[0] = '\0';
-	if (drill_mount_close(&m, err, sizeof(err)) < 0)
+	if (drill_mount_close(&m, err, sizeof(err)) < 0) {
 		snprintf(d->unmount_error, sizeof(d->unmount_error), "%s", err);
+		/* something outlived the checks on the copy: not a clean drill,
+		 * and never a "last verified" */
+		if (strcmp(d->result, "pass") == 0)
+			d->result = "error";
+		if (!d->error[0])
+			snprintf(d->error, sizeof(d->error), "unmount: %s", err);
+	}
 out_report:
 	d->finished_ns = cdp_now_ns();
 	if (drill_interrupted() && strcmp(d->result, "error") != 0)

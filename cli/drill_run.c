@@ -225,9 +225,23 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 	snprintf(m->spec, sizeof(m->spec), "%s%s%s@@%lld.%09lld", host, dir ? ":" : "",
 		 dir ? dir : "", (long long)(ts_ns / 1000000000),
 		 (long long)(ts_ns % 1000000000));
-	/* nosuid, nodev: the instant may be one an attacker had written to */
-	snprintf(opts, sizeof(opts), "rw,nosuid,nodev%s%s%s%s", overlay ? ",overlay=" : "",
-		 overlay ? overlay : "", log ? ",log=" : "", log ? log : "");
+	/* nosuid, nodev: the instant may be one an attacker had written to;
+	 * a ',' or '\\' in the log path is escaped for -o (fuse_opt) */
+	{
+		char esc[2 * PATH_MAX + 1];
+		size_t w = 0;
+		const char *c;
+
+		for (c = log ? log : ""; *c && w + 2 < sizeof(esc); c++) {
+			if (*c == ',' || *c == '\\')
+				esc[w++] = '\\';
+			esc[w++] = *c;
+		}
+		esc[w] = '\0';
+		snprintf(opts, sizeof(opts), "rw,nosuid,nodev%s%s%s%s",
+			 overlay ? ",overlay=" : "", overlay ? overlay : "", log ? ",log=" : "",
+			 esc);
+	}
 	argv[argc++] = (char *)"cdpfs";
 	argv[argc++] = (char *)"mount";
 	argv[argc++] = (char *)"-v";
@@ -342,6 +356,10 @@ static int group_alive(pid_t pgid)
  * group's leader, our child, is reaped on the way (a zombie still counts as
  * a member): *reaped and *status tell.
  */
+/* SIGTERM to SIGKILL: long enough for a check's own clean-up (the postgres
+ * check's fast, then immediate, shutdown of its server takes up to 30 s). */
+#define DRILL_KILL_GRACE_MS 45000L
+
 static void kill_group(pid_t pgid, long grace_ms, int *status, int *reaped)
 {
 	long waited;
@@ -456,7 +474,7 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 			/* Leftovers of the check (background jobs) hold the
 			 * pipe open and the mount busy: end them. */
 			if (group_alive(pid))
-				kill_group(pid, 3000, &status, &exited);
+				kill_group(pid, DRILL_KILL_GRACE_MS, &status, &exited);
 		}
 		if (exited && pipe_open) {
 			/* Whatever a leftover outside the group still writes
@@ -475,7 +493,7 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 		    cdp_now_ns() - r->start_ns >= timeout_ns))) {
 			killed = 1;
 			r->end = drill_interrupted() ? DRILL_CHECK_INTERRUPTED : DRILL_CHECK_TIMEOUT;
-			kill_group(pid, 3000, &status, &exited);
+			kill_group(pid, DRILL_KILL_GRACE_MS, &status, &exited);
 			if (exited)
 				r->end_ns = cdp_now_ns();
 		}
@@ -501,7 +519,7 @@ out:
 /* Replaces bytes that are not well-formed UTF-8 with '?', in place. */
 static void utf8_sanitize(char *s, size_t len)
 {
-	size_t i = 0, k, need;
+	size_t i = 0, n;
 
 	while (i < len) {
 		unsigned char c = (unsigned char)s[i];
@@ -512,17 +530,12 @@ static void utf8_sanitize(char *s, size_t len)
 			i++;
 			continue;
 		}
-		need = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
-		if (c < 0xc2 || c > 0xf4)
-			need = 0;
-		for (k = 1; need && k <= need; k++)
-			if (i + k >= len || ((unsigned char)s[i + k] & 0xc0) != 0x80)
-				need = 0;
-		if (!need) {
+		n = cli_utf8_len((const unsigned char *)s + i, len - i);
+		if (!n) {
 			s[i++] = '?';
 			continue;
 		}
-		i += need + 1;
+		i += n;
 	}
 }
 
@@ -572,7 +585,12 @@ char *drill_file_tail(const char *path, unsigned max_lines)
 		if (nl)
 			start = nl + 1;
 	}
-	memmove(buf, start, (size_t)(buf + n - start) + 1);
-	utf8_sanitize(buf, strlen(buf));
+	{
+		size_t len = (size_t)(buf + n - start);
+
+		memmove(buf, start, len + 1);
+		/* every byte, NULs included (they become '?', not the end) */
+		utf8_sanitize(buf, len);
+	}
 	return buf;
 }

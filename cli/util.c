@@ -105,11 +105,46 @@ int cli_parse_size(const char *text, size_t *bytes)
 	return 0;
 }
 
+size_t cli_utf8_len(const unsigned char *p, size_t avail)
+{
+	unsigned char c = p[0];
+	size_t n, k;
+	unsigned lo = 0x80, hi = 0xbf;   /* bounds of the second byte */
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;        /* no overlong forms */
+	else if (c == 0xed)
+		hi = 0x9f;        /* no surrogates */
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;        /* nothing past U+10FFFF */
+	if (avail < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (k = 2; k < n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 void cli_json_string(FILE *out, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = s ? strlen(s) : 0, n;
+
 	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (left) {
+		unsigned char c = *p;
 
 		if (c == '"' || c == '\\')
 			fprintf(out, "\\%c", c);
@@ -117,10 +152,28 @@ void cli_json_string(FILE *out, const char *s)
 			fputs("\\n", out);
 		else if (c == '\t')
 			fputs("\\t", out);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			fprintf(out, "\\u%04x", c);
+		if (c < 0x80) {
+			if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\')
+				fputc(c, out);
+			p++;
+			left--;
+			continue;
+		}
+		n = cli_utf8_len(p, left);
+		if (n == 0) {
+			fputs("\\ufffd", out);   /* not UTF-8: the replacement character */
+			p++;
+			left--;
+			continue;
+		}
+		if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+			fprintf(out, "\\u%04x", 0x2000 + p[2] - 0x80);   /* U+2028, U+2029 */
 		else
-			fputc(c, out);
+			fwrite(p, 1, n, out);
+		p += n;
+		left -= n;
 	}
 	fputc('"', out);
 }

@@ -51,14 +51,20 @@ drill --json "$HOST:$DATA@@$at1" \
 	--check "$CHECKS/sqlite --query 'SELECT count(*), max(id) FROM t' app.db" \
 	--check "$CHECKS/files --sums $T/sums hello.txt sub/link-to-hello empty" \
 	--check 'echo overlay >"$CDPFS_ROOT/hello.txt" && rm "$CDPFS_ROOT/sub/one-byte" && test "$CDPFS_HOST" = '"$HOST"' && echo "time $CDPFS_TIME"' \
+	--check "printf 'caf\\351 \\355\\240\\200 \\340\\200\\200 nul:\\000:after\\nlast line\\n'; : "$'\xe9' \
 	>"$T/d1.json" 2>"$T/d1.err" || rc=$?
 [ "$rc" = 0 ] || check_fail "a passing drill exited $rc: $(cat "$T/d1.err")"
 jq . "$T/d1.json" >/dev/null || fail "drill --json is not valid JSON: $(head -c 300 "$T/d1.json")"
+# strict JSON and UTF-8 (jq replaces bad bytes silently; Python does not)
+python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8", errors="strict"))' "$T/d1.json" ||
+	check_fail "drill --json is not strict UTF-8 JSON when a check prints bytes that are not UTF-8"
+jq -r '.checks[3].output_tail' "$T/d1.json" | grep -q 'last line' ||
+	check_fail "drill 1: the output tail stops at a NUL byte: $(jq -c '.checks[3].output_tail' "$T/d1.json")"
 ID1=$(jq -r .id "$T/d1.json")
 D1=$STORE/drills/$ID1
 log "drill $ID1: $(jq -c '{result, seq, mounted, answering_ms, checks: [.checks[].result]}' "$T/d1.json")"
 [ "$(jq -r .result "$T/d1.json")" = pass ] || check_fail "drill 1: result is not pass"
-[ "$(jq -r '[.checks[].result] | join(",")' "$T/d1.json")" = pass,pass,pass ] || check_fail "drill 1: not every check passed"
+[ "$(jq -r '[.checks[].result] | join(",")' "$T/d1.json")" = pass,pass,pass,pass ] || check_fail "drill 1: not every check passed"
 for f in report.json report.md manifest check-1.log check-2.log check-3.log; do
 	[ -s "$D1/$f" ] || check_fail "drill 1: '$D1/$f' is missing or empty"
 done

@@ -74,6 +74,13 @@ psql_prod -c "CREATE TABLE ledger (id integer PRIMARY KEY, at timestamptz DEFAUL
 as_pg pgbench -h "$SOCK" -p "$PORT" -U postgres -i -s 2 -q postgres >"$T/pgbench-init.log" 2>&1 ||
 	{ cat "$T/pgbench-init.log"; fail "pgbench -i failed"; }
 prod_pid=$(head -n 1 "$PGDATA/postmaster.pid")
+# As if the captured cluster were a standby: a copy that kept these would
+# boot read-only and stream from (here: try to reach) a primary past the
+# instant; the check must boot it cut off, as a primary at the instant.
+# (The running production server reads neither until a restart.)
+as_pg touch "$PGDATA/standby.signal"
+echo "primary_conninfo = 'host=$BASE/no-such-primary port=5999 application_name=prodstandby'" |
+	as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
 
 log "load: pgbench for 6 s beside the ledger driver"
 as_pg pgbench -h "$SOCK" -p "$PORT" -U postgres -c 2 -T 6 postgres >"$T/pgbench.log" 2>&1 &
@@ -119,6 +126,8 @@ drill_at() {
 	jq -e '.answering_by | test("CDPFS-ANSWERING")' "$out" >/dev/null ||
 		check_fail "drill $label: the report does not time the answering server"
 	grep -q '^# cdpfs drill .*: pass' "$dir/report.md" || check_fail "drill $label: report.md does not say pass"
+	grep -q 'removing standby.signal' "$dir/check-1.log" ||
+		check_fail "drill $label: the check did not take standby.signal out of the copy"
 	is_mounted "$(jq -r .mountpoint "$out")" && check_fail "drill $label: its mount is still there"
 	line=$(grep '^LEDGER ' "$dir/check-1.log") || { check_fail "drill $label: no ledger in the check's output"; return; }
 	read -r _ n mn mx <<<"$line"
