@@ -8,8 +8,8 @@
  *
  * Format (docs/format.md, "Drill manifests", mirrors this):
  *
- *   cdpfs manifest 1
- *   PATH TYPE MODE UID GID SIZE MTIME_NS TARGET XATTRS CONTENT
+ *   cdpfs manifest 1 block_size=8192
+ *   PATH TYPE MODE UID GID SIZE MTIME_NS TARGET XATTRS CONTENT NLINK LINK
  *   ...
  *
  * One line per entry, fields separated by one space, entries in depth-first
@@ -24,8 +24,14 @@
  * hash (SHA-256 of the zero-padded block) or of 32 zero bytes for a zero
  * block or a hole; "-" otherwise.  In PATH, TARGET and xattr names, bytes
  * below 0x21, above 0x7e, and '%', ',', '=' are written %HH (upper-case
- * hex), so a field never holds a space.  The manifest's SHA-256 is that of
- * every byte of the file, version line included.
+ * hex), so a field never holds a space.  NLINK is the link count; LINK is,
+ * for a non-directory with more than one link, the PATH at which the walk
+ * first met it (itself, the first time), so the shape of the hard links is
+ * part of the proof; "-" otherwise.  block_size on the version line is the
+ * block the CONTENT hashes are taken over, so anyone can recompute them
+ * from a restored tree.  Holes and zero blocks hash alike (the store keeps
+ * no difference between them).  The manifest's SHA-256 is that of every
+ * byte of the file, version line included.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +54,15 @@ struct children {
 	size_t n, cap;
 };
 
+/* First path of each multi-link file met, by fid (open addressing). */
+struct link_seen {
+	uint64_t fid;        /* 0: empty slot */
+	char *path;          /* escaped, heap */
+};
+
 struct walk {
+	struct link_seen *links;
+	size_t nlinks, links_cap;   /* cap a power of two */
 	struct cdp_view *view;
 	uint32_t block_size;
 	FILE *out;
@@ -314,6 +328,66 @@ static int emit_target(struct walk *w, uint64_t fid, const struct cdp_attr *a)
 	return ret;
 }
 
+/* The escaped first path of fid (a file of nlink > 1), recording path
+ * (escaped, heap: taken, *taken set) when it is the first meeting. */
+static const char *link_first(struct walk *w, uint64_t fid, char *path, int *taken)
+{
+	size_t i, mask;
+
+	*taken = 0;
+	if (w->nlinks * 2 >= w->links_cap) {
+		size_t cap = w->links_cap ? w->links_cap * 2 : 64, j;
+		struct link_seen *n = calloc(cap, sizeof(*n));
+
+		if (!n)
+			return NULL;
+		for (j = 0; j < w->links_cap; j++) {
+			if (!w->links[j].fid)
+				continue;
+			for (i = w->links[j].fid & (cap - 1); n[i].fid; i = (i + 1) & (cap - 1))
+				;
+			n[i] = w->links[j];
+		}
+		free(w->links);
+		w->links = n;
+		w->links_cap = cap;
+	}
+	mask = w->links_cap - 1;
+	for (i = fid & mask; w->links[i].fid; i = (i + 1) & mask)
+		if (w->links[i].fid == fid)
+			return w->links[i].path;
+	w->links[i].fid = fid;
+	w->links[i].path = path;
+	w->nlinks++;
+	*taken = 1;
+	return path;
+}
+
+/* Appends " NLINK LINK" for the entry whose escaped PATH starts the line. */
+static int emit_links(struct walk *w, uint64_t fid, const struct cdp_attr *a, size_t path_bytes)
+{
+	char num[32];
+	const char *first;
+	char *mine;
+	int taken, ret;
+
+	snprintf(num, sizeof(num), " %u ", a->nlink);
+	ret = line_str(w, num);
+	if (ret < 0)
+		return ret;
+	if (S_ISDIR(a->mode) || a->nlink <= 1)
+		return line_str(w, "-");
+	mine = strndup(w->line, path_bytes);
+	if (!mine)
+		return -ENOMEM;
+	first = link_first(w, fid, mine, &taken);
+	if (!taken)
+		free(mine);
+	if (!first)
+		return -ENOMEM;
+	return line_str(w, first);
+}
+
 static int collect_child(void *arg, const char *name, uint64_t fid, uint32_t type)
 {
 	struct children *c = arg;
@@ -349,7 +423,7 @@ static int walk_entry(struct walk *w, uint64_t fid, char **path, size_t *cap, si
 	struct children kids = { NULL, 0, 0 };
 	struct cdp_attr a;
 	char num[160], hex[2 * CDP_HASH_BYTES + 1];
-	size_t i;
+	size_t i, path_bytes;
 	int ret;
 
 	if (w->stop && w->stop())
@@ -358,6 +432,7 @@ static int walk_entry(struct walk *w, uint64_t fid, char **path, size_t *cap, si
 	if (ret < 0)
 		return ret;
 	ret = line_escaped(w, path_len ? *path : "/", path_len ? path_len : 1);
+	path_bytes = w->line_len;
 	snprintf(num, sizeof(num), " %c %04o %u %u %llu %lld ", type_char(a.mode),
 		 a.mode & 07777, a.uid, a.gid, (unsigned long long)a.size,
 		 (long long)a.mtime_ns);
@@ -378,6 +453,8 @@ static int walk_entry(struct walk *w, uint64_t fid, char **path, size_t *cap, si
 	} else if (ret == 0) {
 		ret = line_str(w, "-");
 	}
+	if (ret == 0)
+		ret = emit_links(w, fid, &a, path_bytes);
 	if (ret == 0)
 		ret = emit_line(w);
 	if (ret < 0)
@@ -419,8 +496,8 @@ int cli_manifest_write(struct cdp_view *v, uint64_t root_fid, uint32_t block_siz
 		       int (*stop)(void))
 {
 	struct walk w;
-	size_t cap = 256;
-	char *path = malloc(cap);
+	size_t cap = 256, i;
+	char *path = malloc(cap), header[64];
 	unsigned int hlen;
 	int ret;
 
@@ -435,7 +512,8 @@ int cli_manifest_write(struct cdp_view *v, uint64_t root_fid, uint32_t block_siz
 		goto out;
 	}
 	path[0] = '\0';
-	ret = line_str(&w, CLI_MANIFEST_HEADER);
+	snprintf(header, sizeof(header), "%s block_size=%u", CLI_MANIFEST_HEADER, w.block_size);
+	ret = line_str(&w, header);
 	if (ret == 0)
 		ret = emit_line(&w);
 	if (ret == 0)
@@ -448,6 +526,9 @@ int cli_manifest_write(struct cdp_view *v, uint64_t root_fid, uint32_t block_siz
 		*entries = w.entries;
 out:
 	EVP_MD_CTX_free(w.sha);
+	for (i = 0; i < w.links_cap; i++)
+		free(w.links[i].path);
+	free(w.links);
 	free(w.line);
 	free(path);
 	return ret;

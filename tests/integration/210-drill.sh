@@ -81,7 +81,11 @@ req=$(jns requested_ns "$T/d1.json") mnt=$(jns mounted_ns "$T/d1.json") age=$(jn
 	check_fail "drill 1: mounted instant $mnt, age $age or seq are inconsistent with the request $req"
 grep -q "^time @" "$D1/check-3.log" || check_fail "drill 1: CDPFS_TIME not set for the check"
 # manifest: versioned, hashed as the report says, listing the tree at at1
-head -n 1 "$D1/manifest" | grep -qx 'cdpfs manifest 1' || check_fail "drill 1: the manifest has no version line"
+head -n 1 "$D1/manifest" | grep -qxE 'cdpfs manifest 1 block_size=[0-9]+' || check_fail "drill 1: the manifest has no version line: $(head -n 1 "$D1/manifest")"
+# hard links are part of the proof: both names, link count 2, one group
+links=$(awk 'NR > 1 && $11 == 2 && $12 != "-" { print $12 }' "$D1/manifest" | sort -u)
+[ "$(awk 'NR > 1 && $11 == 2 && $12 != "-"' "$D1/manifest" | wc -l)" -ge 2 ] && [ "$(echo "$links" | wc -l)" = 1 ] ||
+	check_fail "drill 1: the manifest does not show the hard link as one group of two names: $(awk 'NR > 1 && $11 > 1' "$D1/manifest" | head -c 300)"
 [ "$(jq -r .manifest.sha256 "$T/d1.json")" = "$(sha256sum <"$D1/manifest" | cut -d' ' -f1)" ] ||
 	check_fail "drill 1: the report's manifest SHA-256 is not that of its manifest file"
 tail -n +3 "$D1/manifest" | awk '{ print $1, $6, $2 }' | sed 's/ f$/ f/' | sort >"$T/m1.list"
