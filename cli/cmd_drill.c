@@ -180,6 +180,11 @@ struct drill {
 	const char *result;              /* pass, fail, error, interrupted */
 	char error[1024];
 	char unmount_error[1024];
+	/* the instant fell where nothing was captured (a gap between sessions,
+	 * or after the last stop): the tree is as last captured before it */
+	int in_gap;
+	int64_t gap_from_ns, gap_to_ns;  /* to 0: capture not running since */
+	char gap_dir[PATH_MAX];
 };
 
 static const char *check_result(const struct check_run *c)
@@ -251,6 +256,19 @@ static void write_report_json(const struct drill *d, FILE *out)
 		fprintf(out, "%lld,\n", (long long)(d->requested_ns - d->view_ts_ns));
 	else
 		fputs("null,\n", out);
+	fputs("  \"capture_gap\": ", out);
+	if (d->in_gap) {
+		fputs("{\"dir\": ", out);
+		cli_json_string(out, d->gap_dir);
+		fprintf(out, ", \"from_ns\": %lld, \"to_ns\": ", (long long)d->gap_from_ns);
+		if (d->gap_to_ns)
+			fprintf(out, "%lld}", (long long)d->gap_to_ns);
+		else
+			fputs("null}", out);
+		fputs(",\n", out);
+	} else {
+		fputs("null,\n", out);
+	}
 	json_time(out, "started", d->started_ns);
 	json_time(out, "finished", d->finished_ns);
 	json_ms(out, "duration_ms", d->started_ns, d->finished_ns, 0);
@@ -357,6 +375,17 @@ static void write_report_md(const struct drill *d, FILE *out)
 	if (d->view_ts_ns > 0) {
 		fprintf(out, "| Age of the newest captured change | %.3f s before the requested "
 			"instant |\n", (double)(d->requested_ns - d->view_ts_ns) / 1e9);
+	}
+	if (d->in_gap) {
+		char from[64], to[64];
+
+		cdp_time_format(d->gap_from_ns, from, sizeof(from));
+		if (d->gap_to_ns)
+			cdp_time_format(d->gap_to_ns, to, sizeof(to));
+		fputs("| Capture at the instant | **not running**: `", out);
+		md_text(out, d->gap_dir);
+		fprintf(out, "` was not captured from %s to %s; the tree is as last captured "
+			"before it |\n", from, d->gap_to_ns ? to : "the drill (capture stopped)");
 	}
 	md_time_row(out, "Drill started", d->started_ns);
 	md_time_row(out, "Drill finished", d->finished_ns);
@@ -590,7 +619,38 @@ static void make_id(struct drill *d)
  * its history, so that a typo gets one line and leaves no report behind.
  * The store is closed again before anything forks.
  */
-static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
+/* Records in d whether ts_ns lies where the drilled directory (or, for a
+ * whole host, any of its directories) was not being captured. */
+static void note_gap(struct drill *d, const struct cdp_host_info *h, int64_t ts_ns)
+{
+	size_t r, g;
+
+	for (r = 0; r < h->nroots && !d->in_gap; r++) {
+		const struct cdp_root_info *ri = &h->roots[r];
+
+		if (d->dir && strcmp(ri->path, d->dir) != 0 &&
+		    !(strncmp(d->dir, ri->path, strlen(ri->path)) == 0 &&
+		      d->dir[strlen(ri->path)] == '/'))
+			continue;
+		for (g = 0; g < ri->ngaps && !d->in_gap; g++)
+			if (ts_ns >= ri->gaps[g].from_ts_ns && ts_ns < ri->gaps[g].to_ts_ns) {
+				d->in_gap = 1;
+				d->gap_from_ns = ri->gaps[g].from_ts_ns;
+				d->gap_to_ns = ri->gaps[g].to_ts_ns;
+			}
+		if (!d->in_gap && !ri->active && ri->session_end_ts_ns &&
+		    ts_ns > ri->session_end_ts_ns) {
+			d->in_gap = 1;
+			d->gap_from_ns = ri->session_end_ts_ns;
+			d->gap_to_ns = 0;
+		}
+		if (d->in_gap)
+			snprintf(d->gap_dir, sizeof(d->gap_dir), "%s", ri->path);
+	}
+}
+
+static void drill_precheck(struct drill *d, const char *store, const char *host,
+			   int64_t ts_ns)
 {
 	struct cdp_host_info *hosts = NULL, *h = NULL;
 	struct cdp_store *s = NULL;
@@ -630,6 +690,8 @@ static void drill_precheck(const char *store, const char *host, int64_t ts_ns)
 	else if (ts_ns > cdp_now_ns() + 1000000000LL)
 		snprintf(msg, sizeof(msg), "instant %s is in the future (history of host '%s' "
 			 "ends now)", when, host);
+	else
+		note_gap(d, h, ts_ns);
 out:
 	/* closed before any exit: RocksDB must not outlive its statics */
 	cdp_host_info_free(hosts, n);
@@ -704,6 +766,9 @@ static int run_drill(struct drill *d, int json)
 		format_seconds(d->requested_ns - d->view_ts_ns, age, sizeof(age));
 		printf("mounted on %s: newest change %s (seq %llu, %s before the instant)\n",
 		       m.mountpoint, err, (unsigned long long)d->seq, age);
+		if (d->in_gap)
+			printf("warning: '%s' was not being captured at the instant: the tree is "
+			       "as last captured before it\n", d->gap_dir);
 		fflush(stdout);
 	}
 
@@ -1091,7 +1156,7 @@ int cmd_drill(int argc, char **argv, const struct cli_cmd *self)
 		die_line(err);
 	d.started_ns = cdp_now_ns();
 	d.requested_ns = resolve_time(d.time_text, d.started_ns);
-	drill_precheck(d.store, d.host, d.requested_ns);
+	drill_precheck(&d, d.store, d.host, d.requested_ns);
 	make_id(&d);
 	ret = run_drill(&d, json);
 	for (i = 0; i < d.nchecks; i++)

@@ -173,5 +173,18 @@ expect_fail "drill before the history" drill "$HOST@2001-01-01T00:00" --check tr
 expect_fail "drill --show of an unknown id" drill --show 20010101T000000Z-x-0000
 expect_fail "drill with a bad timeout" drill --timeout 5x "$HOST@latest" --check true
 
+# 9. an instant after capture stopped: the report says it was not captured
+drill --json "$HOST:$DATA@@$at1" --check true >"$T/d-live.json" 2>/dev/null ||
+	check_fail "a drill at at1 exited non-zero: $(cat "$T/d-live.json" | head -c 300)"
+jq -e '.capture_gap == null' "$T/d-live.json" >/dev/null ||
+	check_fail "a drill of a captured instant reports a capture gap: $(jq -c .capture_gap "$T/d-live.json")"
 capture_stop "$DATA"
+sleep 0.2
+after_stop=$(record_instant)
+drill --json "$HOST:$DATA@@$after_stop" --check true >"$T/d-gap.json" 2>/dev/null ||
+	check_fail "a drill after the stop exited non-zero"
+jq -e --arg d "$DATA" '.capture_gap.dir == $d and .capture_gap.to_ns == null' "$T/d-gap.json" >/dev/null ||
+	check_fail "a drill of an instant after capture stopped does not report the gap: $(jq -c .capture_gap "$T/d-gap.json")"
+grep -q 'not running' "$STORE/drills/$(jq -r .id "$T/d-gap.json")/report.md" ||
+	check_fail "report.md of a drill after the stop does not say capture was not running"
 finish
