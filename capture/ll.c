@@ -890,27 +890,34 @@ static void cap_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
-static void sync_journal(struct cap_root *r)
+/*
+ * fsync: the real file's flush and the journal's (its segment, then its
+ * index) run at once rather than one after the other: the writer starts
+ * committing everything queued (this file's writes among it) while this
+ * thread waits for the real file; the reply waits for both.
+ */
+static void cap_fsync_fd(fuse_req_t req, int fd, int datasync)
 {
-	int rc;
+	struct cap_root *r = root_of(req);
+	uint64_t ticket = 0;
+	int rc, e = 0, jrc = 0;
 
-	if (!r->journal)
-		return;
-	rc = cdp_journal_sync(r->journal);
+	if (r->journal)
+		jrc = cdp_journal_sync_start(r->journal, &ticket);
+	rc = datasync ? fdatasync(fd) : fsync(fd);
 	if (rc < 0)
-		cap_store_error(r, "journal sync", rc);
+		e = errno;
+	if (r->journal && jrc == 0)
+		jrc = cdp_journal_sync_wait(r->journal, ticket);
+	if (jrc < 0)
+		cap_store_error(r, "journal sync", jrc);
+	fuse_reply_err(req, e);
 }
 
 static void cap_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	int rc = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
-
-	if (rc < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	sync_journal(root_of(req));
-	fuse_reply_err(req, 0);
+	(void)ino;
+	cap_fsync_fd(req, (int)fi->fh, datasync);
 }
 
 struct cap_dir {
@@ -1013,15 +1020,9 @@ static void cap_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			 struct fuse_file_info *fi)
 {
 	struct cap_dir *d = (struct cap_dir *)(uintptr_t)fi->fh;
-	int fd = dirfd(d->dp);
-	int rc = datasync ? fdatasync(fd) : fsync(fd);
 
-	if (rc < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	sync_journal(root_of(req));
-	fuse_reply_err(req, 0);
+	(void)ino;
+	cap_fsync_fd(req, dirfd(d->dp), datasync);
 }
 
 static void cap_statfs(fuse_req_t req, fuse_ino_t ino)

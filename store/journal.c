@@ -1242,12 +1242,13 @@ void writer_stop(struct cdp_store *s)
 	writer_free(w);
 }
 
-int writer_flush(struct cdp_store *s)
+/* Asks the writer to commit everything queued so far now; *gen is the
+ * ticket writer_flush_wait() waits for.  0 when no writer. */
+static int writer_flush_start(struct cdp_store *s, uint64_t *gen)
 {
 	struct cdp_writer *w = s->w;
-	uint64_t gen;
-	int ret;
 
+	*gen = 0;
 	if (!w)
 		return 0;
 	pthread_mutex_lock(&w->qlock);
@@ -1255,13 +1256,33 @@ int writer_flush(struct cdp_store *s)
 		pthread_mutex_unlock(&w->qlock);
 		return -CDP_ENOSPACE;
 	}
-	gen = ++w->flush_gen;
+	*gen = ++w->flush_gen;
 	pthread_cond_signal(&w->work_cond);
+	pthread_mutex_unlock(&w->qlock);
+	return 0;
+}
+
+static int writer_flush_wait(struct cdp_store *s, uint64_t gen)
+{
+	struct cdp_writer *w = s->w;
+	int ret;
+
+	if (!w || !gen)
+		return 0;
+	pthread_mutex_lock(&w->qlock);
 	while (w->done_gen < gen && !w->stop)
 		pthread_cond_wait(&w->done_cond, &w->qlock);
 	ret = w->degraded ? -CDP_ENOSPACE : 0;
 	pthread_mutex_unlock(&w->qlock);
 	return ret;
+}
+
+int writer_flush(struct cdp_store *s)
+{
+	uint64_t gen;
+	int ret = writer_flush_start(s, &gen);
+
+	return ret < 0 ? ret : writer_flush_wait(s, gen);
 }
 
 /* ----------------------------------------------------------- journals */
@@ -1389,6 +1410,16 @@ void cdp_journal_close(struct cdp_journal *j)
 int cdp_journal_sync(struct cdp_journal *j)
 {
 	return writer_flush(j->s);
+}
+
+int cdp_journal_sync_start(struct cdp_journal *j, uint64_t *ticket)
+{
+	return writer_flush_start(j->s, ticket);
+}
+
+int cdp_journal_sync_wait(struct cdp_journal *j, uint64_t ticket)
+{
+	return writer_flush_wait(j->s, ticket);
 }
 
 int cdp_journal_new_fid(struct cdp_journal *j, uint64_t *fid)

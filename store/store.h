@@ -261,6 +261,14 @@ void cdp_op_abort(struct cdp_op *op);
  * below).
  */
 int cdp_journal_sync(struct cdp_journal *j);
+/*
+ * cdp_journal_sync() in two halves, so that a caller can overlap the
+ * journal's flush with its own (fsync of the real file): start asks the
+ * writer to commit every op committed (queued) before the call, at once,
+ * and gives a ticket; wait returns once that is durable.  The same errors.
+ */
+int cdp_journal_sync_start(struct cdp_journal *j, uint64_t *ticket);
+int cdp_journal_sync_wait(struct cdp_journal *j, uint64_t ticket);
 
 /*
  * Disk-full handling.  When the store's disk fills, the journal drops what it

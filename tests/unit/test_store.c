@@ -213,6 +213,35 @@ static void test_versions(void **state)
 	}
 }
 
+/* cdp_journal_sync in halves: after wait, what was queued before start is
+ * committed (the queue empty, one more commit), however the caller spent
+ * the time between the two. */
+static void test_sync_halves(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_journal_stats before, after;
+	uint8_t blk[BS];
+	uint64_t fid, ticket = 0;
+
+	fid = make_tree(f, "halves");
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	cdp_journal_stats(f->j, &before);
+	memset(blk, 'h', sizeof(blk));
+	write_op(f, fid, 0, BS, blk, BS, NULL);
+	assert_int_equal(cdp_journal_sync_start(f->j, &ticket), 0);
+	if (ticket == 0)
+		fail_msg("sync_start with a running writer: expected a ticket, got 0");
+	assert_int_equal(cdp_journal_sync_wait(f->j, ticket), 0);
+	cdp_journal_stats(f->j, &after);
+	if (after.queue_bytes != 0 || after.commits <= before.commits)
+		fail_msg("after sync_wait: expected an empty queue and a new commit, got %llu "
+			 "bytes queued and %llu commits (%llu before)",
+			 (unsigned long long)after.queue_bytes, (unsigned long long)after.commits,
+			 (unsigned long long)before.commits);
+	/* a ticket already served returns at once */
+	assert_int_equal(cdp_journal_sync_wait(f->j, ticket), 0);
+}
+
 /* expect_seek: cdp_view_seek at off must give want (or the error). */
 static void expect_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int data, int64_t want,
 			const char *what)
@@ -905,6 +934,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_common_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_hole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seek_data_hole, setup, teardown),
