@@ -114,6 +114,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* POSIX ACLs (system.posix_acl_* xattrs) are enforced by the kernel,
+	 * as on the filesystem they were captured from */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	/* Nothing changes behind the kernel's back: let it keep the page
 	 * cache across opens and never ask for attributes again. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;

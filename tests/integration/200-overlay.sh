@@ -29,6 +29,11 @@ printf 'root only\n' >"$DATA/shared/secret"
 chmod 0600 "$DATA/shared/secret"
 setfattr -n user.tag -v base "$DATA/hello.txt"
 seq 1 5000 >"$DATA/config.txt"
+if command -v setfacl >/dev/null; then
+	printf 'acl\n' >"$DATA/shared/acl-readable"
+	chmod 0600 "$DATA/shared/acl-readable"
+	setfacl -m u:nobody:r "$DATA/shared/acl-readable"
+fi
 
 capture_start "$DATA"
 checkpoint base "$DATA"
@@ -46,6 +51,16 @@ ov_umount() {
 
 RENAME=$(tool renameat2)
 MMAPW=$(tool mmap_write)
+
+# POSIX ACLs of the past are enforced on a read-only mount as they were
+mount_at "$HOST:$DATA" "@$BASE_TS" "$T/ro-acl"
+if command -v setfacl >/dev/null && command -v setpriv >/dev/null; then
+	[ "$(setpriv --reuid=65534 --regid=65534 --clear-groups cat "$T/ro-acl/shared/acl-readable" 2>&1)" = acl ] ||
+		check_fail "read-only mount: an ACL granting nobody read access was not honoured"
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat "$T/ro-acl/shared/secret" >/dev/null 2>&1 &&
+		check_fail "read-only mount: nobody read a 0600 file that no ACL opens"
+fi
+umount_at "$T/ro-acl"
 
 # The native truth: a copy of the base instant made from a read-only mount.
 mount_at "$HOST:$DATA" "@$BASE_TS" "$T/ro"
