@@ -1307,12 +1307,19 @@ static void bisect_die(struct bisect *b, const char *fmt, ...)
 
 static void bisect_die(struct bisect *b, const char *fmt, ...)
 {
-	char msg[2048];
+	char msg[2048 + PATH_MAX + 64];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (b->workdir[0] && b->steps) {
+		/* the checks' logs say why: keep them */
+		size_t n = strlen(msg);
+
+		snprintf(msg + n, sizeof(msg) - n, " (check logs kept in '%s')", b->workdir);
+		b->workdir[0] = '\0';
+	}
 	bisect_end(b);
 	die_line(msg);
 }

@@ -64,11 +64,20 @@ findmnt -rn -o TARGET | grep -q "^$TMPDIR/" && check_fail "a bisect mount is lef
 # the ends must agree with the check, else one line
 expect_fail "bisect with a bad --good" "$CDPFS" bisect --store "$STORE" "$HOST:$DATA" \
 	--good "@$bad" --bad latest --check "$CHECK"
+# a failed bisect keeps the logs of the checks it ran, and says where
+kept=$(sed -n "s/.*check logs kept in '\([^']*\)'.*/\1/p" "$T/expect.err")
+if [ -n "$kept" ] && ls "$kept"/step-*-check-*.log >/dev/null 2>&1; then
+	rm -rf "$kept"
+else
+	check_fail "a bisect whose --good fails the check does not keep its check logs: $(cat "$T/expect.err")"
+fi
 expect_fail "bisect with a good --bad" "$CDPFS" bisect --store "$STORE" "$HOST:$DATA" \
 	--good "@$good" --bad "@$b" --check true
+kept=$(sed -n "s/.*check logs kept in '\([^']*\)'.*/\1/p" "$T/expect.err")
+[ -z "$kept" ] || rm -rf "$kept"
 expect_fail "bisect with --good after --bad" "$CDPFS" bisect --store "$STORE" "$HOST:$DATA" \
 	--good "@$bad" --bad "@$good" --check true
-# no mount point, log or reader directory is left, on success or failure
+# no mount point, log or reader directory is left otherwise
 [ -z "$(ls "$TMPDIR")" ] || check_fail "bisect left files in TMPDIR: $(ls "$TMPDIR")"
 capture_stop "$DATA"
 finish
