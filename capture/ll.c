@@ -92,6 +92,10 @@ static int do_lookup(struct cap_root *r, int pfd, const char *name, struct fuse_
 	return 0;
 }
 
+/* The kernel leaves the caller's umask to us (FUSE_CAP_DONT_MASK); the same
+ * for every session of the daemon.  Set once in cap_init. */
+static int cap_dont_mask;
+
 static void cap_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* Never the writeback cache: a write must be journaled before write(2)
@@ -99,6 +103,19 @@ static void cap_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* POSIX ACLs as on the real filesystem: the kernel enforces the
+	 * system.posix_acl_* xattrs, which pass through to the real files;
+	 * the real filesystem inherits default ACLs on create and keeps the
+	 * mode and the ACL mask in step, as it does natively. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* ... and the caller's umask applied here, as the real filesystem
+	 * would: not at all under a directory with a default ACL (the ACL
+	 * decides), else as given (see mk_mode). */
+	if ((conn->want & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_DONT_MASK;
+		cap_dont_mask = 1;
+	}
 	/* Large writes: fewer round trips, whole blocks from the caller. */
 	conn->max_write = 1u << 20;
 }
@@ -345,6 +362,59 @@ static void cap_readlink(fuse_req_t req, fuse_ino_t ino)
 
 enum mk_kind { MK_DIR, MK_NOD, MK_SYMLINK, MK_CREATE };
 
+/*
+ * The xattrs a new object is born with, which no setxattr brought: ACLs
+ * inherited from a default ACL, security labels.  fd is an O_PATH
+ * descriptor of the object (not a symlink).  Journals each; 0 when none.
+ */
+static int journal_born_xattrs(struct cdp_op *op, uint64_t fid, int fd)
+{
+	char proc[64], *names = NULL, *p, *val = NULL;
+	ssize_t n, vn;
+	int rc = 0;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = listxattr(proc, NULL, 0);
+	if (n <= 0)
+		return 0;   /* none, or no xattrs on this filesystem */
+	names = malloc((size_t)n);
+	if (!names)
+		return -ENOMEM;
+	n = listxattr(proc, names, (size_t)n);
+	for (p = names; n > 0 && p < names + n && rc == 0; p += strlen(p) + 1) {
+		vn = getxattr(proc, p, NULL, 0);
+		if (vn < 0)
+			continue;   /* gone meanwhile */
+		free(val);
+		val = malloc(vn ? (size_t)vn : 1);
+		if (!val) {
+			rc = -ENOMEM;
+			break;
+		}
+		vn = getxattr(proc, p, val, (size_t)vn);
+		if (vn >= 0)
+			rc = cdp_op_xattr(op, fid, p, val, (size_t)vn);
+	}
+	free(val);
+	free(names);
+	return rc;
+}
+
+/* The mode to create with: the caller's umask applies unless the parent
+ * directory (pfd, an O_PATH descriptor) has a default ACL, which then
+ * decides the new object's permissions, as on ext4 natively. */
+static mode_t mk_mode(int pfd, mode_t mode, mode_t umask_bits)
+{
+	char path[64];
+
+	if (!cap_dont_mask)
+		return mode;   /* the kernel applied the umask already */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	if (getxattr(path, "system.posix_acl_default", NULL, 0) > 0)
+		return mode;
+	return mode & ~umask_bits;
+}
+
 static int mk_apply(int pfd, const char *name, enum mk_kind kind, mode_t mode, dev_t rdev,
 		    const char *link, int oflags)
 {
@@ -402,6 +472,8 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 		goto out_close;
 	}
 	cap_lock_inos(r, &pn->ino, 1, held, &nheld);
+	if (kind != MK_SYMLINK)
+		mode = (mode & S_IFMT) | mk_mode(pfd, mode & 07777, ctx->umask);
 	setfsgid(ctx->gid);
 	setfsuid(ctx->uid);
 	rc = mk_apply(pfd, name, kind, mode, rdev, link, oflags);
@@ -453,6 +525,8 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 			int cfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
 			jrc = cfd < 0 ? -errno : cap_op_attr_fd(r, op, fid, cfd, NULL);
+			if (jrc == 0 && kind != MK_SYMLINK)
+				jrc = journal_born_xattrs(op, fid, cfd);
 			if (cfd >= 0)
 				close(cfd);
 		}

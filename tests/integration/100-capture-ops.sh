@@ -4,7 +4,8 @@
 # checked at recorded instants: fallocate (punch hole, zero range, keep
 # size, collapse), partial-block writes, O_APPEND, mmap writes, truncate
 # shrink then extend, rename with RENAME_NOREPLACE and RENAME_EXCHANGE,
-# hard links, ACLs equivalent to the mode, xattrs, utimensat with
+# hard links, ACLs (equivalent to the mode, granting more than it, default
+# ACLs inherited, the umask as natively), xattrs, utimensat with
 # UTIME_OMIT, files created by a non-root user in a setgid directory
 # through a supplementary group; then stop, offline changes to existing
 # blocks, a hard link and a removal, restart: the resync is in the next
@@ -75,6 +76,34 @@ setpriv --reuid=nobody --regid=nogroup --groups=100 sh -c \
 [ "$(stat -c %U:%G "$DATA/shared/by-nobody")" = "nobody:users" ] ||
 	check_fail "owner of a file created by nobody in a setgid dir: $(stat -c %U:%G "$DATA/shared/by-nobody")"
 checkpoint attrs "$DATA"
+
+# POSIX ACLs work through capture as natively: an ACL that grants more than
+# the mode, default ACLs inherited on create (the umask then ignored), the
+# umask applied elsewhere.  Ground truth: the same steps on a native dir.
+if command -v setfacl >/dev/null; then
+	acl_steps() {
+		local d=$1
+		mkdir "$d/acl" "$d/acl/inherit"
+		printf 'for nobody\n' >"$d/acl/granted"
+		chmod 0600 "$d/acl/granted"
+		setfacl -m u:nobody:r "$d/acl/granted"
+		setfacl -d -m u:nobody:rwx "$d/acl/inherit"
+		(umask 022 && touch "$d/acl/inherit/file" && mkdir "$d/acl/inherit/dir" &&
+			touch "$d/acl/plain" && umask 077 && touch "$d/acl/private")
+		setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$d/acl/granted"
+	}
+	NATIVE_ACL=$T/native-acl
+	mkdir -p "$NATIVE_ACL"
+	want=$(acl_steps "$NATIVE_ACL" 2>&1)
+	got=$(acl_steps "$DATA" 2>&1) || true
+	[ "$got" = "$want" ] || check_fail "ACL grant through capture: expected '$want', got '$got'"
+	for f in granted inherit/file inherit/dir plain private; do
+		w=$(stat -c %a "$NATIVE_ACL/acl/$f")$(getfacl -cp "$NATIVE_ACL/acl/$f" 2>/dev/null | tr '\n' ' ')
+		g=$(stat -c %a "$DATA/acl/$f")$(getfacl -cp "$DATA/acl/$f" 2>/dev/null | tr '\n' ' ')
+		[ "$g" = "$w" ] || check_fail "acl/$f through capture: expected mode and ACL '$w', got '$g'"
+	done
+	checkpoint acls "$DATA"
+fi
 
 # Unlink of an open file, then writes to it: nothing of it may appear.
 exec 7>"$DATA/doomed"
