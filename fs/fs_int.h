@@ -58,6 +58,31 @@ int cdp_fs_errno(int err);
 void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
 			 struct stat *st);
 
+/* Node ids are object ids, but the mount's root travels as FUSE's root
+ * id (1): both tables map through these. */
+static inline uint64_t cdp_fs_id_of(const struct cdp_fs *fs, uint64_t ino)
+{
+	return ino == 1 ? fs->root_fid : ino;
+}
+
+static inline uint64_t cdp_fs_ino_of(const struct cdp_fs *fs, uint64_t id)
+{
+	return id == fs->root_fid ? 1 : id;
+}
+
+/* Answers a read request of size bytes at off (at most
+ * CDP_FS_MAX_READ_BYTES) with what read(arg, buf, size, off) returns (a
+ * count or -errno). */
+void cdp_fs_reply_read(struct fuse_req *req, size_t size, off_t off,
+		       ssize_t (*read)(void *arg, void *buf, size_t size, uint64_t off),
+		       void *arg);
+
+/* forget and forget_multi of both tables: no node table is kept, any id
+ * can be resolved again at any time. */
+struct fuse_forget_data;
+void cdp_fs_forget(struct fuse_req *req, uint64_t ino, uint64_t nlookup);
+void cdp_fs_forget_multi(struct fuse_req *req, size_t count, struct fuse_forget_data *forgets);
+
 /* Answers a getxattr/listxattr request of the given size (0: the length
  * only) with what query(arg, buf, size) returns (a length or -errno). */
 struct fuse_req;

@@ -34,12 +34,12 @@ static struct cdp_fs *fs_of(fuse_req_t req)
 
 static uint64_t ino_to_fid(const struct cdp_fs *fs, fuse_ino_t ino)
 {
-	return ino == FUSE_ROOT_ID ? fs->root_fid : (uint64_t)ino;
+	return cdp_fs_id_of(fs, ino);
 }
 
 static fuse_ino_t fid_to_ino(const struct cdp_fs *fs, uint64_t fid)
 {
-	return fid == fs->root_fid ? FUSE_ROOT_ID : (fuse_ino_t)fid;
+	return (fuse_ino_t)cdp_fs_ino_of(fs, fid);
 }
 
 /* Store errors that are not errnos become EIO for the kernel. */
@@ -156,14 +156,14 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
-static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+void cdp_fs_forget(fuse_req_t req, uint64_t ino, uint64_t nlookup)
 {
 	(void)ino;
 	(void)nlookup;
 	fuse_reply_none(req);
 }
 
-static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+void cdp_fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	(void)count;
 	(void)forgets;
@@ -272,14 +272,13 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, (off_t)pos);
 }
 
-static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+void cdp_fs_reply_read(fuse_req_t req, size_t size, off_t off,
+		       ssize_t (*read)(void *arg, void *buf, size_t size, uint64_t off),
+		       void *arg)
 {
-	struct cdp_fs *fs = fs_of(req);
 	ssize_t n;
 	char *buf;
 
-	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -291,12 +290,33 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = cdp_view_read(fs->view, ino_to_fid(fs, ino), buf, size, (uint64_t)off);
+	n = read(arg, buf, size, (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, cdp_fs_errno((int)n));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+}
+
+struct read_query {
+	struct cdp_fs *fs;
+	uint64_t fid;
+};
+
+static ssize_t read_query_fn(void *arg, void *buf, size_t size, uint64_t off)
+{
+	struct read_query *q = arg;
+
+	return cdp_view_read(q->fs->view, q->fid, buf, size, off);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct read_query q = { fs_of(req), ino_to_fid(fs_of(req), ino) };
+
+	(void)fi;
+	cdp_fs_reply_read(req, size, off, read_query_fn, &q);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -678,8 +698,8 @@ static void erofs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offs
 const struct fuse_lowlevel_ops cdp_fs_ll_ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
-	.forget = fs_forget,
-	.forget_multi = fs_forget_multi,
+	.forget = cdp_fs_forget,
+	.forget_multi = cdp_fs_forget_multi,
 	.getattr = fs_getattr,
 	.setattr = erofs_setattr,
 	.readlink = fs_readlink,

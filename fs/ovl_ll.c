@@ -33,12 +33,12 @@ static struct cdp_fs *fs_of(fuse_req_t req)
 
 static uint64_t id_of(const struct cdp_fs *fs, fuse_ino_t ino)
 {
-	return ino == FUSE_ROOT_ID ? fs->root_fid : (uint64_t)ino;
+	return cdp_fs_id_of(fs, ino);
 }
 
 static fuse_ino_t ino_of(const struct cdp_fs *fs, uint64_t id)
 {
-	return id == fs->root_fid ? FUSE_ROOT_ID : (fuse_ino_t)id;
+	return (fuse_ino_t)cdp_fs_ino_of(fs, id);
 }
 
 static void reply_err(fuse_req_t req, int err)
@@ -128,20 +128,6 @@ static void ovl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	reply_entry(req, err, child, &a);
-}
-
-static void ovl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
-{
-	(void)ino;
-	(void)nlookup;
-	fuse_reply_none(req);
-}
-
-static void ovl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
-{
-	(void)count;
-	(void)forgets;
-	fuse_reply_none(req);
 }
 
 static void ovl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -340,31 +326,25 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	fuse_reply_create(req, &e, fi);
 }
 
+struct read_query {
+	struct cdp_fs *fs;
+	uint64_t id;
+};
+
+static ssize_t read_query_fn(void *arg, void *buf, size_t size, uint64_t off)
+{
+	struct read_query *q = arg;
+
+	return cdp_overlay_read(q->fs->ovl, q->id, buf, size, off);
+}
+
 static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct cdp_fs *fs = fs_of(req);
-	ssize_t n;
-	char *buf;
+	struct read_query q = { fs_of(req), id_of(fs_of(req), ino) };
 
 	(void)fi;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (size > CDP_FS_MAX_READ_BYTES)
-		size = CDP_FS_MAX_READ_BYTES;
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = cdp_overlay_read(fs->ovl, id_of(fs, ino), buf, size, (uint64_t)off);
-	if (n < 0)
-		reply_err(req, (int)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	cdp_fs_reply_read(req, size, off, read_query_fn, &q);
 }
 
 static void ovl_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -671,8 +651,8 @@ static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 const struct fuse_lowlevel_ops cdp_fs_ovl_ops = {
 	.init = ovl_init,
 	.lookup = ovl_lookup,
-	.forget = ovl_forget,
-	.forget_multi = ovl_forget_multi,
+	.forget = cdp_fs_forget,
+	.forget_multi = cdp_fs_forget_multi,
 	.getattr = ovl_getattr,
 	.setattr = ovl_setattr,
 	.readlink = ovl_readlink,

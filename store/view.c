@@ -89,6 +89,14 @@ static int wait_complete(struct cdp_store *s, uint32_t host, int64_t t)
 	}
 }
 
+/* Catches up with the writer, then finds host's id: how every view opens. */
+static int view_host(struct cdp_store *s, const char *host, uint32_t *id)
+{
+	int ret = cdp_store_refresh(s);
+
+	return ret < 0 ? ret : store_host_lookup(s, host, id);
+}
+
 int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct cdp_view **out)
 {
 	struct cdp_view *v;
@@ -101,10 +109,7 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 	int ret;
 
 	*out = NULL;
-	ret = cdp_store_refresh(s);
-	if (ret < 0)
-		return ret;
-	ret = store_host_lookup(s, host, &id);
+	ret = view_host(s, host, &id);
 	if (ret < 0)
 		return ret;
 	now = cdp_now_ns();
@@ -152,10 +157,7 @@ int cdp_view_open_seq(struct cdp_store *s, const char *host, int64_t ts_ns, uint
 	int ret;
 
 	*out = NULL;
-	ret = cdp_store_refresh(s);
-	if (ret < 0)
-		return ret;
-	ret = store_host_lookup(s, host, &id);
+	ret = view_host(s, host, &id);
 	if (ret < 0)
 		return ret;
 	key_time(&k, id, ts_ns, seq);
