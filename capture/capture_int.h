@@ -106,6 +106,9 @@ void cap_node_forget(struct cap_root *r, struct cap_node *n, uint64_t nlookup);
 int cap_node_open(struct cap_root *r, struct cap_node *n, int flags, int *must_close);
 int cap_handle_at(struct cap_root *r, int dirfd, const char *name, struct cap_handle *fh);
 int cap_handle_equal(const struct cap_handle *a, const struct cap_handle *b);
+/* The handle as the inode map stores it (type, then the bytes) in out,
+ * which holds 4 + CAP_HANDLE_MAX; returns its length, 0 without a handle. */
+size_t cap_handle_bytes(const struct cap_handle *fh, unsigned char *out);
 
 unsigned cap_stripe_of(uint64_t ino);
 /* Locks the stripes of up to CAP_MAX_LOCKS inodes (0 entries ignored). */
@@ -121,6 +124,13 @@ int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
 /* Adds the attributes of fd (and the target when a symlink) to op. */
 int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
 		   struct stat *st_out);
+/* The same with a symlink's target read beforehand (cap_read_target), for
+ * a change that must not be followed by a readlink: one that sets the
+ * link's atime. */
+int cap_op_attr_target(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+		       const char *target);
+/* readlink of an O_PATH descriptor of a symlink into target (NUL-ended). */
+int cap_read_target(int fd, char *target, size_t size);
 /* Adds data of blocks [from_block, to_block) read from fd (clipped at
  * size; what lies beyond becomes zero). */
 int cap_op_blocks(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,

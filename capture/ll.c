@@ -82,6 +82,7 @@ static int do_lookup(struct cap_root *r, int pfd, const char *name, struct fuse_
 		pthread_mutex_lock(&r->node_lock);
 		if (n->fd < 0 && fd >= 0) {
 			n->fd = fd;
+			r->cached_fds++;
 			fd = -1;
 		}
 		pthread_mutex_unlock(&r->node_lock);
@@ -211,7 +212,7 @@ static void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 {
 	struct cap_root *r = root_of(req);
 	struct cap_node *n = cap_node_get(r, ino);
-	char proc[64];
+	char proc[64], target[PATH_MAX + 1];
 	struct stat st;
 	struct cdp_op *op = NULL;
 	unsigned held[CAP_MAX_LOCKS];
@@ -229,6 +230,10 @@ static void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 		}
 	}
 	proc_path(proc, sizeof(proc), fd);
+	/* A symlink's target is read before its times are set: a readlink
+	 * afterwards would move the atime just set. */
+	if (n->type == S_IFLNK && r->journal && cap_read_target(fd, target, sizeof(target)) < 0)
+		target[0] = '\0';
 	if (valid & FUSE_SET_ATTR_MODE) {
 		if ((fi ? fchmod(fd, attr->st_mode) : chmod(proc, attr->st_mode)) < 0) {
 			rc = -errno;
@@ -254,7 +259,11 @@ static void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 		}
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
-		if (fi && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		/* ftruncate: the kernel checked that the caller's file is
+		 * writable, and ours is then O_RDWR (real_open_flags); libfuse
+		 * leaves fi->flags 0 here.  A file renamed over or unlinked
+		 * while open is reached only through it. */
+		if (fi) {
 			rfd = fd;
 		} else {
 			int close_rfd;
@@ -310,7 +319,8 @@ static void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int v
 			if (valid & FUSE_SET_ATTR_SIZE)
 				jrc = journal_truncate(r, op, fid, rfd, (uint64_t)attr->st_size);
 			if (jrc == 0)
-				jrc = cap_op_attr_fd(r, op, fid, fd, NULL);
+				jrc = n->type == S_IFLNK ? cap_op_attr_target(r, op, fid, fd, target) :
+					cap_op_attr_fd(r, op, fid, fd, NULL);
 			if (jrc < 0)
 				cap_store_error(r, "journaling setattr", jrc);
 			cap_op_finish(r, op, jrc);
@@ -400,6 +410,35 @@ static int journal_born_xattrs(struct cdp_op *op, uint64_t fid, int fd)
 	return rc;
 }
 
+/*
+ * Journals an inode just made at name in the directory pfd (st and fh are
+ * its stat and handle): a new fid, its inode map entry, its attributes and,
+ * with born_xattrs, the xattrs it was born with.  Its directory entry is
+ * the caller's.
+ */
+static int journal_new_inode(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
+			     const struct stat *st, const struct cap_handle *fh, int born_xattrs,
+			     uint64_t *fid)
+{
+	unsigned char hb[4 + CAP_HANDLE_MAX];
+	size_t hlen = cap_handle_bytes(fh, hb);
+	int cfd, rc;
+
+	rc = cdp_journal_new_fid(r->journal, fid);
+	if (rc == 0)
+		rc = cdp_op_imap(op, r->root_id, st->st_ino, *fid, hlen ? hb : NULL, hlen);
+	if (rc < 0)
+		return rc;
+	cfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (cfd < 0)
+		return -errno;
+	rc = cap_op_attr_fd(r, op, *fid, cfd, NULL);
+	if (rc == 0 && born_xattrs)
+		rc = journal_born_xattrs(op, *fid, cfd);
+	close(cfd);
+	return rc;
+}
+
 /* The mode to create with: the caller's umask applies unless the parent
  * directory (pfd, an O_PATH descriptor) has a default ACL, which then
  * decides the new object's permissions, as on ext4 natively. */
@@ -452,7 +491,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 {
 	struct cap_root *r = root_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct cap_node *pn = cap_node_get(r, parent), *n;
+	struct cap_node *pn = cap_node_get(r, parent), *n = NULL;
 	struct fuse_entry_param e;
 	struct cap_handle fh;
 	struct stat pst, st;
@@ -509,27 +548,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, enum 
 		int jrc = cap_fid_of(r, pn, pn->ino, &pn->fh, NULL, &pfid);
 
 		if (jrc == 0)
-			jrc = cdp_journal_new_fid(r->journal, &fid);
-		if (jrc == 0) {
-			unsigned char hb[4 + CAP_HANDLE_MAX];
-			size_t hlen = 0;
-
-			if (fh.type >= 0) {
-				memcpy(hb, &fh.type, 4);
-				memcpy(hb + 4, fh.data, fh.len);
-				hlen = 4 + fh.len;
-			}
-			jrc = cdp_op_imap(op, r->root_id, st.st_ino, fid, hlen ? hb : NULL, hlen);
-		}
-		if (jrc == 0) {
-			int cfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-			jrc = cfd < 0 ? -errno : cap_op_attr_fd(r, op, fid, cfd, NULL);
-			if (jrc == 0 && kind != MK_SYMLINK)
-				jrc = journal_born_xattrs(op, fid, cfd);
-			if (cfd >= 0)
-				close(cfd);
-		}
+			jrc = journal_new_inode(r, op, pfd, name, &st, &fh, kind != MK_SYMLINK, &fid);
 		if (jrc == 0)
 			jrc = cdp_op_dirent(op, pfid, name, fid, st.st_mode & S_IFMT);
 		if (jrc == 0)
@@ -600,7 +619,7 @@ static int journal_lost_link(struct cap_root *r, struct cdp_op *op, uint64_t ino
 		}
 		close(fd);
 	}
-	return cdp_op_imap(op, r->root_id, ino, 0, NULL, 0);
+	return cdp_op_unmap(op, r->root_id, ino, fid);
 }
 
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int is_dir)
@@ -675,6 +694,28 @@ static void cap_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void cap_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	do_remove(req, parent, name, 1);
+}
+
+/* Journals the whiteout (a character device 0/0, a new inode) that
+ * renameat2(RENAME_WHITEOUT) left at name in the directory pfd. */
+static int journal_whiteout(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
+			    uint64_t pfid)
+{
+	struct cap_handle fh;
+	struct stat st;
+	uint64_t fid;
+	int rc;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (cap_handle_at(r, pfd, name, &fh) < 0) {
+		fh.type = -1;
+		fh.len = 0;
+	}
+	rc = journal_new_inode(r, op, pfd, name, &st, &fh, 0, &fid);
+	if (rc == 0)
+		rc = cdp_op_dirent(op, pfid, name, fid, st.st_mode & S_IFMT);
+	return rc;
 }
 
 static void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -760,7 +801,10 @@ static void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			if (cfd >= 0)
 				close(cfd);
 		} else if (jrc == 0) {
-			jrc = cdp_op_dirent(op, pfid, name, 0, sst.st_mode & S_IFMT);
+			if (flags & RENAME_WHITEOUT)
+				jrc = journal_whiteout(r, op, pfd, name, pfid);
+			else
+				jrc = cdp_op_dirent(op, pfid, name, 0, sst.st_mode & S_IFMT);
 			if (jrc == 0)
 				jrc = cdp_op_dirent(op, npfid, newname, sfid, sst.st_mode & S_IFMT);
 			if (jrc == 0 && have_dst && dfid)

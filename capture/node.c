@@ -87,6 +87,15 @@ int cap_handle_equal(const struct cap_handle *a, const struct cap_handle *b)
 	return a->type == b->type && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
+size_t cap_handle_bytes(const struct cap_handle *fh, unsigned char *out)
+{
+	if (fh->type < 0)
+		return 0;
+	memcpy(out, &fh->type, 4);
+	memcpy(out + 4, fh->data, fh->len);
+	return 4 + fh->len;
+}
+
 int cap_handle_at(struct cap_root *r, int dirfd, const char *name, struct cap_handle *fh)
 {
 	union cap_fh_buf u;
@@ -344,7 +353,7 @@ int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
 {
 	unsigned char stored[4 + CAP_HANDLE_MAX];
 	unsigned char mine[4 + CAP_HANDLE_MAX];
-	size_t stored_len = sizeof(stored), mine_len = 0;
+	size_t stored_len = sizeof(stored), mine_len;
 	struct cdp_op *own = NULL;
 	int rc;
 
@@ -355,11 +364,7 @@ int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
 	}
 	if (!r->journal)
 		return 0;
-	if (fh->type >= 0) {
-		memcpy(mine, &fh->type, 4);
-		memcpy(mine + 4, fh->data, fh->len);
-		mine_len = 4 + fh->len;
-	}
+	mine_len = cap_handle_bytes(fh, mine);
 	pthread_mutex_lock(&r->imap_lock);
 	rc = cdp_journal_imap_get(r->journal, r->root_id, ino, fid, stored, &stored_len);
 	if (rc == 0 && *fid && (mine_len == 0 || stored_len == 0 ||
@@ -395,13 +400,36 @@ out_unlock:
 	return rc;
 }
 
+int cap_op_attr_target(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+		       const char *target)
+{
+	struct stat st;
+	struct cdp_attr a;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!op || !fid)
+		return 0;
+	cdp_attr_from_stat(&st, &a);
+	return cdp_op_attr(op, fid, &a, S_ISLNK(st.st_mode) ? (target ? target : "") : NULL);
+}
+
+int cap_read_target(int fd, char *target, size_t size)
+{
+	ssize_t len = readlinkat(fd, "", target, size - 1);
+
+	if (len < 0)
+		return -errno;
+	target[len] = '\0';
+	return 0;
+}
+
 int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
 		   struct stat *st_out)
 {
 	struct stat st;
 	struct cdp_attr a;
 	char target[PATH_MAX + 1];
-	ssize_t len;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -409,14 +437,14 @@ int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
 		*st_out = st;
 	if (!op || !fid)
 		return 0;
-	cdp_attr_from_stat(&st, &a);
 	if (S_ISLNK(st.st_mode)) {
-		len = readlinkat(fd, "", target, sizeof(target) - 1);
-		if (len < 0)
-			len = 0;
-		target[len] = '\0';
-		return cdp_op_attr(op, fid, &a, target);
+		/* readlink may update the link's atime: stat it afterwards, so
+		 * the record is what the link now is */
+		if (cap_read_target(fd, target, sizeof(target)) < 0)
+			target[0] = '\0';
+		return cap_op_attr_target(r, op, fid, fd, target);
 	}
+	cdp_attr_from_stat(&st, &a);
 	return cdp_op_attr(op, fid, &a, NULL);
 }
 

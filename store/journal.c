@@ -52,6 +52,7 @@ struct op_rec {
 	int fresh;         /* R_DATA: first of its content, to be appended */
 	int pooled;        /* data is a raw block of the writer's block pool */
 	int del;           /* tombstone (dirent, xattr) or unmap (imap) */
+	int skip;          /* R_IMAP: a conditional unmap that lost (commit) */
 	uint8_t sha[CDP_HASH_BYTES];  /* R_DATA: set by the writer */
 	char *name;        /* dirent or xattr name */
 	void *data;        /* attr value | block (raw, then the chunk payload once
@@ -476,6 +477,51 @@ int cdp_op_imap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid,
 	return 0;
 }
 
+int cdp_op_unmap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid)
+{
+	struct op_rec *r;
+
+	if (!fid)
+		return -EINVAL;
+	r = op_add(op, R_IMAP);
+	if (!r)
+		return -ENOMEM;
+	r->u = root_id;
+	r->a = ino;
+	r->fid = fid;   /* the mapping it removes; imap_overlay_set stores 0 */
+	r->del = 1;
+	return 0;
+}
+
+/*
+ * Called with qlock held, which orders every imap change of this process:
+ * the fid that (root, ino) maps to once every op queued so far is applied,
+ * 0 when unmapped.  The overlay holds every queued change; what it lacks is
+ * in the index.  A read error counts as "still mapped to fid", so that the
+ * unmap goes ahead as it did before conditions existed.
+ */
+static uint64_t imap_current(struct cdp_writer *w, uint32_t host, uint32_t root,
+			     uint64_t ino, uint64_t fid)
+{
+	struct imap_entry *e = *imap_find(w, host, root, ino);
+	struct cdp_key k;
+	uint64_t cur = fid;
+	char *val;
+	size_t len;
+
+	if (e)
+		return e->fid;
+	key_imap(&k, host, root, ino);
+	if (store_get(w->s, CF_IMAP, &k, &val, &len) < 0)
+		return fid;
+	if (!val)
+		return 0;
+	if (len >= 9 && val[0] == VAL_IMAP)
+		cur = get_u64be((uint8_t *)val + 1);
+	free(val);
+	return cur;
+}
+
 int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns)
 {
 	struct cdp_store *s = op->j->s;
@@ -500,9 +546,21 @@ int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns)
 	h->last_ts = op->ts;
 	op->ticket = ++w->next_ticket;
 	op->enq_mono_ns = mono_ns();
-	for (i = 0; i < op->n; i++)
-		if (op->recs[i].type == R_IMAP)
-			imap_overlay_set(w, h->id, &op->recs[i], op->ticket);
+	for (i = 0; i < op->n; i++) {
+		struct op_rec *r = &op->recs[i];
+
+		if (r->type != R_IMAP)
+			continue;
+		/* A conditional unmap whose inode number now maps to another
+		 * fid lost a race with the reuse of the number: a create that
+		 * got the freed number committed first.  It must not remove
+		 * the new file's mapping. */
+		if (r->del && r->fid && imap_current(w, h->id, r->u, r->a, r->fid) != r->fid) {
+			r->skip = 1;
+			continue;
+		}
+		imap_overlay_set(w, h->id, r, op->ticket);
+	}
 	op->next = NULL;
 	if (w->tail)
 		w->tail->next = op;
@@ -880,6 +938,8 @@ static int put_op(struct group *g, struct cdp_op *op)
 			}
 			break;
 		case R_IMAP:
+			if (r->skip)
+				break;
 			key_imap(&k, host, r->u, r->a);
 			if (r->del) {
 				rocksdb_writebatch_delete_cf(g->wb, g->s->cf[CF_IMAP],

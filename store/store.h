@@ -247,9 +247,19 @@ int cdp_op_zero(struct cdp_op *op, uint64_t fid, uint64_t first_block, uint64_t 
 /* value NULL removes the attribute. */
 int cdp_op_xattr(struct cdp_op *op, uint64_t fid, const char *name,
 		 const void *value, size_t len);
-/* fid 0 removes the mapping. */
+/* fid 0 removes the mapping unconditionally. */
 int cdp_op_imap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid,
 		const void *handle, size_t handle_len);
+/*
+ * Removes the mapping of (root_id, ino) only if, when the op is committed,
+ * it still maps to fid (the file that lost its last link).  Inode numbers
+ * are reused as soon as they are freed, by creates that hold no lock of the
+ * old inode, so the create of a new file with the same number may commit
+ * before the unlink that freed it: the condition, checked at commit under
+ * the queue lock that orders all imap changes, keeps the new mapping.
+ * -EINVAL when fid is 0.
+ */
+int cdp_op_unmap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid);
 int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns);
 void cdp_op_abort(struct cdp_op *op);
 
