@@ -523,6 +523,66 @@ static void test_imap_overlay(void **state)
 	assert_int_equal(cdp_journal_imap_get(f->j, f->root_id, 42, &fid, NULL, NULL), -ENOENT);
 }
 
+/* One unmap, committed after its inode number was reused, must leave the
+ * new mapping alone, whether the reuse is still queued or in the index. */
+static void unmap_one(struct fx *f, uint64_t ino, uint64_t fid, int sync)
+{
+	struct cdp_op *op;
+
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_unmap(op, f->root_id, ino, fid), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, NULL), 0);
+	if (sync)
+		assert_int_equal(cdp_journal_sync(f->j), 0);
+}
+
+static void map_one(struct fx *f, uint64_t ino, uint64_t fid, int sync)
+{
+	struct cdp_op *op;
+
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_imap(op, f->root_id, ino, fid, "h", 1), 0);
+	assert_int_equal(cdp_op_commit(op, NULL, NULL), 0);
+	if (sync)
+		assert_int_equal(cdp_journal_sync(f->j), 0);
+}
+
+static void test_imap_unmap_conditional(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_op *op;
+	uint64_t fid;
+	int sync;
+
+	assert_int_equal(cdp_op_new(f->j, &op), 0);
+	assert_int_equal(cdp_op_unmap(op, f->root_id, 1, 0), -EINVAL);
+	cdp_op_abort(op);
+	for (sync = 0; sync < 2; sync++) {
+		uint64_t ino = 50 + (uint64_t)sync;
+
+		/* the old file, then the new one that got its number, then the
+		 * late unmap of the old one: the new mapping stays */
+		map_one(f, ino, 100, sync);
+		map_one(f, ino, 200, sync);
+		unmap_one(f, ino, 100, sync);
+		assert_int_equal(cdp_journal_imap_get(f->j, f->root_id, ino, &fid, NULL, NULL), 0);
+		assert_int_equal(fid, 200);
+		assert_int_equal(cdp_journal_sync(f->j), 0);
+		assert_int_equal(cdp_journal_imap_get(f->j, f->root_id, ino, &fid, NULL, NULL), 0);
+		assert_int_equal(fid, 200);
+		/* an unmap of the fid it maps to removes it */
+		unmap_one(f, ino, 200, sync);
+		assert_int_equal(cdp_journal_imap_get(f->j, f->root_id, ino, &fid, NULL, NULL),
+				 -ENOENT);
+		/* an unmap of what is already unmapped changes nothing */
+		unmap_one(f, ino, 200, sync);
+		map_one(f, ino, 300, sync);
+		assert_int_equal(cdp_journal_sync(f->j), 0);
+		assert_int_equal(cdp_journal_imap_get(f->j, f->root_id, ino, &fid, NULL, NULL), 0);
+		assert_int_equal(fid, 300);
+	}
+}
+
 static void test_dedup(void **state)
 {
 	struct fx *f = *state;
@@ -941,6 +1001,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dirents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_imap_overlay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_imap_unmap_conditional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_errors, setup, teardown),
