@@ -275,10 +275,12 @@ static void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		       const char *newname, unsigned int flags)
 {
 	struct cdp_fs *fs = fs_of(req);
+	struct cdp_ovl_ctx ctx;
 	int err;
 
-	err = cdp_overlay_rename(fs->ovl, id_of(fs, parent), name, id_of(fs, newparent), newname,
-				 flags);
+	ctx_of(req, &ctx);
+	err = cdp_overlay_rename(fs->ovl, &ctx, id_of(fs, parent), name, id_of(fs, newparent),
+				 newname, flags);
 	fuse_reply_err(req, cdp_fs_errno(err));
 }
 

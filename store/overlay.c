@@ -1846,9 +1846,12 @@ static int check_new_name(struct cdp_overlay *o, struct txn *t, uint64_t parent,
 	return ret == -ENOENT ? 0 : ret;
 }
 
-static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
-		      uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
-		      uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
+/* Puts a new object named name in parent into t's batch; *id is
+ * o->next_id, which the caller bumps once the batch is written.  Lock
+ * held. */
+static int new_object_put(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
+			  uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
+			  uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
 {
 	int64_t now = now_ns();
 	struct ovl_ino in;
@@ -1888,12 +1891,21 @@ static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl
 	if (S_ISDIR(mode))
 		pin->a.nlink++;
 	touch_mc(pin, now);
-	ret = txn_commit(t);
-	if (ret < 0)
-		return ret;
-	o->next_id++;
 	*a = in.a;
 	return 0;
+}
+
+static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
+		      uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
+		      uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
+{
+	int ret = new_object_put(o, t, ctx, parent, pin, name, mode, rdev, target, id, a);
+
+	if (ret == 0)
+		ret = txn_commit(t);
+	if (ret == 0)
+		o->next_id++;
+	return ret;
 }
 
 int cdp_overlay_mknod(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
@@ -2025,19 +2037,22 @@ int cdp_overlay_rmdir(struct cdp_overlay *o, uint64_t parent, const char *name)
 	return remove_name(o, parent, name, 1);
 }
 
-int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
-		       uint64_t newparent, const char *newname, unsigned flags)
+int cdp_overlay_rename(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
+		       const char *name, uint64_t newparent, const char *newname, unsigned flags)
 {
 	struct ovl_ino *op, *np, *src, *dst = NULL;
 	int64_t now = now_ns();
-	uint64_t s, d = 0;
+	uint64_t s, d = 0, wid = 0;
+	struct cdp_attr wa;
 	uint32_t st, dt;
 	struct txn t;
 	int ret;
 
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return -EINVAL;
-	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+	if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
+		return -EINVAL;
+	if ((flags & RENAME_WHITEOUT) && !ctx)
 		return -EINVAL;
 	if (strlen(newname) > CDP_NAME_MAX)
 		return -ENAMETOOLONG;
@@ -2116,8 +2131,6 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 		drop_link(&t, d, dst, now);
 	}
 	entry_put(&t, newparent, newname, s, src->a.mode);
-	if (parent != newparent || strcmp(name, newname) != 0)
-		entry_remove(&t, parent, name);
 	if (S_ISDIR(src->a.mode) && parent != newparent) {
 		dir_unlink_sub(op);
 		np->a.nlink++;
@@ -2125,7 +2138,19 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 	src->a.ctime_ns = now;
 	touch_mc(op, now);
 	touch_mc(np, now);
+	if (flags & RENAME_WHITEOUT) {
+		/* as ext4: the old name becomes a character device 0:0 of the
+		 * caller's, in the same batch as the move (the names differ:
+		 * d == s returned above) */
+		ret = new_object_put(o, &t, ctx, parent, op, name, S_IFCHR, 0, NULL, &wid, &wa);
+		if (ret < 0)
+			goto out;
+	} else if (parent != newparent || strcmp(name, newname) != 0) {
+		entry_remove(&t, parent, name);
+	}
 	ret = txn_commit(&t);
+	if (ret == 0 && (flags & RENAME_WHITEOUT))
+		o->next_id++;
 out:
 	txn_release(&t);
 	pthread_mutex_unlock(&o->lock);

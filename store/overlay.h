@@ -140,9 +140,17 @@ int cdp_overlay_link(struct cdp_overlay *o, uint64_t id, uint64_t newparent,
 		     const char *newname, struct cdp_attr *a);
 int cdp_overlay_unlink(struct cdp_overlay *o, uint64_t parent, const char *name);
 int cdp_overlay_rmdir(struct cdp_overlay *o, uint64_t parent, const char *name);
-/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
-int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
-		       uint64_t newparent, const char *newname, unsigned flags);
+/*
+ * flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE, or RENAME_WHITEOUT (with
+ * or without RENAME_NOREPLACE), which leaves at the old name what ext4
+ * leaves: a character device 0:0 with mode 0, owned as a new node made by
+ * ctx (which may be NULL without RENAME_WHITEOUT) in parent, all in one
+ * batch with the move.  That device is an ordinary object, listed and
+ * removable; it has nothing to do with the overlay's own hiding of base
+ * names.  -EINVAL for unknown or contradictory flags.
+ */
+int cdp_overlay_rename(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
+		       const char *name, uint64_t newparent, const char *newname, unsigned flags);
 
 enum cdp_ovl_set {
 	CDP_OVL_SET_MODE = 1 << 0,

@@ -93,6 +93,16 @@ apply_ops() {
 	"$RENAME" exchange "$d/ex1" "$d/ex2"
 	"$RENAME" noreplace "$d/hello.txt" "$d/ex1" 2>/dev/null && return 1
 	rm "$d/zeros.bin"
+	# RENAME_WHITEOUT (as overlayfs uses it): the old name becomes a
+	# character device 0:0 of mode 0, listed and removable like any node
+	"$RENAME" whiteout "$d/sub/link-to-hello" "$d/link-moved"
+	printf 'w\n' >"$d/wo-a"
+	"$RENAME" whiteout "$d/wo-a" "$d/empty"
+	mkdir "$d/wo-dir"
+	"$RENAME" whiteout "$d/wo-dir" "$d/sub/wo-dir-moved"
+	rm "$d/wo-dir"
+	"$RENAME" whiteout-noreplace "$d/link-moved" "$d/hello.txt" 2>/dev/null && return 1
+	[ "$(stat -c '%F %a %t:%T %s' "$d/sub/link-to-hello")" = "character special file 0 0:0 0" ] || return 1
 	ln "$d/moved-a/b/leaf1" "$d/leaf1-link"
 	ln -s moved-a/b/leaf2 "$d/leaf2-sym"
 	chmod 0640 "$d/moved-a/b/leaf3"

@@ -898,7 +898,7 @@ static void test_readdir_merge(void **state)
 	do_mknod(f, d, "zzz", S_IFIFO | 0600);
 	do_mknod(f, d, "bz", S_IFREG | 0600);
 	expect_ret(cdp_overlay_unlink(f->o, d, "exact"), 0, "unlink of a base file");
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "small2", 0), 0, "rename in place");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "small2", 0), 0, "rename in place");
 	expect_listing(f, d, "aaa,big,bz,empty,hard1,link,m,small2,sparse,sub,zzz,", "merged");
 	expect_absent(f, d, "exact");
 	expect_absent(f, d, "small");
@@ -940,7 +940,7 @@ static void test_readdir_merge(void **state)
 			   "lookup of a 256-byte name");
 		expect_ret(cdp_overlay_mknod(f->o, &ctx, d, longname, S_IFREG | 0644, 0, &id, &a),
 			   -ENAMETOOLONG, "create of a 256-byte name");
-		expect_ret(cdp_overlay_rename(f->o, d, "aaa", d, longname, 0), -ENAMETOOLONG,
+		expect_ret(cdp_overlay_rename(f->o, &ctx, d, "aaa", d, longname, 0), -ENAMETOOLONG,
 			   "rename to a 256-byte name");
 		longname[255] = '\0';
 		expect_ret(cdp_overlay_mknod(f->o, &ctx, d, longname, S_IFREG | 0644, 0, &id, &a),
@@ -997,65 +997,137 @@ static void test_names_nlink(void **state)
 	expect_ret(cdp_overlay_rmdir(f->o, d, "m"), -ENOTEMPTY, "rmdir of a non-empty new dir");
 	m = id_of(f, d, "m");
 	/* rename a directory across parents: the ".." link moves */
-	expect_ret(cdp_overlay_rename(f->o, m, "m2", sub, "m2", 0), 0, "move a dir into sub");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, m, "m2", sub, "m2", 0), 0, "move a dir into sub");
 	expect_nlink(f, m, 2, "old parent after the move");
 	expect_nlink(f, sub, 3, "new parent after the move");
 	assert_int_equal(id_of(f, sub, "m2"), m2);
 	expect_absent(f, m, "m2");
 	/* NOREPLACE */
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "big", RENAME_NOREPLACE), -EEXIST,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "big", RENAME_NOREPLACE), -EEXIST,
 		   "NOREPLACE over an existing name");
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "small3", RENAME_NOREPLACE), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "small3", RENAME_NOREPLACE), 0,
 		   "NOREPLACE to a free name");
 	assert_int_equal(id_of(f, d, "small3"), small);
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "x",
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "x",
 				      RENAME_NOREPLACE | RENAME_EXCHANGE), -EINVAL,
 		   "NOREPLACE|EXCHANGE");
-	expect_ret(cdp_overlay_rename(f->o, d, "nope", d, "x", 0), -ENOENT, "rename of nothing");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "nope", d, "x", 0), -ENOENT, "rename of nothing");
 	/* EXCHANGE of a file and a directory in one parent */
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "sub", RENAME_EXCHANGE), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "sub", RENAME_EXCHANGE), 0,
 		   "exchange file and dir");
 	assert_int_equal(id_of(f, d, "small3"), sub);
 	assert_int_equal(id_of(f, d, "sub"), small);
 	expect_nlink(f, d, 4, "/data after an exchange within it");
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "nope", RENAME_EXCHANGE), -ENOENT,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "nope", RENAME_EXCHANGE), -ENOENT,
 		   "exchange with a missing name");
 	/* EXCHANGE of a dir and a file across parents: ".." moves */
-	expect_ret(cdp_overlay_rename(f->o, d, "m", sub, "inner", RENAME_EXCHANGE), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "m", sub, "inner", RENAME_EXCHANGE), 0,
 		   "exchange dir and file across parents");
 	assert_int_equal(id_of(f, sub, "inner"), m);
 	assert_int_equal(id_of(f, d, "m"), f->b.inner);
 	expect_nlink(f, d, 3, "/data lost a subdirectory");
 	expect_nlink(f, sub, 4, "sub gained one");
 	/* rename over an existing file: the target loses its name */
-	expect_ret(cdp_overlay_rename(f->o, d, "sub", d, "exact", 0), 0, "rename over a file");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "sub", d, "exact", 0), 0, "rename over a file");
 	assert_int_equal(id_of(f, d, "exact"), small);
 	expect_absent(f, d, "sub");
 	expect_nlink(f, f->b.exact, 0, "the replaced file (still open)");
 	/* type clashes */
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "exact", 0), -ENOTDIR,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "exact", 0), -ENOTDIR,
 		   "dir over a file");
-	expect_ret(cdp_overlay_rename(f->o, d, "exact", d, "small3", 0), -EISDIR,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "exact", d, "small3", 0), -EISDIR,
 		   "file over a dir");
 	m2 = do_mknod(f, d, "full", S_IFDIR | 0700);
 	do_mknod(f, m2, "x", S_IFREG | 0600);
 	expect_nlink(f, d, 4, "/data with full");
-	expect_ret(cdp_overlay_rename(f->o, sub, "inner", d, "full", 0), -ENOTEMPTY,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, sub, "inner", d, "full", 0), -ENOTEMPTY,
 		   "dir over a non-empty dir");
 	/* a directory over an empty directory */
 	do_mknod(f, d, "e2", S_IFDIR | 0700);
 	expect_nlink(f, d, 5, "/data with e2");
-	expect_ret(cdp_overlay_rename(f->o, sub, "inner", d, "e2", 0), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, sub, "inner", d, "e2", 0), 0,
 		   "dir over an empty dir across parents");
 	expect_nlink(f, d, 5, "/data: e2 replaced by a dir from sub");
 	expect_nlink(f, sub, 3, "sub lost one");
 	assert_int_equal(id_of(f, d, "e2"), m);
 	/* renaming one name of a file onto another name of it does nothing */
-	expect_ret(cdp_overlay_rename(f->o, d, "hard1", f->b.sub, "hard2", 0), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "hard1", f->b.sub, "hard2", 0), 0,
 		   "rename onto another link of the same file");
 	assert_int_equal(id_of(f, d, "hard1"), f->b.hard);
 	assert_int_equal(id_of(f, sub, "hard2"), f->b.hard);
 	expect_nlink(f, f->b.hard, 2, "hard link count after a no-op rename");
+}
+
+/* RENAME_WHITEOUT leaves what ext4 leaves at the old name: a character
+ * device 0:0, mode 0, of the caller's (the directory's group when setgid),
+ * an object like any other: listed, stat-able, removable, renamed over,
+ * kept across a reopen. */
+static void test_rename_whiteout(void **state)
+{
+	struct fx *f = *state;
+	uint64_t d = f->b.data, sub = f->b.sub, wo, w2, nd;
+	const struct cdp_ovl_ctx other = { 4321, 8765 };
+	struct cdp_attr a, da;
+
+	da = attr_of(f, d);
+	expect_ret(cdp_overlay_rename(f->o, &other, d, "small", d, "small.moved", RENAME_WHITEOUT),
+		   0, "rename with a whiteout of a base file");
+	assert_int_equal(id_of(f, d, "small.moved"), f->b.small);
+	expect_base_bytes(f, f->b.small, 0, 100, "the moved file");
+	wo = id_of(f, d, "small");
+	if (wo < CDP_OVL_FIRST_NEW_ID)
+		fail_msg("whiteout: expected a new object, got id %" PRIu64, wo);
+	a = attr_of(f, wo);
+	if (a.mode != S_IFCHR || a.rdev != 0 || a.uid != 4321 || a.gid != 8765 || a.nlink != 1 ||
+	    a.size != 0)
+		fail_msg("whiteout: expected a character device 0:0, mode 0, 4321:8765, nlink 1, "
+			 "size 0; got mode %o rdev %" PRIu64 " %u:%u nlink %u size %" PRIu64,
+			 a.mode, a.rdev, a.uid, a.gid, a.nlink, a.size);
+	expect_nlink(f, d, da.nlink, "parent after a whiteout of a file");
+	expect_listing(f, d, "big,empty,exact,hard1,link,small,small.moved,sparse,sub,",
+		       "listing with a whiteout");
+	/* over an existing target, and with RENAME_NOREPLACE */
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "exact", d, "small.moved", RENAME_WHITEOUT), 0,
+		   "whiteout rename over a file");
+	assert_int_equal(id_of(f, d, "small.moved"), f->b.exact);
+	w2 = id_of(f, d, "exact");
+	assert_true(w2 != wo);
+	assert_int_equal(attr_of(f, w2).mode, S_IFCHR);
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small.moved", d, "big",
+				      RENAME_WHITEOUT | RENAME_NOREPLACE), -EEXIST,
+		   "whiteout rename, no replace, over a name");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small.moved", d, "big",
+				      RENAME_WHITEOUT | RENAME_EXCHANGE), -EINVAL,
+		   "whiteout with exchange");
+	expect_ret(cdp_overlay_rename(f->o, NULL, d, "small.moved", d, "x", RENAME_WHITEOUT),
+		   -EINVAL, "whiteout without a caller");
+	assert_int_equal(id_of(f, d, "small.moved"), f->b.exact);
+	/* a directory moved to another parent: link counts as ext4 */
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "empty", sub, "moved-empty", RENAME_WHITEOUT),
+		   0, "whiteout rename of a directory");
+	expect_nlink(f, d, da.nlink - 1, "parent after its subdirectory left a whiteout");
+	expect_nlink(f, sub, 3, "new parent of the moved directory");
+	assert_int_equal(attr_of(f, id_of(f, d, "empty")).mode, S_IFCHR);
+	/* setgid directory: the group is the directory's */
+	nd = do_mknod(f, d, "sg", S_IFDIR | 02777);
+	assert_int_equal(cdp_overlay_mknod(f->o, &ctx, nd, "f", S_IFREG | 0644, 0, &w2, &a), 0);
+	expect_ret(cdp_overlay_rename(f->o, &other, nd, "f", nd, "g", RENAME_WHITEOUT), 0,
+		   "whiteout in a setgid directory");
+	a = attr_of(f, id_of(f, nd, "f"));
+	if (a.uid != 4321 || a.gid != ctx.gid)
+		fail_msg("whiteout in a setgid directory: expected owner 4321:%u, got %u:%u", ctx.gid,
+			 a.uid, a.gid);
+	/* kept across a reopen, then removable like any device node */
+	reopen(f);
+	assert_int_equal(id_of(f, d, "small"), wo);
+	assert_int_equal(attr_of(f, wo).mode, S_IFCHR);
+	expect_ret(cdp_overlay_unlink(f->o, d, "small"), 0, "unlink of a whiteout");
+	expect_absent(f, d, "small");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "hard1", d, "exact", 0), 0,
+		   "rename over a whiteout");
+	assert_int_equal(id_of(f, d, "exact"), f->b.hard);
+	expect_listing(f, d, "big,empty,exact,link,sg,small.moved,sparse,sub,",
+		       "listing after the whiteouts went");
 }
 
 /* Hard links share one object: attributes, data and link counts. */
@@ -1278,7 +1350,7 @@ static void make_changes(struct fx *f)
 	assert_int_equal(cdp_overlay_symlink(f->o, &ctx, m, "ln", "newfile", &id, &a), 0);
 	assert_int_equal(cdp_overlay_link(f->o, f->b.small, m, "small-link", &a), 0);
 	assert_int_equal(cdp_overlay_unlink(f->o, d, "exact"), 0);
-	assert_int_equal(cdp_overlay_rename(f->o, f->b.sub, "inner", d, "inner", 0), 0);
+	assert_int_equal(cdp_overlay_rename(f->o, &ctx, f->b.sub, "inner", d, "inner", 0), 0);
 	assert_int_equal(cdp_overlay_setxattr(f->o, f->b.big, "user.z", "zz", 2, 0), 0);
 	assert_int_equal(cdp_overlay_setxattr(f->o, n, "user.n", "nn", 2, 0), 0);
 	assert_int_equal(cdp_overlay_rmdir(f->o, d, "empty"), 0);
@@ -1353,7 +1425,7 @@ static void test_orphan_purge(void **state)
 	do_fill(f, f->b.exact, 0, 10, 'e');
 	delta_file(f, f->b.exact, path, sizeof(path));
 	assert_int_equal(access(path, F_OK), 0);
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "exact", 0), 0, "rename over exact");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "exact", 0), 0, "rename over exact");
 	expect_byte_run(f, f->b.exact, 0, 10, 'e', "replaced file while open");
 	reopen(f);
 	if (access(path, F_OK) == 0)
@@ -1764,6 +1836,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_punch_zero_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_nlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_whiteout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_setattr, setup, teardown),
