@@ -43,7 +43,11 @@ struct cdp_fs {
 	char *ovl_path;           /* its directory (heap, owned) */
 	int ovl_private;          /* discarded when the mount ends */
 	uint64_t root_fid;        /* served as FUSE_ROOT_ID */
-	uint32_t block_size;
+	uint32_t block_size;      /* the store's (copy-on-write granularity) */
+	/* st_blksize and the fallback block unit: f_bsize of the disk the
+	 * data lives on (the overlay's directory, else the store's), 512 to
+	 * 1 MiB, a power of two; 4096 when statvfs says nothing usable */
+	uint32_t io_blksize;
 	char *store_path;         /* heap, owned */
 };
 
@@ -54,7 +58,8 @@ struct stat;
 extern const struct fuse_lowlevel_ops cdp_fs_ll_ops;
 /* Store errors that are not errnos become EIO for the kernel. */
 int cdp_fs_errno(int err);
-/* st_ino is fid; st_blocks as recorded, or the size rounded up. */
+/* st_ino is fid; st_blksize is fs->io_blksize; st_blocks as recorded, or
+ * the size rounded up to io_blksize. */
 void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
 			 struct stat *st);
 

@@ -630,19 +630,21 @@ static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cdp_fs *fs = fs_of(req);
-	uint64_t used = 0, avail = 0, total = 0;
-	struct statvfs sv;
+	struct statvfs disk, sv;
 
 	(void)ino;
-	/* The overlay can grow as far as its disk lets it: report that disk. */
-	if (cdp_overlay_space(fs->ovl, &used, &avail, &total) < 0)
-		used = avail = total = 0;
+	/* The overlay can grow as far as its disk lets it, in the blocks of
+	 * that disk (where new data really lives): report that disk. */
 	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = fs->block_size ? fs->block_size : 4096;
-	sv.f_frsize = sv.f_bsize;
-	sv.f_blocks = total / sv.f_frsize;
-	sv.f_bfree = (total - used) / sv.f_frsize;
-	sv.f_bavail = avail / sv.f_frsize;
+	if (cdp_overlay_statvfs(fs->ovl, &disk) == 0 && disk.f_frsize) {
+		sv.f_bsize = disk.f_bsize;
+		sv.f_frsize = disk.f_frsize;
+		sv.f_blocks = disk.f_blocks;
+		sv.f_bfree = disk.f_bfree;
+		sv.f_bavail = disk.f_bavail;
+	} else {
+		sv.f_bsize = sv.f_frsize = fs->io_blksize;
+	}
 	sv.f_files = 1ULL << 32;
 	sv.f_ffree = 1ULL << 31;
 	sv.f_favail = sv.f_ffree;

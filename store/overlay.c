@@ -1159,17 +1159,9 @@ void cdp_overlay_close(struct cdp_overlay *o)
 	free(o);
 }
 
-int cdp_overlay_space(struct cdp_overlay *o, uint64_t *used_bytes, uint64_t *free_bytes,
-		      uint64_t *total_bytes)
+int cdp_overlay_statvfs(struct cdp_overlay *o, struct statvfs *sv)
 {
-	struct statvfs sv;
-
-	if (statvfs(o->path, &sv) < 0)
-		return -errno;
-	*total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
-	*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-	*used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-	return 0;
+	return statvfs(o->path, sv) < 0 ? -errno : 0;
 }
 
 /* ------------------------------------------------------------ delta files */

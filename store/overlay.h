@@ -192,8 +192,10 @@ int cdp_overlay_setxattr(struct cdp_overlay *o, uint64_t id, const char *name,
 			 const void *value, size_t size, int flags);
 int cdp_overlay_removexattr(struct cdp_overlay *o, uint64_t id, const char *name);
 
-/* Bytes the overlay directory takes on disk, and what its disk has free. */
-int cdp_overlay_space(struct cdp_overlay *o, uint64_t *used_bytes, uint64_t *free_bytes,
-		      uint64_t *total_bytes);
+/* statvfs(2) of the filesystem the overlay's data lives on (its directory):
+ * what the overlay can still grow by, and the block size new data really
+ * gets.  -errno of statvfs. */
+struct statvfs;
+int cdp_overlay_statvfs(struct cdp_overlay *o, struct statvfs *sv);
 
 #endif /* CDP_OVERLAY_H */

@@ -141,6 +141,16 @@ compare_manifest "$T/native-after.manifest" "$T/ov-after.manifest" "overlay vs n
 od -An -c -j 5000 -N 16 "$OV/random.bin" | grep -q '[^\\0 ]' &&
 	check_fail "truncate then extend on the overlay resurrected old bytes"
 
+# st_blksize and statfs block sizes: those of the disk under the overlay
+# (where new data lives), as a native file there says, not 8 KiB
+want=$(stat -f -c '%s %S' "$STORE/overlays/ov1")
+[ "$(stat -f -c '%s %S' "$OV")" = "$want" ] ||
+	check_fail "overlay: statfs block sizes '$(stat -f -c '%s %S' "$OV")', the overlay's disk says '$want'"
+for f in hello.txt random.bin pages.db newdir/deeper/file sub/link-to-hello newdir; do
+	[ "$(stat -c %o "$OV/$f")" = "$(stat -c %o "$NATIVE/$f")" ] ||
+		check_fail "overlay: st_blksize of $f is $(stat -c %o "$OV/$f"), natively $(stat -c %o "$NATIVE/$f")"
+done
+
 # a zero range far past any base data costs no index record per block
 start=$(date +%s%N)
 : >"$OV/huge"
