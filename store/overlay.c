@@ -14,14 +14,18 @@
  *                  overlay; holds its pid as text
  *   index/         RocksDB, one column family, keys below
  *   data/ID        delta file of object ID (16 hex digits): block n of the
- *                  file at offset n * block_size, sparse elsewhere
+ *                  file at offset n * block_size, sparse elsewhere and in
+ *                  the zero granules of a 'D' block that were not written
  *
  * Index keys (integers big-endian, so a prefix scan is in order):
  *   'M' name                 meta: "format" u32, "next_id" u64
  *   'I' id                   inode: 'I', u32 flags, u64 base_limit, then
- *                            the store's attribute encoding ('B' layout),
- *                            then a symlink's target; or 'G': a base
- *                            object that is gone (no fall-through)
+ *                            the store's attribute encoding ('B' layout;
+ *                            for a regular file its blocks field is the
+ *                            st_blocks still owed to the base, see
+ *                            "allocation" below), then a symlink's
+ *                            target; or 'G': a base object that is gone
+ *                            (no fall-through)
  *   'E' parent name          entry: 'E', u64 child, u32 S_IFMT type; or a
  *                            whiteout 'W' hiding the base entry
  *   'B' id u64 block         block state: 'D' (in the delta file) or 'Z'
@@ -30,7 +34,8 @@
  *
  * Validity and recovery.  Delta data is written before the index batch
  * that marks its blocks 'D'; a crash between the two leaves bytes in a
- * delta file that no record points to, which reads never see.  Every
+ * delta file that no record points to, which reads never see (and which
+ * a later copy-up of their block punches, never keeps).  Every
  * operation is one RocksDB write batch, so an operation is all there or
  * not at all after a crash.  Without an fsync the last changes may be
  * lost in a crash, as on any filesystem.
@@ -85,6 +90,7 @@ struct cdp_overlay {
 	struct cdp_view *base;
 	uint64_t root_fid;
 	uint32_t bs;
+	uint32_t granule;        /* allocation unit of the overlay's disk, at most bs */
 	int lock_fd;
 	rocksdb_t *db;
 	rocksdb_options_t *dbopts;
@@ -1069,6 +1075,16 @@ int cdp_overlay_open(const char *path, struct cdp_view *base, uint64_t base_root
 	o->base = base;
 	o->root_fid = base_root_fid;
 	o->bs = block_size ? block_size : CDP_DEFAULT_BLOCK_SIZE;
+	{
+		/* st_blocks count in the blocks of the disk the delta files
+		 * are on (4 KiB on ext4), never more than the block size */
+		struct statvfs sv;
+		unsigned long g = statvfs(path, &sv) == 0 ? sv.f_bsize : 4096;
+
+		if (g < 512 || (g & (g - 1)))
+			g = 4096;
+		o->granule = g < o->bs ? (uint32_t)g : o->bs;
+	}
 	o->path = strdup(path);
 	if (!o->path) {
 		ret = -ENOMEM;
@@ -1431,6 +1447,195 @@ out:
 	return ret < 0 ? ret : (ssize_t)len;
 }
 
+/* ------------------------------------------------------------ allocation */
+
+/*
+ * st_blocks of an overlaid regular file is what it would take on the disk
+ * beneath: the part of its base that still shows, plus what its delta file
+ * really holds (stat of the delta file: the overlay writes there only the
+ * granules it must, so that is the overlay's own allocation, reservations
+ * included).  The base part is the blocks field of the object's record: the
+ * captured st_blocks at the first change, lowered by each base block's
+ * estimate (its bytes below the base limit, in whole granules) as base
+ * blocks with data get hidden: overwritten ('D'), zeroed ('Z') or cut off
+ * by a truncate.  A base part of CDP_BLOCKS_UNKNOWN (a record without it)
+ * stays unknown.  The estimates are the overlay's; the captured value is
+ * the real filesystem's, so the base part is "about", never below zero.
+ */
+
+/* The 512-byte sectors base block b counts for when the base shows up to
+ * limit. */
+static uint64_t base_block_sectors(const struct cdp_overlay *o, uint64_t b, uint64_t limit)
+{
+	uint64_t start = b * o->bs, n;
+
+	if (start >= limit)
+		return 0;
+	n = limit - start < o->bs ? limit - start : o->bs;
+	return (n + o->granule - 1) / o->granule * (o->granule / 512);
+}
+
+/* 1 when in's base part is known and not yet zero: worth lowering. */
+static int base_part_live(const struct ovl_ino *in)
+{
+	return (in->flags & OVI_BASE) && in->a.blocks != CDP_BLOCKS_UNKNOWN && in->a.blocks > 0;
+}
+
+/* Lowers in's base part by sectors, never below zero. */
+static void base_part_drop(struct ovl_ino *in, uint64_t sectors)
+{
+	if (!(in->flags & OVI_BASE) || in->a.blocks == CDP_BLOCKS_UNKNOWN)
+		return;
+	in->a.blocks = in->a.blocks > sectors ? in->a.blocks - sectors : 0;
+}
+
+/* Sets a->blocks to what stat(2) reports for object id, in its record. */
+static void report_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino *in,
+			  struct cdp_attr *a)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t base;
+
+	if (!in->own || !S_ISREG(in->a.mode))
+		return;   /* the base's, as captured; or set when made */
+	base = (in->flags & OVI_BASE) ? in->a.blocks : 0;
+	if (base == CDP_BLOCKS_UNKNOWN)
+		return;
+	a->blocks = base;
+	delta_path(o, id, path, sizeof(path));
+	if (stat(path, &st) == 0 && st.st_blocks > 0)
+		a->blocks += (uint64_t)st.st_blocks;
+}
+
+struct hidden_scan {
+	struct cdp_overlay *o;
+	uint64_t id, limit, new_limit;
+	uint64_t sectors;            /* out */
+	rocksdb_iterator_t *it;      /* over id's block records */
+	uint64_t rb;                 /* block of the record at it; UINT64_MAX: none */
+	int positioned;
+};
+
+static int hidden_fn(void *arg, uint64_t b)
+{
+	struct hidden_scan *h = arg;
+
+	if (!h->positioned || h->rb < b) {
+		struct okey k;
+		const char *key;
+		size_t klen;
+
+		okey_block(&k, h->id, b);
+		rocksdb_iter_seek(h->it, (const char *)k.b, k.len);
+		h->positioned = 1;
+		h->rb = UINT64_MAX;
+		if (rocksdb_iter_valid(h->it)) {
+			key = rocksdb_iter_key(h->it, &klen);
+			if (klen == 17 && memcmp(key, k.b, 9) == 0)
+				h->rb = get_u64be((const uint8_t *)key + 9);
+		}
+	}
+	if (h->rb != b)   /* a record hid it already */
+		h->sectors += base_block_sectors(h->o, b, h->limit) -
+			      base_block_sectors(h->o, b, h->new_limit);
+	return 0;
+}
+
+/*
+ * *sectors: how much the base part of id drops when the base blocks in
+ * [first, end) that hold data and no record of the overlay go from showing
+ * up to limit to showing up to new_limit (0: hidden).  One index seek per
+ * base block with data in the range, none per hole.  Stripe held.
+ */
+static int base_hidden_sectors(struct cdp_overlay *o, uint64_t id, uint64_t first, uint64_t end,
+			       uint64_t limit, uint64_t new_limit, uint64_t *sectors)
+{
+	struct hidden_scan h;
+	int ret, r;
+
+	memset(&h, 0, sizeof(h));
+	h.o = o;
+	h.id = id;
+	h.limit = limit;
+	h.new_limit = new_limit;
+	h.it = rocksdb_create_iterator(o->db, o->ropts);
+	ret = cdp_view_data_blocks(o->base, id, first, end, hidden_fn, &h);
+	r = iter_done(h.it);
+	if (ret == 0)
+		ret = r;
+	*sectors = ret == 0 ? h.sectors : 0;
+	return ret;
+}
+
+struct base_scan {
+	const struct cdp_overlay *o;
+	const char *states;          /* of blocks first... */
+	uint64_t first, limit;
+	uint64_t sectors;            /* out */
+};
+
+static int base_scan_fn(void *arg, uint64_t b)
+{
+	struct base_scan *s = arg;
+
+	if (s->states[b - s->first] == 0)
+		s->sectors += base_block_sectors(s->o, b, s->limit);
+	return 0;
+}
+
+static int all_zero(const char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/*
+ * Puts blk, the whole content of the block at bstart, into the delta file
+ * as a native file would hold it: the granules that [ws, we) wrote or that
+ * hold a non-zero byte are written, the others stay holes (punched when
+ * the delta file may hold older bytes there, below *dsize: its size before
+ * this operation, -1 until needed).  So a copy-up of a small file's block
+ * takes the space the file takes, not a whole block.
+ */
+static int put_block(struct cdp_overlay *o, int fd, const char *blk, uint64_t bstart,
+		     uint64_t ws, uint64_t we, int64_t *dsize)
+{
+	uint64_t g = o->granule, n = o->bs / g, i = 0, j;
+	int ret = 0;
+
+	if (n <= 1)
+		return pwrite_all(fd, blk, o->bs, bstart);
+	while (i < n && ret == 0) {
+		uint64_t gs = bstart + i * g;
+		int keep = (ws < gs + g && we > gs) || !all_zero(blk + i * g, g);
+
+		for (j = i + 1; j < n; j++) {
+			uint64_t js = bstart + j * g;
+
+			if (((ws < js + g && we > js) || !all_zero(blk + j * g, g)) != keep)
+				break;
+		}
+		if (keep) {
+			ret = pwrite_all(fd, blk + i * g, (size_t)((j - i) * g), gs);
+		} else {
+			if (*dsize < 0) {
+				struct stat st;
+
+				if (fstat(fd, &st) < 0)
+					return -errno;
+				*dsize = st.st_size;
+			}
+			if ((int64_t)gs < *dsize &&
+			    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)gs,
+				      (off_t)((j - i) * g)) < 0)
+				ret = errno == EOPNOTSUPP ?
+				      pwrite_all(fd, blk + i * g, (size_t)((j - i) * g), gs) : -errno;
+		}
+		i = j;
+	}
+	return ret;
+}
+
 /* A block the write can put in place: already in the delta file, or wholly
  * covered by [off, off+len). */
 static int direct_block(char state, uint64_t b, uint64_t bs, uint64_t off, size_t len)
@@ -1439,21 +1644,35 @@ static int direct_block(char state, uint64_t b, uint64_t bs, uint64_t off, size_
 }
 
 /*
- * Puts buf (len bytes at off) into id's delta file, copying up the rest of
- * each partial block it touches; marks the blocks 'D' in wb.  Called with
- * the object's stripe held for writing.
+ * Puts buf (len bytes at off; NULL: zeros) into id's delta file, copying up
+ * the rest of each partial block it touches; marks the blocks 'D' in wb.
+ * *base_cut gets the sectors the base part loses (base blocks with data
+ * that these blocks now hide).  Zeros go through put_block even into
+ * blocks already copied, so that they free granules rather than fill them.
+ * Called with the object's stripe held for writing.
  */
 static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino *in,
-			rocksdb_writebatch_t *wb, const char *buf, size_t len, uint64_t off)
+			rocksdb_writebatch_t *wb, const char *buf, size_t len, uint64_t off,
+			uint64_t *base_cut)
 {
 	uint64_t bs = o->bs, first = off / bs, last = (off + len - 1) / bs, b;
+	uint64_t cb = (in->flags & OVI_BASE) ? (in->base_limit + bs - 1) / bs : 0;
 	size_t count = (size_t)(last - first + 1);
 	char *states = malloc(count), *blk = NULL;
+	int64_t dsize = -1;
 	int fd, ret = 0;
 
+	*base_cut = 0;
 	if (!states)
 		return -ENOMEM;
 	ret = block_states(o, id, first, count, states);
+	if (ret == 0 && base_part_live(in) && first < cb) {
+		struct base_scan sc = { o, states, first, in->base_limit, 0 };
+
+		ret = cdp_view_data_blocks(o->base, id, first, last + 1 < cb ? last + 1 : cb,
+					   base_scan_fn, &sc);
+		*base_cut = sc.sectors;
+	}
 	if (ret < 0) {
 		free(states);
 		return ret;
@@ -1466,9 +1685,10 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 	for (b = first; b <= last && ret == 0;) {
 		uint64_t bstart = b * bs, ws = off > bstart ? off : bstart;
 		uint64_t we = off + len < bstart + bs ? off + len : bstart + bs;
+		char state = states[b - first];
 		struct okey k;
 
-		if (direct_block(states[b - first], b, bs, off, len)) {
+		if (buf && direct_block(state, b, bs, off, len)) {
 			/* in place: a run of blocks already copied or fully written */
 			uint64_t e = b;
 
@@ -1488,16 +1708,24 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 			ret = -ENOMEM;
 			break;
 		}
-		if (states[b - first] == 'Z')
+		if (state == 'D')
+			ret = pread_full(fd, blk, bs, bstart);   /* zeros into a copied block */
+		else if (state == 'Z')
 			memset(blk, 0, bs);
 		else
 			ret = read_beneath(o, id, in, blk, bs, bstart);
 		if (ret == 0) {
-			memcpy(blk + (ws - bstart), buf + (ws - off), (size_t)(we - ws));
-			ret = pwrite_all(fd, blk, bs, bstart);
+			if (buf)
+				memcpy(blk + (ws - bstart), buf + (ws - off), (size_t)(we - ws));
+			else
+				memset(blk + (ws - bstart), 0, (size_t)(we - ws));
+			ret = put_block(o, fd, blk, bstart, buf ? ws : bstart, buf ? we : bstart,
+					&dsize);
 		}
-		okey_block(&k, id, b);
-		wb_put(wb, &k, "D", 1);
+		if (state != 'D') {
+			okey_block(&k, id, b);
+			wb_put(wb, &k, "D", 1);
+		}
 		b++;
 	}
 	delta_put(o, fd, 1);
@@ -1511,6 +1739,7 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 {
 	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
 	struct ovl_ino snap, *in;
+	uint64_t cut;
 	struct txn t;
 	int ret;
 
@@ -1528,7 +1757,7 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 		goto out_unlock;
 	}
 	txn_init(&t, o);
-	ret = write_blocks(o, id, &snap, t.wb, buf, len, off);
+	ret = write_blocks(o, id, &snap, t.wb, buf, len, off, &cut);
 	ino_release(&snap);
 	if (ret == 0) {
 		pthread_mutex_lock(&o->lock);
@@ -1536,7 +1765,7 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 		if (ret == 0) {
 			if (off + len > in->a.size)
 				in->a.size = off + len;
-			in->a.blocks = CDP_BLOCKS_UNKNOWN;
+			base_part_drop(in, cut);
 			touch_mc(in, now_ns());
 			ret = txn_commit(&t);
 		}
@@ -1548,9 +1777,37 @@ out_unlock:
 	return ret < 0 ? ret : (ssize_t)len;
 }
 
-/* Cuts id to size (stripe and lock held; in is id's record in t). */
+/*
+ * The sectors the base part of id loses when it is cut to size: the base
+ * blocks with data between the new base limit and the old one (all of
+ * them when cut to 0).  Stripe held (the base limit and the block records
+ * are stable), not the lock: a long scan holds up only this object.
+ */
+static int truncate_base_cut(struct cdp_overlay *o, uint64_t id, uint64_t size, uint64_t *cut)
+{
+	struct ovl_ino snap;
+	uint64_t bs = o->bs;
+	int ret;
+
+	*cut = 0;
+	ret = ino_get(o, id, &snap);
+	if (ret < 0)
+		return ret;
+	if (S_ISREG(snap.a.mode) && base_part_live(&snap) && size < snap.base_limit) {
+		if (size == 0)
+			*cut = UINT64_MAX;
+		else
+			ret = base_hidden_sectors(o, id, size / bs, (snap.base_limit + bs - 1) / bs,
+						  snap.base_limit, size, cut);
+	}
+	ino_release(&snap);
+	return ret;
+}
+
+/* Cuts id to size (stripe and lock held; in is id's record in t); the
+ * base part drops by cut (truncate_base_cut). */
 static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
-			   struct ovl_ino *in, uint64_t size)
+			   struct ovl_ino *in, uint64_t size, uint64_t cut)
 {
 	uint64_t bs = o->bs;
 
@@ -1558,8 +1815,10 @@ static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
 		struct okey from, to;
 		int fd;
 
-		if (in->base_limit > size)
+		if (in->base_limit > size) {
 			in->base_limit = size;
+			base_part_drop(in, cut);
+		}
 		okey_block(&from, id, (size + bs - 1) / bs);
 		okey_block(&to, id + 1, 0);
 		rocksdb_writebatch_delete_range(t->wb, (const char *)from.b, from.len,
@@ -1578,7 +1837,6 @@ static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
 		}
 	}
 	in->a.size = size;
-	in->a.blocks = CDP_BLOCKS_UNKNOWN;
 	return 0;
 }
 
@@ -1588,10 +1846,15 @@ int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_att
 	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
 	int64_t now = now_ns();
 	struct ovl_ino *in;
+	uint64_t cut = 0;
 	struct txn t;
 	int ret;
 
 	pthread_rwlock_wrlock(stripe);
+	if ((to_set & CDP_OVL_SET_SIZE) && (ret = truncate_base_cut(o, id, a->size, &cut)) < 0) {
+		pthread_rwlock_unlock(stripe);
+		return ret;
+	}
 	pthread_mutex_lock(&o->lock);
 	txn_init(&t, o);
 	ret = txn_ino(&t, id, &in);
@@ -1606,7 +1869,7 @@ int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_att
 			ret = -EINVAL;
 			goto out;
 		}
-		ret = truncate_locked(o, &t, id, in, a->size);
+		ret = truncate_locked(o, &t, id, in, a->size, cut);
 		if (ret < 0)
 			goto out;
 		if (!(to_set & (CDP_OVL_SET_MTIME | CDP_OVL_SET_MTIME_NOW)))
@@ -1628,8 +1891,11 @@ int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_att
 		in->a.mtime_ns = a->mtime_ns;
 	in->a.ctime_ns = (to_set & CDP_OVL_SET_CTIME) ? a->ctime_ns : now;
 	ret = txn_commit(&t);
-	if (ret == 0 && out)
+	if (ret == 0 && out) {
 		*out = in->a;
+		in->own = 1;   /* it is now */
+		report_blocks(o, id, in, out);
+	}
 out:
 	txn_release(&t);
 	pthread_mutex_unlock(&o->lock);
@@ -1642,7 +1908,7 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 {
 	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
 	int keep = mode & FALLOC_FL_KEEP_SIZE, zero;
-	uint64_t bs = o->bs, end = off + len, size;
+	uint64_t bs = o->bs, end = off + len, size, cut = 0, c;
 	struct ovl_ino snap, *in;
 	struct txn t;
 	int ret, fd;
@@ -1671,35 +1937,40 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 		goto out_txn;
 	}
 	if (!zero) {
-		/* reserve the space, so a later write does not meet ENOSPC */
+		/* reserve the space, so a later write does not meet ENOSPC (it
+		 * counts in st_blocks, as on ext4) */
 		ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 ? -errno : 0;
 		if (ret == -EOPNOTSUPP)
 			ret = 0;
 	} else {
 		uint64_t zend = keep && end > size ? size : end, b;
 		uint64_t fb = (off + bs - 1) / bs, lb = zend / bs;   /* whole blocks [fb, lb) */
-		char *zeros = NULL;
 
 		if (off < zend) {
 			if (fb >= lb) {
 				/* within one block or two partial ones */
-				zeros = calloc(1, (size_t)(zend - off));
-				ret = zeros ? write_blocks(o, id, &snap, t.wb, zeros,
-							   (size_t)(zend - off), off) : -ENOMEM;
+				ret = write_blocks(o, id, &snap, t.wb, NULL, (size_t)(zend - off), off,
+						   &cut);
 			} else {
 				uint64_t cb = (snap.flags & OVI_BASE) ?
 					      (snap.base_limit + bs - 1) / bs : 0;
 				struct okey k, k2;
 
-				zeros = calloc(1, bs);
-				if (!zeros)
-					ret = -ENOMEM;
-				if (ret == 0 && off < fb * bs)
-					ret = write_blocks(o, id, &snap, t.wb, zeros,
-							   (size_t)(fb * bs - off), off);
-				if (ret == 0 && lb * bs < zend)
-					ret = write_blocks(o, id, &snap, t.wb, zeros,
-							   (size_t)(zend - lb * bs), lb * bs);
+				if (off < fb * bs)
+					ret = write_blocks(o, id, &snap, t.wb, NULL,
+							   (size_t)(fb * bs - off), off, &cut);
+				if (ret == 0 && lb * bs < zend) {
+					ret = write_blocks(o, id, &snap, t.wb, NULL,
+							   (size_t)(zend - lb * bs), lb * bs, &c);
+					cut += c;
+				}
+				/* whole base blocks with data, not yet overlaid, stop
+				 * counting (before the records below hide them) */
+				if (ret == 0 && base_part_live(&snap) && fb < cb) {
+					ret = base_hidden_sectors(o, id, fb, lb < cb ? lb : cb,
+								  snap.base_limit, 0, &c);
+					cut += c;
+				}
 				/* Whole blocks: those with base bytes beneath become
 				 * 'Z'; past the base limit, no record reads as zeros
 				 * already, so one range delete does, however long
@@ -1720,7 +1991,6 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 				    errno != EOPNOTSUPP)
 					ret = -errno;
 			}
-			free(zeros);
 		}
 	}
 	delta_put(o, fd, 1);
@@ -1730,7 +2000,7 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 		if (ret == 0) {
 			if (!keep && end > in->a.size)
 				in->a.size = end;
-			in->a.blocks = CDP_BLOCKS_UNKNOWN;
+			base_part_drop(in, cut);
 			if (zero)
 				touch_mc(in, now_ns());
 			ret = txn_commit(&t);
@@ -1768,8 +2038,10 @@ int cdp_overlay_getattr(struct cdp_overlay *o, uint64_t id, struct cdp_attr *a)
 	struct ovl_ino in;
 	int ret = ino_get(o, id, &in);
 
-	if (ret == 0)
+	if (ret == 0) {
 		*a = in.a;
+		report_blocks(o, id, &in, a);
+	}
 	ino_release(&in);
 	return ret;
 }
@@ -1865,7 +2137,11 @@ static int new_object_put(struct cdp_overlay *o, struct txn *t, const struct cdp
 	in.a.nlink = S_ISDIR(mode) ? 2 : 1;
 	in.a.rdev = rdev;
 	in.a.atime_ns = in.a.mtime_ns = in.a.ctime_ns = now;
-	in.a.blocks = CDP_BLOCKS_UNKNOWN;
+	/* st_blocks as ext4 gives them: a directory's first block, a symlink
+	 * target inline up to 59 bytes; a file counts its delta file */
+	in.a.blocks = 0;
+	if (S_ISDIR(mode) || (target && strlen(target) >= 60))
+		in.a.blocks = o->granule / 512;
 	if (target) {
 		in.target = (char *)target;
 		in.a.size = strlen(target);
@@ -1965,8 +2241,11 @@ int cdp_overlay_link(struct cdp_overlay *o, uint64_t id, uint64_t newparent,
 		okey_id(&k, 'O', id);   /* in case it was an orphan */
 		wb_del(t.wb, &k);
 		ret = txn_commit(&t);
-		if (ret == 0)
+		if (ret == 0) {
 			*a = in->a;
+			in->own = 1;
+			report_blocks(o, id, in, a);
+		}
 	}
 	txn_release(&t);
 	pthread_mutex_unlock(&o->lock);

@@ -141,6 +141,15 @@ compare_manifest "$T/native-after.manifest" "$T/ov-after.manifest" "overlay vs n
 od -An -c -j 5000 -N 16 "$OV/random.bin" | grep -q '[^\\0 ]' &&
 	check_fail "truncate then extend on the overlay resurrected old bytes"
 
+# st_blocks as the native copy has them after the same operations: copy-up
+# and truncates count what really holds data, not the size (files whose
+# allocation both sides make alike; du -s is then compared as a whole)
+for f in hello.txt config.txt pages.db random.bin sparse.img sparse.bin ex2 mapped \
+	newdir/deeper/file moved-a/b/leaf2 newdir; do
+	[ "$(stat -c %b "$OV/$f")" = "$(stat -c %b "$NATIVE/$f")" ] ||
+		check_fail "overlay: st_blocks of $f is $(stat -c %b "$OV/$f"), natively $(stat -c %b "$NATIVE/$f")"
+done
+
 # st_blksize and statfs block sizes: those of the disk under the overlay
 # (where new data lives), as a native file there says, not 8 KiB
 want=$(stat -f -c '%s %S' "$STORE/overlays/ov1")
@@ -255,6 +264,19 @@ log "overlay size: ${kib0} KiB before, ${kib1} KiB after an 8 KiB write into a 2
 cmp -s <(dd if="$OV/sparse.img" bs=8192 skip=1000 count=1 status=none) \
 	<(dd if="$DATA/sparse.img" bs=8192 skip=1000 count=1 status=none) ||
 	check_fail "the base block of the sparse file reads differently through the overlay"
+# du, cp --sparse and tar -S see the holes of a changed sparse file
+printf 'X' | dd of="$OV/sparse.bin" bs=1 seek=819200 conv=notrunc status=none
+[ "$(stat -c %b "$OV/sparse.bin")" = 16 ] ||
+	check_fail "a 1 MiB file with two 4 KiB granules of data: st_blocks $(stat -c %b "$OV/sparse.bin"), expected 16"
+[ "$(du -k "$OV/sparse.bin" | cut -f1)" = 8 ] || check_fail "du -k of the changed sparse file: $(du -k "$OV/sparse.bin")"
+cp --sparse=always "$OV/sparse.bin" "$T/sparse.cp" || check_fail "cp --sparse=always from the overlay exited $?"
+cmp -s "$OV/sparse.bin" "$T/sparse.cp" || check_fail "cp --sparse=always of the changed sparse file differs"
+[ "$(du -k "$T/sparse.cp" | cut -f1)" -le 8 ] || check_fail "cp --sparse=always filled holes: $(du -k "$T/sparse.cp")"
+(cd "$OV" && tar -S -cf "$T/sparse.tar" sparse.bin) || check_fail "tar -S on the overlay exited $?"
+mkdir -p "$T/untar"
+tar -xf "$T/sparse.tar" -C "$T/untar" || check_fail "tar -x of the sparse archive exited $?"
+cmp -s "$OV/sparse.bin" "$T/untar/sparse.bin" || check_fail "tar -S round trip of the changed sparse file differs"
+[ "$(du -k "$T/untar/sparse.bin" | cut -f1)" -le 8 ] || check_fail "tar -S lost the holes: $(du -k "$T/untar/sparse.bin")"
 ov_umount "overlay ov1, mounted again"
 "$CDPFS" overlay --store "$STORE" rm ov1 || check_fail "cdpfs overlay rm ov1 exited $?"
 [ -e "$ovdir" ] && check_fail "cdpfs overlay rm left '$ovdir'"

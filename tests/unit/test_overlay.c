@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -1528,6 +1529,106 @@ static void test_lock_list_destroy(void **state)
 	cdp_overlay_close(NULL);
 }
 
+static void expect_blocks(struct fx *f, uint64_t id, uint64_t want, const char *what)
+{
+	struct cdp_attr a = attr_of(f, id);
+
+	if (a.blocks != want)
+		fail_msg("%s: expected st_blocks %" PRIu64 ", got %" PRIu64 "%s", what, want,
+			 a.blocks, a.blocks == CDP_BLOCKS_UNKNOWN ? " (unknown)" : "");
+}
+
+/*
+ * st_blocks as a native file on a 4 KiB filesystem would have them: an
+ * untouched base file keeps the captured value; a changed one counts the
+ * base blocks with data still shown plus the granules its delta file
+ * holds, so holes, punched and cut-off blocks count nothing.  Kept across
+ * a reopen.  Bytes left in a delta file where no record points (a crash
+ * between data and index) never come back through a later copy-up.
+ */
+static void test_allocated_blocks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t d = f->b.data, sp = f->b.sparse, sm = f->b.small, nid, big, id;
+	char path[512], junk[4096];
+	struct statvfs sv;
+	struct cdp_attr a, out;
+	int fd;
+
+	if (statvfs(f->ovl, &sv) < 0 || sv.f_bsize != 4096) {
+		print_message("the overlay's disk has %lu-byte blocks, not 4096: st_blocks not "
+			      "checked\n", (unsigned long)sv.f_bsize);
+		return;
+	}
+	/* untouched and attribute-only changes: as captured */
+	expect_blocks(f, sp, 3 * BS / 512, "untouched sparse base file");
+	memset(&a, 0, sizeof(a));
+	a.mode = 0640;
+	assert_int_equal(cdp_overlay_setattr(f->o, sp, &a, CDP_OVL_SET_MODE, &out), 0);
+	assert_int_equal(out.blocks, 3 * BS / 512);
+	expect_blocks(f, sp, 3 * BS / 512, "sparse base file after chmod");
+	/* a whole block into a hole adds it; over base data adds nothing */
+	do_fill(f, sp, 6 * BS, BS, 'h');
+	expect_blocks(f, sp, 4 * BS / 512, "a block written into a hole");
+	do_fill(f, sp, BS + 10, 1, 'x');
+	expect_blocks(f, sp, 4 * BS / 512, "one byte over base data (copy-up)");
+	/* punched whole base block: it counts no more */
+	do_falloc(f, sp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * BS, BS);
+	expect_blocks(f, sp, 3 * BS / 512, "a base block punched");
+	/* a punch inside a hole block allocates nothing */
+	do_falloc(f, sp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * BS + 100, 200);
+	expect_blocks(f, sp, 3 * BS / 512, "a partial punch in a hole");
+	/* truncate: the base's block 10 (500 bytes: one 4 KiB granule) and the
+	 * written block 6 go; the captured 48 less the estimates leaves 8 */
+	do_truncate(f, sp, 5 * BS + 100);
+	expect_blocks(f, sp, 8 + BS / 512, "truncated below the last data blocks");
+	reopen(f);
+	expect_blocks(f, sp, 8 + BS / 512, "after a reopen");
+	do_truncate(f, sp, 0);
+	expect_blocks(f, sp, 0, "truncated to 0");
+	do_fill(f, sp, 0, 100, 's');
+	expect_blocks(f, sp, 8, "100 bytes written after a truncate to 0");
+
+	/* a small base file: one granule, before and after a change */
+	do_fill(f, sm, 0, 1, 'y');
+	expect_blocks(f, sm, 8, "small base file after a one-byte change");
+
+	/* new objects, as ext4 makes them */
+	nid = do_mknod(f, d, "nf", S_IFREG | 0644);
+	expect_blocks(f, nid, 0, "new empty file");
+	do_fill(f, nid, 5000, 100, 'n');
+	expect_blocks(f, nid, 8, "100 bytes in the second granule of a new file");
+	do_fill(f, nid, 0, 1, 'n');
+	expect_blocks(f, nid, 16, "then one byte in the first granule");
+	big = do_mknod(f, d, "huge", S_IFREG | 0644);
+	do_truncate(f, big, 1ULL << 30);
+	do_fill(f, big, 1ULL << 29, BS, 'b');
+	expect_blocks(f, big, BS / 512, "1 GiB file with one 8 KiB block written");
+	do_falloc(f, big, FALLOC_FL_KEEP_SIZE, 0, 16 * BS);
+	expect_blocks(f, big, 17 * BS / 512, "a reservation counts, as on ext4");
+	expect_blocks(f, do_mknod(f, d, "nd", S_IFDIR | 0755), 8, "new directory");
+	assert_int_equal(cdp_overlay_symlink(f->o, &ctx, d, "short", "target", &id, &a), 0);
+	assert_int_equal(a.blocks, 0);
+	assert_int_equal(cdp_overlay_symlink(f->o, &ctx, d, "long",
+					     "0123456789012345678901234567890123456789"
+					     "01234567890123456789", &id, &a), 0);
+	expect_blocks(f, id, 8, "symlink of 60 bytes");
+
+	/* stale bytes in the delta file below its end, where no record points:
+	 * a copy-up of that block must not let them show */
+	nid = do_mknod(f, d, "stale", S_IFREG | 0644);
+	do_fill(f, nid, 3 * BS, 10, 'z');
+	delta_file(f, nid, path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	memset(junk, 'J', sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), BS + 4096), (ssize_t)sizeof(junk));
+	close(fd);
+	do_fill(f, nid, BS, 1, 'w');
+	expect_byte_run(f, nid, BS + 1, BS - 1, 0, "a copied-up block over stale delta bytes");
+	expect_blocks(f, nid, 16, "one granule in block 1, one in block 3");
+}
+
 static void test_names_valid(void **state)
 {
 	(void)state;
@@ -1843,6 +1944,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_persist_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_list_destroy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allocated_blocks, setup, teardown),
 		cmocka_unit_test(test_names_valid),
 		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(purged_base_object_stays_gone, setup,
