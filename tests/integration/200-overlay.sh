@@ -160,6 +160,18 @@ for f in hello.txt random.bin pages.db newdir/deeper/file sub/link-to-hello newd
 		check_fail "overlay: st_blksize of $f is $(stat -c %o "$OV/$f"), natively $(stat -c %o "$NATIVE/$f")"
 done
 
+# COLLAPSE_RANGE and INSERT_RANGE never reach a FUSE daemon (the kernel's
+# fuse_file_fallocate refuses every mode but KEEP_SIZE, PUNCH_HOLE and
+# ZERO_RANGE): EOPNOTSUPP and the file unchanged, as documented
+sum_before=$(sha256sum <"$OV/pages.db")
+for m in -c -i; do
+	fallocate "$m" -o 8192 -l 8192 "$OV/pages.db" 2>"$T/falloc.err" &&
+		check_fail "fallocate $m on the overlay succeeded: docs/design.md says no FUSE mount can"
+	grep -q "Operation not supported" "$T/falloc.err" ||
+		check_fail "fallocate $m on the overlay: expected EOPNOTSUPP, got: $(cat "$T/falloc.err")"
+done
+[ "$(sha256sum <"$OV/pages.db")" = "$sum_before" ] || check_fail "a refused fallocate changed pages.db"
+
 # a zero range far past any base data costs no index record per block
 start=$(date +%s%N)
 : >"$OV/huge"
