@@ -11,6 +11,7 @@
 #ifndef CDP_FS_INT_H
 #define CDP_FS_INT_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,8 +35,21 @@ struct cdp_fs_opts {
 	int debug;
 };
 
+/* fs/ovl_ll.c: the objects of an overlay with a file handle open for
+ * writing, counted from open to release.  Only they can have pages the
+ * kernel has not written back yet (through a shared writable mapping,
+ * written back at msync, close or munmap), which SEEK_DATA must not
+ * miss. */
+#define CDP_FS_WRITER_BUCKETS 64
+struct cdp_fs_writer;
+struct cdp_fs_writers {
+	pthread_mutex_t lock;
+	struct cdp_fs_writer *bucket[CDP_FS_WRITER_BUCKETS];   /* protected by lock */
+};
+
 /* One mounted instant.  Every field is set before the session starts and
- * read-only afterwards, so the worker threads share it without a lock. */
+ * read-only afterwards, so the worker threads share it without a lock
+ * (writers has a lock of its own; the overlay's init sets it up). */
 struct cdp_fs {
 	struct cdp_store *store;
 	struct cdp_view *view;
@@ -49,6 +63,7 @@ struct cdp_fs {
 	 * 1 MiB, a power of two; 4096 when statvfs says nothing usable */
 	uint32_t io_blksize;
 	char *store_path;         /* heap, owned */
+	struct cdp_fs_writers writers;
 };
 
 /* fs/ll.c: the read-only operations table, with struct cdp_fs * as

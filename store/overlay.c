@@ -1636,6 +1636,115 @@ static int put_block(struct cdp_overlay *o, int fd, const char *blk, uint64_t bs
 	return ret;
 }
 
+struct seek_scan {
+	int want_data;
+	uint64_t expect;             /* looking for a hole: the next data block if none */
+	uint64_t found;              /* UINT64_MAX: not yet */
+};
+
+static int seek_scan_fn(void *arg, uint64_t b)
+{
+	struct seek_scan *s = arg;
+
+	if (s->want_data || b != s->expect) {
+		s->found = s->want_data ? b : s->expect;
+		return 1;
+	}
+	s->expect = b + 1;
+	return 0;
+}
+
+int cdp_overlay_seek(struct cdp_overlay *o, uint64_t id, uint64_t off, int want_data,
+		     uint64_t *pos)
+{
+	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
+	uint64_t bs = o->bs, nb, cb, b, found = UINT64_MAX;
+	rocksdb_iterator_t *it;
+	struct ovl_ino in;
+	int ret, r;
+
+	pthread_rwlock_rdlock(stripe);
+	ret = ino_get(o, id, &in);
+	if (ret < 0)
+		goto out;
+	if (S_ISDIR(in.a.mode) || !S_ISREG(in.a.mode)) {
+		ret = S_ISDIR(in.a.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if (off >= in.a.size) {
+		ret = -ENXIO;
+		goto out;
+	}
+	nb = (in.a.size + bs - 1) / bs;
+	cb = (in.flags & OVI_BASE) ? (in.base_limit + bs - 1) / bs : 0;
+	if (cb > nb)
+		cb = nb;
+	it = rocksdb_create_iterator(o->db, o->ropts);
+	for (b = off / bs; b < nb && found == UINT64_MAX && ret == 0;) {
+		uint64_t rb = UINT64_MAX, e;
+		char rs = 0;
+		struct okey k;
+
+		/* the overlay's record at b, or the next one after it */
+		okey_block(&k, id, b);
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+		if (rocksdb_iter_valid(it)) {
+			size_t klen, vlen;
+			const char *key = rocksdb_iter_key(it, &klen);
+			const char *val = rocksdb_iter_value(it, &vlen);
+
+			if (klen == 17 && memcmp(key, k.b, 9) == 0) {
+				rb = get_u64be((const uint8_t *)key + 9);
+				rs = vlen >= 1 ? val[0] : 0;
+			}
+		}
+		if (rb == b) {
+			if ((rs == 'D') == !!want_data)
+				found = b;
+			b++;
+			continue;
+		}
+		e = rb < nb ? rb : nb;   /* [b, e): no record; the base's below cb */
+		if (b >= cb) {
+			if (!want_data)
+				found = b;   /* nothing beneath: a hole */
+			b = e;
+			continue;
+		}
+		{
+			struct seek_scan sc = { want_data, b, UINT64_MAX };
+			uint64_t e2 = e < cb ? e : cb;
+
+			ret = cdp_view_data_blocks(o->base, id, b, e2, seek_scan_fn, &sc);
+			if (ret > 0)
+				ret = 0;
+			if (sc.found == UINT64_MAX && !want_data && sc.expect < e2)
+				sc.found = sc.expect;   /* no data from expect to e2 */
+			found = sc.found;
+			b = e2;
+		}
+	}
+	r = iter_done(it);
+	if (ret == 0)
+		ret = r;
+	if (ret < 0)
+		goto out;
+	if (found == UINT64_MAX) {
+		if (want_data)
+			ret = -ENXIO;
+		else
+			*pos = in.a.size;   /* the end of the file counts as a hole */
+		goto out;
+	}
+	*pos = found * bs > off ? found * bs : off;
+	if (*pos > in.a.size)
+		*pos = in.a.size;
+out:
+	ino_release(&in);
+	pthread_rwlock_unlock(stripe);
+	return ret;
+}
+
 /* A block the write can put in place: already in the delta file, or wholly
  * covered by [off, off+len). */
 static int direct_block(char state, uint64_t b, uint64_t bs, uint64_t off, size_t len)

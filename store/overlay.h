@@ -181,6 +181,20 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
  * other modes -EOPNOTSUPP. */
 int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t off,
 			  uint64_t len);
+/*
+ * As lseek(2) SEEK_DATA (want_data 1) or SEEK_HOLE (0), at block
+ * granularity, as cdp_view_seek: blocks in the delta file are data,
+ * zeroed ones and blocks past the base limit are holes, the others are
+ * the base's (data where it had data).  The end of the file counts as a
+ * hole.  -ENXIO when off is at or past the end, or no data follows it;
+ * -EISDIR.  One index seek per overlaid block or run of them, as many in
+ * the base as cdp_view_seek.  Nothing here knows the kernel's page cache:
+ * the caller must not answer from this while pages written through a
+ * shared mapping may still be dirty in the kernel.
+ */
+int cdp_overlay_seek(struct cdp_overlay *o, uint64_t id, uint64_t off, int want_data,
+		     uint64_t *pos);
+
 /* Makes every change so far durable (datasync or not: both sync all). */
 int cdp_overlay_fsync(struct cdp_overlay *o, uint64_t id);
 

@@ -1629,6 +1629,69 @@ static void test_allocated_blocks(void **state)
 	expect_blocks(f, nid, 16, "one granule in block 1, one in block 3");
 }
 
+static void expect_seek(struct fx *f, uint64_t id, uint64_t off, int want_data, int64_t want,
+			const char *what)
+{
+	uint64_t pos = 0;
+	int ret = cdp_overlay_seek(f->o, id, off, want_data, &pos);
+
+	if (want < 0 ? ret != (int)want : ret != 0 || pos != (uint64_t)want)
+		fail_msg("%s: SEEK_%s at %" PRIu64 ": expected %s%" PRId64 ", got %s %" PRIu64, what,
+			 want_data ? "DATA" : "HOLE", off, want < 0 ? "error " : "", want,
+			 ret ? cdp_strerror(ret) : "offset", ret ? 0 : pos);
+}
+
+/* SEEK_DATA and SEEK_HOLE per block: the base's data where the overlay
+ * has no record and the base limit allows, the delta file's blocks; holes
+ * where zeroed, punched, cut off or never written.  An untouched file
+ * answers as the read-only view does. */
+static void test_seek_data_hole(void **state)
+{
+	struct fx *f = *state;
+	uint64_t sp = f->b.sparse, nid, pos, off;
+	int want;
+
+	/* untouched: as the base view answers */
+	for (want = 0; want < 2; want++)
+		for (off = 0; off < SPARSE_SIZE; off += BS / 2) {
+			int r = cdp_view_seek(f->ref, sp, off, want, &pos);
+
+			expect_seek(f, sp, off, want, r < 0 ? r : (int64_t)pos, "untouched sparse file");
+		}
+	expect_seek(f, sp, 0, 1, BS, "first data of the base");
+	expect_seek(f, sp, 10 * BS, 0, SPARSE_SIZE, "the end counts as a hole");
+	expect_seek(f, sp, SPARSE_SIZE, 1, -ENXIO, "data at the end");
+	expect_seek(f, sp, SPARSE_SIZE, 0, -ENXIO, "hole at the end");
+	/* a written block in a hole, a punched base block */
+	do_fill(f, sp, 6 * BS + 100, 10, 'w');
+	expect_seek(f, sp, 5 * BS, 1, 6 * BS, "a block written in a hole");
+	expect_seek(f, sp, 6 * BS + 200, 0, 7 * BS, "hole after the written block");
+	do_falloc(f, sp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * BS, BS);
+	expect_seek(f, sp, 2 * BS, 1, 6 * BS, "a punched base block is a hole");
+	expect_seek(f, sp, BS + 1, 0, 2 * BS, "hole after the base's block 1");
+	expect_seek(f, sp, BS + 1, 1, BS + 1, "data at an offset inside data");
+	/* cut, then extended: the base's block 10 never comes back */
+	do_truncate(f, sp, 8 * BS);
+	expect_seek(f, sp, 7 * BS, 1, -ENXIO, "no data after a cut");
+	do_truncate(f, sp, 12 * BS);
+	expect_seek(f, sp, 7 * BS, 1, -ENXIO, "no data after a cut and an extension");
+	expect_seek(f, sp, 7 * BS, 0, 7 * BS, "a hole after a cut and an extension");
+	/* a dense base file has one hole: its end */
+	expect_seek(f, f->b.exact, 0, 0, 2 * BS, "a dense file");
+	/* a new file */
+	nid = do_mknod(f, f->b.data, "sk", S_IFREG | 0644);
+	expect_seek(f, nid, 0, 1, -ENXIO, "an empty new file");
+	do_truncate(f, nid, 8 * BS);
+	expect_seek(f, nid, 0, 1, -ENXIO, "a new file that is all hole");
+	expect_seek(f, nid, 0, 0, 0, "a new file that is all hole");
+	do_fill(f, nid, 3 * BS + 5, 1, 'n');
+	expect_seek(f, nid, 0, 1, 3 * BS, "a new file's one block");
+	expect_seek(f, nid, 3 * BS, 0, 4 * BS, "a new file after its one block");
+	do_falloc(f, nid, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 3 * BS, BS);
+	expect_seek(f, nid, 0, 1, -ENXIO, "a zeroed block");
+	expect_ret(cdp_overlay_seek(f->o, f->b.data, 0, 1, &pos), -EISDIR, "seek in a directory");
+}
+
 static void test_names_valid(void **state)
 {
 	(void)state;
@@ -1945,6 +2008,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_orphan_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_list_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allocated_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seek_data_hole, setup, teardown),
 		cmocka_unit_test(test_names_valid),
 		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(purged_base_object_stays_gone, setup,
