@@ -1776,10 +1776,17 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 		return -ENOMEM;
 	ret = block_states(o, id, first, count, states);
 	if (ret == 0 && base_part_live(in) && first < cb) {
+		/* only blocks the overlay has not overlaid yet can hide base
+		 * data: a page rewritten again costs no base index seek */
 		struct base_scan sc = { o, states, first, in->base_limit, 0 };
+		uint64_t lo = first, hi = last + 1 < cb ? last + 1 : cb;
 
-		ret = cdp_view_data_blocks(o->base, id, first, last + 1 < cb ? last + 1 : cb,
-					   base_scan_fn, &sc);
+		while (lo < hi && states[lo - first] != 0)
+			lo++;
+		while (hi > lo && states[hi - 1 - first] != 0)
+			hi--;
+		if (lo < hi)
+			ret = cdp_view_data_blocks(o->base, id, lo, hi, base_scan_fn, &sc);
 		*base_cut = sc.sectors;
 	}
 	if (ret < 0) {
