@@ -116,7 +116,12 @@ struct cdp_ovl_ctx {
 	uint32_t uid, gid;
 };
 
-/* -ENOENT for an id that does not exist (any more). */
+/* -ENOENT for an id that does not exist (any more).  a->blocks is what
+ * stat(2) reports as st_blocks: the captured value for an object of the
+ * base the overlay has not changed; for a changed regular file the base
+ * blocks with data it still shows plus what its delta file holds (about
+ * what a native copy on the overlay's disk would take; zeroed ranges count
+ * as holes); CDP_BLOCKS_UNKNOWN for records that predate the count. */
 int cdp_overlay_getattr(struct cdp_overlay *o, uint64_t id, struct cdp_attr *a);
 int cdp_overlay_lookup(struct cdp_overlay *o, uint64_t parent, const char *name,
 		       uint64_t *child, struct cdp_attr *a);
@@ -178,7 +183,8 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 			  uint64_t off);
 /* As fallocate(2): mode 0 or FALLOC_FL_KEEP_SIZE reserve (and may extend);
  * FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE zero the range;
- * other modes -EOPNOTSUPP. */
+ * other modes -EOPNOTSUPP (COLLAPSE_RANGE and INSERT_RANGE never come
+ * through FUSE: the kernel refuses them before asking). */
 int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t off,
 			  uint64_t len);
 /*
