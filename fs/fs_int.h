@@ -11,6 +11,7 @@
 #ifndef CDP_FS_INT_H
 #define CDP_FS_INT_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,8 +35,21 @@ struct cdp_fs_opts {
 	int debug;
 };
 
+/* fs/ovl_ll.c: the objects of an overlay with a file handle open for
+ * writing, counted from open to release.  Only they can have pages the
+ * kernel has not written back yet (through a shared writable mapping,
+ * written back at msync, close or munmap), which SEEK_DATA must not
+ * miss. */
+#define CDP_FS_WRITER_BUCKETS 64
+struct cdp_fs_writer;
+struct cdp_fs_writers {
+	pthread_mutex_t lock;
+	struct cdp_fs_writer *bucket[CDP_FS_WRITER_BUCKETS];   /* protected by lock */
+};
+
 /* One mounted instant.  Every field is set before the session starts and
- * read-only afterwards, so the worker threads share it without a lock. */
+ * read-only afterwards, so the worker threads share it without a lock
+ * (writers has a lock of its own; the overlay's init sets it up). */
 struct cdp_fs {
 	struct cdp_store *store;
 	struct cdp_view *view;
@@ -43,8 +57,13 @@ struct cdp_fs {
 	char *ovl_path;           /* its directory (heap, owned) */
 	int ovl_private;          /* discarded when the mount ends */
 	uint64_t root_fid;        /* served as FUSE_ROOT_ID */
-	uint32_t block_size;
+	uint32_t block_size;      /* the store's (copy-on-write granularity) */
+	/* st_blksize and the fallback block unit: f_bsize of the disk the
+	 * data lives on (the overlay's directory, else the store's), 512 to
+	 * 1 MiB, a power of two; 4096 when statvfs says nothing usable */
+	uint32_t io_blksize;
 	char *store_path;         /* heap, owned */
+	struct cdp_fs_writers writers;
 };
 
 /* fs/ll.c: the read-only operations table, with struct cdp_fs * as
@@ -54,7 +73,8 @@ struct stat;
 extern const struct fuse_lowlevel_ops cdp_fs_ll_ops;
 /* Store errors that are not errnos become EIO for the kernel. */
 int cdp_fs_errno(int err);
-/* st_ino is fid; st_blocks as recorded, or the size rounded up. */
+/* st_ino is fid; st_blksize is fs->io_blksize; st_blocks as recorded, or
+ * the size rounded up to io_blksize. */
 void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,
 			 struct stat *st);
 

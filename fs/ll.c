@@ -73,14 +73,17 @@ void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp
 	st->st_gid = a->gid;
 	st->st_rdev = a->rdev;
 	st->st_size = (off_t)a->size;
-	st->st_blksize = fs->block_size;
-	/* st_blocks as the filesystem reported it at the instant, so du
-	 * and cp's sparse detection see holes; records older than that
-	 * field get the size rounded up to whole blocks. */
+	/* what a file on the disk beneath (the store's, or the overlay's)
+	 * would say, not the store's block size: no record keeps it */
+	st->st_blksize = (blksize_t)fs->io_blksize;
+	/* st_blocks as the filesystem reported it at the instant (an overlay
+	 * counts what its changed files really hold), so du and cp's sparse
+	 * detection see holes; records older than that field get the size
+	 * rounded up to whole blocks of io_blksize, as a dense file. */
 	if (a->blocks != CDP_BLOCKS_UNKNOWN) {
 		st->st_blocks = (blkcnt_t)a->blocks;
 	} else if (S_ISREG(a->mode) || S_ISDIR(a->mode) || S_ISLNK(a->mode)) {
-		uint64_t bs = fs->block_size ? fs->block_size : 4096;
+		uint64_t bs = fs->io_blksize;
 		st->st_blocks = (blkcnt_t)(((a->size + bs - 1) / bs) * (bs / 512));
 	}
 	ts_from_ns(&st->st_atim, a->atime_ns);
@@ -594,19 +597,19 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cdp_fs *fs = fs_of(req);
-	struct statvfs sv;
-	uint64_t used_bytes = 0;
+	struct statvfs disk, sv;
 
 	(void)ino;
-	/* The size of the past is not known cheaply; report what the store
-	 * occupies on its disk as used, nothing free (the mount is full and
-	 * read-only by nature). */
-	if (statvfs(fs->store_path, &sv) == 0 && sv.f_frsize)
-		used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	/* The size of the past is not known cheaply; report what the store's
+	 * disk has in use, in that disk's blocks, and nothing free (the mount
+	 * is full and read-only by nature). */
 	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = fs->block_size ? fs->block_size : 4096;
-	sv.f_frsize = sv.f_bsize;
-	sv.f_blocks = used_bytes / sv.f_frsize;
+	sv.f_bsize = sv.f_frsize = fs->io_blksize;
+	if (statvfs(fs->store_path, &disk) == 0 && disk.f_frsize) {
+		sv.f_bsize = disk.f_bsize;
+		sv.f_frsize = disk.f_frsize;
+		sv.f_blocks = disk.f_blocks - disk.f_bfree;
+	}
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &sv);

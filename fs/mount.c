@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -444,6 +445,18 @@ static void format_host_list(struct cdp_host_info *hosts, size_t n, char *buf, s
 		snprintf(buf, size, "none yet");
 }
 
+/* st_blksize for a mount whose data lives on sv's filesystem: its f_bsize
+ * (what stat(2) of a file there says on ext4, xfs, tmpfs), within 512 B
+ * to 1 MiB and a power of two, else 4096. */
+static uint32_t io_blksize_of(int statvfs_ret, const struct statvfs *sv)
+{
+	unsigned long b = statvfs_ret == 0 ? sv->f_bsize : 0;
+
+	if (b < 512 || b > (1ul << 20) || (b & (b - 1)))
+		return 4096;
+	return (uint32_t)b;
+}
+
 /*
  * Opens the store, checks the host and the instant, opens the view and
  * resolves the mount's root.  One error line in err on failure.
@@ -496,6 +509,12 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 		goto out_err;
 	}
 	fs->block_size = cdp_store_block_size(fs->store);
+	{
+		struct statvfs sv;
+		int r = statvfs(store_path, &sv);
+
+		fs->io_blksize = io_blksize_of(r, &sv);
+	}
 
 	ret = cdp_store_hosts(fs->store, &hosts, &nhosts);
 	if (ret < 0) {
@@ -847,6 +866,12 @@ static int overlay_prepare(struct cdp_fs *fs, const struct fs_launch *l, char *e
 			cdp_errf(err, errlen, "cannot open overlay '%s': %s", reg, cdp_strerror(ret));
 		if (created && !fs->ovl_private)
 			cdp_overlay_destroy(reg);
+	} else {
+		/* new data lives on the overlay's disk: its block size */
+		struct statvfs sv;
+		int r = cdp_overlay_statvfs(fs->ovl, &sv);
+
+		fs->io_blksize = io_blksize_of(r, &sv);
 	}
 out:
 	cdp_overlay_info_release(&info);

@@ -11,11 +11,14 @@
  * (default_permissions), as on a local filesystem.  Directory handles hold
  * the listing taken at the first read (and again at a rewind), so a directory
  * changed while it is read is listed as it was when the stream began, with
- * no entry twice or lost.
+ * no entry twice or lost.  File handles opened for writing are counted
+ * per object (fs->writers), so that SEEK_DATA/SEEK_HOLE answer from the
+ * overlay only when no page of the file can be dirty in the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,11 +89,98 @@ static void ctx_of(fuse_req_t req, struct cdp_ovl_ctx *ctx)
 	ctx->gid = c->gid;
 }
 
+/* ------------------------------------------------------------ writers */
+
+struct cdp_fs_writer {
+	uint64_t id;
+	unsigned handles;
+	struct cdp_fs_writer *next;
+};
+
+static struct cdp_fs_writer **writer_slot(struct cdp_fs_writers *w, uint64_t id)
+{
+	struct cdp_fs_writer **p = &w->bucket[id % CDP_FS_WRITER_BUCKETS];
+
+	while (*p && (*p)->id != id)
+		p = &(*p)->next;
+	return p;
+}
+
+/* One more handle of id open for writing; -ENOMEM. */
+static int writer_add(struct cdp_fs *fs, uint64_t id)
+{
+	struct cdp_fs_writer **p, *n;
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->writers.lock);
+	p = writer_slot(&fs->writers, id);
+	if (*p) {
+		(*p)->handles++;
+	} else if ((n = calloc(1, sizeof(*n)))) {
+		n->id = id;
+		n->handles = 1;
+		*p = n;
+	} else {
+		ret = -ENOMEM;
+	}
+	pthread_mutex_unlock(&fs->writers.lock);
+	return ret;
+}
+
+static void writer_drop(struct cdp_fs *fs, uint64_t id)
+{
+	struct cdp_fs_writer **p, *n;
+
+	pthread_mutex_lock(&fs->writers.lock);
+	p = writer_slot(&fs->writers, id);
+	if (*p && --(*p)->handles == 0) {
+		n = *p;
+		*p = n->next;
+		free(n);
+	}
+	pthread_mutex_unlock(&fs->writers.lock);
+}
+
+static int writer_open(struct cdp_fs *fs, uint64_t id)
+{
+	int open;
+
+	pthread_mutex_lock(&fs->writers.lock);
+	open = *writer_slot(&fs->writers, id) != NULL;
+	pthread_mutex_unlock(&fs->writers.lock);
+	return open;
+}
+
+/* A handle opened with fi->flags counts as a writer: marks it in fi->fh
+ * (1) for release.  -ENOMEM. */
+static int handle_opened(struct cdp_fs *fs, uint64_t id, struct fuse_file_info *fi)
+{
+	int ret;
+
+	fi->fh = 0;
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		return 0;
+	ret = writer_add(fs, id);
+	if (ret == 0)
+		fi->fh = 1;
+	return ret;
+}
+
+static void handle_closed(struct cdp_fs *fs, uint64_t id, struct fuse_file_info *fi)
+{
+	if (fi->fh == 1)
+		writer_drop(fs, id);
+	fi->fh = 0;
+}
+
 /* ------------------------------------------------------------ session */
 
 static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct cdp_fs *fs = userdata;
+
+	pthread_mutex_init(&fs->writers.lock, NULL);
+	memset(fs->writers.bucket, 0, sizeof(fs->writers.bucket));
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -108,6 +198,20 @@ static void ovl_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = CDP_FS_MAX_READ_BYTES;
 	conn->max_read = CDP_FS_MAX_READ_BYTES;
 	conn->time_gran = 1;
+}
+
+static void ovl_destroy(void *userdata)
+{
+	struct cdp_fs *fs = userdata;
+	struct cdp_fs_writer *n;
+	size_t i;
+
+	for (i = 0; i < CDP_FS_WRITER_BUCKETS; i++)
+		while ((n = fs->writers.bucket[i])) {
+			fs->writers.bucket[i] = n->next;
+			free(n);
+		}
+	pthread_mutex_destroy(&fs->writers.lock);
 }
 
 /* ------------------------------------------------------ names, attrs */
@@ -275,10 +379,12 @@ static void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		       const char *newname, unsigned int flags)
 {
 	struct cdp_fs *fs = fs_of(req);
+	struct cdp_ovl_ctx ctx;
 	int err;
 
-	err = cdp_overlay_rename(fs->ovl, id_of(fs, parent), name, id_of(fs, newparent), newname,
-				 flags);
+	ctx_of(req, &ctx);
+	err = cdp_overlay_rename(fs->ovl, &ctx, id_of(fs, parent), name, id_of(fs, newparent),
+				 newname, flags);
 	fuse_reply_err(req, cdp_fs_errno(err));
 }
 
@@ -287,21 +393,23 @@ static void ovl_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 static void ovl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cdp_fs *fs = fs_of(req);
+	uint64_t id = id_of(fs, ino);
 	struct cdp_attr a;
 	int err;
 
-	err = cdp_overlay_getattr(fs->ovl, id_of(fs, ino), &a);
+	err = cdp_overlay_getattr(fs->ovl, id, &a);
+	if (err == 0 && S_ISDIR(a.mode))
+		err = -EISDIR;
+	if (err == 0)
+		err = handle_opened(fs, id, fi);
 	if (err < 0) {
 		reply_err(req, err);
 		return;
 	}
-	if (S_ISDIR(a.mode)) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
 	/* O_TRUNC arrives as a setattr of the size (no atomic_o_trunc). */
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_closed(fs, id, fi);   /* interrupted: no release follows */
 }
 
 static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -317,13 +425,16 @@ static void ovl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	ctx_of(req, &ctx);
 	err = cdp_overlay_mknod(fs->ovl, &ctx, id_of(fs, parent), name,
 				S_IFREG | (mode & 07777), 0, &id, &a);
+	if (err == 0)
+		err = handle_opened(fs, id, fi);
 	if (err < 0) {
 		reply_err(req, err);
 		return;
 	}
 	make_entry(fs, id, &a, &e);
 	fi->keep_cache = 1;
-	fuse_reply_create(req, &e, fi);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		handle_closed(fs, id, fi);
 }
 
 struct read_query {
@@ -345,6 +456,47 @@ static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)fi;
 	cdp_fs_reply_read(req, size, off, read_query_fn, &q);
+}
+
+/* SEEK_DATA and SEEK_HOLE from the overlay's block states and the base's
+ * index, so that cp, tar and rsync skip holes; the kernel answers
+ * SEEK_SET, SEEK_CUR and SEEK_END itself. */
+static void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		      struct fuse_file_info *fi)
+{
+	struct cdp_fs *fs = fs_of(req);
+	uint64_t pos;
+	int ret;
+
+	(void)fi;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	if (writer_open(fs, id_of(fs, ino))) {
+		/* pages written through a shared mapping may not have reached
+		 * the overlay yet (the kernel writes them back at msync, close
+		 * or munmap, not before FUSE_LSEEK): all data, as the kernel's
+		 * default, rather than a hole over bytes not yet seen */
+		struct cdp_attr a;
+
+		ret = cdp_overlay_getattr(fs->ovl, id_of(fs, ino), &a);
+		if (ret == 0 && (uint64_t)off >= a.size)
+			ret = -ENXIO;
+		if (ret == 0)
+			pos = whence == SEEK_DATA ? (uint64_t)off : a.size;
+	} else {
+		ret = cdp_overlay_seek(fs->ovl, id_of(fs, ino), (uint64_t)off,
+				       whence == SEEK_DATA, &pos);
+	}
+	if (ret < 0)
+		reply_err(req, ret);
+	else
+		fuse_reply_lseek(req, (off_t)pos);
 }
 
 static void ovl_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -374,8 +526,9 @@ static void ovl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void ovl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	struct cdp_fs *fs = fs_of(req);
+
+	handle_closed(fs, id_of(fs, ino), fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -628,19 +781,21 @@ static void ovl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cdp_fs *fs = fs_of(req);
-	uint64_t used = 0, avail = 0, total = 0;
-	struct statvfs sv;
+	struct statvfs disk, sv;
 
 	(void)ino;
-	/* The overlay can grow as far as its disk lets it: report that disk. */
-	if (cdp_overlay_space(fs->ovl, &used, &avail, &total) < 0)
-		used = avail = total = 0;
+	/* The overlay can grow as far as its disk lets it, in the blocks of
+	 * that disk (where new data really lives): report that disk. */
 	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = fs->block_size ? fs->block_size : 4096;
-	sv.f_frsize = sv.f_bsize;
-	sv.f_blocks = total / sv.f_frsize;
-	sv.f_bfree = (total - used) / sv.f_frsize;
-	sv.f_bavail = avail / sv.f_frsize;
+	if (cdp_overlay_statvfs(fs->ovl, &disk) == 0 && disk.f_frsize) {
+		sv.f_bsize = disk.f_bsize;
+		sv.f_frsize = disk.f_frsize;
+		sv.f_blocks = disk.f_blocks;
+		sv.f_bfree = disk.f_bfree;
+		sv.f_bavail = disk.f_bavail;
+	} else {
+		sv.f_bsize = sv.f_frsize = fs->io_blksize;
+	}
 	sv.f_files = 1ULL << 32;
 	sv.f_ffree = 1ULL << 31;
 	sv.f_favail = sv.f_ffree;
@@ -650,6 +805,7 @@ static void ovl_statfs(fuse_req_t req, fuse_ino_t ino)
 
 const struct fuse_lowlevel_ops cdp_fs_ovl_ops = {
 	.init = ovl_init,
+	.destroy = ovl_destroy,
 	.lookup = ovl_lookup,
 	.forget = cdp_fs_forget,
 	.forget_multi = cdp_fs_forget_multi,
@@ -666,6 +822,7 @@ const struct fuse_lowlevel_ops cdp_fs_ovl_ops = {
 	.open = ovl_open,
 	.create = ovl_create,
 	.read = ovl_read,
+	.lseek = ovl_lseek,
 	.write = ovl_write,
 	.flush = ovl_flush,
 	.release = ovl_release,

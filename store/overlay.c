@@ -14,14 +14,18 @@
  *                  overlay; holds its pid as text
  *   index/         RocksDB, one column family, keys below
  *   data/ID        delta file of object ID (16 hex digits): block n of the
- *                  file at offset n * block_size, sparse elsewhere
+ *                  file at offset n * block_size, sparse elsewhere and in
+ *                  the zero granules of a 'D' block that were not written
  *
  * Index keys (integers big-endian, so a prefix scan is in order):
  *   'M' name                 meta: "format" u32, "next_id" u64
  *   'I' id                   inode: 'I', u32 flags, u64 base_limit, then
- *                            the store's attribute encoding ('B' layout),
- *                            then a symlink's target; or 'G': a base
- *                            object that is gone (no fall-through)
+ *                            the store's attribute encoding ('B' layout;
+ *                            for a regular file its blocks field is the
+ *                            st_blocks still owed to the base, see
+ *                            "allocation" below), then a symlink's
+ *                            target; or 'G': a base object that is gone
+ *                            (no fall-through)
  *   'E' parent name          entry: 'E', u64 child, u32 S_IFMT type; or a
  *                            whiteout 'W' hiding the base entry
  *   'B' id u64 block         block state: 'D' (in the delta file) or 'Z'
@@ -30,7 +34,8 @@
  *
  * Validity and recovery.  Delta data is written before the index batch
  * that marks its blocks 'D'; a crash between the two leaves bytes in a
- * delta file that no record points to, which reads never see.  Every
+ * delta file that no record points to, which reads never see (and which
+ * a later copy-up of their block punches, never keeps).  Every
  * operation is one RocksDB write batch, so an operation is all there or
  * not at all after a crash.  Without an fsync the last changes may be
  * lost in a crash, as on any filesystem.
@@ -85,6 +90,7 @@ struct cdp_overlay {
 	struct cdp_view *base;
 	uint64_t root_fid;
 	uint32_t bs;
+	uint32_t granule;        /* allocation unit of the overlay's disk, at most bs */
 	int lock_fd;
 	rocksdb_t *db;
 	rocksdb_options_t *dbopts;
@@ -1069,6 +1075,16 @@ int cdp_overlay_open(const char *path, struct cdp_view *base, uint64_t base_root
 	o->base = base;
 	o->root_fid = base_root_fid;
 	o->bs = block_size ? block_size : CDP_DEFAULT_BLOCK_SIZE;
+	{
+		/* st_blocks count in the blocks of the disk the delta files
+		 * are on (4 KiB on ext4), never more than the block size */
+		struct statvfs sv;
+		unsigned long g = statvfs(path, &sv) == 0 ? sv.f_bsize : 4096;
+
+		if (g < 512 || (g & (g - 1)))
+			g = 4096;
+		o->granule = g < o->bs ? (uint32_t)g : o->bs;
+	}
 	o->path = strdup(path);
 	if (!o->path) {
 		ret = -ENOMEM;
@@ -1159,17 +1175,9 @@ void cdp_overlay_close(struct cdp_overlay *o)
 	free(o);
 }
 
-int cdp_overlay_space(struct cdp_overlay *o, uint64_t *used_bytes, uint64_t *free_bytes,
-		      uint64_t *total_bytes)
+int cdp_overlay_statvfs(struct cdp_overlay *o, struct statvfs *sv)
 {
-	struct statvfs sv;
-
-	if (statvfs(o->path, &sv) < 0)
-		return -errno;
-	*total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
-	*free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-	*used_bytes = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-	return 0;
+	return statvfs(o->path, sv) < 0 ? -errno : 0;
 }
 
 /* ------------------------------------------------------------ delta files */
@@ -1439,6 +1447,304 @@ out:
 	return ret < 0 ? ret : (ssize_t)len;
 }
 
+/* ------------------------------------------------------------ allocation */
+
+/*
+ * st_blocks of an overlaid regular file is what it would take on the disk
+ * beneath: the part of its base that still shows, plus what its delta file
+ * really holds (stat of the delta file: the overlay writes there only the
+ * granules it must, so that is the overlay's own allocation, reservations
+ * included).  The base part is the blocks field of the object's record: the
+ * captured st_blocks at the first change, lowered by each base block's
+ * estimate (its bytes below the base limit, in whole granules) as base
+ * blocks with data get hidden: overwritten ('D'), zeroed ('Z') or cut off
+ * by a truncate.  A base part of CDP_BLOCKS_UNKNOWN (a record without it)
+ * stays unknown.  The estimates are the overlay's; the captured value is
+ * the real filesystem's, so the base part is "about", never below zero.
+ */
+
+/* The 512-byte sectors base block b counts for when the base shows up to
+ * limit. */
+static uint64_t base_block_sectors(const struct cdp_overlay *o, uint64_t b, uint64_t limit)
+{
+	uint64_t start = b * o->bs, n;
+
+	if (start >= limit)
+		return 0;
+	n = limit - start < o->bs ? limit - start : o->bs;
+	return (n + o->granule - 1) / o->granule * (o->granule / 512);
+}
+
+/* 1 when in's base part is known and not yet zero: worth lowering. */
+static int base_part_live(const struct ovl_ino *in)
+{
+	return (in->flags & OVI_BASE) && in->a.blocks != CDP_BLOCKS_UNKNOWN && in->a.blocks > 0;
+}
+
+/* Lowers in's base part by sectors, never below zero. */
+static void base_part_drop(struct ovl_ino *in, uint64_t sectors)
+{
+	if (!(in->flags & OVI_BASE) || in->a.blocks == CDP_BLOCKS_UNKNOWN)
+		return;
+	in->a.blocks = in->a.blocks > sectors ? in->a.blocks - sectors : 0;
+}
+
+/* Sets a->blocks to what stat(2) reports for object id, in its record. */
+static void report_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino *in,
+			  struct cdp_attr *a)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t base;
+
+	if (!in->own || !S_ISREG(in->a.mode))
+		return;   /* the base's, as captured; or set when made */
+	base = (in->flags & OVI_BASE) ? in->a.blocks : 0;
+	if (base == CDP_BLOCKS_UNKNOWN)
+		return;
+	a->blocks = base;
+	delta_path(o, id, path, sizeof(path));
+	if (stat(path, &st) == 0 && st.st_blocks > 0)
+		a->blocks += (uint64_t)st.st_blocks;
+}
+
+struct hidden_scan {
+	struct cdp_overlay *o;
+	uint64_t id, limit, new_limit;
+	uint64_t sectors;            /* out */
+	rocksdb_iterator_t *it;      /* over id's block records */
+	uint64_t rb;                 /* block of the record at it; UINT64_MAX: none */
+	int positioned;
+};
+
+static int hidden_fn(void *arg, uint64_t b)
+{
+	struct hidden_scan *h = arg;
+
+	if (!h->positioned || h->rb < b) {
+		struct okey k;
+		const char *key;
+		size_t klen;
+
+		okey_block(&k, h->id, b);
+		rocksdb_iter_seek(h->it, (const char *)k.b, k.len);
+		h->positioned = 1;
+		h->rb = UINT64_MAX;
+		if (rocksdb_iter_valid(h->it)) {
+			key = rocksdb_iter_key(h->it, &klen);
+			if (klen == 17 && memcmp(key, k.b, 9) == 0)
+				h->rb = get_u64be((const uint8_t *)key + 9);
+		}
+	}
+	if (h->rb != b)   /* a record hid it already */
+		h->sectors += base_block_sectors(h->o, b, h->limit) -
+			      base_block_sectors(h->o, b, h->new_limit);
+	return 0;
+}
+
+/*
+ * *sectors: how much the base part of id drops when the base blocks in
+ * [first, end) that hold data and no record of the overlay go from showing
+ * up to limit to showing up to new_limit (0: hidden).  One index seek per
+ * base block with data in the range, none per hole.  Stripe held.
+ */
+static int base_hidden_sectors(struct cdp_overlay *o, uint64_t id, uint64_t first, uint64_t end,
+			       uint64_t limit, uint64_t new_limit, uint64_t *sectors)
+{
+	struct hidden_scan h;
+	int ret, r;
+
+	memset(&h, 0, sizeof(h));
+	h.o = o;
+	h.id = id;
+	h.limit = limit;
+	h.new_limit = new_limit;
+	h.it = rocksdb_create_iterator(o->db, o->ropts);
+	ret = cdp_view_data_blocks(o->base, id, first, end, hidden_fn, &h);
+	r = iter_done(h.it);
+	if (ret == 0)
+		ret = r;
+	*sectors = ret == 0 ? h.sectors : 0;
+	return ret;
+}
+
+struct base_scan {
+	const struct cdp_overlay *o;
+	const char *states;          /* of blocks first... */
+	uint64_t first, limit;
+	uint64_t sectors;            /* out */
+};
+
+static int base_scan_fn(void *arg, uint64_t b)
+{
+	struct base_scan *s = arg;
+
+	if (s->states[b - s->first] == 0)
+		s->sectors += base_block_sectors(s->o, b, s->limit);
+	return 0;
+}
+
+static int all_zero(const char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/*
+ * Puts blk, the whole content of the block at bstart, into the delta file
+ * as a native file would hold it: the granules that [ws, we) wrote or that
+ * hold a non-zero byte are written, the others stay holes (punched when
+ * the delta file may hold older bytes there, below *dsize: its size before
+ * this operation, -1 until needed).  So a copy-up of a small file's block
+ * takes the space the file takes, not a whole block.
+ */
+static int put_block(struct cdp_overlay *o, int fd, const char *blk, uint64_t bstart,
+		     uint64_t ws, uint64_t we, int64_t *dsize)
+{
+	uint64_t g = o->granule, n = o->bs / g, i = 0, j;
+	int ret = 0;
+
+	if (n <= 1)
+		return pwrite_all(fd, blk, o->bs, bstart);
+	while (i < n && ret == 0) {
+		uint64_t gs = bstart + i * g;
+		int keep = (ws < gs + g && we > gs) || !all_zero(blk + i * g, g);
+
+		for (j = i + 1; j < n; j++) {
+			uint64_t js = bstart + j * g;
+
+			if (((ws < js + g && we > js) || !all_zero(blk + j * g, g)) != keep)
+				break;
+		}
+		if (keep) {
+			ret = pwrite_all(fd, blk + i * g, (size_t)((j - i) * g), gs);
+		} else {
+			if (*dsize < 0) {
+				struct stat st;
+
+				if (fstat(fd, &st) < 0)
+					return -errno;
+				*dsize = st.st_size;
+			}
+			if ((int64_t)gs < *dsize &&
+			    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)gs,
+				      (off_t)((j - i) * g)) < 0)
+				ret = errno == EOPNOTSUPP ?
+				      pwrite_all(fd, blk + i * g, (size_t)((j - i) * g), gs) : -errno;
+		}
+		i = j;
+	}
+	return ret;
+}
+
+struct seek_scan {
+	int want_data;
+	uint64_t expect;             /* looking for a hole: the next data block if none */
+	uint64_t found;              /* UINT64_MAX: not yet */
+};
+
+static int seek_scan_fn(void *arg, uint64_t b)
+{
+	struct seek_scan *s = arg;
+
+	if (s->want_data || b != s->expect) {
+		s->found = s->want_data ? b : s->expect;
+		return 1;
+	}
+	s->expect = b + 1;
+	return 0;
+}
+
+int cdp_overlay_seek(struct cdp_overlay *o, uint64_t id, uint64_t off, int want_data,
+		     uint64_t *pos)
+{
+	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
+	uint64_t bs = o->bs, nb, cb, b, found = UINT64_MAX;
+	rocksdb_iterator_t *it;
+	struct ovl_ino in;
+	int ret, r;
+
+	pthread_rwlock_rdlock(stripe);
+	ret = ino_get(o, id, &in);
+	if (ret < 0)
+		goto out;
+	if (S_ISDIR(in.a.mode) || !S_ISREG(in.a.mode)) {
+		ret = S_ISDIR(in.a.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if (off >= in.a.size) {
+		ret = -ENXIO;
+		goto out;
+	}
+	nb = (in.a.size + bs - 1) / bs;
+	cb = (in.flags & OVI_BASE) ? (in.base_limit + bs - 1) / bs : 0;
+	if (cb > nb)
+		cb = nb;
+	it = rocksdb_create_iterator(o->db, o->ropts);
+	for (b = off / bs; b < nb && found == UINT64_MAX && ret == 0;) {
+		uint64_t rb = UINT64_MAX, e;
+		char rs = 0;
+		struct okey k;
+
+		/* the overlay's record at b, or the next one after it */
+		okey_block(&k, id, b);
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+		if (rocksdb_iter_valid(it)) {
+			size_t klen, vlen;
+			const char *key = rocksdb_iter_key(it, &klen);
+			const char *val = rocksdb_iter_value(it, &vlen);
+
+			if (klen == 17 && memcmp(key, k.b, 9) == 0) {
+				rb = get_u64be((const uint8_t *)key + 9);
+				rs = vlen >= 1 ? val[0] : 0;
+			}
+		}
+		if (rb == b) {
+			if ((rs == 'D') == !!want_data)
+				found = b;
+			b++;
+			continue;
+		}
+		e = rb < nb ? rb : nb;   /* [b, e): no record; the base's below cb */
+		if (b >= cb) {
+			if (!want_data)
+				found = b;   /* nothing beneath: a hole */
+			b = e;
+			continue;
+		}
+		{
+			struct seek_scan sc = { want_data, b, UINT64_MAX };
+			uint64_t e2 = e < cb ? e : cb;
+
+			ret = cdp_view_data_blocks(o->base, id, b, e2, seek_scan_fn, &sc);
+			if (ret > 0)
+				ret = 0;
+			if (sc.found == UINT64_MAX && !want_data && sc.expect < e2)
+				sc.found = sc.expect;   /* no data from expect to e2 */
+			found = sc.found;
+			b = e2;
+		}
+	}
+	r = iter_done(it);
+	if (ret == 0)
+		ret = r;
+	if (ret < 0)
+		goto out;
+	if (found == UINT64_MAX) {
+		if (want_data)
+			ret = -ENXIO;
+		else
+			*pos = in.a.size;   /* the end of the file counts as a hole */
+		goto out;
+	}
+	*pos = found * bs > off ? found * bs : off;
+	if (*pos > in.a.size)
+		*pos = in.a.size;
+out:
+	ino_release(&in);
+	pthread_rwlock_unlock(stripe);
+	return ret;
+}
+
 /* A block the write can put in place: already in the delta file, or wholly
  * covered by [off, off+len). */
 static int direct_block(char state, uint64_t b, uint64_t bs, uint64_t off, size_t len)
@@ -1447,21 +1753,42 @@ static int direct_block(char state, uint64_t b, uint64_t bs, uint64_t off, size_
 }
 
 /*
- * Puts buf (len bytes at off) into id's delta file, copying up the rest of
- * each partial block it touches; marks the blocks 'D' in wb.  Called with
- * the object's stripe held for writing.
+ * Puts buf (len bytes at off; NULL: zeros) into id's delta file, copying up
+ * the rest of each partial block it touches; marks the blocks 'D' in wb.
+ * *base_cut gets the sectors the base part loses (base blocks with data
+ * that these blocks now hide).  Zeros go through put_block even into
+ * blocks already copied, so that they free granules rather than fill them.
+ * Called with the object's stripe held for writing.
  */
 static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino *in,
-			rocksdb_writebatch_t *wb, const char *buf, size_t len, uint64_t off)
+			rocksdb_writebatch_t *wb, const char *buf, size_t len, uint64_t off,
+			uint64_t *base_cut)
 {
 	uint64_t bs = o->bs, first = off / bs, last = (off + len - 1) / bs, b;
+	uint64_t cb = (in->flags & OVI_BASE) ? (in->base_limit + bs - 1) / bs : 0;
 	size_t count = (size_t)(last - first + 1);
 	char *states = malloc(count), *blk = NULL;
+	int64_t dsize = -1;
 	int fd, ret = 0;
 
+	*base_cut = 0;
 	if (!states)
 		return -ENOMEM;
 	ret = block_states(o, id, first, count, states);
+	if (ret == 0 && base_part_live(in) && first < cb) {
+		/* only blocks the overlay has not overlaid yet can hide base
+		 * data: a page rewritten again costs no base index seek */
+		struct base_scan sc = { o, states, first, in->base_limit, 0 };
+		uint64_t lo = first, hi = last + 1 < cb ? last + 1 : cb;
+
+		while (lo < hi && states[lo - first] != 0)
+			lo++;
+		while (hi > lo && states[hi - 1 - first] != 0)
+			hi--;
+		if (lo < hi)
+			ret = cdp_view_data_blocks(o->base, id, lo, hi, base_scan_fn, &sc);
+		*base_cut = sc.sectors;
+	}
 	if (ret < 0) {
 		free(states);
 		return ret;
@@ -1474,9 +1801,10 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 	for (b = first; b <= last && ret == 0;) {
 		uint64_t bstart = b * bs, ws = off > bstart ? off : bstart;
 		uint64_t we = off + len < bstart + bs ? off + len : bstart + bs;
+		char state = states[b - first];
 		struct okey k;
 
-		if (direct_block(states[b - first], b, bs, off, len)) {
+		if (buf && direct_block(state, b, bs, off, len)) {
 			/* in place: a run of blocks already copied or fully written */
 			uint64_t e = b;
 
@@ -1496,16 +1824,24 @@ static int write_blocks(struct cdp_overlay *o, uint64_t id, const struct ovl_ino
 			ret = -ENOMEM;
 			break;
 		}
-		if (states[b - first] == 'Z')
+		if (state == 'D')
+			ret = pread_full(fd, blk, bs, bstart);   /* zeros into a copied block */
+		else if (state == 'Z')
 			memset(blk, 0, bs);
 		else
 			ret = read_beneath(o, id, in, blk, bs, bstart);
 		if (ret == 0) {
-			memcpy(blk + (ws - bstart), buf + (ws - off), (size_t)(we - ws));
-			ret = pwrite_all(fd, blk, bs, bstart);
+			if (buf)
+				memcpy(blk + (ws - bstart), buf + (ws - off), (size_t)(we - ws));
+			else
+				memset(blk + (ws - bstart), 0, (size_t)(we - ws));
+			ret = put_block(o, fd, blk, bstart, buf ? ws : bstart, buf ? we : bstart,
+					&dsize);
 		}
-		okey_block(&k, id, b);
-		wb_put(wb, &k, "D", 1);
+		if (state != 'D') {
+			okey_block(&k, id, b);
+			wb_put(wb, &k, "D", 1);
+		}
 		b++;
 	}
 	delta_put(o, fd, 1);
@@ -1519,6 +1855,7 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 {
 	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
 	struct ovl_ino snap, *in;
+	uint64_t cut;
 	struct txn t;
 	int ret;
 
@@ -1536,7 +1873,7 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 		goto out_unlock;
 	}
 	txn_init(&t, o);
-	ret = write_blocks(o, id, &snap, t.wb, buf, len, off);
+	ret = write_blocks(o, id, &snap, t.wb, buf, len, off, &cut);
 	ino_release(&snap);
 	if (ret == 0) {
 		pthread_mutex_lock(&o->lock);
@@ -1544,7 +1881,7 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 		if (ret == 0) {
 			if (off + len > in->a.size)
 				in->a.size = off + len;
-			in->a.blocks = CDP_BLOCKS_UNKNOWN;
+			base_part_drop(in, cut);
 			touch_mc(in, now_ns());
 			ret = txn_commit(&t);
 		}
@@ -1556,9 +1893,37 @@ out_unlock:
 	return ret < 0 ? ret : (ssize_t)len;
 }
 
-/* Cuts id to size (stripe and lock held; in is id's record in t). */
+/*
+ * The sectors the base part of id loses when it is cut to size: the base
+ * blocks with data between the new base limit and the old one (all of
+ * them when cut to 0).  Stripe held (the base limit and the block records
+ * are stable), not the lock: a long scan holds up only this object.
+ */
+static int truncate_base_cut(struct cdp_overlay *o, uint64_t id, uint64_t size, uint64_t *cut)
+{
+	struct ovl_ino snap;
+	uint64_t bs = o->bs;
+	int ret;
+
+	*cut = 0;
+	ret = ino_get(o, id, &snap);
+	if (ret < 0)
+		return ret;
+	if (S_ISREG(snap.a.mode) && base_part_live(&snap) && size < snap.base_limit) {
+		if (size == 0)
+			*cut = UINT64_MAX;
+		else
+			ret = base_hidden_sectors(o, id, size / bs, (snap.base_limit + bs - 1) / bs,
+						  snap.base_limit, size, cut);
+	}
+	ino_release(&snap);
+	return ret;
+}
+
+/* Cuts id to size (stripe and lock held; in is id's record in t); the
+ * base part drops by cut (truncate_base_cut). */
 static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
-			   struct ovl_ino *in, uint64_t size)
+			   struct ovl_ino *in, uint64_t size, uint64_t cut)
 {
 	uint64_t bs = o->bs;
 
@@ -1566,8 +1931,10 @@ static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
 		struct okey from, to;
 		int fd;
 
-		if (in->base_limit > size)
+		if (in->base_limit > size) {
 			in->base_limit = size;
+			base_part_drop(in, cut);
+		}
 		okey_block(&from, id, (size + bs - 1) / bs);
 		okey_block(&to, id + 1, 0);
 		rocksdb_writebatch_delete_range(t->wb, (const char *)from.b, from.len,
@@ -1586,7 +1953,6 @@ static int truncate_locked(struct cdp_overlay *o, struct txn *t, uint64_t id,
 		}
 	}
 	in->a.size = size;
-	in->a.blocks = CDP_BLOCKS_UNKNOWN;
 	return 0;
 }
 
@@ -1596,10 +1962,15 @@ int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_att
 	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
 	int64_t now = now_ns();
 	struct ovl_ino *in;
+	uint64_t cut = 0;
 	struct txn t;
 	int ret;
 
 	pthread_rwlock_wrlock(stripe);
+	if ((to_set & CDP_OVL_SET_SIZE) && (ret = truncate_base_cut(o, id, a->size, &cut)) < 0) {
+		pthread_rwlock_unlock(stripe);
+		return ret;
+	}
 	pthread_mutex_lock(&o->lock);
 	txn_init(&t, o);
 	ret = txn_ino(&t, id, &in);
@@ -1614,7 +1985,7 @@ int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_att
 			ret = -EINVAL;
 			goto out;
 		}
-		ret = truncate_locked(o, &t, id, in, a->size);
+		ret = truncate_locked(o, &t, id, in, a->size, cut);
 		if (ret < 0)
 			goto out;
 		if (!(to_set & (CDP_OVL_SET_MTIME | CDP_OVL_SET_MTIME_NOW)))
@@ -1636,8 +2007,11 @@ int cdp_overlay_setattr(struct cdp_overlay *o, uint64_t id, const struct cdp_att
 		in->a.mtime_ns = a->mtime_ns;
 	in->a.ctime_ns = (to_set & CDP_OVL_SET_CTIME) ? a->ctime_ns : now;
 	ret = txn_commit(&t);
-	if (ret == 0 && out)
+	if (ret == 0 && out) {
 		*out = in->a;
+		in->own = 1;   /* it is now */
+		report_blocks(o, id, in, out);
+	}
 out:
 	txn_release(&t);
 	pthread_mutex_unlock(&o->lock);
@@ -1650,7 +2024,7 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 {
 	pthread_rwlock_t *stripe = &o->stripes[id % OVL_STRIPES];
 	int keep = mode & FALLOC_FL_KEEP_SIZE, zero;
-	uint64_t bs = o->bs, end = off + len, size;
+	uint64_t bs = o->bs, end = off + len, size, cut = 0, c;
 	struct ovl_ino snap, *in;
 	struct txn t;
 	int ret, fd;
@@ -1679,35 +2053,40 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 		goto out_txn;
 	}
 	if (!zero) {
-		/* reserve the space, so a later write does not meet ENOSPC */
+		/* reserve the space, so a later write does not meet ENOSPC (it
+		 * counts in st_blocks, as on ext4) */
 		ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 ? -errno : 0;
 		if (ret == -EOPNOTSUPP)
 			ret = 0;
 	} else {
 		uint64_t zend = keep && end > size ? size : end, b;
 		uint64_t fb = (off + bs - 1) / bs, lb = zend / bs;   /* whole blocks [fb, lb) */
-		char *zeros = NULL;
 
 		if (off < zend) {
 			if (fb >= lb) {
 				/* within one block or two partial ones */
-				zeros = calloc(1, (size_t)(zend - off));
-				ret = zeros ? write_blocks(o, id, &snap, t.wb, zeros,
-							   (size_t)(zend - off), off) : -ENOMEM;
+				ret = write_blocks(o, id, &snap, t.wb, NULL, (size_t)(zend - off), off,
+						   &cut);
 			} else {
 				uint64_t cb = (snap.flags & OVI_BASE) ?
 					      (snap.base_limit + bs - 1) / bs : 0;
 				struct okey k, k2;
 
-				zeros = calloc(1, bs);
-				if (!zeros)
-					ret = -ENOMEM;
-				if (ret == 0 && off < fb * bs)
-					ret = write_blocks(o, id, &snap, t.wb, zeros,
-							   (size_t)(fb * bs - off), off);
-				if (ret == 0 && lb * bs < zend)
-					ret = write_blocks(o, id, &snap, t.wb, zeros,
-							   (size_t)(zend - lb * bs), lb * bs);
+				if (off < fb * bs)
+					ret = write_blocks(o, id, &snap, t.wb, NULL,
+							   (size_t)(fb * bs - off), off, &cut);
+				if (ret == 0 && lb * bs < zend) {
+					ret = write_blocks(o, id, &snap, t.wb, NULL,
+							   (size_t)(zend - lb * bs), lb * bs, &c);
+					cut += c;
+				}
+				/* whole base blocks with data, not yet overlaid, stop
+				 * counting (before the records below hide them) */
+				if (ret == 0 && base_part_live(&snap) && fb < cb) {
+					ret = base_hidden_sectors(o, id, fb, lb < cb ? lb : cb,
+								  snap.base_limit, 0, &c);
+					cut += c;
+				}
 				/* Whole blocks: those with base bytes beneath become
 				 * 'Z'; past the base limit, no record reads as zeros
 				 * already, so one range delete does, however long
@@ -1728,7 +2107,6 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 				    errno != EOPNOTSUPP)
 					ret = -errno;
 			}
-			free(zeros);
 		}
 	}
 	delta_put(o, fd, 1);
@@ -1738,7 +2116,7 @@ int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t
 		if (ret == 0) {
 			if (!keep && end > in->a.size)
 				in->a.size = end;
-			in->a.blocks = CDP_BLOCKS_UNKNOWN;
+			base_part_drop(in, cut);
 			if (zero)
 				touch_mc(in, now_ns());
 			ret = txn_commit(&t);
@@ -1776,8 +2154,10 @@ int cdp_overlay_getattr(struct cdp_overlay *o, uint64_t id, struct cdp_attr *a)
 	struct ovl_ino in;
 	int ret = ino_get(o, id, &in);
 
-	if (ret == 0)
+	if (ret == 0) {
 		*a = in.a;
+		report_blocks(o, id, &in, a);
+	}
 	ino_release(&in);
 	return ret;
 }
@@ -1846,9 +2226,12 @@ static int check_new_name(struct cdp_overlay *o, struct txn *t, uint64_t parent,
 	return ret == -ENOENT ? 0 : ret;
 }
 
-static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
-		      uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
-		      uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
+/* Puts a new object named name in parent into t's batch; *id is
+ * o->next_id, which the caller bumps once the batch is written.  Lock
+ * held. */
+static int new_object_put(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
+			  uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
+			  uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
 {
 	int64_t now = now_ns();
 	struct ovl_ino in;
@@ -1870,7 +2253,11 @@ static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl
 	in.a.nlink = S_ISDIR(mode) ? 2 : 1;
 	in.a.rdev = rdev;
 	in.a.atime_ns = in.a.mtime_ns = in.a.ctime_ns = now;
-	in.a.blocks = CDP_BLOCKS_UNKNOWN;
+	/* st_blocks as ext4 gives them: a directory's first block, a symlink
+	 * target inline up to 59 bytes; a file counts its delta file */
+	in.a.blocks = 0;
+	if (S_ISDIR(mode) || (target && strlen(target) >= 60))
+		in.a.blocks = o->granule / 512;
 	if (target) {
 		in.target = (char *)target;
 		in.a.size = strlen(target);
@@ -1888,12 +2275,21 @@ static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl
 	if (S_ISDIR(mode))
 		pin->a.nlink++;
 	touch_mc(pin, now);
-	ret = txn_commit(t);
-	if (ret < 0)
-		return ret;
-	o->next_id++;
 	*a = in.a;
 	return 0;
+}
+
+static int new_object(struct cdp_overlay *o, struct txn *t, const struct cdp_ovl_ctx *ctx,
+		      uint64_t parent, struct ovl_ino *pin, const char *name, uint32_t mode,
+		      uint64_t rdev, const char *target, uint64_t *id, struct cdp_attr *a)
+{
+	int ret = new_object_put(o, t, ctx, parent, pin, name, mode, rdev, target, id, a);
+
+	if (ret == 0)
+		ret = txn_commit(t);
+	if (ret == 0)
+		o->next_id++;
+	return ret;
 }
 
 int cdp_overlay_mknod(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
@@ -1961,8 +2357,11 @@ int cdp_overlay_link(struct cdp_overlay *o, uint64_t id, uint64_t newparent,
 		okey_id(&k, 'O', id);   /* in case it was an orphan */
 		wb_del(t.wb, &k);
 		ret = txn_commit(&t);
-		if (ret == 0)
+		if (ret == 0) {
 			*a = in->a;
+			in->own = 1;
+			report_blocks(o, id, in, a);
+		}
 	}
 	txn_release(&t);
 	pthread_mutex_unlock(&o->lock);
@@ -2025,19 +2424,22 @@ int cdp_overlay_rmdir(struct cdp_overlay *o, uint64_t parent, const char *name)
 	return remove_name(o, parent, name, 1);
 }
 
-int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
-		       uint64_t newparent, const char *newname, unsigned flags)
+int cdp_overlay_rename(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
+		       const char *name, uint64_t newparent, const char *newname, unsigned flags)
 {
 	struct ovl_ino *op, *np, *src, *dst = NULL;
 	int64_t now = now_ns();
-	uint64_t s, d = 0;
+	uint64_t s, d = 0, wid = 0;
+	struct cdp_attr wa;
 	uint32_t st, dt;
 	struct txn t;
 	int ret;
 
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return -EINVAL;
-	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+	if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
+		return -EINVAL;
+	if ((flags & RENAME_WHITEOUT) && !ctx)
 		return -EINVAL;
 	if (strlen(newname) > CDP_NAME_MAX)
 		return -ENAMETOOLONG;
@@ -2116,8 +2518,6 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 		drop_link(&t, d, dst, now);
 	}
 	entry_put(&t, newparent, newname, s, src->a.mode);
-	if (parent != newparent || strcmp(name, newname) != 0)
-		entry_remove(&t, parent, name);
 	if (S_ISDIR(src->a.mode) && parent != newparent) {
 		dir_unlink_sub(op);
 		np->a.nlink++;
@@ -2125,7 +2525,19 @@ int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
 	src->a.ctime_ns = now;
 	touch_mc(op, now);
 	touch_mc(np, now);
+	if (flags & RENAME_WHITEOUT) {
+		/* as ext4: the old name becomes a character device 0:0 of the
+		 * caller's, in the same batch as the move (the names differ:
+		 * d == s returned above) */
+		ret = new_object_put(o, &t, ctx, parent, op, name, S_IFCHR, 0, NULL, &wid, &wa);
+		if (ret < 0)
+			goto out;
+	} else if (parent != newparent || strcmp(name, newname) != 0) {
+		entry_remove(&t, parent, name);
+	}
 	ret = txn_commit(&t);
+	if (ret == 0 && (flags & RENAME_WHITEOUT))
+		o->next_id++;
 out:
 	txn_release(&t);
 	pthread_mutex_unlock(&o->lock);

@@ -116,7 +116,12 @@ struct cdp_ovl_ctx {
 	uint32_t uid, gid;
 };
 
-/* -ENOENT for an id that does not exist (any more). */
+/* -ENOENT for an id that does not exist (any more).  a->blocks is what
+ * stat(2) reports as st_blocks: the captured value for an object of the
+ * base the overlay has not changed; for a changed regular file the base
+ * blocks with data it still shows plus what its delta file holds (about
+ * what a native copy on the overlay's disk would take; zeroed ranges count
+ * as holes); CDP_BLOCKS_UNKNOWN for records that predate the count. */
 int cdp_overlay_getattr(struct cdp_overlay *o, uint64_t id, struct cdp_attr *a);
 int cdp_overlay_lookup(struct cdp_overlay *o, uint64_t parent, const char *name,
 		       uint64_t *child, struct cdp_attr *a);
@@ -140,9 +145,17 @@ int cdp_overlay_link(struct cdp_overlay *o, uint64_t id, uint64_t newparent,
 		     const char *newname, struct cdp_attr *a);
 int cdp_overlay_unlink(struct cdp_overlay *o, uint64_t parent, const char *name);
 int cdp_overlay_rmdir(struct cdp_overlay *o, uint64_t parent, const char *name);
-/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
-int cdp_overlay_rename(struct cdp_overlay *o, uint64_t parent, const char *name,
-		       uint64_t newparent, const char *newname, unsigned flags);
+/*
+ * flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE, or RENAME_WHITEOUT (with
+ * or without RENAME_NOREPLACE), which leaves at the old name what ext4
+ * leaves: a character device 0:0 with mode 0, owned as a new node made by
+ * ctx (which may be NULL without RENAME_WHITEOUT) in parent, all in one
+ * batch with the move.  That device is an ordinary object, listed and
+ * removable; it has nothing to do with the overlay's own hiding of base
+ * names.  -EINVAL for unknown or contradictory flags.
+ */
+int cdp_overlay_rename(struct cdp_overlay *o, const struct cdp_ovl_ctx *ctx, uint64_t parent,
+		       const char *name, uint64_t newparent, const char *newname, unsigned flags);
 
 enum cdp_ovl_set {
 	CDP_OVL_SET_MODE = 1 << 0,
@@ -170,9 +183,24 @@ ssize_t cdp_overlay_write(struct cdp_overlay *o, uint64_t id, const void *buf, s
 			  uint64_t off);
 /* As fallocate(2): mode 0 or FALLOC_FL_KEEP_SIZE reserve (and may extend);
  * FALLOC_FL_PUNCH_HOLE|KEEP_SIZE and FALLOC_FL_ZERO_RANGE zero the range;
- * other modes -EOPNOTSUPP. */
+ * other modes -EOPNOTSUPP (COLLAPSE_RANGE and INSERT_RANGE never come
+ * through FUSE: the kernel refuses them before asking). */
 int cdp_overlay_fallocate(struct cdp_overlay *o, uint64_t id, int mode, uint64_t off,
 			  uint64_t len);
+/*
+ * As lseek(2) SEEK_DATA (want_data 1) or SEEK_HOLE (0), at block
+ * granularity, as cdp_view_seek: blocks in the delta file are data,
+ * zeroed ones and blocks past the base limit are holes, the others are
+ * the base's (data where it had data).  The end of the file counts as a
+ * hole.  -ENXIO when off is at or past the end, or no data follows it;
+ * -EISDIR.  One index seek per overlaid block or run of them, as many in
+ * the base as cdp_view_seek.  Nothing here knows the kernel's page cache:
+ * the caller must not answer from this while pages written through a
+ * shared mapping may still be dirty in the kernel.
+ */
+int cdp_overlay_seek(struct cdp_overlay *o, uint64_t id, uint64_t off, int want_data,
+		     uint64_t *pos);
+
 /* Makes every change so far durable (datasync or not: both sync all). */
 int cdp_overlay_fsync(struct cdp_overlay *o, uint64_t id);
 
@@ -184,8 +212,10 @@ int cdp_overlay_setxattr(struct cdp_overlay *o, uint64_t id, const char *name,
 			 const void *value, size_t size, int flags);
 int cdp_overlay_removexattr(struct cdp_overlay *o, uint64_t id, const char *name);
 
-/* Bytes the overlay directory takes on disk, and what its disk has free. */
-int cdp_overlay_space(struct cdp_overlay *o, uint64_t *used_bytes, uint64_t *free_bytes,
-		      uint64_t *total_bytes);
+/* statvfs(2) of the filesystem the overlay's data lives on (its directory):
+ * what the overlay can still grow by, and the block size new data really
+ * gets.  -errno of statvfs. */
+struct statvfs;
+int cdp_overlay_statvfs(struct cdp_overlay *o, struct statvfs *sv);
 
 #endif /* CDP_OVERLAY_H */

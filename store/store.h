@@ -359,6 +359,14 @@ ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, u
 int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
 		  uint64_t *pos);
 
+/* Calls fn(arg, block) for every block in [first, end) of fid that holds
+ * data at the view's instant (not a hole, not a zero block), in order; fn
+ * returns non-zero to stop, and that value is returned.  One index seek
+ * per block that has versions, one per run of hole: a sparse file costs
+ * its data, not its size.  -EIO when the index fails. */
+int cdp_view_data_blocks(struct cdp_view *v, uint64_t fid, uint64_t first, uint64_t end,
+			 int (*fn)(void *arg, uint64_t block), void *arg);
+
 /* Symlink target, NUL-terminated; returns its length or -ERANGE/-EINVAL. */
 ssize_t cdp_view_readlink(struct cdp_view *v, uint64_t fid, char *buf, size_t size);
 

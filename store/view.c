@@ -612,6 +612,46 @@ int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
 	return 0;
 }
 
+int cdp_view_data_blocks(struct cdp_view *v, uint64_t fid, uint64_t first, uint64_t end,
+			 int (*fn)(void *arg, uint64_t block), void *arg)
+{
+	struct cdp_store *s = v->s;
+	rocksdb_iterator_t *it;
+	struct cdp_key k;
+	const char *key, *val;
+	size_t klen, vlen;
+	uint64_t b, kb;
+	char *err = NULL;
+	int ret = 0;
+
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
+	for (b = first; b < end;) {
+		/* the newest version of block b at the view's seq, or else the
+		 * first later block that has any version: b is then a hole */
+		key_block(&k, v->host, fid, b, v->seq);
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+		if (!rocksdb_iter_valid(it))
+			break;
+		key = rocksdb_iter_key(it, &klen);
+		if (klen != k.len || memcmp(key, k.b, 12) != 0)
+			break;   /* no block of this file from b on */
+		kb = get_u64be((const uint8_t *)key + 12);
+		if (kb != b) {
+			b = kb;  /* its versions may all be newer than the view: seek again */
+			continue;
+		}
+		val = rocksdb_iter_value(it, &vlen);
+		if (vlen >= 1 && val[0] == VAL_CHUNKREF && (ret = fn(arg, b)) != 0)
+			break;
+		b++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err)
+		return rocks_err(err, -EIO);
+	return ret;
+}
+
 int cdp_view_block_hash(struct cdp_view *v, uint64_t fid, uint64_t block,
 			uint8_t hash[CDP_HASH_BYTES], int *is_zero)
 {

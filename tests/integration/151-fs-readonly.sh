@@ -151,6 +151,19 @@ fi
 	check_fail "nulldev: $(stat -c '%F %t:%T' "$M/nulldev")"
 [ "$(readlink "$M/sub/link-to-hello")" = ../hello.txt ] || check_fail "symlink target"
 
+# -------------------------------------------------- block sizes of the disk beneath
+# st_blksize and statfs f_bsize/f_frsize are those of the disk the data
+# lives on (the store's), not the store's 8 KiB block; st_blocks as captured
+want=$(stat -f -c '%s %S' "$STORE")
+for f in hello.txt random.bin sparse.bin sub; do
+	[ "$(stat -c %o "$M/$f")" = "${want%% *}" ] ||
+		check_fail "read-only mount: st_blksize of $f is $(stat -c %o "$M/$f"), the store's disk says ${want%% *}"
+done
+[ "$(stat -f -c '%s %S' "$M")" = "$want" ] ||
+	check_fail "read-only mount: statfs block sizes '$(stat -f -c '%s %S' "$M")', the store's disk says '$want'"
+[ "$(stat -c %b "$M/sparse.bin")" = "$(stat -c %b "$DATA/sparse.bin")" ] ||
+	check_fail "read-only mount: st_blocks of sparse.bin $(stat -c %b "$M/sparse.bin"), captured $(stat -c %b "$DATA/sparse.bin")"
+
 # -------------------------------------------------- cdpfs umount waits
 "$CDPFS" umount "$MNT" || check_fail "cdpfs umount exited $?"
 is_mounted "$MNT" && check_fail "cdpfs umount returned with '$MNT' still mounted"

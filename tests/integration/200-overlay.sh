@@ -93,6 +93,16 @@ apply_ops() {
 	"$RENAME" exchange "$d/ex1" "$d/ex2"
 	"$RENAME" noreplace "$d/hello.txt" "$d/ex1" 2>/dev/null && return 1
 	rm "$d/zeros.bin"
+	# RENAME_WHITEOUT (as overlayfs uses it): the old name becomes a
+	# character device 0:0 of mode 0, listed and removable like any node
+	"$RENAME" whiteout "$d/sub/link-to-hello" "$d/link-moved"
+	printf 'w\n' >"$d/wo-a"
+	"$RENAME" whiteout "$d/wo-a" "$d/empty"
+	mkdir "$d/wo-dir"
+	"$RENAME" whiteout "$d/wo-dir" "$d/sub/wo-dir-moved"
+	rm "$d/wo-dir"
+	"$RENAME" whiteout-noreplace "$d/link-moved" "$d/hello.txt" 2>/dev/null && return 1
+	[ "$(stat -c '%F %a %t:%T %s' "$d/sub/link-to-hello")" = "character special file 0 0:0 0" ] || return 1
 	ln "$d/moved-a/b/leaf1" "$d/leaf1-link"
 	ln -s moved-a/b/leaf2 "$d/leaf2-sym"
 	chmod 0640 "$d/moved-a/b/leaf3"
@@ -130,6 +140,37 @@ compare_manifest "$T/native-after.manifest" "$T/ov-after.manifest" "overlay vs n
 	check_fail "sqlite3 on the overlay: expected sum 6 and integrity ok"
 od -An -c -j 5000 -N 16 "$OV/random.bin" | grep -q '[^\\0 ]' &&
 	check_fail "truncate then extend on the overlay resurrected old bytes"
+
+# st_blocks as the native copy has them after the same operations: copy-up
+# and truncates count what really holds data, not the size (files whose
+# allocation both sides make alike; du -s is then compared as a whole)
+for f in hello.txt config.txt pages.db random.bin sparse.img sparse.bin ex2 mapped \
+	newdir/deeper/file moved-a/b/leaf2 newdir; do
+	[ "$(stat -c %b "$OV/$f")" = "$(stat -c %b "$NATIVE/$f")" ] ||
+		check_fail "overlay: st_blocks of $f is $(stat -c %b "$OV/$f"), natively $(stat -c %b "$NATIVE/$f")"
+done
+
+# st_blksize and statfs block sizes: those of the disk under the overlay
+# (where new data lives), as a native file there says, not 8 KiB
+want=$(stat -f -c '%s %S' "$STORE/overlays/ov1")
+[ "$(stat -f -c '%s %S' "$OV")" = "$want" ] ||
+	check_fail "overlay: statfs block sizes '$(stat -f -c '%s %S' "$OV")', the overlay's disk says '$want'"
+for f in hello.txt random.bin pages.db newdir/deeper/file sub/link-to-hello newdir; do
+	[ "$(stat -c %o "$OV/$f")" = "$(stat -c %o "$NATIVE/$f")" ] ||
+		check_fail "overlay: st_blksize of $f is $(stat -c %o "$OV/$f"), natively $(stat -c %o "$NATIVE/$f")"
+done
+
+# COLLAPSE_RANGE and INSERT_RANGE never reach a FUSE daemon (the kernel's
+# fuse_file_fallocate refuses every mode but KEEP_SIZE, PUNCH_HOLE and
+# ZERO_RANGE): EOPNOTSUPP and the file unchanged, as documented
+sum_before=$(sha256sum <"$OV/pages.db")
+for m in -c -i; do
+	fallocate "$m" -o 8192 -l 8192 "$OV/pages.db" 2>"$T/falloc.err" &&
+		check_fail "fallocate $m on the overlay succeeded: docs/design.md says no FUSE mount can"
+	grep -q "Operation not supported" "$T/falloc.err" ||
+		check_fail "fallocate $m on the overlay: expected EOPNOTSUPP, got: $(cat "$T/falloc.err")"
+done
+[ "$(sha256sum <"$OV/pages.db")" = "$sum_before" ] || check_fail "a refused fallocate changed pages.db"
 
 # a zero range far past any base data costs no index record per block
 start=$(date +%s%N)
@@ -235,6 +276,65 @@ log "overlay size: ${kib0} KiB before, ${kib1} KiB after an 8 KiB write into a 2
 cmp -s <(dd if="$OV/sparse.img" bs=8192 skip=1000 count=1 status=none) \
 	<(dd if="$DATA/sparse.img" bs=8192 skip=1000 count=1 status=none) ||
 	check_fail "the base block of the sparse file reads differently through the overlay"
+# du, cp --sparse and tar -S see the holes of a changed sparse file
+printf 'X' | dd of="$OV/sparse.bin" bs=1 seek=819200 conv=notrunc status=none
+[ "$(stat -c %b "$OV/sparse.bin")" = 16 ] ||
+	check_fail "a 1 MiB file with two 4 KiB granules of data: st_blocks $(stat -c %b "$OV/sparse.bin"), expected 16"
+[ "$(du -k "$OV/sparse.bin" | cut -f1)" = 8 ] || check_fail "du -k of the changed sparse file: $(du -k "$OV/sparse.bin")"
+cp --sparse=always "$OV/sparse.bin" "$T/sparse.cp" || check_fail "cp --sparse=always from the overlay exited $?"
+cmp -s "$OV/sparse.bin" "$T/sparse.cp" || check_fail "cp --sparse=always of the changed sparse file differs"
+[ "$(du -k "$T/sparse.cp" | cut -f1)" -le 8 ] || check_fail "cp --sparse=always filled holes: $(du -k "$T/sparse.cp")"
+(cd "$OV" && tar -S -cf "$T/sparse.tar" sparse.bin) || check_fail "tar -S on the overlay exited $?"
+mkdir -p "$T/untar"
+tar -xf "$T/sparse.tar" -C "$T/untar" || check_fail "tar -x of the sparse archive exited $?"
+cmp -s "$OV/sparse.bin" "$T/untar/sparse.bin" || check_fail "tar -S round trip of the changed sparse file differs"
+# (SEEK_DATA answers per 8 KiB block, so tar keeps at most two blocks)
+[ "$(du -k "$T/untar/sparse.bin" | cut -f1)" -le 16 ] || check_fail "tar -S lost the holes: $(du -k "$T/untar/sparse.bin")"
+# SEEK_DATA/SEEK_HOLE: the base's block, then the one the overlay wrote;
+# tar -S then archives two blocks of the 256 MiB file, not all of it
+python3 - "$OV/sparse.img" >"$T/seek.out" 2>&1 <<'EOF' || check_fail "SEEK_DATA/SEEK_HOLE on the overlay: $(cat "$T/seek.out")"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+got = [os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 1000 * 8192, os.SEEK_HOLE),
+       os.lseek(fd, 1001 * 8192, os.SEEK_DATA), os.lseek(fd, 30000 * 8192, os.SEEK_HOLE)]
+want = [1000 * 8192, 1001 * 8192, 30000 * 8192, 30001 * 8192]
+if got != want:
+    print("got", got, "expected", want)
+    sys.exit(1)
+EOF
+(cd "$OV" && tar -S -cf "$T/img.tar" sparse.img) || check_fail "tar -S of sparse.img exited $?"
+[ "$(stat -c %s "$T/img.tar")" -lt 1048576 ] ||
+	check_fail "tar -S of a 256 MiB file with two data blocks made $(stat -c %s "$T/img.tar") bytes"
+rm -f "$T/img.tar"
+# while a handle is open for writing, pages written through a shared
+# mapping may not have reached the daemon: SEEK_DATA must not skip them
+python3 - "$OV/mapped.img" >"$T/mmseek.out" 2>&1 <<'EOF' || check_fail "SEEK_DATA with a dirty mapping: $(cat "$T/mmseek.out")"
+import mmap, os, sys, time
+p = sys.argv[1]
+fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.ftruncate(fd, 1 << 20)
+m = mmap.mmap(fd, 1 << 20)
+m[512 * 1024:512 * 1024 + 4] = b"mmap"
+r = os.open(p, os.O_RDONLY)
+try:
+    d = os.lseek(r, 0, os.SEEK_DATA)
+except OSError as e:
+    d = e.strerror
+if not isinstance(d, int) or d > 512 * 1024:
+    print("SEEK_DATA found", d, "before the written page at", 512 * 1024)
+    sys.exit(1)
+m.close()
+os.close(fd)
+for i in range(40):   # the release reaches the daemon in the background
+    d = os.lseek(r, 0, os.SEEK_DATA)
+    if d == 512 * 1024:
+        break
+    time.sleep(0.05)
+if d != 512 * 1024:
+    print("after munmap and close, SEEK_DATA gives", d)
+    sys.exit(1)
+EOF
+rm -f "$OV/mapped.img"
 ov_umount "overlay ov1, mounted again"
 "$CDPFS" overlay --store "$STORE" rm ov1 || check_fail "cdpfs overlay rm ov1 exited $?"
 [ -e "$ovdir" ] && check_fail "cdpfs overlay rm left '$ovdir'"

@@ -3,9 +3,11 @@
  * renameat2 - calls renameat2(2) with the flags named on the command line,
  * because Debian 12's coreutils has no `mv --exchange`.  The integration
  * tests use it to drive RENAME_NOREPLACE and RENAME_EXCHANGE through the
- * capture mount and overlays (whiteout: what overlayfs and fsstress use).
+ * capture mount and the overlay.
  *
- * Usage: renameat2 [noreplace|exchange|whiteout|plain] OLD NEW
+ * Usage: renameat2 noreplace|exchange|whiteout|whiteout-noreplace|plain OLD NEW
+ * (whiteout is RENAME_WHITEOUT, which leaves a character device 0:0 at OLD;
+ * it needs CAP_MKNOD.)
  * Exit status 0 on success; on failure prints "renameat2: ERRNO_NAME: reason"
  * on stderr (ERRNO_NAME such as EEXIST) and exits 1.
  */
@@ -29,7 +31,8 @@ int main(int argc, char **argv)
 	unsigned flags;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: renameat2 noreplace|exchange|whiteout|plain OLD NEW\n");
+		fprintf(stderr, "usage: renameat2 noreplace|exchange|whiteout|whiteout-noreplace|plain "
+			"OLD NEW\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "noreplace") == 0) {
@@ -38,6 +41,8 @@ int main(int argc, char **argv)
 		flags = RENAME_EXCHANGE;
 	} else if (strcmp(argv[1], "whiteout") == 0) {
 		flags = RENAME_WHITEOUT;
+	} else if (strcmp(argv[1], "whiteout-noreplace") == 0) {
+		flags = RENAME_WHITEOUT | RENAME_NOREPLACE;
 	} else if (strcmp(argv[1], "plain") == 0) {
 		flags = 0;
 	} else {

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -898,7 +899,7 @@ static void test_readdir_merge(void **state)
 	do_mknod(f, d, "zzz", S_IFIFO | 0600);
 	do_mknod(f, d, "bz", S_IFREG | 0600);
 	expect_ret(cdp_overlay_unlink(f->o, d, "exact"), 0, "unlink of a base file");
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "small2", 0), 0, "rename in place");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "small2", 0), 0, "rename in place");
 	expect_listing(f, d, "aaa,big,bz,empty,hard1,link,m,small2,sparse,sub,zzz,", "merged");
 	expect_absent(f, d, "exact");
 	expect_absent(f, d, "small");
@@ -940,7 +941,7 @@ static void test_readdir_merge(void **state)
 			   "lookup of a 256-byte name");
 		expect_ret(cdp_overlay_mknod(f->o, &ctx, d, longname, S_IFREG | 0644, 0, &id, &a),
 			   -ENAMETOOLONG, "create of a 256-byte name");
-		expect_ret(cdp_overlay_rename(f->o, d, "aaa", d, longname, 0), -ENAMETOOLONG,
+		expect_ret(cdp_overlay_rename(f->o, &ctx, d, "aaa", d, longname, 0), -ENAMETOOLONG,
 			   "rename to a 256-byte name");
 		longname[255] = '\0';
 		expect_ret(cdp_overlay_mknod(f->o, &ctx, d, longname, S_IFREG | 0644, 0, &id, &a),
@@ -997,65 +998,137 @@ static void test_names_nlink(void **state)
 	expect_ret(cdp_overlay_rmdir(f->o, d, "m"), -ENOTEMPTY, "rmdir of a non-empty new dir");
 	m = id_of(f, d, "m");
 	/* rename a directory across parents: the ".." link moves */
-	expect_ret(cdp_overlay_rename(f->o, m, "m2", sub, "m2", 0), 0, "move a dir into sub");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, m, "m2", sub, "m2", 0), 0, "move a dir into sub");
 	expect_nlink(f, m, 2, "old parent after the move");
 	expect_nlink(f, sub, 3, "new parent after the move");
 	assert_int_equal(id_of(f, sub, "m2"), m2);
 	expect_absent(f, m, "m2");
 	/* NOREPLACE */
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "big", RENAME_NOREPLACE), -EEXIST,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "big", RENAME_NOREPLACE), -EEXIST,
 		   "NOREPLACE over an existing name");
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "small3", RENAME_NOREPLACE), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "small3", RENAME_NOREPLACE), 0,
 		   "NOREPLACE to a free name");
 	assert_int_equal(id_of(f, d, "small3"), small);
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "x",
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "x",
 				      RENAME_NOREPLACE | RENAME_EXCHANGE), -EINVAL,
 		   "NOREPLACE|EXCHANGE");
-	expect_ret(cdp_overlay_rename(f->o, d, "nope", d, "x", 0), -ENOENT, "rename of nothing");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "nope", d, "x", 0), -ENOENT, "rename of nothing");
 	/* EXCHANGE of a file and a directory in one parent */
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "sub", RENAME_EXCHANGE), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "sub", RENAME_EXCHANGE), 0,
 		   "exchange file and dir");
 	assert_int_equal(id_of(f, d, "small3"), sub);
 	assert_int_equal(id_of(f, d, "sub"), small);
 	expect_nlink(f, d, 4, "/data after an exchange within it");
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "nope", RENAME_EXCHANGE), -ENOENT,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "nope", RENAME_EXCHANGE), -ENOENT,
 		   "exchange with a missing name");
 	/* EXCHANGE of a dir and a file across parents: ".." moves */
-	expect_ret(cdp_overlay_rename(f->o, d, "m", sub, "inner", RENAME_EXCHANGE), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "m", sub, "inner", RENAME_EXCHANGE), 0,
 		   "exchange dir and file across parents");
 	assert_int_equal(id_of(f, sub, "inner"), m);
 	assert_int_equal(id_of(f, d, "m"), f->b.inner);
 	expect_nlink(f, d, 3, "/data lost a subdirectory");
 	expect_nlink(f, sub, 4, "sub gained one");
 	/* rename over an existing file: the target loses its name */
-	expect_ret(cdp_overlay_rename(f->o, d, "sub", d, "exact", 0), 0, "rename over a file");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "sub", d, "exact", 0), 0, "rename over a file");
 	assert_int_equal(id_of(f, d, "exact"), small);
 	expect_absent(f, d, "sub");
 	expect_nlink(f, f->b.exact, 0, "the replaced file (still open)");
 	/* type clashes */
-	expect_ret(cdp_overlay_rename(f->o, d, "small3", d, "exact", 0), -ENOTDIR,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small3", d, "exact", 0), -ENOTDIR,
 		   "dir over a file");
-	expect_ret(cdp_overlay_rename(f->o, d, "exact", d, "small3", 0), -EISDIR,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "exact", d, "small3", 0), -EISDIR,
 		   "file over a dir");
 	m2 = do_mknod(f, d, "full", S_IFDIR | 0700);
 	do_mknod(f, m2, "x", S_IFREG | 0600);
 	expect_nlink(f, d, 4, "/data with full");
-	expect_ret(cdp_overlay_rename(f->o, sub, "inner", d, "full", 0), -ENOTEMPTY,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, sub, "inner", d, "full", 0), -ENOTEMPTY,
 		   "dir over a non-empty dir");
 	/* a directory over an empty directory */
 	do_mknod(f, d, "e2", S_IFDIR | 0700);
 	expect_nlink(f, d, 5, "/data with e2");
-	expect_ret(cdp_overlay_rename(f->o, sub, "inner", d, "e2", 0), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, sub, "inner", d, "e2", 0), 0,
 		   "dir over an empty dir across parents");
 	expect_nlink(f, d, 5, "/data: e2 replaced by a dir from sub");
 	expect_nlink(f, sub, 3, "sub lost one");
 	assert_int_equal(id_of(f, d, "e2"), m);
 	/* renaming one name of a file onto another name of it does nothing */
-	expect_ret(cdp_overlay_rename(f->o, d, "hard1", f->b.sub, "hard2", 0), 0,
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "hard1", f->b.sub, "hard2", 0), 0,
 		   "rename onto another link of the same file");
 	assert_int_equal(id_of(f, d, "hard1"), f->b.hard);
 	assert_int_equal(id_of(f, sub, "hard2"), f->b.hard);
 	expect_nlink(f, f->b.hard, 2, "hard link count after a no-op rename");
+}
+
+/* RENAME_WHITEOUT leaves what ext4 leaves at the old name: a character
+ * device 0:0, mode 0, of the caller's (the directory's group when setgid),
+ * an object like any other: listed, stat-able, removable, renamed over,
+ * kept across a reopen. */
+static void test_rename_whiteout(void **state)
+{
+	struct fx *f = *state;
+	uint64_t d = f->b.data, sub = f->b.sub, wo, w2, nd;
+	const struct cdp_ovl_ctx other = { 4321, 8765 };
+	struct cdp_attr a, da;
+
+	da = attr_of(f, d);
+	expect_ret(cdp_overlay_rename(f->o, &other, d, "small", d, "small.moved", RENAME_WHITEOUT),
+		   0, "rename with a whiteout of a base file");
+	assert_int_equal(id_of(f, d, "small.moved"), f->b.small);
+	expect_base_bytes(f, f->b.small, 0, 100, "the moved file");
+	wo = id_of(f, d, "small");
+	if (wo < CDP_OVL_FIRST_NEW_ID)
+		fail_msg("whiteout: expected a new object, got id %" PRIu64, wo);
+	a = attr_of(f, wo);
+	if (a.mode != S_IFCHR || a.rdev != 0 || a.uid != 4321 || a.gid != 8765 || a.nlink != 1 ||
+	    a.size != 0)
+		fail_msg("whiteout: expected a character device 0:0, mode 0, 4321:8765, nlink 1, "
+			 "size 0; got mode %o rdev %" PRIu64 " %u:%u nlink %u size %" PRIu64,
+			 a.mode, a.rdev, a.uid, a.gid, a.nlink, a.size);
+	expect_nlink(f, d, da.nlink, "parent after a whiteout of a file");
+	expect_listing(f, d, "big,empty,exact,hard1,link,small,small.moved,sparse,sub,",
+		       "listing with a whiteout");
+	/* over an existing target, and with RENAME_NOREPLACE */
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "exact", d, "small.moved", RENAME_WHITEOUT), 0,
+		   "whiteout rename over a file");
+	assert_int_equal(id_of(f, d, "small.moved"), f->b.exact);
+	w2 = id_of(f, d, "exact");
+	assert_true(w2 != wo);
+	assert_int_equal(attr_of(f, w2).mode, S_IFCHR);
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small.moved", d, "big",
+				      RENAME_WHITEOUT | RENAME_NOREPLACE), -EEXIST,
+		   "whiteout rename, no replace, over a name");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small.moved", d, "big",
+				      RENAME_WHITEOUT | RENAME_EXCHANGE), -EINVAL,
+		   "whiteout with exchange");
+	expect_ret(cdp_overlay_rename(f->o, NULL, d, "small.moved", d, "x", RENAME_WHITEOUT),
+		   -EINVAL, "whiteout without a caller");
+	assert_int_equal(id_of(f, d, "small.moved"), f->b.exact);
+	/* a directory moved to another parent: link counts as ext4 */
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "empty", sub, "moved-empty", RENAME_WHITEOUT),
+		   0, "whiteout rename of a directory");
+	expect_nlink(f, d, da.nlink - 1, "parent after its subdirectory left a whiteout");
+	expect_nlink(f, sub, 3, "new parent of the moved directory");
+	assert_int_equal(attr_of(f, id_of(f, d, "empty")).mode, S_IFCHR);
+	/* setgid directory: the group is the directory's */
+	nd = do_mknod(f, d, "sg", S_IFDIR | 02777);
+	assert_int_equal(cdp_overlay_mknod(f->o, &ctx, nd, "f", S_IFREG | 0644, 0, &w2, &a), 0);
+	expect_ret(cdp_overlay_rename(f->o, &other, nd, "f", nd, "g", RENAME_WHITEOUT), 0,
+		   "whiteout in a setgid directory");
+	a = attr_of(f, id_of(f, nd, "f"));
+	if (a.uid != 4321 || a.gid != ctx.gid)
+		fail_msg("whiteout in a setgid directory: expected owner 4321:%u, got %u:%u", ctx.gid,
+			 a.uid, a.gid);
+	/* kept across a reopen, then removable like any device node */
+	reopen(f);
+	assert_int_equal(id_of(f, d, "small"), wo);
+	assert_int_equal(attr_of(f, wo).mode, S_IFCHR);
+	expect_ret(cdp_overlay_unlink(f->o, d, "small"), 0, "unlink of a whiteout");
+	expect_absent(f, d, "small");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "hard1", d, "exact", 0), 0,
+		   "rename over a whiteout");
+	assert_int_equal(id_of(f, d, "exact"), f->b.hard);
+	expect_listing(f, d, "big,empty,exact,link,sg,small.moved,sparse,sub,",
+		       "listing after the whiteouts went");
 }
 
 /* Hard links share one object: attributes, data and link counts. */
@@ -1278,7 +1351,7 @@ static void make_changes(struct fx *f)
 	assert_int_equal(cdp_overlay_symlink(f->o, &ctx, m, "ln", "newfile", &id, &a), 0);
 	assert_int_equal(cdp_overlay_link(f->o, f->b.small, m, "small-link", &a), 0);
 	assert_int_equal(cdp_overlay_unlink(f->o, d, "exact"), 0);
-	assert_int_equal(cdp_overlay_rename(f->o, f->b.sub, "inner", d, "inner", 0), 0);
+	assert_int_equal(cdp_overlay_rename(f->o, &ctx, f->b.sub, "inner", d, "inner", 0), 0);
 	assert_int_equal(cdp_overlay_setxattr(f->o, f->b.big, "user.z", "zz", 2, 0), 0);
 	assert_int_equal(cdp_overlay_setxattr(f->o, n, "user.n", "nn", 2, 0), 0);
 	assert_int_equal(cdp_overlay_rmdir(f->o, d, "empty"), 0);
@@ -1353,7 +1426,7 @@ static void test_orphan_purge(void **state)
 	do_fill(f, f->b.exact, 0, 10, 'e');
 	delta_file(f, f->b.exact, path, sizeof(path));
 	assert_int_equal(access(path, F_OK), 0);
-	expect_ret(cdp_overlay_rename(f->o, d, "small", d, "exact", 0), 0, "rename over exact");
+	expect_ret(cdp_overlay_rename(f->o, &ctx, d, "small", d, "exact", 0), 0, "rename over exact");
 	expect_byte_run(f, f->b.exact, 0, 10, 'e', "replaced file while open");
 	reopen(f);
 	if (access(path, F_OK) == 0)
@@ -1454,6 +1527,169 @@ static void test_lock_list_destroy(void **state)
 	expect_ret(cdp_overlay_destroy(f->ovl), -ENOENT, "destroy of nothing");
 	cdp_overlay_list_free(NULL, 0);
 	cdp_overlay_close(NULL);
+}
+
+static void expect_blocks(struct fx *f, uint64_t id, uint64_t want, const char *what)
+{
+	struct cdp_attr a = attr_of(f, id);
+
+	if (a.blocks != want)
+		fail_msg("%s: expected st_blocks %" PRIu64 ", got %" PRIu64 "%s", what, want,
+			 a.blocks, a.blocks == CDP_BLOCKS_UNKNOWN ? " (unknown)" : "");
+}
+
+/*
+ * st_blocks as a native file on a 4 KiB filesystem would have them: an
+ * untouched base file keeps the captured value; a changed one counts the
+ * base blocks with data still shown plus the granules its delta file
+ * holds, so holes, punched and cut-off blocks count nothing.  Kept across
+ * a reopen.  Bytes left in a delta file where no record points (a crash
+ * between data and index) never come back through a later copy-up.
+ */
+static void test_allocated_blocks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t d = f->b.data, sp = f->b.sparse, sm = f->b.small, nid, big, id;
+	char path[512], junk[4096];
+	struct statvfs sv;
+	struct cdp_attr a, out;
+	int fd;
+
+	if (statvfs(f->ovl, &sv) < 0 || sv.f_bsize != 4096) {
+		print_message("the overlay's disk has %lu-byte blocks, not 4096: st_blocks not "
+			      "checked\n", (unsigned long)sv.f_bsize);
+		return;
+	}
+	/* untouched and attribute-only changes: as captured */
+	expect_blocks(f, sp, 3 * BS / 512, "untouched sparse base file");
+	memset(&a, 0, sizeof(a));
+	a.mode = 0640;
+	assert_int_equal(cdp_overlay_setattr(f->o, sp, &a, CDP_OVL_SET_MODE, &out), 0);
+	assert_int_equal(out.blocks, 3 * BS / 512);
+	expect_blocks(f, sp, 3 * BS / 512, "sparse base file after chmod");
+	/* a whole block into a hole adds it; over base data adds nothing */
+	do_fill(f, sp, 6 * BS, BS, 'h');
+	expect_blocks(f, sp, 4 * BS / 512, "a block written into a hole");
+	do_fill(f, sp, BS + 10, 1, 'x');
+	expect_blocks(f, sp, 4 * BS / 512, "one byte over base data (copy-up)");
+	/* punched whole base block: it counts no more */
+	do_falloc(f, sp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * BS, BS);
+	expect_blocks(f, sp, 3 * BS / 512, "a base block punched");
+	/* a punch inside a hole block allocates nothing */
+	do_falloc(f, sp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * BS + 100, 200);
+	expect_blocks(f, sp, 3 * BS / 512, "a partial punch in a hole");
+	/* truncate: the base's block 10 (500 bytes: one 4 KiB granule) and the
+	 * written block 6 go; the captured 48 less the estimates leaves 8 */
+	do_truncate(f, sp, 5 * BS + 100);
+	expect_blocks(f, sp, 8 + BS / 512, "truncated below the last data blocks");
+	reopen(f);
+	expect_blocks(f, sp, 8 + BS / 512, "after a reopen");
+	do_truncate(f, sp, 0);
+	expect_blocks(f, sp, 0, "truncated to 0");
+	do_fill(f, sp, 0, 100, 's');
+	expect_blocks(f, sp, 8, "100 bytes written after a truncate to 0");
+
+	/* a small base file: one granule, before and after a change */
+	do_fill(f, sm, 0, 1, 'y');
+	expect_blocks(f, sm, 8, "small base file after a one-byte change");
+
+	/* new objects, as ext4 makes them */
+	nid = do_mknod(f, d, "nf", S_IFREG | 0644);
+	expect_blocks(f, nid, 0, "new empty file");
+	do_fill(f, nid, 5000, 100, 'n');
+	expect_blocks(f, nid, 8, "100 bytes in the second granule of a new file");
+	do_fill(f, nid, 0, 1, 'n');
+	expect_blocks(f, nid, 16, "then one byte in the first granule");
+	big = do_mknod(f, d, "huge", S_IFREG | 0644);
+	do_truncate(f, big, 1ULL << 30);
+	do_fill(f, big, 1ULL << 29, BS, 'b');
+	expect_blocks(f, big, BS / 512, "1 GiB file with one 8 KiB block written");
+	do_falloc(f, big, FALLOC_FL_KEEP_SIZE, 0, 16 * BS);
+	expect_blocks(f, big, 17 * BS / 512, "a reservation counts, as on ext4");
+	expect_blocks(f, do_mknod(f, d, "nd", S_IFDIR | 0755), 8, "new directory");
+	assert_int_equal(cdp_overlay_symlink(f->o, &ctx, d, "short", "target", &id, &a), 0);
+	assert_int_equal(a.blocks, 0);
+	assert_int_equal(cdp_overlay_symlink(f->o, &ctx, d, "long",
+					     "0123456789012345678901234567890123456789"
+					     "01234567890123456789", &id, &a), 0);
+	expect_blocks(f, id, 8, "symlink of 60 bytes");
+
+	/* stale bytes in the delta file below its end, where no record points:
+	 * a copy-up of that block must not let them show */
+	nid = do_mknod(f, d, "stale", S_IFREG | 0644);
+	do_fill(f, nid, 3 * BS, 10, 'z');
+	delta_file(f, nid, path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	memset(junk, 'J', sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), BS + 4096), (ssize_t)sizeof(junk));
+	close(fd);
+	do_fill(f, nid, BS, 1, 'w');
+	expect_byte_run(f, nid, BS + 1, BS - 1, 0, "a copied-up block over stale delta bytes");
+	expect_blocks(f, nid, 16, "one granule in block 1, one in block 3");
+}
+
+static void expect_seek(struct fx *f, uint64_t id, uint64_t off, int want_data, int64_t want,
+			const char *what)
+{
+	uint64_t pos = 0;
+	int ret = cdp_overlay_seek(f->o, id, off, want_data, &pos);
+
+	if (want < 0 ? ret != (int)want : ret != 0 || pos != (uint64_t)want)
+		fail_msg("%s: SEEK_%s at %" PRIu64 ": expected %s%" PRId64 ", got %s %" PRIu64, what,
+			 want_data ? "DATA" : "HOLE", off, want < 0 ? "error " : "", want,
+			 ret ? cdp_strerror(ret) : "offset", ret ? 0 : pos);
+}
+
+/* SEEK_DATA and SEEK_HOLE per block: the base's data where the overlay
+ * has no record and the base limit allows, the delta file's blocks; holes
+ * where zeroed, punched, cut off or never written.  An untouched file
+ * answers as the read-only view does. */
+static void test_seek_data_hole(void **state)
+{
+	struct fx *f = *state;
+	uint64_t sp = f->b.sparse, nid, pos, off;
+	int want;
+
+	/* untouched: as the base view answers */
+	for (want = 0; want < 2; want++)
+		for (off = 0; off < SPARSE_SIZE; off += BS / 2) {
+			int r = cdp_view_seek(f->ref, sp, off, want, &pos);
+
+			expect_seek(f, sp, off, want, r < 0 ? r : (int64_t)pos, "untouched sparse file");
+		}
+	expect_seek(f, sp, 0, 1, BS, "first data of the base");
+	expect_seek(f, sp, 10 * BS, 0, SPARSE_SIZE, "the end counts as a hole");
+	expect_seek(f, sp, SPARSE_SIZE, 1, -ENXIO, "data at the end");
+	expect_seek(f, sp, SPARSE_SIZE, 0, -ENXIO, "hole at the end");
+	/* a written block in a hole, a punched base block */
+	do_fill(f, sp, 6 * BS + 100, 10, 'w');
+	expect_seek(f, sp, 5 * BS, 1, 6 * BS, "a block written in a hole");
+	expect_seek(f, sp, 6 * BS + 200, 0, 7 * BS, "hole after the written block");
+	do_falloc(f, sp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * BS, BS);
+	expect_seek(f, sp, 2 * BS, 1, 6 * BS, "a punched base block is a hole");
+	expect_seek(f, sp, BS + 1, 0, 2 * BS, "hole after the base's block 1");
+	expect_seek(f, sp, BS + 1, 1, BS + 1, "data at an offset inside data");
+	/* cut, then extended: the base's block 10 never comes back */
+	do_truncate(f, sp, 8 * BS);
+	expect_seek(f, sp, 7 * BS, 1, -ENXIO, "no data after a cut");
+	do_truncate(f, sp, 12 * BS);
+	expect_seek(f, sp, 7 * BS, 1, -ENXIO, "no data after a cut and an extension");
+	expect_seek(f, sp, 7 * BS, 0, 7 * BS, "a hole after a cut and an extension");
+	/* a dense base file has one hole: its end */
+	expect_seek(f, f->b.exact, 0, 0, 2 * BS, "a dense file");
+	/* a new file */
+	nid = do_mknod(f, f->b.data, "sk", S_IFREG | 0644);
+	expect_seek(f, nid, 0, 1, -ENXIO, "an empty new file");
+	do_truncate(f, nid, 8 * BS);
+	expect_seek(f, nid, 0, 1, -ENXIO, "a new file that is all hole");
+	expect_seek(f, nid, 0, 0, 0, "a new file that is all hole");
+	do_fill(f, nid, 3 * BS + 5, 1, 'n');
+	expect_seek(f, nid, 0, 1, 3 * BS, "a new file's one block");
+	expect_seek(f, nid, 3 * BS, 0, 4 * BS, "a new file after its one block");
+	do_falloc(f, nid, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 3 * BS, BS);
+	expect_seek(f, nid, 0, 1, -ENXIO, "a zeroed block");
+	expect_ret(cdp_overlay_seek(f->o, f->b.data, 0, 1, &pos), -EISDIR, "seek in a directory");
 }
 
 static void test_names_valid(void **state)
@@ -1764,12 +2000,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_punch_zero_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_nlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_whiteout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hard_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_setattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphan_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_list_destroy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allocated_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seek_data_hole, setup, teardown),
 		cmocka_unit_test(test_names_valid),
 		cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(purged_base_object_stays_gone, setup,
