@@ -58,6 +58,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -90,9 +91,10 @@
 #define NXATTR_NAMES 6       /* user.s0..user.s5 */
 #define NHELD 4              /* descriptors each process keeps open */
 #define MAX_DEPTH 8          /* of a random descent */
+#define MKDIR_MAX_DEPTH 4    /* mkdir only in directories this deep (root 0) */
 #define MAX_WRITE (64 * 1024)
-#define MAX_FILE_SIZE (8 * 1024 * 1024)
-#define FAR_RANGE (4 * 1024 * 1024)
+#define MAX_FILE_SIZE (1024 * 1024)
+#define FAR_RANGE (768 * 1024)
 #define BLOCK 4096           /* alignment of aligned writes and of collapse/insert */
 #define NERR 256             /* errno slots in the table */
 #define SKIP 1               /* an op found nothing to act on */
@@ -302,13 +304,15 @@ static int join(char *out, size_t size, const char *dir, const char *name)
 
 /*
  * Picks an existing entry whose kind is in mask by a random descent from
- * the root through sorted listings.  At each directory the choices are:
- * staying there (when mask has K_DIR; the root only when allow_root), each
- * entry of a kind in mask that is not a directory, and descending into each
+ * the root through sorted listings, into directories at most max_depth deep
+ * (the root is at depth 0).  At each directory the choices are: staying
+ * there (when mask has K_DIR; the root only when allow_root), each entry of
+ * a kind in mask that is not a directory, and descending into each
  * subdirectory.  Returns 0 with the path in out (and its kind in *kind),
  * SKIP when there is nothing to pick, or -errno of a listing.
  */
-static int pick(struct proc *p, unsigned mask, int allow_root, char *out, unsigned *kind)
+static int pick_depth(struct proc *p, unsigned mask, int allow_root, int max_depth, char *out,
+		      unsigned *kind)
 {
 	char cur[PATH_MAX];
 	int depth;
@@ -329,7 +333,7 @@ static int pick(struct proc *p, unsigned mask, int allow_root, char *out, unsign
 			else if (d[i].kind & mask)
 				nmatch++;
 		}
-		if (depth >= MAX_DEPTH || strlen(cur) > PATH_MAX - 600)
+		if (depth >= max_depth || strlen(cur) > PATH_MAX - 600)
 			ndirs = 0;
 		stay = (mask & K_DIR) && (depth > 0 || allow_root);
 		total = stay + nmatch + ndirs;
@@ -383,6 +387,23 @@ static int pick(struct proc *p, unsigned mask, int allow_root, char *out, unsign
 	}
 }
 
+static int pick(struct proc *p, unsigned mask, int allow_root, char *out, unsigned *kind)
+{
+	return pick_depth(p, mask, allow_root, MAX_DEPTH, out, kind);
+}
+
+/* The depth of a path from pick (components; "." is 0). */
+static int depth_of(const char *path)
+{
+	int d = 1;
+
+	if (strcmp(path, ".") == 0)
+		return 0;
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
+}
+
 static const char kind_prefix[] = "fdlpc";
 
 static char prefix_of_kind(unsigned k)
@@ -408,18 +429,24 @@ static void gen_name(struct proc *p, char prefix, char *out, size_t size)
 		snprintf(out, size, "%c%u", prefix, num);
 }
 
-/* A new path: a directory picked (the root too) and a generated name. */
-static int pick_new(struct proc *p, char prefix, char *out)
+/* A new path: a directory picked (the root too) at most max_depth deep
+ * and a generated name. */
+static int pick_new_depth(struct proc *p, char prefix, int max_depth, char *out)
 {
 	char dir[PATH_MAX], name[256];
 	unsigned k;
 	int rc;
 
-	rc = pick(p, K_DIR, 1, dir, &k);
+	rc = pick_depth(p, K_DIR, 1, max_depth, dir, &k);
 	if (rc)
 		return rc;
 	gen_name(p, prefix, name, sizeof(name));
 	return join(out, PATH_MAX, dir, name) ? SKIP : 0;
+}
+
+static int pick_new(struct proc *p, char prefix, char *out)
+{
+	return pick_new_depth(p, prefix, MAX_DEPTH, out);
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -783,14 +810,16 @@ static int op_insert(struct proc *p)
 }
 
 /* A rename destination: in a directory picked, a generated name, of the
- * source's kind most of the time (replacing one of them), else any kind. */
-static int rename_dest(struct proc *p, unsigned src_kind, char *out)
+ * source's kind most of the time (replacing one of them), else any kind.
+ * A directory never moves deeper than it is (with mkdir's limit, that
+ * bounds the depth of the tree). */
+static int rename_dest(struct proc *p, const char *src, unsigned src_kind, char *out)
 {
 	char prefix = prefix_of_kind(src_kind);
 
 	if (rnd(p, 4) == 0)
 		prefix = kind_prefix[rnd(p, sizeof(kind_prefix) - 1)];
-	return pick_new(p, prefix, out);
+	return pick_new_depth(p, prefix, src_kind == K_DIR ? depth_of(src) - 1 : MAX_DEPTH, out);
 }
 
 static int do_rename(struct proc *p, unsigned flags)
@@ -802,10 +831,17 @@ static int do_rename(struct proc *p, unsigned flags)
 	rc = pick(p, K_ANY, 0, src, &k);
 	if (rc)
 		return rc;
-	if (flags & RENAME_EXCHANGE)
-		rc = pick(p, K_ANY, 0, dst, &k2);
-	else
-		rc = rename_dest(p, k, dst);
+	if (flags & RENAME_EXCHANGE) {
+		/* each side moves to the other's depth: a directory only to
+		 * the same depth or shallower */
+		rc = pick_depth(p, K_ANY, 0, k == K_DIR ? depth_of(src) - 1 : MAX_DEPTH, dst, &k2);
+		if (rc == 0 && k2 == K_DIR && depth_of(dst) < depth_of(src))
+			rc = SKIP;
+		if (rc == 0 && k == K_DIR && k2 == K_DIR && depth_of(dst) != depth_of(src))
+			rc = SKIP;
+	} else {
+		rc = rename_dest(p, src, k, dst);
+	}
 	if (rc)
 		return rc;
 	snprintf(p->path, sizeof(p->path), "%s -> %s", src, dst);
@@ -864,7 +900,7 @@ static int op_mkdir(struct proc *p)
 	static const mode_t modes[] = { 0755, 0700, 0750, 0777, 01777, 02755 };
 	int rc;
 
-	rc = pick_new(p, 'd', p->path);
+	rc = pick_new_depth(p, 'd', MKDIR_MAX_DEPTH, p->path);
 	if (rc)
 		return rc;
 	return mkdir(p->path, modes[rnd(p, sizeof(modes) / sizeof(modes[0]))]) ? -errno : 0;
@@ -1147,6 +1183,243 @@ static int op_stat(struct proc *p)
 	return fstatat(AT_FDCWD, p->path, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 }
 
+/* SIGBUS during mwrite: another process truncated the file under the
+ * mapping.  The handler jumps back; mwrite counts it as EFAULT. */
+static sigjmp_buf mwrite_jmp;
+static volatile sig_atomic_t in_mwrite;
+
+static void on_sigbus(int sig)
+{
+	if (in_mwrite)
+		siglongjmp(mwrite_jmp, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* A write through a shared writable mapping of part of the file (within
+ * its size), then msync. */
+static int fn_mwrite(struct proc *p, int fd, int arg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	off_t size, off, map_off;
+	size_t len, map_len;
+	char *map;
+	int rc;
+
+	rc = fd_size(fd, &size);
+	if (rc)
+		return rc;
+	if (size == 0)
+		return SKIP;
+	off = (off_t)rnd(p, (uint64_t)size);
+	len = 1 + (size_t)rnd(p, 16384);
+	if ((off_t)len > size - off)
+		len = (size_t)(size - off);
+	fill_buf(p, len);
+	map_off = off - off % page;
+	map_len = len + (size_t)(off - map_off);
+	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, map_off);
+	if (map == MAP_FAILED)
+		return -errno;
+	if (sigsetjmp(mwrite_jmp, 1) == 0) {
+		in_mwrite = 1;
+		memcpy(map + (off - map_off), p->buf, len);
+		in_mwrite = 0;
+		rc = msync(map, map_len, MS_SYNC) ? -errno : 0;
+	} else {
+		in_mwrite = 0;
+		rc = -EFAULT;
+	}
+	munmap(map, map_len);
+	return rc;
+}
+
+static int op_mwrite(struct proc *p)
+{
+	return on_some_fd(p, fn_mwrite, 0);
+}
+
+/* copy_file_range from a file picked into this one */
+static int fn_copyrange(struct proc *p, int fd, int arg)
+{
+	char src[PATH_MAX];
+	off_t src_size = 0, dst_size = 0, off_in, off_out;
+	size_t len;
+	unsigned k;
+	int sfd, rc;
+	ssize_t n;
+
+	rc = pick(p, K_REG, 0, src, &k);
+	if (rc)
+		return rc;
+	sfd = open_regular(src, O_RDONLY);
+	if (sfd == NOT_REGULAR)
+		return SKIP;
+	if (sfd < 0)
+		return sfd;
+	rc = fd_size(sfd, &src_size);
+	if (rc == 0)
+		rc = fd_size(fd, &dst_size);
+	if (rc == 0) {
+		off_in = (off_t)rnd(p, (uint64_t)src_size + 1);
+		off_out = (off_t)rnd(p, (uint64_t)dst_size + 1);
+		len = 1 + (size_t)rnd(p, MAX_WRITE);
+		if (off_out + (off_t)len > MAX_FILE_SIZE)
+			off_out = 0;
+		n = copy_file_range(sfd, &off_in, fd, &off_out, len, 0);
+		rc = n < 0 ? -errno : 0;
+	}
+	close(sfd);
+	return rc;
+}
+
+static int op_copyrange(struct proc *p)
+{
+	return on_some_fd(p, fn_copyrange, 0);
+}
+
+/* data written into a pipe, then spliced into the file at an offset */
+static int fn_splice(struct proc *p, int fd, int arg)
+{
+	int pfd[2], rc = 0;
+	off_t size, off;
+	size_t len, left;
+
+	rc = fd_size(fd, &size);
+	if (rc)
+		return rc;
+	off = (off_t)rnd(p, (uint64_t)size + 8192);
+	len = 1 + (size_t)rnd(p, 60000);
+	if (off + (off_t)len > MAX_FILE_SIZE)
+		off = 0;
+	fill_buf(p, len);
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return -errno;
+	if (write(pfd[1], p->buf, len) != (ssize_t)len) {
+		rc = -EMSGSIZE;   /* a pipe smaller than 64 KiB: the tool's problem */
+		goto out;
+	}
+	for (left = len; left > 0;) {
+		ssize_t n = splice(pfd[0], NULL, fd, &off, left, 0);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		left -= (size_t)n;
+	}
+out:
+	close(pfd[0]);
+	close(pfd[1]);
+	return rc;
+}
+
+static int op_splice(struct proc *p)
+{
+	return on_some_fd(p, fn_splice, 0);
+}
+
+/* O_DIRECT write or read of whole blocks, from an aligned buffer */
+static int do_direct(struct proc *p, int write_it)
+{
+	void *abuf = NULL;
+	unsigned k;
+	off_t size, off;
+	size_t len;
+	int fd, rc;
+	ssize_t n;
+
+	rc = pick(p, K_REG, 0, p->path, &k);
+	if (rc)
+		return rc;
+	fd = open_regular(p->path, (write_it ? O_RDWR : O_RDONLY) | O_DIRECT);
+	if (fd == NOT_REGULAR)
+		return SKIP;
+	if (fd < 0)
+		return fd;
+	rc = fd_size(fd, &size);
+	if (rc)
+		goto out;
+	off = (off_t)rnd(p, (uint64_t)size / BLOCK + 2) * BLOCK;
+	len = (1 + (size_t)rnd(p, 16)) * BLOCK;
+	if (off + (off_t)len > MAX_FILE_SIZE)
+		off = 0;
+	if (posix_memalign(&abuf, BLOCK, len) != 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (write_it) {
+		fill_buf(p, len);
+		memcpy(abuf, p->buf, len);
+		n = pwrite(fd, abuf, len, off);
+	} else {
+		n = pread(fd, abuf, len, off);
+	}
+	rc = n < 0 ? -errno : 0;
+	free(abuf);
+out:
+	close(fd);
+	return rc;
+}
+
+static int op_dwrite(struct proc *p)
+{
+	return do_direct(p, 1);
+}
+
+static int op_dread(struct proc *p)
+{
+	return do_direct(p, 0);
+}
+
+static int op_getdents(struct proc *p)
+{
+	struct dent *d;
+	unsigned k;
+	size_t n;
+	int rc;
+
+	rc = pick(p, K_DIR, 1, p->path, &k);
+	if (rc)
+		return rc;
+	rc = list_dir(p->path, &d, &n);
+	if (rc == 0)
+		free_listing(d, n);
+	return rc;
+}
+
+static int op_readlink(struct proc *p)
+{
+	char target[PATH_MAX];
+	unsigned k;
+	int rc;
+
+	rc = pick(p, K_LNK, 0, p->path, &k);
+	if (rc)
+		return rc;
+	return readlink(p->path, target, sizeof(target)) < 0 ? -errno : 0;
+}
+
+/* listxattr, then getxattr of each name */
+static int op_getxattr(struct proc *p)
+{
+	char names[4096];
+	ssize_t len, i;
+	unsigned k;
+	int rc;
+
+	rc = pick(p, K_REG | K_DIR, 1, p->path, &k);
+	if (rc)
+		return rc;
+	len = llistxattr(p->path, names, sizeof(names));
+	if (len < 0)
+		return -errno;
+	for (i = 0; i < len; i += (ssize_t)strlen(names + i) + 1)
+		if (lgetxattr(p->path, names + i, p->buf, MAX_WRITE) < 0 && errno != ENODATA)
+			return -errno;
+	return 0;
+}
+
 static struct op ops[] = {
 	{ "create", 8, op_create },
 	{ "write", 8, op_write },
@@ -1183,6 +1456,14 @@ static struct op ops[] = {
 	{ "fdatasync", 1, op_fdatasync },
 	{ "fdopen", 3, op_fdopen },
 	{ "stat", 1, op_stat },
+	{ "mwrite", 3, op_mwrite },
+	{ "copyrange", 2, op_copyrange },
+	{ "splice", 2, op_splice },
+	{ "dwrite", 2, op_dwrite },
+	{ "dread", 1, op_dread },
+	{ "getdents", 1, op_getdents },
+	{ "readlink", 1, op_readlink },
+	{ "getxattr", 1, op_getxattr },
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
@@ -1285,6 +1566,7 @@ static void child_main(int index, uint64_t seed, int nproc, long nops, int round
 	}
 	for (i = 0; i < NHELD; i++)
 		p.held[i].fd = -1;
+	signal(SIGBUS, on_sigbus);
 	(void)nproc;
 	for (r = 1; r <= rounds; r++) {
 		long until = nops * r / rounds;
