@@ -87,11 +87,11 @@
 #endif
 
 #define NTOPDIRS 4           /* d0..d3 made at the start */
-#define NAME_RANGE 24        /* generated names: prefix + 0..NAME_RANGE-1 */
+#define NAME_RANGE 16        /* generated names: prefix + 0..NAME_RANGE-1 */
 #define NXATTR_NAMES 6       /* user.s0..user.s5 */
 #define NHELD 4              /* descriptors each process keeps open */
 #define MAX_DEPTH 8          /* of a random descent */
-#define MKDIR_MAX_DEPTH 4    /* mkdir only in directories this deep (root 0) */
+#define MKDIR_MAX_DEPTH 3    /* mkdir only in directories this deep (root 0) */
 #define MAX_WRITE (64 * 1024)
 #define MAX_FILE_SIZE (1024 * 1024)
 #define FAR_RANGE (768 * 1024)
