@@ -285,7 +285,8 @@ static int list_dir(const char *dir, struct dent **out, size_t *nout)
 		free_listing(d, n);
 		return err;
 	}
-	qsort(d, n, sizeof(*d), cmp_dent);
+	if (n)
+		qsort(d, n, sizeof(*d), cmp_dent);
 	*out = d;
 	*nout = n;
 	return 0;
@@ -1196,6 +1197,20 @@ static void on_sigbus(int sig)
 	raise(sig);
 }
 
+/* memcpy into a mapping: 0, or -EFAULT on SIGBUS.  Nothing is used after
+ * the jump back but the return. */
+static int guarded_copy(char *dst, const unsigned char *src, size_t len)
+{
+	if (sigsetjmp(mwrite_jmp, 1) != 0) {
+		in_mwrite = 0;
+		return -EFAULT;
+	}
+	in_mwrite = 1;
+	memcpy(dst, src, len);
+	in_mwrite = 0;
+	return 0;
+}
+
 /* A write through a shared writable mapping of part of the file (within
  * its size), then msync. */
 static int fn_mwrite(struct proc *p, int fd, int arg)
@@ -1221,15 +1236,9 @@ static int fn_mwrite(struct proc *p, int fd, int arg)
 	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, map_off);
 	if (map == MAP_FAILED)
 		return -errno;
-	if (sigsetjmp(mwrite_jmp, 1) == 0) {
-		in_mwrite = 1;
-		memcpy(map + (off - map_off), p->buf, len);
-		in_mwrite = 0;
-		rc = msync(map, map_len, MS_SYNC) ? -errno : 0;
-	} else {
-		in_mwrite = 0;
-		rc = -EFAULT;
-	}
+	rc = guarded_copy(map + (off - map_off), p->buf, len);
+	if (rc == 0 && msync(map, map_len, MS_SYNC) != 0)
+		rc = -errno;
 	munmap(map, map_len);
 	return rc;
 }
