@@ -12,9 +12,11 @@
 # EOPNOTSUPP on every FUSE mount.  A second pass, on a fresh copy and
 # overlay, leaves RENAME_WHITEOUT out too, so that what differs beyond it
 # shows as well (the first divergence ends a run's comparability).  Under
-# a sanitizer build the load is a third.
+# a sanitizer build the load is a third.  STRESS_OPTS adds options to every
+# stress run (see lib-stress.sh).
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
+[ "${CDPFS_IT_DRYRUN:-0}" = 1 ] && skip "a dry run has no instant to mount an overlay of"
 . "$(dirname "$0")/lib-stress.sh"
 
 if is_sanitizer_build; then
@@ -28,7 +30,7 @@ DATA=$T/data
 make_baseline "$DATA"
 capture_start "$DATA"
 STRESS_RC=0
-"$STRESS" -d "$DATA" -p 8 -n $((1000 / SCALE)) -s 1601 >"$T/base.out" 2>"$T/base.err" || STRESS_RC=$?
+"$STRESS" -d "$DATA" -p 8 -n $((1000 / SCALE)) -s 1601 "${STRESS_EXTRA[@]}" >"$T/base.out" 2>"$T/base.err" || STRESS_RC=$?
 stress_check base
 capture_stop "$DATA"
 mount_at "$HOST:$DATA" latest "$T/ro"
@@ -54,10 +56,10 @@ overlay_pass() {
 		check_fail "pass $name: a fresh overlay differs from the native copy of the same instant"
 
 	args=(-v -p 1 -n $((3000 / SCALE)) -s "$seed" -x "$disabled")
-	"$STRESS" -d "$native" "${args[@]}" >"$T/$name-native.out" 2>"$T/$name-native.err" ||
+	"$STRESS" -d "$native" "${args[@]}" "${STRESS_EXTRA[@]}" >"$T/$name-native.out" 2>"$T/$name-native.err" ||
 		check_fail "pass $name: stress on the native copy exited $?: $(tail -n 3 "$T/$name-native.err")"
 	STRESS_RC=0
-	"$STRESS" -d "$ov" "${args[@]}" >"$T/$name-ov.out" 2>"$T/$name-ov.err" || STRESS_RC=$?
+	"$STRESS" -d "$ov" "${args[@]}" "${STRESS_EXTRA[@]}" >"$T/$name-ov.out" 2>"$T/$name-ov.err" || STRESS_RC=$?
 	# the -v op log stays in the .err file; the check shows the table
 	stress_check "$name-ov"
 	if ! diff -u "$T/$name-native.out" "$T/$name-ov.out" >"$T/$name-table.diff"; then

@@ -6,6 +6,10 @@
 # diff by kind of difference, for whoever fixes what it finds.
 
 STRESS=$(tool stress)
+# STRESS_OPTS: more stress options for every run, after the test's own
+# (later ones win): e.g. STRESS_OPTS="-x rename_whiteout" to look past a
+# known failure, or "-s 7" for another seed.
+read -r -a STRESS_EXTRA <<<"${STRESS_OPTS:-}"
 
 # is_sanitizer_build: the cdpfs under test was built with SANITIZE= (make
 # exports SANITIZE to the test runner; build/.flags holds the flags of the
@@ -14,6 +18,20 @@ is_sanitizer_build() {
 	[ -n "${SANITIZE:-}" ] && return 0
 	grep -q -- '-fsanitize' "$BUILD/.flags" 2>/dev/null
 }
+
+# stress_abort: on an early exit of the test, ends the stress_rounds run
+# in flight: kills its parent (its workers die with it, PR_SET_PDEATHSIG),
+# then lets a round command blocked on either fifo go.
+STRESS_ACTIVE=
+stress_abort() {
+	local pid req ack
+	[ -n "$STRESS_ACTIVE" ] || return 0
+	read -r pid req ack <<<"$STRESS_ACTIVE"
+	kill "$pid" 2>/dev/null || true
+	[ -p "$ack" ] && timeout 2 bash -c 'exec 3<>"$1"; echo stop >"$2"' _ "$req" "$ack" 2>/dev/null
+	return 0
+}
+at_exit stress_abort
 
 # stress_rounds NAME DIR STRESS_ARGS...: runs stress -d DIR with the args
 # (which include -r ROUNDS); at the end of each round, while every stress
@@ -27,11 +45,11 @@ stress_rounds() {
 	ack=$T/$name.ack
 	mkfifo "$req" "$ack"
 	exec {rfd}<>"$req"
-	log "stress $name: $STRESS -d $dir $*"
-	"$STRESS" -d "$dir" "$@" -c "echo \$STRESS_ROUND >'$req' && read x <'$ack'" \
+	log "stress $name: $STRESS -d $dir $* ${STRESS_EXTRA[*]}"
+	"$STRESS" -d "$dir" "$@" "${STRESS_EXTRA[@]}" -c "echo \$STRESS_ROUND >'$req' && read x <'$ack'" \
 		>"$T/$name.out" 2>"$T/$name.err" &
 	pid=$!
-	at_exit "kill $pid 2>/dev/null || true"
+	STRESS_ACTIVE="$pid $req $ack"
 	while :; do
 		if read -r -t 1 k <&"$rfd"; then
 			checkpoint "$name-r$k" "$dir"
@@ -42,6 +60,7 @@ stress_rounds() {
 	done
 	STRESS_RC=0
 	wait "$pid" || STRESS_RC=$?
+	STRESS_ACTIVE=
 	exec {rfd}<&-
 	rm -f "$req" "$ack"
 }
@@ -86,6 +105,7 @@ manifest_diff_summary() {
 		}
 	}
 	function note(cat, text) {
+		gsub(/-0000000000+/, "-0...0", text)   # the long names of stress
 		count[cat]++
 		if (count[cat] <= 3) ex[cat] = ex[cat] "\n    " substr(text, 1, 230)
 	}
@@ -132,7 +152,7 @@ compare_stress_manifest() {
 		return 0
 	fi
 	head -n 25 "$2.log"
-	log "$3: summary of the differences (live/expected vs mounted/got):"
+	log "$3: summary of the differences (expected vs got):"
 	manifest_diff_summary "$1" "$2"
 	return 1
 }

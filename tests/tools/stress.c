@@ -42,6 +42,13 @@
  * in its environment; then the next round starts.  A CMD that fails makes
  * the exit status 1.
  *
+ * O_DIRECT writes and writes through shared mappings exclude each other (a
+ * process-shared rwlock): a direct write that cannot invalidate a page
+ * cache page dirtied meanwhile through a mapping makes the kernel set EIO
+ * on the file, natively too ("Page cache invalidation failure on direct
+ * I/O", dio_warn_stale_pagecache); that EIO would be the workload's, not
+ * the filesystem's.
+ *
  * Symlink targets are sibling names, "/nonexistent/..." or long dangling
  * names, never "..": whatever follows a symlink stays inside the tree.
  * Nothing is ever opened but regular files (checked with fstat after an
@@ -58,6 +65,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -134,6 +142,8 @@ struct op {
 };
 
 static int verbose;
+/* dwrite holds it for writing, mwrite for reading; in shared memory */
+static pthread_rwlock_t *dio_lock;
 
 /* stats layout: [proc][op][slot], slot 0 = ok, SKIP = skipped, else errno */
 #define SLOT_OK 0
@@ -1233,13 +1243,18 @@ static int fn_mwrite(struct proc *p, int fd, int arg)
 	fill_buf(p, len);
 	map_off = off - off % page;
 	map_len = len + (size_t)(off - map_off);
+	pthread_rwlock_rdlock(dio_lock);
 	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, map_off);
-	if (map == MAP_FAILED)
-		return -errno;
+	if (map == MAP_FAILED) {
+		rc = -errno;
+		goto out_unlock;
+	}
 	rc = guarded_copy(map + (off - map_off), p->buf, len);
 	if (rc == 0 && msync(map, map_len, MS_SYNC) != 0)
 		rc = -errno;
 	munmap(map, map_len);
+out_unlock:
+	pthread_rwlock_unlock(dio_lock);
 	return rc;
 }
 
@@ -1360,7 +1375,9 @@ static int do_direct(struct proc *p, int write_it)
 	if (write_it) {
 		fill_buf(p, len);
 		memcpy(abuf, p->buf, len);
+		pthread_rwlock_wrlock(dio_lock);
 		n = pwrite(fd, abuf, len, off);
+		pthread_rwlock_unlock(dio_lock);
 	} else {
 		n = pread(fd, abuf, len, off);
 	}
@@ -1779,9 +1796,19 @@ int main(int argc, char **argv)
 	stats_size = (size_t)nproc * NOPS * NERR * sizeof(uint64_t);
 	stats = mmap(NULL, stats_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cp = calloc((size_t)nproc, sizeof(*cp));
-	if (stats == MAP_FAILED || !cp) {
+	dio_lock = mmap(NULL, sizeof(*dio_lock), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (stats == MAP_FAILED || !cp || dio_lock == MAP_FAILED) {
 		perror("stress: mmap");
 		return 2;
+	}
+	{
+		pthread_rwlockattr_t attr;
+
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+		pthread_rwlock_init(dio_lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	fflush(NULL);
