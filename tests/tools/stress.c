@@ -1620,8 +1620,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: stress -d DIR [-p NPROC] [-n NOPS] [-s SEED] [-x OP,OP...]\n"
 		"              [-f OP=WEIGHT,...] [-r ROUNDS -c CMD] [-v]\n"
-		"  -n: operations per process (default 1000); -r: rounds, after each\n"
-		"  the parent runs sh -c CMD with STRESS_ROUND=k while all processes wait\n"
+		"  -n: operations per process (default 1000); -s: seed (default 1)\n"
+		"  -x: ops left out; -f: op weights; -v: every op and its result on stderr\n"
+		"  -r: rounds, after each the parent runs sh -c CMD with STRESS_ROUND=k\n"
+		"      while all processes wait\n"
 		"ops (default weight):");
 	for (i = 0; i < NOPS; i++)
 		fprintf(stderr, "%s %s=%d", i % 6 ? "" : "\n ", ops[i].name, ops[i].weight);
