@@ -11,7 +11,10 @@
  * hard links is compared, not inode numbers.  atime, ctime and directory
  * sizes are left out on purpose: they differ between filesystems.
  *
- * Usage: manifest [-X] DIR    (-X: leave out xattrs)
+ * Usage: manifest [-X] [-M] DIR
+ *   -X: leave out xattrs
+ *   -M: leave out mtimes (to compare a native tree with one made by the same
+ *       operations on a FUSE mount, where the times differ)
  * Works on trees deeper than PATH_MAX (it walks by changing directory).
  * Non-printable bytes and spaces in names and targets are written as \xNN.
  * Exit status 0, or 1 with a message on stderr.
@@ -42,6 +45,7 @@ struct entry {
 static struct entry *entries;
 static size_t nentries, capentries;
 static int with_xattrs = 1;
+static int with_mtimes = 1;
 static int failed;
 
 static void escape(const char *in, size_t len, char **out)
@@ -217,8 +221,10 @@ static void record(const char *name, const char *rel, const struct stat *st)
 	if (!S_ISDIR(st->st_mode))
 		len += (size_t)snprintf(line + len, cap - len, " size=%lld",
 					(long long)st->st_size);
-	len += (size_t)snprintf(line + len, cap - len, " mtime=%lld%09ld nlink=%lu",
-				(long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+	if (with_mtimes)
+		len += (size_t)snprintf(line + len, cap - len, " mtime=%lld%09ld",
+					(long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	len += (size_t)snprintf(line + len, cap - len, " nlink=%lu",
 				(unsigned long)st->st_nlink);
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
 		len += (size_t)snprintf(line + len, cap - len, " rdev=%u:%u",
@@ -359,16 +365,26 @@ int main(int argc, char **argv)
 {
 	const char *root;
 	size_t i, k;
+	int c;
 
-	if (argc == 3 && strcmp(argv[1], "-X") == 0) {
-		with_xattrs = 0;
-		root = argv[2];
-	} else if (argc == 2) {
-		root = argv[1];
-	} else {
-		fprintf(stderr, "usage: manifest [-X] DIR\n");
+	while ((c = getopt(argc, argv, "XM")) != -1) {
+		switch (c) {
+		case 'X':
+			with_xattrs = 0;
+			break;
+		case 'M':
+			with_mtimes = 0;
+			break;
+		default:
+			fprintf(stderr, "usage: manifest [-X] [-M] DIR\n");
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: manifest [-X] [-M] DIR\n");
 		return 2;
 	}
+	root = argv[optind];
 	if (chdir(root) != 0) {
 		fprintf(stderr, "manifest: cannot enter '%s': %s\n", root, strerror(errno));
 		return 1;
