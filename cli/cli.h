@@ -67,6 +67,18 @@ size_t cli_utf8_len(const unsigned char *p, size_t avail);
 void cli_json_string(FILE *out, const char *s);
 /* Local time "2025-12-02 12:33:07" (seconds precision, for humans). */
 void cli_time_local(int64_t ts_ns, char *buf, size_t size);
+/* "90", "90s", "10m", "2h", "1d" into nanoseconds (0: no limit).  Returns
+ * 0 or -EINVAL (also when the result would not fit an int64_t). */
+int cli_parse_duration(const char *text, int64_t *ns);
+/* A duration for humans, "12.3 s". */
+void cli_format_seconds(int64_t ns, char *buf, size_t size);
+/* An exact instant as TIME reads it back: "@1764649987.123456789". */
+void cli_format_at(int64_t ts_ns, char *buf, size_t size);
+/* TIME (as cdp_time_parse reads it) into an exact instant, "latest" being
+ * now_ns; dies naming the accepted forms when it is not one. */
+int64_t cli_resolve_time(const char *text, int64_t now_ns);
+/* "a/b", heap, owned by the caller; dies when out of memory. */
+char *cli_path_join(const char *a, const char *b);
 /* 1 when path is the root of a mount, 0 when not, -errno when unknown. */
 int cli_is_mount_point(const char *path);
 

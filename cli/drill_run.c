@@ -12,7 +12,8 @@
  * descriptors) is prepared before the fork.  A check that starts a daemon
  * in a session of its own (pg_ctl does) must stop it itself: only its
  * process group is killed.  SIGINT, SIGTERM and SIGHUP of the drill set a
- * flag that every wait here polls.
+ * flag that every wait here polls.  Also the small helpers both verbs need:
+ * the environment of the checks, the store's presence, signal names.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,6 +61,16 @@ int drill_interrupted(void)
 	return (int)interrupted_by;
 }
 
+const char *drill_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec t = { ms / 1000, ms % 1000 * 1000000L };
@@ -97,6 +108,28 @@ char **drill_environ(char *const extra[])
 		env[k++] = extra[j];
 	env[k] = NULL;
 	return env;
+}
+
+char *drill_env_entry(const char *name, const char *value)
+{
+	char *s;
+
+	if (asprintf(&s, "%s=%s", name, value) < 0)
+		die("out of memory");
+	return s;
+}
+
+/* ------------------------------------------------------------- store */
+
+void drill_require_store(const char *store)
+{
+	char *format = cli_path_join(store, "FORMAT");
+	struct stat st;
+
+	if (stat(format, &st) < 0)
+		die("no store at '%s' (capture something first, or name the store with "
+		    "--store or CDPFS_STORE)", store);
+	free(format);
 }
 
 /* ----------------------------------------------------------- children */

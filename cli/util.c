@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * util.c - helpers shared by the verbs of `cdpfs`: dying with one line,
- * usage errors, the store path rule (--store, $CDPFS_STORE, default), sizes,
- * JSON strings, local times for humans, and "is this a mount point".
+ * usage errors, the store path rule (--store, $CDPFS_STORE, default), sizes
+ * and durations, JSON strings, instants and times for humans, paths, and
+ * "is this a mount point".
  */
 #include <errno.h>
 #include <limits.h>
@@ -186,6 +187,61 @@ void cli_time_local(int64_t ts_ns, char *buf, size_t size)
 	if (ts_ns <= 0 || !localtime_r(&t, &tm) ||
 	    strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, size, "-");
+}
+
+int cli_parse_duration(const char *text, int64_t *ns)
+{
+	unsigned long long v;
+	char *end;
+	int64_t unit = 1;
+
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 's': unit = 1; end++; break;
+	case 'm': unit = 60; end++; break;
+	case 'h': unit = 3600; end++; break;
+	case 'd': unit = 86400; end++; break;
+	default: break;
+	}
+	if (*end || v > (unsigned long long)(INT64_MAX / 1000000000LL / unit))
+		return -EINVAL;
+	*ns = (int64_t)v * unit * 1000000000LL;
+	return 0;
+}
+
+void cli_format_seconds(int64_t ns, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.1f s", (double)ns / 1e9);
+}
+
+void cli_format_at(int64_t ts_ns, char *buf, size_t size)
+{
+	snprintf(buf, size, "@%lld.%09lld", (long long)(ts_ns / 1000000000),
+		 (long long)(ts_ns % 1000000000));
+}
+
+int64_t cli_resolve_time(const char *text, int64_t now_ns)
+{
+	int64_t ts;
+
+	if (cdp_time_parse(text, now_ns, &ts) < 0)
+		die("bad time '%s' (expected e.g. 2025-12-02T12:33:07, '2025-12-02 "
+		    "12:33:07.250', +08:00 or Z, @1764649987, latest, -10m, -2h, -1d)", text);
+	return ts == CDP_TS_LATEST ? now_ns : ts;
+}
+
+char *cli_path_join(const char *a, const char *b)
+{
+	char *out;
+
+	if (asprintf(&out, "%s/%s", a, b) < 0)
+		die("out of memory");
+	return out;
 }
 
 int cli_is_mount_point(const char *path)
