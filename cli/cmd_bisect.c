@@ -12,7 +12,6 @@
  * when the bisection fails.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,24 +25,21 @@
 #include "store.h"
 
 enum {
-	OPT_STORE = 256,
+	OPT_GOOD = 256,
+	OPT_BAD,
 	OPT_CHECK,
 	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_GOOD,
-	OPT_BAD,
-	OPT_HELP,
 };
 
-static const struct option bisect_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "good", required_argument, NULL, OPT_GOOD },
-	{ "bad", required_argument, NULL, OPT_BAD },
-	{ "check", required_argument, NULL, OPT_CHECK },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option bisect_options[] = {
+	{ NULL, 0, 0, "HOST", "or HOST:/DIR" },
+	{ "good", required_argument, OPT_GOOD, "--good TIME", "an instant at which the checks pass" },
+	{ "bad", required_argument, OPT_BAD, "--bad TIME", "a later instant at which one fails" },
+	{ "check", required_argument, OPT_CHECK, "--check CMD",
+	  "as for cdpfs drill; repeatable, all must pass" },
+	{ "timeout", required_argument, OPT_TIMEOUT, "--timeout DUR", "per check (default 10m)" },
+	CLI_OPT_JSON("print the result as JSON"),
+	CLI_OPT_END
 };
 
 struct bisect {
@@ -199,75 +195,62 @@ static void bisect_step_line(struct bisect *b, unsigned n, int64_t ts, uint64_t 
 	fflush(stdout);
 }
 
-int cmd_bisect(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_bisect(struct cli_ctx *ctx)
 {
-	const char *opt_store = NULL, *good_text = NULL, *bad_text = NULL;
+	const struct cli_cmd *self = ctx->cmd;
+	const char *good_text = NULL, *bad_text = NULL, *arg, *host;
 	struct bisect b;
-	char err[1024], why[512], *spec_host = NULL, *spec_dir = NULL, *spec_time = NULL, *store;
+	char err[1024], why[512], *spec_host = NULL, *spec_dir = NULL, *spec_time = NULL;
 	char *spec = NULL, good_at[48], bad_at[48], when[64], when2[64];
 	int64_t now, lo, hi, lo_view, hi_view, t0;
 	uint64_t lo_seq, hi_seq;
 	const char *tmp;
 	unsigned step = 0;
-	int c, ret, exact = 0;
+	int c, exact = 0;
 
 	memset(&b, 0, sizeof(b));
 	b.timeout_ns = DRILL_DEFAULT_TIMEOUT_S * 1000000000LL;
-	b.checks = calloc((size_t)argc, sizeof(*b.checks));
+	b.checks = calloc((size_t)ctx->argc, sizeof(*b.checks));
 	if (!b.checks)
 		die("out of memory");
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", bisect_options, NULL)) != -1) {
+	while ((c = cli_getopt(ctx, &arg)) != -1) {
 		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
 		case OPT_GOOD:
-			good_text = optarg;
+			good_text = arg;
 			break;
 		case OPT_BAD:
-			bad_text = optarg;
+			bad_text = arg;
 			break;
 		case OPT_CHECK:
-			if (!*optarg)
+			if (!*arg)
 				cli_usage_error(self, "empty --check");
-			b.checks[b.nchecks++] = optarg;
+			b.checks[b.nchecks++] = arg;
 			break;
 		case OPT_TIMEOUT:
-			if (cli_parse_duration(optarg, &b.timeout_ns) < 0)
+			if (cli_parse_duration(arg, &b.timeout_ns) < 0)
 				cli_usage_error(self, "bad --timeout '%s' (e.g. 90s, 10m, 1h; 0: none)",
-						optarg);
+						arg);
 			break;
-		case OPT_JSON:
-			b.json = 1;
-			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			if (optopt && optopt >= OPT_STORE)
-				cli_usage_error(self, "option '%s' needs a value", argv[optind - 1]);
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (argc - optind != 1)
-		cli_usage_error(self, argc == optind ? "HOST needed" : "too many arguments");
+	b.json = ctx->json;
+	if (ctx->nargs != 1)
+		cli_usage_error(self, ctx->nargs == 0 ? "HOST needed" : "too many arguments");
 	if (!good_text || !bad_text)
 		cli_usage_error(self, "--good TIME and --bad TIME needed");
 	if (!b.nchecks)
 		cli_usage_error(self, "at least one --check CMD needed");
+	host = ctx->args[0];
 	/* HOST or HOST:/DIR: borrow the SPEC parser with a dummy time */
-	if (asprintf(&spec, "%s@latest", argv[optind]) < 0)
+	if (asprintf(&spec, "%s@latest", host) < 0)
 		die("out of memory");
 	err[0] = '\0';
 	if (cdp_fs_parse_spec(spec, &spec_host, &spec_dir, &spec_time, err, sizeof(err)) < 0 ||
-	    strchr(argv[optind], '@'))
+	    strchr(host, '@'))
 		cli_usage_error(self, "bad HOST '%s' (expected HOST or HOST:/DIR, the instants "
-				"go with --good and --bad)", argv[optind]);
-	store = cli_store_path(opt_store);
-	drill_require_store(store);
-	b.store = store;
+				"go with --good and --bad)", host);
+	b.store = cli_store_path(ctx);
+	drill_require_store(b.store);
 	b.host = spec_host;
 	b.dir = spec_dir;
 	now = cdp_now_ns();
@@ -282,9 +265,8 @@ int cmd_bisect(int argc, char **argv, const struct cli_cmd *self)
 		die("cannot make a work directory in '%s': %s", tmp && *tmp ? tmp : "/tmp",
 		    strerror(errno));
 	drill_signals_install();
-	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &b.s);
-	if (ret < 0)
-		bisect_die(&b, "cannot open store '%s': %s", store, cdp_strerror(ret));
+	if (cli_store_open(b.store, &b.s, err, sizeof(err)) < 0)
+		bisect_die(&b, "%s", err);
 	bisect_view(&b, lo, &lo_seq, &lo_view);
 	bisect_view(&b, hi, &hi_seq, &hi_view);
 	cli_format_at(lo, good_at, sizeof(good_at));
@@ -374,7 +356,16 @@ int cmd_bisect(int argc, char **argv, const struct cli_cmd *self)
 	free(spec_host);
 	free(spec_dir);
 	free(spec_time);
-	free(store);
 	free(b.checks);
 	return 0;
 }
+
+const struct cli_cmd cli_cmd_bisect = {
+	.name = "bisect",
+	.fn = cmd_bisect,
+	.usage = "bisect [--store DIR] HOST --good TIME --bad TIME --check CMD [--check CMD ...]\n"
+		 "              [--timeout DUR] [--json]",
+	.summary = "find the last instant at which a check passes",
+	.options = bisect_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};

@@ -20,7 +20,6 @@
  * provided every check passed; never when one failed without printing it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,16 +34,17 @@
 #include "fs/fs.h"
 #include "store.h"
 
+#ifndef CDP_CHECKDIR
+#define CDP_CHECKDIR "/usr/local/share/cdpfs/checks"
+#endif
+
 enum {
-	OPT_STORE = 256,
-	OPT_CHECK,
+	OPT_CHECK = 256,
 	OPT_TIMEOUT,
 	OPT_KEEP,
-	OPT_JSON,
 	OPT_LIST,
 	OPT_SHOW,
 	OPT_HOST,
-	OPT_HELP,
 };
 
 static int stop_requested(void)
@@ -72,11 +72,9 @@ static int drill_manifest(struct drill *d, uint64_t mount_seq, int walk, char *e
 	FILE *f = NULL;
 	int ret;
 
-	ret = cdp_store_open(d->store, CDP_STORE_READ, NULL, &s);
-	if (ret < 0) {
-		cdp_errf(err, errlen, "cannot open store '%s': %s", d->store, cdp_strerror(ret));
+	ret = cli_store_open(d->store, &s, err, errlen);
+	if (ret < 0)
 		goto out;
-	}
 	ret = cdp_view_open(s, d->host, d->requested_ns, &v);
 	if (ret < 0) {
 		cdp_errf(err, errlen, "cannot open host '%s' at the drill's instant: %s", d->host,
@@ -186,9 +184,8 @@ static void drill_precheck(struct drill *d, const char *store, const char *host,
 	size_t n = 0, i, used = 0;
 	int ret;
 
-	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &s);
-	if (ret < 0)
-		die("cannot open store '%s': %s", store, cdp_strerror(ret));
+	if (cli_store_open(store, &s, msg, sizeof(msg)) < 0)
+		die_line(msg);
 	ret = cdp_store_hosts(s, &hosts, &n);
 	if (ret < 0) {
 		snprintf(msg, sizeof(msg), "cannot list hosts of store '%s': %s", store,
@@ -414,114 +411,120 @@ out_report:
 
 /* ------------------------------------------------------------ drill */
 
-static const struct option drill_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "check", required_argument, NULL, OPT_CHECK },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "keep", no_argument, NULL, OPT_KEEP },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "list", no_argument, NULL, OPT_LIST },
-	{ "show", required_argument, NULL, OPT_SHOW },
-	{ "host", required_argument, NULL, OPT_HOST },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option drill_options[] = {
+	{ NULL, 0, 0, "HOST@TIME", "or HOST:/DIR@TIME (see cdpfs(8) for TIME)" },
+	{ "check", required_argument, OPT_CHECK, "--check CMD",
+	  "run CMD with /bin/sh -c, $CDPFS_ROOT the mounted tree,\n"
+	  "$CDPFS_HOST, $CDPFS_TIME (the instant mounted); repeatable" },
+	{ "timeout", required_argument, OPT_TIMEOUT, "--timeout DUR",
+	  "per check, e.g. 90s, 10m, 1h; 0 for none (default 10m)" },
+	{ "keep", no_argument, OPT_KEEP, "--keep",
+	  "keep the overlay, named drill-ID, instead of discarding it" },
+	CLI_OPT_JSON("print the report as JSON (with --list, --show: JSON too)"),
+	{ "list", no_argument, OPT_LIST, "--list",
+	  "the drills archived in the store, and the last verified\ninstant per host" },
+	{ "host", required_argument, OPT_HOST, "--host HOST", "with --list: only this host" },
+	{ "show", required_argument, OPT_SHOW, "--show ID",
+	  "print a drill's report (Markdown, or JSON with --json)" },
+	{ NULL, 0, 0, NULL, "Ready-made checks (each with --help): " CDP_CHECKDIR
+	  "/postgres, sqlite, files." },
+	{ NULL, 0, 0, NULL,
+	  "Exit status: 0 every check passed, 1 a check failed or the drill could not run." },
+	CLI_OPT_END
 };
 
-int cmd_drill(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_drill(struct cli_ctx *ctx)
 {
-	const char *opt_store = NULL, *show = NULL, *host = NULL;
-	int c, json = 0, list = 0, timeout_given = 0, ret;
+	const struct cli_cmd *self = ctx->cmd;
+	const char *show = NULL, *host = NULL, *arg;
+	int c, list = 0, timeout_given = 0, ret;
 	struct drill d;
 	char err[1024];
 	size_t i;
 
 	memset(&d, 0, sizeof(d));
 	d.timeout_ns = DRILL_DEFAULT_TIMEOUT_S * 1000000000LL;
-	d.checks = calloc((size_t)argc, sizeof(*d.checks));
+	d.checks = calloc((size_t)ctx->argc, sizeof(*d.checks));
 	if (!d.checks)
 		die("out of memory");
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", drill_options, NULL)) != -1) {
+	while ((c = cli_getopt(ctx, &arg)) != -1) {
 		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
 		case OPT_CHECK:
-			if (!*optarg)
+			if (!*arg)
 				cli_usage_error(self, "empty --check");
-			d.checks[d.nchecks++].command = optarg;
+			d.checks[d.nchecks++].command = arg;
 			break;
 		case OPT_TIMEOUT:
-			if (cli_parse_duration(optarg, &d.timeout_ns) < 0)
+			if (cli_parse_duration(arg, &d.timeout_ns) < 0)
 				cli_usage_error(self, "bad --timeout '%s' (e.g. 90s, 10m, 1h; 0: none)",
-						optarg);
+						arg);
 			timeout_given = 1;
 			break;
 		case OPT_KEEP:
 			d.keep = 1;
 			break;
-		case OPT_JSON:
-			json = 1;
-			break;
 		case OPT_LIST:
 			list = 1;
 			break;
 		case OPT_SHOW:
-			show = optarg;
+			show = arg;
 			break;
 		case OPT_HOST:
-			host = optarg;
+			host = arg;
 			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			if (optopt && optopt >= OPT_STORE)
-				cli_usage_error(self, "option '%s' needs a value", argv[optind - 1]);
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (list + (show != NULL) > 1)
 		cli_usage_error(self, "--list and --show exclude each other");
 	if (list || show) {
-		if (optind != argc)
-			cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
+		if (ctx->nargs)
+			cli_usage_error(self, "unexpected argument '%s'", ctx->args[0]);
 		if (d.nchecks || d.keep || timeout_given)
 			cli_usage_error(self, "--check, --keep and --timeout go with HOST@TIME");
 		if (show && host)
 			cli_usage_error(self, "--host goes with --list");
-		d.store = cli_store_path(opt_store);
+		d.store = cli_store_path(ctx);
 		drill_require_store(d.store);
-		ret = list ? drill_list(d.store, host, json) : drill_show(d.store, show, json);
-		free(d.store);
+		ret = list ? drill_list(d.store, host, ctx->json) :
+			     drill_show(d.store, show, ctx->json);
 		free(d.checks);
 		return ret;
 	}
 	if (host)
 		cli_usage_error(self, "--host goes with --list");
-	if (argc - optind != 1)
-		cli_usage_error(self, argc == optind ? "HOST@TIME needed" : "too many arguments");
+	if (ctx->nargs != 1)
+		cli_usage_error(self, ctx->nargs == 0 ? "HOST@TIME needed" : "too many arguments");
 	if (!d.nchecks)
 		cli_usage_error(self, "at least one --check CMD needed");
 
-	d.store = cli_store_path(opt_store);
+	d.store = cli_store_path(ctx);
 	drill_require_store(d.store);
 	err[0] = '\0';
-	if (cdp_fs_parse_spec(argv[optind], &d.host, &d.dir, &d.time_text, err, sizeof(err)) < 0)
+	if (cdp_fs_parse_spec(ctx->args[0], &d.host, &d.dir, &d.time_text, err, sizeof(err)) < 0)
 		die_line(err);
 	d.started_ns = cdp_now_ns();
 	d.requested_ns = cli_resolve_time(d.time_text, d.started_ns);
 	drill_precheck(&d, d.store, d.host, d.requested_ns);
 	make_id(&d);
-	ret = run_drill(&d, json);
+	ret = run_drill(&d, ctx->json);
 	for (i = 0; i < d.nchecks; i++)
 		free(d.checks[i].tail);
 	free(d.checks);
-	free(d.store);
 	free(d.dir_path);
 	free(d.host);
 	free(d.dir);
 	free(d.time_text);
 	return ret;
 }
+
+const struct cli_cmd cli_cmd_drill = {
+	.name = "drill",
+	.fn = cmd_drill,
+	.usage = "drill [--store DIR] HOST@TIME --check CMD [--check CMD ...] [--timeout DUR]\n"
+		 "              [--keep] [--json]\n"
+		 "       cdpfs drill [--store DIR] --list [--host HOST] [--json]\n"
+		 "       cdpfs drill [--store DIR] --show ID [--json]",
+	.summary = "boot an instant on a private writable overlay, run checks, archive a report",
+	.options = drill_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};

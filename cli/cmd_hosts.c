@@ -11,26 +11,16 @@
  * The store is opened read-only, so this works while capture runs.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "store.h"
 
-enum {
-	OPT_STORE = 256,
-	OPT_JSON,
-	OPT_HELP,
-};
-
-static const struct option hosts_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option hosts_options[] = {
+	CLI_OPT_JSON("machine-readable output with stable keys"),
+	CLI_OPT_END
 };
 
 static const char *root_state(const struct cdp_root_info *r)
@@ -175,55 +165,26 @@ static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 	free(rows);
 }
 
-int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_hosts(struct cli_ctx *ctx)
 {
-	const char *opt_store = NULL;
 	struct cdp_host_info *hosts = NULL;
-	struct cdp_store *s = NULL;
+	struct cdp_store *s;
+	const char *store;
 	size_t n = 0;
-	int c, json = 0, ret;
-	struct stat st;
-	char *store;
+	int ret;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", hosts_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind != argc)
-		cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
-	store = cli_store_path(opt_store);
-	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &s);
-	if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store, &st) == 0 &&
-	    !S_ISDIR(st.st_mode))
-		die("'%s' is not a store (not a directory); name the store with --store "
-		    "or CDPFS_STORE", store);
-	if (ret == -CDP_ENOSTORE || ret == -ENOENT)
-		die("no store at '%s' (nothing captured yet; name the store with --store "
-		    "or CDPFS_STORE)", store);
-	if (ret == -CDP_EVERSION)
-		die("store '%s' has another format version (this cdpfs reads format %d)",
-		    store, CDP_FORMAT_VERSION);
-	if (ret < 0)
-		die("cannot open store '%s': %s", store, cdp_strerror(ret));
+	while (cli_getopt(ctx, NULL) != -1)
+		;
+	if (ctx->nargs)
+		cli_usage_error(ctx->cmd, "unexpected argument '%s'", ctx->args[0]);
+	store = cli_store_path(ctx);
+	s = cli_open_store(ctx);
 	ret = cdp_store_hosts(s, &hosts, &n);
 	if (ret < 0) {
 		cdp_store_close(s);
 		die("cannot list hosts of store '%s': %s", store, cdp_strerror(ret));
 	}
-	if (json)
+	if (ctx->json)
 		print_json(stdout, store, hosts, n);
 	else if (n == 0)
 		printf("no host captured yet in store '%s'\n", store);
@@ -231,8 +192,16 @@ int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
 		print_table(stdout, hosts, n);
 	cdp_host_info_free(hosts, n);
 	cdp_store_close(s);
-	free(store);
 	if (fflush(stdout) != 0)
 		die("cannot write the output");
 	return 0;
 }
+
+const struct cli_cmd cli_cmd_hosts = {
+	.name = "hosts",
+	.fn = cmd_hosts,
+	.usage = "hosts [--store DIR] [--json]",
+	.summary = "list captured hosts and directories, from when to when, and gaps",
+	.options = hosts_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};

@@ -160,7 +160,8 @@ struct check_run {
 struct drill {
 	char id[128];
 	char mountpoint[PATH_MAX];
-	char *store, *dir_path;          /* dir_path: STORE/drills/ID */
+	const char *store;               /* not owned */
+	char *dir_path;                  /* STORE/drills/ID, heap */
 	char *host, *dir, *time_text;
 	int64_t requested_ns, started_ns, mounted_ns, finished_ns;
 	int64_t view_ts_ns, answering_ns;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * util.c - helpers shared by the verbs of `cdpfs`: dying with one line,
- * usage errors, the store path rule (--store, $CDPFS_STORE, default), sizes
+ * usage errors, the store path rule (--store, $CDPFS_STORE, default) and
+ * opening the store with one wording for its failures, sizes
  * and durations, JSON strings, instants and times for humans, paths, and
  * "is this a mount point".
  */
@@ -53,11 +54,13 @@ void cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	exit(2);
 }
 
-char *cli_store_path(const char *opt_store)
+const char *cli_store_path(struct cli_ctx *ctx)
 {
-	const char *s = opt_store;
+	const char *s = ctx->store_opt;
 	char cwd[PATH_MAX], *out;
 
+	if (ctx->store)
+		return ctx->store;
 	if (!s || !*s)
 		s = getenv("CDPFS_STORE");
 	if (!s || !*s)
@@ -72,7 +75,43 @@ char *cli_store_path(const char *opt_store)
 	}
 	if (!out)
 		die("out of memory");
+	ctx->store = out;
 	return out;
+}
+
+int cli_store_open(const char *store, struct cdp_store **s, char *err, size_t errlen)
+{
+	struct stat st;
+	int ret;
+
+	*s = NULL;
+	ret = cdp_store_open(store, CDP_STORE_READ, NULL, s);
+	if (ret == 0)
+		return 0;
+	if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store, &st) == 0 &&
+	    !S_ISDIR(st.st_mode))
+		cdp_errf(err, errlen, "'%s' is not a store (not a directory); name the store "
+			 "with --store or CDPFS_STORE", store);
+	else if (ret == -CDP_ENOSTORE || ret == -ENOENT)
+		cdp_errf(err, errlen, "no store at '%s' (nothing captured yet; name the store "
+			 "with --store or CDPFS_STORE)", store);
+	else if (ret == -CDP_EVERSION)
+		cdp_errf(err, errlen, "store '%s' has another format version (this cdpfs reads "
+			 "format %d)", store, CDP_FORMAT_VERSION);
+	else
+		cdp_errf(err, errlen, "cannot open store '%s': %s", store, cdp_strerror(ret));
+	return ret;
+}
+
+struct cdp_store *cli_open_store(struct cli_ctx *ctx)
+{
+	const char *store = cli_store_path(ctx);
+	struct cdp_store *s;
+	char err[PATH_MAX + 256];
+
+	if (cli_store_open(store, &s, err, sizeof(err)) < 0)
+		die_line(err);
+	return s;
 }
 
 int cli_parse_size(const char *text, size_t *bytes)
