@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifndef CDP_VERSION
 #define CDP_VERSION "0.1.0"
@@ -161,6 +162,18 @@ int64_t cli_resolve_time(const char *text, int64_t now_ns);
 char *cli_path_join(const char *a, const char *b);
 /* 1 when path is the root of a mount, 0 when not, -errno when unknown. */
 int cli_is_mount_point(const char *path);
+/* The state letter (R, S, Z, ...) and process group of pid, from
+ * /proc/PID/stat.  Returns 0, -errno when /proc has no entry it can read
+ * (-ENOENT: no such process), -EINVAL when the entry cannot be parsed. */
+int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp);
+/* 1 while pid runs: /proc has a readable entry for it and it is neither a
+ * zombie nor dead; else 0 (an unreadable /proc counts as gone). */
+int cli_process_running(pid_t pid);
+/* The growing array of git's ALLOC_GROW: items (of size bytes each, *cap
+ * of them) made to hold at least need, the capacity doubling from min_cap.
+ * Returns the array, moved or not (*cap updated), or NULL when out of
+ * memory (items and *cap are then as they were). */
+void *cli_grow(void *items, size_t *cap, size_t need, size_t size, size_t min_cap);
 
 /* The verbs (cli/cmd_<group>.c, help and version in cli/main.c). */
 extern const struct cli_cmd cli_cmd_capture;

@@ -198,25 +198,6 @@ static size_t find_daemons(const char *abs, pid_t *pids, size_t max)
 	return n;
 }
 
-/* A process is gone once /proc no longer has it or it is a zombie. */
-static int process_gone(pid_t pid)
-{
-	char path[64], buf[256], *paren;
-	FILE *f;
-	int gone = 1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 1;
-	if (fgets(buf, sizeof(buf), f)) {
-		paren = strrchr(buf, ')');
-		gone = paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-	}
-	fclose(f);
-	return gone;
-}
-
 static int cmd_umount(struct cli_ctx *ctx)
 {
 	const char *mp;
@@ -263,7 +244,7 @@ static int cmd_umount(struct cli_ctx *ctx)
 		size_t k, alive = 0;
 
 		for (k = 0; k < ndaemons; k++)
-			alive += !process_gone(daemons[k]);
+			alive += cli_process_running(daemons[k]);
 		if (!alive)
 			return 0;
 		nanosleep(&ts, NULL);

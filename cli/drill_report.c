@@ -426,12 +426,11 @@ int drill_list(const char *store, const char *host, int json)
 			die("'%s' is not a drill index this cdpfs reads (expected '%s')", index,
 			    DRILL_INDEX_HEADER);
 		while (fgets(line, sizeof(line), f)) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				rows = realloc(rows, cap * sizeof(*rows));
-				if (!rows)
-					die("out of memory");
-			}
+			struct drill_index_row *grown = cli_grow(rows, &cap, n + 1, sizeof(*rows), 64);
+
+			if (!grown)
+				die("out of memory");
+			rows = grown;
 			if (drill_index_parse_line(line, &rows[n]) == 0 &&
 			    (!host || strcmp(rows[n].host, host) == 0))
 				n++;

@@ -365,20 +365,13 @@ static int group_alive(pid_t pgid)
 	if (!proc)
 		return kill(-pgid, 0) == 0;
 	while (!alive && (e = readdir(proc))) {
-		char path[300], buf[512], *paren, state;
-		int pgrp = 0, ppid;
-		FILE *f;
+		pid_t pgrp = 0;
+		char state;
 
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) &&
-		    sscanf(paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3)
+		if (cli_proc_stat((pid_t)strtol(e->d_name, NULL, 10), &state, &pgrp) == 0)
 			alive = pgrp == pgid && state != 'Z' && state != 'X';
-		fclose(f);
 	}
 	closedir(proc);
 	return alive;

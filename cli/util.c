@@ -283,6 +283,53 @@ char *cli_path_join(const char *a, const char *b)
 	return out;
 }
 
+int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp)
+{
+	char path[64], buf[512], *paren, letter;
+	int ppid, group, ret = -EINVAL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	/* "PID (COMM) STATE PPID PGRP ...": COMM may hold ')' and spaces */
+	if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) &&
+	    sscanf(paren + 1, " %c %d %d", &letter, &ppid, &group) == 3) {
+		*state = letter;
+		if (pgrp)
+			*pgrp = (pid_t)group;
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+int cli_process_running(pid_t pid)
+{
+	char state;
+
+	return cli_proc_stat(pid, &state, NULL) == 0 && state != 'Z' && state != 'X';
+}
+
+void *cli_grow(void *items, size_t *cap, size_t need, size_t size, size_t min_cap)
+{
+	size_t n = *cap ? *cap : (min_cap ? min_cap : 1);
+	void *p;
+
+	if (need <= *cap)
+		return items;
+	while (n < need)
+		n = n > SIZE_MAX / 2 ? need : n * 2;
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	p = realloc(items, n * size);
+	if (!p)
+		return NULL;
+	*cap = n;
+	return p;
+}
+
 int cli_is_mount_point(const char *path)
 {
 	struct stat st, up;
