@@ -146,6 +146,11 @@ size_t cli_utf8_len(const unsigned char *p, size_t avail);
 /* Writes s as a JSON string, quotes included; bytes that are not UTF-8
  * become U+FFFD, so the output is valid JSON whatever s holds. */
 void cli_json_string(FILE *out, const char *s);
+/* s as cli_json_string() writes it, or null when s is NULL or empty. */
+void cli_json_string_or_null(FILE *out, const char *s);
+/* An instant as two keys, `"KEY": "ISO 8601"` (null when ts_ns <= 0), sep,
+ * then `"KEY_ns": ts_ns`: the pair every stable JSON output uses. */
+void cli_json_time(FILE *out, const char *key, int64_t ts_ns, const char *sep);
 /* Local time "2025-12-02 12:33:07" (seconds precision, for humans). */
 void cli_time_local(int64_t ts_ns, char *buf, size_t size);
 /* "90", "90s", "10m", "2h", "1d" into nanoseconds (0: no limit).  Returns
@@ -158,7 +163,10 @@ void cli_format_at(int64_t ts_ns, char *buf, size_t size);
 /* TIME (as cdp_time_parse reads it) into an exact instant, "latest" being
  * now_ns; dies naming the accepted forms when it is not one. */
 int64_t cli_resolve_time(const char *text, int64_t now_ns);
-/* "a/b", heap, owned by the caller; dies when out of memory. */
+/* asprintf() that dies when out of memory (git's xstrfmt); heap, owned
+ * by the caller. */
+char *cli_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "a/b", as cli_strfmt(). */
 char *cli_path_join(const char *a, const char *b);
 /* 1 when path is the root of a mount, 0 when not, -errno when unknown. */
 int cli_is_mount_point(const char *path);

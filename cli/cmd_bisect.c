@@ -95,10 +95,10 @@ static int bisect_try(struct bisect *b, int64_t ts, char *why, size_t whylen)
 	if (ret < 0)
 		bisect_die(b, "%s", err);
 	cli_format_at(ts, at, sizeof(at));
-	extra[0] = drill_env_entry("CDPFS_ROOT", m.mountpoint);
-	extra[1] = drill_env_entry("CDPFS_HOST", b->host);
-	extra[2] = drill_env_entry("CDPFS_TIME", at);
-	extra[3] = drill_env_entry("CDPFS_REQUESTED_TIME", at);
+	extra[0] = cli_strfmt("CDPFS_ROOT=%s", m.mountpoint);
+	extra[1] = cli_strfmt("CDPFS_HOST=%s", b->host);
+	extra[2] = cli_strfmt("CDPFS_TIME=%s", at);
+	extra[3] = cli_strfmt("CDPFS_REQUESTED_TIME=%s", at);
 	extra[4] = NULL;
 	envp = drill_environ(extra);
 	if (!envp)
@@ -242,8 +242,7 @@ static int cmd_bisect(struct cli_ctx *ctx)
 		cli_usage_error(self, "at least one --check CMD needed");
 	host = ctx->args[0];
 	/* HOST or HOST:/DIR: borrow the SPEC parser with a dummy time */
-	if (asprintf(&spec, "%s@latest", host) < 0)
-		die("out of memory");
+	spec = cli_strfmt("%s@latest", host);
 	err[0] = '\0';
 	if (cdp_fs_parse_spec(spec, &spec_host, &spec_dir, &spec_time, err, sizeof(err)) < 0 ||
 	    strchr(host, '@'))
@@ -331,10 +330,7 @@ static int cmd_bisect(struct cli_ctx *ctx)
 		printf("{\"host\": ");
 		cli_json_string(stdout, b.host);
 		printf(", \"dir\": ");
-		if (b.dir)
-			cli_json_string(stdout, b.dir);
-		else
-			printf("null");
+		cli_json_string_or_null(stdout, b.dir);
 		printf(", \"last_good\": ");
 		cli_json_string(stdout, when);
 		printf(", \"last_good_ns\": %lld, \"last_good_seq\": %llu, \"first_bad\": ",

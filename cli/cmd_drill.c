@@ -291,13 +291,13 @@ static int run_drill(struct drill *d, int json)
 	cli_format_at(d->view_ts_ns, at, sizeof(at));
 	cli_format_at(d->requested_ns, req_at, sizeof(req_at));
 	snprintf(seqbuf, sizeof(seqbuf), "%llu", (unsigned long long)d->seq);
-	extra[0] = drill_env_entry("CDPFS_ROOT", m.mountpoint);
-	extra[1] = drill_env_entry("CDPFS_HOST", d->host);
-	extra[2] = drill_env_entry("CDPFS_TIME", at);
-	extra[3] = drill_env_entry("CDPFS_REQUESTED_TIME", req_at);
-	extra[4] = drill_env_entry("CDPFS_SEQ", seqbuf);
-	extra[5] = drill_env_entry("CDPFS_DRILL_ID", d->id);
-	extra[6] = drill_env_entry("CDPFS_DRILL_DIR", d->dir_path);
+	extra[0] = cli_strfmt("CDPFS_ROOT=%s", m.mountpoint);
+	extra[1] = cli_strfmt("CDPFS_HOST=%s", d->host);
+	extra[2] = cli_strfmt("CDPFS_TIME=%s", at);
+	extra[3] = cli_strfmt("CDPFS_REQUESTED_TIME=%s", req_at);
+	extra[4] = cli_strfmt("CDPFS_SEQ=%s", seqbuf);
+	extra[5] = cli_strfmt("CDPFS_DRILL_ID=%s", d->id);
+	extra[6] = cli_strfmt("CDPFS_DRILL_DIR=%s", d->dir_path);
 	extra[7] = NULL;
 	envp = drill_environ(extra);
 	if (!envp)

@@ -32,20 +32,6 @@ static const char *root_state(const struct cdp_root_info *r)
 	return r->session_end_ts_ns ? "stopped" : "stopped (unclean)";
 }
 
-static void json_time(FILE *out, const char *key, int64_t ts_ns)
-{
-	char buf[64];
-
-	fprintf(out, "\"%s\": ", key);
-	if (ts_ns > 0) {
-		cdp_time_format(ts_ns, buf, sizeof(buf));
-		cli_json_string(out, buf);
-	} else {
-		fputs("null", out);
-	}
-	fprintf(out, ", \"%s_ns\": %lld", key, (long long)ts_ns);
-}
-
 static void print_json(FILE *out, const char *store, const struct cdp_host_info *hosts,
 		       size_t n)
 {
@@ -60,9 +46,9 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 		fprintf(out, "%s\n  {\"name\": ", i ? "," : "");
 		cli_json_string(out, h->name);
 		fputs(", ", out);
-		json_time(out, "first", h->first_ts_ns);
+		cli_json_time(out, "first", h->first_ts_ns, ", ");
 		fputs(", ", out);
-		json_time(out, "latest", h->latest_ts_ns);
+		cli_json_time(out, "latest", h->latest_ts_ns, ", ");
 		fprintf(out, ", \"latest_seq\": %llu, \"dirs\": [",
 			(unsigned long long)h->latest_seq);
 		for (j = 0; j < h->nroots; j++) {
@@ -71,15 +57,15 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 			fprintf(out, "%s\n    {\"path\": ", j ? "," : "");
 			cli_json_string(out, r->path);
 			fputs(", ", out);
-			json_time(out, "first", r->baseline_ts_ns);
+			cli_json_time(out, "first", r->baseline_ts_ns, ", ");
 			fprintf(out, ", \"active\": %s, \"state\": ", r->active ? "true" : "false");
 			cli_json_string(out, root_state(r));
 			fputs(", \"gaps\": [", out);
 			for (k = 0; k < r->ngaps; k++) {
 				fputs(k ? ", {" : "{", out);
-				json_time(out, "from", r->gaps[k].from_ts_ns);
+				cli_json_time(out, "from", r->gaps[k].from_ts_ns, ", ");
 				fputs(", ", out);
-				json_time(out, "to", r->gaps[k].to_ts_ns);
+				cli_json_time(out, "to", r->gaps[k].to_ts_ns, ", ");
 				fputs("}", out);
 			}
 			fputs("]}", out);

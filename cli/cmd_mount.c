@@ -32,14 +32,8 @@ static const struct cli_option mount_options[] = {
 
 static char *join_options(char *acc, const char *more)
 {
-	char *out;
+	char *out = acc ? cli_strfmt("%s,%s", acc, more) : cli_strfmt("%s", more);
 
-	if (!acc)
-		out = strdup(more);
-	else if (asprintf(&out, "%s,%s", acc, more) < 0)
-		out = NULL;
-	if (!out)
-		die("out of memory");
 	free(acc);
 	return out;
 }

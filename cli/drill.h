@@ -114,10 +114,6 @@ char *drill_file_tail(const char *path, unsigned max_lines);
  * Heap array (the strings of extra are not copied); free() it. */
 char **drill_environ(char *const extra[]);
 
-/* "NAME=value", heap, for the extra of drill_environ(); dies when out of
- * memory. */
-char *drill_env_entry(const char *name, const char *value);
-
 /* Dies unless store holds a store (its FORMAT file), before a drill or a
  * bisection makes anything. */
 void drill_require_store(const char *store);

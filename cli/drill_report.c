@@ -45,18 +45,12 @@ const char *drill_check_result(const struct check_run *c)
 	}
 }
 
+/* One key a line, indented. */
 static void json_time(FILE *out, const char *key, int64_t ts_ns)
 {
-	char buf[64];
-
-	fprintf(out, "  \"%s\": ", key);
-	if (ts_ns > 0) {
-		cdp_time_format(ts_ns, buf, sizeof(buf));
-		cli_json_string(out, buf);
-	} else {
-		fputs("null", out);
-	}
-	fprintf(out, ",\n  \"%s_ns\": %lld,\n", key, (long long)ts_ns);
+	fputs("  ", out);
+	cli_json_time(out, key, ts_ns, ",\n  ");
+	fputs(",\n", out);
 }
 
 static void json_ms(FILE *out, const char *key, int64_t from_ns, int64_t to_ns, int last)
@@ -78,17 +72,11 @@ void drill_report_json(const struct drill *d, FILE *out)
 	fputs(",\n  \"result\": ", out);
 	cli_json_string(out, d->result);
 	fputs(",\n  \"error\": ", out);
-	if (d->error[0])
-		cli_json_string(out, d->error);
-	else
-		fputs("null", out);
+	cli_json_string_or_null(out, d->error);
 	fputs(",\n  \"host\": ", out);
 	cli_json_string(out, d->host);
 	fputs(",\n  \"dir\": ", out);
-	if (d->dir)
-		cli_json_string(out, d->dir);
-	else
-		fputs("null", out);
+	cli_json_string_or_null(out, d->dir);
 	fputs(",\n  \"store\": ", out);
 	cli_json_string(out, d->store);
 	fputs(",\n  \"mountpoint\": ", out);
@@ -124,16 +112,10 @@ void drill_report_json(const struct drill *d, FILE *out)
 	json_ms(out, "answering_ms", d->started_ns, d->answering_ns, 0);
 	json_ms(out, "manifest_ms", d->manifest_start_ns, d->manifest_end_ns, 0);
 	fputs("  \"answering_by\": ", out);
-	if (d->answering_by)
-		cli_json_string(out, d->answering_by);
-	else
-		fputs("null", out);
+	cli_json_string_or_null(out, d->answering_by);
 	fputs(",\n  \"manifest\": {\"format\": \"" CLI_MANIFEST_HEADER "\", \"file\": \"manifest\", "
 	      "\"sha256\": ", out);
-	if (d->manifest_hex[0])
-		cli_json_string(out, d->manifest_hex);
-	else
-		fputs("null", out);
+	cli_json_string_or_null(out, d->manifest_hex);
 	fprintf(out, ", \"entries\": %llu},\n", (unsigned long long)d->manifest_entries);
 	fputs("  \"overlay\": ", out);
 	if (d->keep) {
@@ -144,10 +126,7 @@ void drill_report_json(const struct drill *d, FILE *out)
 		fputs("{\"kept\": false, \"name\": null},\n", out);
 	}
 	fputs("  \"unmount_error\": ", out);
-	if (d->unmount_error[0])
-		cli_json_string(out, d->unmount_error);
-	else
-		fputs("null", out);
+	cli_json_string_or_null(out, d->unmount_error);
 	fprintf(out, ",\n  \"timeout_s\": %lld,\n  \"checks\": [",
 		(long long)(d->timeout_ns / 1000000000LL));
 	for (i = 0; i < d->nchecks; i++) {
@@ -519,8 +498,7 @@ int drill_show(const char *store, const char *id, int json)
 
 	if (!*id || strchr(id, '/') || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
 		die("bad drill ID '%s' (see 'cdpfs drill --list')", id);
-	if (asprintf(&path, "%s/drills/%s/%s", store, id, json ? "report.json" : "report.md") < 0)
-		die("out of memory");
+	path = cli_strfmt("%s/drills/%s/%s", store, id, json ? "report.json" : "report.md");
 	f = fopen(path, "re");
 	if (!f) {
 		if (errno == ENOENT)

@@ -110,15 +110,6 @@ char **drill_environ(char *const extra[])
 	return env;
 }
 
-char *drill_env_entry(const char *name, const char *value)
-{
-	char *s;
-
-	if (asprintf(&s, "%s=%s", name, value) < 0)
-		die("out of memory");
-	return s;
-}
-
 /* ------------------------------------------------------------- store */
 
 void drill_require_store(const char *store)
@@ -429,6 +420,17 @@ static int scan_bytes(struct line_scan *ls, const char *p, size_t n)
 	return hit;
 }
 
+/* n bytes of the check's output: into its log (a short write sets *ret to
+ * -EIO, once), and through the scan for the answering line. */
+static void log_output(int logfd, const char *buf, ssize_t n, struct line_scan *scan,
+		       struct drill_check_result *r, int *ret)
+{
+	if (write(logfd, buf, (size_t)n) != n && *ret == 0)
+		*ret = -EIO;
+	if (!r->answering_ns && scan_bytes(scan, buf, (size_t)n))
+		r->answering_ns = cdp_now_ns();
+}
+
 int drill_run_check(const char *cmd, char *const envp[], const char *log,
 		    int64_t timeout_ns, struct drill_check_result *r)
 {
@@ -484,10 +486,7 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 		if (pipe_open && poll(&pfd, 1, 50) > 0) {
 			n = read(fds[0], buf, sizeof(buf));
 			if (n > 0) {
-				if (write(logfd, buf, (size_t)n) != n && ret == 0)
-					ret = -EIO;
-				if (!r->answering_ns && scan_bytes(&scan, buf, (size_t)n))
-					r->answering_ns = cdp_now_ns();
+				log_output(logfd, buf, n, &scan, r, &ret);
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				pipe_open = 0;
 			}
@@ -507,10 +506,7 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 			 * is not waited for. */
 			n = read(fds[0], buf, sizeof(buf));
 			if (n > 0) {
-				if (write(logfd, buf, (size_t)n) != n && ret == 0)
-					ret = -EIO;
-				if (!r->answering_ns && scan_bytes(&scan, buf, (size_t)n))
-					r->answering_ns = cdp_now_ns();
+				log_output(logfd, buf, n, &scan, r, &ret);
 				continue;
 			}
 			pipe_open = 0;

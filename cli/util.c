@@ -19,14 +19,20 @@
 #include "cli/cli.h"
 #include "store.h"
 
+/* "cdpfs: " and the message on stderr, after what stdout holds. */
+static void say(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("cdpfs: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("cdpfs: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
@@ -45,10 +51,8 @@ void cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("cdpfs: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (see 'cdpfs %s --help')\n", cmd->name);
 	exit(2);
@@ -70,8 +74,7 @@ const char *cli_store_path(struct cli_ctx *ctx)
 	} else {
 		if (!getcwd(cwd, sizeof(cwd)))
 			die("cannot get the current directory: %s", strerror(errno));
-		if (asprintf(&out, "%s/%s", strcmp(cwd, "/") ? cwd : "", s) < 0)
-			out = NULL;
+		out = cli_strfmt("%s/%s", strcmp(cwd, "/") ? cwd : "", s);
 	}
 	if (!out)
 		die("out of memory");
@@ -218,6 +221,28 @@ void cli_json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+void cli_json_string_or_null(FILE *out, const char *s)
+{
+	if (s && *s)
+		cli_json_string(out, s);
+	else
+		fputs("null", out);
+}
+
+void cli_json_time(FILE *out, const char *key, int64_t ts_ns, const char *sep)
+{
+	char buf[64];
+
+	fprintf(out, "\"%s\": ", key);
+	if (ts_ns > 0) {
+		cdp_time_format(ts_ns, buf, sizeof(buf));
+		cli_json_string(out, buf);
+	} else {
+		fputs("null", out);
+	}
+	fprintf(out, "%s\"%s_ns\": %lld", sep, key, (long long)ts_ns);
+}
+
 void cli_time_local(int64_t ts_ns, char *buf, size_t size)
 {
 	time_t t = (time_t)(ts_ns / 1000000000);
@@ -274,13 +299,23 @@ int64_t cli_resolve_time(const char *text, int64_t now_ns)
 	return ts == CDP_TS_LATEST ? now_ns : ts;
 }
 
-char *cli_path_join(const char *a, const char *b)
+char *cli_strfmt(const char *fmt, ...)
 {
+	va_list ap;
 	char *out;
+	int n;
 
-	if (asprintf(&out, "%s/%s", a, b) < 0)
+	va_start(ap, fmt);
+	n = vasprintf(&out, fmt, ap);
+	va_end(ap);
+	if (n < 0)
 		die("out of memory");
 	return out;
+}
+
+char *cli_path_join(const char *a, const char *b)
+{
+	return cli_strfmt("%s/%s", a, b);
 }
 
 int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp)
