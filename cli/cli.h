@@ -170,6 +170,11 @@ char *cli_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *cli_path_join(const char *a, const char *b);
 /* 1 when path is the root of a mount, 0 when not, -errno when unknown. */
 int cli_is_mount_point(const char *path);
+/* s as the value of a mount option (-o, read by fuse_opt and by
+ * mount.cdpfs): ',' and '\\' get a '\\' before them.  Stops while fewer
+ * than 3 bytes of out (size bytes) are left; returns the length written,
+ * NUL-terminated. */
+size_t cli_opt_escape(const char *s, char *out, size_t size);
 /* The state letter (R, S, Z, ...) and process group of pid, from
  * /proc/PID/stat.  Returns 0, -errno when /proc has no entry it can read
  * (-ENOENT: no such process), -EINVAL when the entry cannot be parsed. */

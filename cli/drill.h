@@ -42,6 +42,12 @@ int cli_manifest_write(struct cdp_view *v, uint64_t root_fid, uint32_t block_siz
 		       FILE *out, uint8_t sha[CDP_HASH_BYTES], uint64_t *entries,
 		       int (*stop)(void));
 
+/* Writes len bytes of s into out as a manifest field (PATH, TARGET, xattr
+ * names): bytes below 0x21, above 0x7e, and '%', ',', '=' become %HH
+ * (upper-case hex), so a field never holds a space.  out must hold 3 * len
+ * + 1 bytes; returns the length written, NUL-terminated. */
+size_t cli_manifest_escape(const char *s, size_t len, char *out);
+
 /* Lower-case hex of a hash into hex (2 * CDP_HASH_BYTES + 1 bytes). */
 void cli_hash_hex(const uint8_t hash[CDP_HASH_BYTES], char *hex);
 

@@ -231,7 +231,7 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 		     const char *log, char *err, size_t errlen)
 {
 	const char *tmp = getenv("TMPDIR");
-	char opts[PATH_MAX + 128], out[4096], *seq;
+	char opts[2 * PATH_MAX + 256], out[4096], *seq;
 	char *argv[10];
 	int argc = 0, ret;
 
@@ -253,15 +253,8 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 	 * a ',' or '\\' in the log path is escaped for -o (fuse_opt) */
 	{
 		char esc[2 * PATH_MAX + 1];
-		size_t w = 0;
-		const char *c;
 
-		for (c = log ? log : ""; *c && w + 2 < sizeof(esc); c++) {
-			if (*c == ',' || *c == '\\')
-				esc[w++] = '\\';
-			esc[w++] = *c;
-		}
-		esc[w] = '\0';
+		cli_opt_escape(log ? log : "", esc, sizeof(esc));
 		snprintf(opts, sizeof(opts), "rw,nosuid,nodev%s%s%s%s",
 			 overlay ? ",overlay=" : "", overlay ? overlay : "", log ? ",log=" : "",
 			 esc);

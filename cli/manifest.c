@@ -104,25 +104,39 @@ static int line_str(struct walk *w, const char *s)
 	return line_put(w, s, strlen(s));
 }
 
-/* Bytes that could split a field or be mistaken for syntax become %HH. */
-static int line_escaped(struct walk *w, const char *s, size_t len)
+size_t cli_manifest_escape(const char *s, size_t len, char *out)
 {
 	static const char digits[] = "0123456789ABCDEF";
-	size_t i;
-	int ret = 0;
+	size_t i, n = 0;
 
-	for (i = 0; i < len && ret == 0; i++) {
+	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x21 || c > 0x7e || c == '%' || c == ',' || c == '=') {
-			char esc[3] = { '%', digits[c >> 4], digits[c & 15] };
-
-			ret = line_put(w, esc, 3);
+			out[n++] = '%';
+			out[n++] = digits[c >> 4];
+			out[n++] = digits[c & 15];
 		} else {
-			ret = line_put(w, s + i, 1);
+			out[n++] = (char)c;
 		}
 	}
-	return ret;
+	out[n] = '\0';
+	return n;
+}
+
+/* Bytes that could split a field or be mistaken for syntax become %HH. */
+static int line_escaped(struct walk *w, const char *s, size_t len)
+{
+	char *n;
+
+	if (len > (SIZE_MAX - w->line_len - 1) / 3)
+		return -ENOMEM;
+	n = cli_grow(w->line, &w->line_cap, w->line_len + 3 * len + 1, 1, 512);
+	if (!n)
+		return -ENOMEM;
+	w->line = n;
+	w->line_len += cli_manifest_escape(s, len, w->line + w->line_len);
+	return 0;
 }
 
 static int emit_line(struct walk *w)

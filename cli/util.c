@@ -318,6 +318,21 @@ char *cli_path_join(const char *a, const char *b)
 	return cli_strfmt("%s/%s", a, b);
 }
 
+size_t cli_opt_escape(const char *s, char *out, size_t size)
+{
+	size_t w = 0;
+
+	if (!size)
+		return 0;
+	for (; *s && w + 2 < size; s++) {
+		if (*s == ',' || *s == '\\')
+			out[w++] = '\\';
+		out[w++] = *s;
+	}
+	out[w] = '\0';
+	return w;
+}
+
 int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp)
 {
 	char path[64], buf[512], *paren, letter;
