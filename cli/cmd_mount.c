@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * cmd_mount.c - `cdpfs mount` (a past instant, read-only, through
- * cdp_fs_mount(), which returns once the mount is live) and `cdpfs umount`
- * (fusermount3 -u, then wait until the mount point is a plain directory
- * again and the daemon that served it has exited).  Several -o are joined with commas, as mount(8) does.
+ * cmd_mount.c - `cdpfs mount` (a past instant, read-only or on a writable
+ * overlay, through cdp_fs_mount(), which returns once the mount is live)
+ * and `cdpfs umount` (fusermount3 -u, then wait until the mount point is a
+ * plain directory again and the daemon that served it has exited).
+ * Several -o are joined with commas, as mount(8) does.
  */
 #include <dirent.h>
 #include <errno.h>
