@@ -80,6 +80,12 @@ $(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC)) $(LIBSTORE)
 $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
+# test_cli links what build/cdpfs is made of, but cli/main.o.
+$(BUILD)/tests/test_cli: $(BUILD)/obj/tests/unit/test_cli.o \
+		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC)) $(LIBSTORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)

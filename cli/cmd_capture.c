@@ -5,7 +5,6 @@
  * The capture layer does the work and reports one line on failure; this
  * file only parses the command line.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,52 +14,49 @@
 #include "cli/cli.h"
 
 enum {
-	OPT_STORE = 256,
-	OPT_HOST,
+	OPT_HOST = 256,
 	OPT_MEM_LIMIT,
 	OPT_FOREGROUND,
 	OPT_NO_JOURNAL,
 	OPT_NO_PROGRESS,
 	OPT_STOP,
-	OPT_HELP,
 };
 
-static const struct option capture_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "host", required_argument, NULL, OPT_HOST },
-	{ "mem-limit", required_argument, NULL, OPT_MEM_LIMIT },
-	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
-	{ "no-journal", no_argument, NULL, OPT_NO_JOURNAL },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-	{ "stop", no_argument, NULL, OPT_STOP },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option capture_options[] = {
+	{ "host", required_argument, OPT_HOST, "--host HOST",
+	  "host name recorded in the store (default: short hostname)" },
+	{ "mem-limit", required_argument, OPT_MEM_LIMIT, "--mem-limit SIZE",
+	  "capture daemon memory ceiling, e.g. 256M (default 256M)" },
+	{ "foreground", no_argument, OPT_FOREGROUND, "--foreground",
+	  "run the capture daemon in this process (systemd, tests)" },
+	{ "no-journal", no_argument, OPT_NO_JOURNAL, "--no-journal",
+	  "passthrough only, nothing journaled (benchmark floor)" },
+	{ "no-progress", no_argument, OPT_NO_PROGRESS, "--no-progress",
+	  "no baseline progress on the terminal" },
+	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
+	CLI_OPT_END
 };
 
-int cmd_capture(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_capture(struct cli_ctx *ctx)
 {
+	const struct cli_cmd *self = ctx->cmd;
 	struct cdp_capture_request req;
-	const char *opt_store = NULL;
 	int stop = 0, no_progress = 0, c, i;
-	char err[1024], *store;
+	const char *store, *arg;
+	char err[1024];
 
 	memset(&req, 0, sizeof(req));
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", capture_options, NULL)) != -1) {
+	while ((c = cli_getopt(ctx, &arg)) != -1) {
 		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
 		case OPT_HOST:
-			if (!*optarg)
+			if (!*arg)
 				cli_usage_error(self, "empty --host");
-			req.host = optarg;
+			req.host = arg;
 			break;
 		case OPT_MEM_LIMIT:
-			if (cli_parse_size(optarg, &req.mem_limit_bytes) < 0 ||
+			if (cli_parse_size(arg, &req.mem_limit_bytes) < 0 ||
 			    req.mem_limit_bytes == 0)
-				cli_usage_error(self, "bad --mem-limit '%s' (e.g. 256M, 1G)", optarg);
+				cli_usage_error(self, "bad --mem-limit '%s' (e.g. 256M, 1G)", arg);
 			break;
 		case OPT_FOREGROUND:
 			req.foreground = 1;
@@ -74,36 +70,40 @@ int cmd_capture(int argc, char **argv, const struct cli_cmd *self)
 		case OPT_STOP:
 			stop = 1;
 			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
+	if (ctx->nargs == 0)
 		cli_usage_error(self, "no directory given");
-	store = cli_store_path(opt_store);
+	store = cli_store_path(ctx);
 
 	if (stop) {
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal)
 			cli_usage_error(self, "--stop takes only --store and directories");
-		for (i = optind; i < argc; i++) {
+		for (i = 0; i < ctx->nargs; i++) {
 			err[0] = '\0';
-			if (cdp_capture_stop(store, argv[i], err, sizeof(err)) != 0)
+			if (cdp_capture_stop(store, ctx->args[i], err, sizeof(err)) != 0)
 				die_line(err);
 		}
-		free(store);
 		return 0;
 	}
 
 	req.store = store;
-	req.dirs = argv + optind;
-	req.ndirs = (size_t)(argc - optind);
+	req.dirs = ctx->args;
+	req.ndirs = (size_t)ctx->nargs;
 	req.progress = !no_progress && isatty(STDERR_FILENO);
 	err[0] = '\0';
 	if (cdp_capture_start(&req, err, sizeof(err)) != 0)
 		die_line(err);
-	free(store);
 	return 0;
 }
+
+const struct cli_cmd cli_cmd_capture = {
+	.name = "capture",
+	.fn = cmd_capture,
+	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
+		 "              [--no-journal] [--no-progress] DIR...\n"
+		 "       cdpfs capture [--store DIR] --stop DIR...",
+	.summary = "protect directories in place and journal every change",
+	.options = capture_options,
+	.flags = CLI_NEEDS_STORE,
+};

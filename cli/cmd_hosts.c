@@ -11,26 +11,16 @@
  * The store is opened read-only, so this works while capture runs.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "store.h"
 
-enum {
-	OPT_STORE = 256,
-	OPT_JSON,
-	OPT_HELP,
-};
-
-static const struct option hosts_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option hosts_options[] = {
+	CLI_OPT_JSON("machine-readable output with stable keys"),
+	CLI_OPT_END
 };
 
 static const char *root_state(const struct cdp_root_info *r)
@@ -40,20 +30,6 @@ static const char *root_state(const struct cdp_root_info *r)
 	if (r->baseline_ts_ns == 0)
 		return "incomplete";
 	return r->session_end_ts_ns ? "stopped" : "stopped (unclean)";
-}
-
-static void json_time(FILE *out, const char *key, int64_t ts_ns)
-{
-	char buf[64];
-
-	fprintf(out, "\"%s\": ", key);
-	if (ts_ns > 0) {
-		cdp_time_format(ts_ns, buf, sizeof(buf));
-		cli_json_string(out, buf);
-	} else {
-		fputs("null", out);
-	}
-	fprintf(out, ", \"%s_ns\": %lld", key, (long long)ts_ns);
 }
 
 static void print_json(FILE *out, const char *store, const struct cdp_host_info *hosts,
@@ -70,9 +46,9 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 		fprintf(out, "%s\n  {\"name\": ", i ? "," : "");
 		cli_json_string(out, h->name);
 		fputs(", ", out);
-		json_time(out, "first", h->first_ts_ns);
+		cli_json_time(out, "first", h->first_ts_ns, ", ");
 		fputs(", ", out);
-		json_time(out, "latest", h->latest_ts_ns);
+		cli_json_time(out, "latest", h->latest_ts_ns, ", ");
 		fprintf(out, ", \"latest_seq\": %llu, \"dirs\": [",
 			(unsigned long long)h->latest_seq);
 		for (j = 0; j < h->nroots; j++) {
@@ -81,15 +57,15 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 			fprintf(out, "%s\n    {\"path\": ", j ? "," : "");
 			cli_json_string(out, r->path);
 			fputs(", ", out);
-			json_time(out, "first", r->baseline_ts_ns);
+			cli_json_time(out, "first", r->baseline_ts_ns, ", ");
 			fprintf(out, ", \"active\": %s, \"state\": ", r->active ? "true" : "false");
 			cli_json_string(out, root_state(r));
 			fputs(", \"gaps\": [", out);
 			for (k = 0; k < r->ngaps; k++) {
 				fputs(k ? ", {" : "{", out);
-				json_time(out, "from", r->gaps[k].from_ts_ns);
+				cli_json_time(out, "from", r->gaps[k].from_ts_ns, ", ");
 				fputs(", ", out);
-				json_time(out, "to", r->gaps[k].to_ts_ns);
+				cli_json_time(out, "to", r->gaps[k].to_ts_ns, ", ");
 				fputs("}", out);
 			}
 			fputs("]}", out);
@@ -175,55 +151,26 @@ static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 	free(rows);
 }
 
-int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_hosts(struct cli_ctx *ctx)
 {
-	const char *opt_store = NULL;
 	struct cdp_host_info *hosts = NULL;
-	struct cdp_store *s = NULL;
+	struct cdp_store *s;
+	const char *store;
 	size_t n = 0;
-	int c, json = 0, ret;
-	struct stat st;
-	char *store;
+	int ret;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", hosts_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind != argc)
-		cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
-	store = cli_store_path(opt_store);
-	ret = cdp_store_open(store, CDP_STORE_READ, NULL, &s);
-	if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store, &st) == 0 &&
-	    !S_ISDIR(st.st_mode))
-		die("'%s' is not a store (not a directory); name the store with --store "
-		    "or CDPFS_STORE", store);
-	if (ret == -CDP_ENOSTORE || ret == -ENOENT)
-		die("no store at '%s' (nothing captured yet; name the store with --store "
-		    "or CDPFS_STORE)", store);
-	if (ret == -CDP_EVERSION)
-		die("store '%s' has another format version (this cdpfs reads format %d)",
-		    store, CDP_FORMAT_VERSION);
-	if (ret < 0)
-		die("cannot open store '%s': %s", store, cdp_strerror(ret));
+	while (cli_getopt(ctx, NULL) != -1)
+		;
+	if (ctx->nargs)
+		cli_usage_error(ctx->cmd, "unexpected argument '%s'", ctx->args[0]);
+	store = cli_store_path(ctx);
+	s = cli_open_store(ctx);
 	ret = cdp_store_hosts(s, &hosts, &n);
 	if (ret < 0) {
 		cdp_store_close(s);
 		die("cannot list hosts of store '%s': %s", store, cdp_strerror(ret));
 	}
-	if (json)
+	if (ctx->json)
 		print_json(stdout, store, hosts, n);
 	else if (n == 0)
 		printf("no host captured yet in store '%s'\n", store);
@@ -231,8 +178,16 @@ int cmd_hosts(int argc, char **argv, const struct cli_cmd *self)
 		print_table(stdout, hosts, n);
 	cdp_host_info_free(hosts, n);
 	cdp_store_close(s);
-	free(store);
 	if (fflush(stdout) != 0)
 		die("cannot write the output");
 	return 0;
 }
+
+const struct cli_cmd cli_cmd_hosts = {
+	.name = "hosts",
+	.fn = cmd_hosts,
+	.usage = "hosts [--store DIR] [--json]",
+	.summary = "list captured hosts and directories, from when to when, and gaps",
+	.options = hosts_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};

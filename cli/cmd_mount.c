@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * cmd_mount.c - `cdpfs mount` (a past instant, read-only, through
- * cdp_fs_mount(), which returns once the mount is live) and `cdpfs umount`
- * (fusermount3 -u, then wait until the mount point is a plain directory
- * again and the daemon that served it has exited).  Several -o are joined with commas, as mount(8) does.
+ * cmd_mount.c - `cdpfs mount` (a past instant, read-only or on a writable
+ * overlay, through cdp_fs_mount(), which returns once the mount is live)
+ * and `cdpfs umount` (fusermount3 -u, then wait until the mount point is a
+ * plain directory again and the daemon that served it has exited).
+ * Several -o are joined with commas, as mount(8) does.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,52 +21,37 @@
 #include "cli/cli.h"
 #include "fs/fs.h"
 
-enum {
-	OPT_STORE = 256,
-	OPT_HELP,
-};
-
-static const struct option mount_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "options", required_argument, NULL, 'o' },
-	{ "foreground", no_argument, NULL, 'f' },
-	{ "debug", no_argument, NULL, 'd' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option mount_options[] = {
+	{ NULL, 0, 0, "SPEC", "HOST@TIME or HOST:/DIR@TIME (see cdpfs(8) for TIME)" },
+	{ "options", required_argument, 'o', "-o OPTS",
+	  "mount options, see below; may be repeated" },
+	{ "foreground", no_argument, 'f', "-f, --foreground", "serve in this process until unmounted" },
+	{ "debug", no_argument, 'd', "-d, --debug", "log every FUSE request on stderr (implies -f)" },
+	{ "verbose", no_argument, 'v', "-v, --verbose", "say which instant was mounted" },
+	CLI_OPT_END
 };
 
 static char *join_options(char *acc, const char *more)
 {
-	char *out;
+	char *out = acc ? cli_strfmt("%s,%s", acc, more) : cli_strfmt("%s", more);
 
-	if (!acc)
-		out = strdup(more);
-	else if (asprintf(&out, "%s,%s", acc, more) < 0)
-		out = NULL;
-	if (!out)
-		die("out of memory");
 	free(acc);
 	return out;
 }
 
-int cmd_mount(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_mount(struct cli_ctx *ctx)
 {
+	const struct cli_cmd *self = ctx->cmd;
 	struct cdp_mount_request req;
-	const char *opt_store = NULL;
-	char err[1024], *store, *options = NULL;
+	char err[1024], *options = NULL;
+	const char *arg;
 	int c, ret;
 
 	memset(&req, 0, sizeof(req));
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:fdvh", mount_options, NULL)) != -1) {
+	while ((c = cli_getopt(ctx, &arg)) != -1) {
 		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
 		case 'o':
-			options = join_options(options, optarg);
+			options = join_options(options, arg);
 			break;
 		case 'f':
 			req.foreground = 1;
@@ -79,37 +64,36 @@ int cmd_mount(int argc, char **argv, const struct cli_cmd *self)
 		case 'v':
 			req.verbose = 1;
 			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			if (optopt)
-				cli_usage_error(self, "option '-%c' %s", optopt,
-						strchr("o", optopt) ? "needs a value" : "is unknown");
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (argc - optind != 2)
-		cli_usage_error(self, argc - optind < 2 ? "SPEC and MOUNTPOINT needed" :
+	if (ctx->nargs != 2)
+		cli_usage_error(self, ctx->nargs < 2 ? "SPEC and MOUNTPOINT needed" :
 				"too many arguments");
-	store = cli_store_path(opt_store);
-	req.store = store;
-	req.spec = argv[optind];
-	req.mountpoint = argv[optind + 1];
+	req.store = cli_store_path(ctx);
+	req.spec = ctx->args[0];
+	req.mountpoint = ctx->args[1];
 	req.options = options;
 	err[0] = '\0';
 	ret = cdp_fs_mount(&req, err, sizeof(err));
 	free(options);
-	free(store);
 	if (ret != 0)
 		die_line(err);
 	return 0;
 }
 
-static const struct option umount_options[] = {
-	{ "lazy", no_argument, NULL, 'z' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+const struct cli_cmd cli_cmd_mount = {
+	.name = "mount",
+	.fn = cmd_mount,
+	.usage = "mount [--store DIR] [-o OPTS] [-f] [-d] [-v] SPEC MOUNTPOINT",
+	.summary = "mount a host as it was at an instant, read-only or as a writable overlay",
+	.options = mount_options,
+	.flags = CLI_NEEDS_STORE,
+	.more_help = cdp_fs_options_help,
+};
+
+static const struct cli_option umount_options[] = {
+	{ "lazy", no_argument, 'z', "-z, --lazy", "detach now, finish when no longer busy" },
+	CLI_OPT_END
 };
 
 /* Runs fusermount3 -u; its complaint, if any, lands in why (one line). */
@@ -209,26 +193,7 @@ static size_t find_daemons(const char *abs, pid_t *pids, size_t max)
 	return n;
 }
 
-/* A process is gone once /proc no longer has it or it is a zombie. */
-static int process_gone(pid_t pid)
-{
-	char path[64], buf[256], *paren;
-	FILE *f;
-	int gone = 1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 1;
-	if (fgets(buf, sizeof(buf), f)) {
-		paren = strrchr(buf, ')');
-		gone = paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-	}
-	fclose(f);
-	return gone;
-}
-
-int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_umount(struct cli_ctx *ctx)
 {
 	const char *mp;
 	char abs[PATH_MAX], why[512];
@@ -236,23 +201,12 @@ int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 	size_t ndaemons = 0;
 	int c, lazy = 0, ret, i;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "zh", umount_options, NULL)) != -1) {
-		switch (c) {
-		case 'z':
+	while ((c = cli_getopt(ctx, NULL)) != -1)
+		if (c == 'z')
 			lazy = 1;
-			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind != 1)
-		cli_usage_error(self, "one MOUNTPOINT needed");
-	mp = argv[optind];
+	if (ctx->nargs != 1)
+		cli_usage_error(ctx->cmd, "one MOUNTPOINT needed");
+	mp = ctx->args[0];
 	ret = cli_is_mount_point(mp);
 	if (ret == -ENOENT)
 		die("mount point '%s' does not exist", mp);
@@ -285,10 +239,18 @@ int cmd_umount(int argc, char **argv, const struct cli_cmd *self)
 		size_t k, alive = 0;
 
 		for (k = 0; k < ndaemons; k++)
-			alive += !process_gone(daemons[k]);
+			alive += cli_process_running(daemons[k]);
 		if (!alive)
 			return 0;
 		nanosleep(&ts, NULL);
 	}
 	die("the daemon of '%s' is still running 10 s after the unmount", mp);
 }
+
+const struct cli_cmd cli_cmd_umount = {
+	.name = "umount",
+	.fn = cmd_umount,
+	.usage = "umount [-z] MOUNTPOINT",
+	.summary = "unmount a time-travel mount and wait until it is gone",
+	.options = umount_options,
+};

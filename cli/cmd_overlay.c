@@ -14,7 +14,6 @@
  * history: overlays are files of their own.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +23,12 @@
 #include "store.h"
 #include "overlay.h"
 
-enum {
-	OPT_STORE = 256,
-	OPT_JSON,
-	OPT_HELP,
-};
-
-static const struct option overlay_options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 }
+static const struct cli_option overlay_options[] = {
+	{ NULL, 0, 0, "list", "name, host and directory, base instant, size, last use,\n"
+	  "mounted or kept" },
+	{ NULL, 0, 0, "rm NAME...", "remove kept overlays (not while mounted)" },
+	CLI_OPT_JSON("machine-readable output with stable keys"),
+	CLI_OPT_END
 };
 
 static void human_size(uint64_t bytes, char *buf, size_t size)
@@ -117,75 +111,68 @@ static void print_table(const struct cdp_overlay_info *list, size_t n)
 	}
 }
 
-int cmd_overlay(int argc, char **argv, const struct cli_cmd *self)
+static int cmd_overlay(struct cli_ctx *ctx)
 {
-	const char *opt_store = NULL, *action;
+	const struct cli_cmd *self = ctx->cmd;
 	struct cdp_overlay_info *list = NULL;
-	int c, json = 0, ret, i, failed = 0;
-	char *store;
+	const char *action, *store;
+	int ret, i, failed = 0;
 	size_t n;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", overlay_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_STORE:
-			opt_store = optarg;
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-		case OPT_HELP:
-			cli_usage(self, stdout, 0);
-		default:
-			cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc)
+	while (cli_getopt(ctx, NULL) != -1)
+		;
+	if (ctx->nargs == 0)
 		cli_usage_error(self, "missing action: list or rm");
-	action = argv[optind++];
-	store = cli_store_path(opt_store);
+	action = ctx->args[0];
+	store = cli_store_path(ctx);
 
 	if (strcmp(action, "list") == 0 || strcmp(action, "ls") == 0) {
-		if (optind < argc)
-			cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
+		if (ctx->nargs > 1)
+			cli_usage_error(self, "unexpected argument '%s'", ctx->args[1]);
 		ret = cdp_overlay_list(store, &list, &n);
 		if (ret < 0)
 			die("cannot list the overlays of store '%s': %s", store, cdp_strerror(ret));
-		if (json)
+		if (ctx->json)
 			print_json(store, list, n);
 		else
 			print_table(list, n);
 		cdp_overlay_list_free(list, n);
-		free(store);
 		return 0;
 	}
 	if (strcmp(action, "rm") != 0)
 		cli_usage_error(self, "unknown action '%s' (expected list or rm)", action);
-	if (optind >= argc)
+	if (ctx->nargs < 2)
 		cli_usage_error(self, "missing overlay NAME to remove");
-	for (i = optind; i < argc; i++) {
+	for (i = 1; i < ctx->nargs; i++) {
 		char path[PATH_MAX + 300];
 
-		if (!cdp_overlay_name_valid(argv[i])) {
+		if (!cdp_overlay_name_valid(ctx->args[i])) {
 			fprintf(stderr, "cdpfs: bad overlay name '%s' (see 'cdpfs overlay list')\n",
-				argv[i]);
+				ctx->args[i]);
 			failed = 1;
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/overlays/%s", store, argv[i]);
+		snprintf(path, sizeof(path), "%s/overlays/%s", store, ctx->args[i]);
 		ret = cdp_overlay_destroy(path);
 		if (ret == -ENOENT)
 			fprintf(stderr, "cdpfs: no overlay '%s' in store '%s' (see 'cdpfs overlay "
-				"list')\n", argv[i], store);
+				"list')\n", ctx->args[i], store);
 		else if (ret == -EBUSY)
 			fprintf(stderr, "cdpfs: overlay '%s' is mounted: unmount it first\n",
-				argv[i]);
+				ctx->args[i]);
 		else if (ret < 0)
-			fprintf(stderr, "cdpfs: cannot remove overlay '%s': %s\n", argv[i],
+			fprintf(stderr, "cdpfs: cannot remove overlay '%s': %s\n", ctx->args[i],
 				cdp_strerror(ret));
 		failed |= ret < 0;
 	}
-	free(store);
 	return failed;
 }
+
+const struct cli_cmd cli_cmd_overlay = {
+	.name = "overlay",
+	.fn = cmd_overlay,
+	.usage = "overlay [--store DIR] [--json] list | rm NAME...",
+	.summary = "list or remove the writable overlays kept in a store",
+	.options = overlay_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};

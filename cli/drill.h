@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * drill.h - what `cdpfs drill` and `cdpfs bisect` share (internal to cli/):
- * the manifest of a tree as the store holds it (cli/manifest.c), and the
- * machinery that mounts a private writable overlay of one instant in a
- * child process, runs checks in their own process groups with a timeout,
- * and unmounts again (cli/drill_run.c).
+ * drill.h - what `cdpfs drill` (cli/cmd_drill.c) and `cdpfs bisect`
+ * (cli/cmd_bisect.c) share, internal to cli/: the manifest of a tree as the
+ * store holds it (cli/manifest.c); the machinery that mounts a private
+ * writable overlay of one instant in a child process, runs checks in their
+ * own process groups with a timeout, and unmounts again (cli/drill_run.c);
+ * and a drill's record with its archive in the store: reports, index,
+ * --list and --show (cli/drill_report.c).
  *
  * Processes.  The mount daemon must open RocksDB itself, so the store is
  * never open in this process while it forks a child that does anything but
@@ -39,6 +41,12 @@
 int cli_manifest_write(struct cdp_view *v, uint64_t root_fid, uint32_t block_size,
 		       FILE *out, uint8_t sha[CDP_HASH_BYTES], uint64_t *entries,
 		       int (*stop)(void));
+
+/* Writes len bytes of s into out as a manifest field (PATH, TARGET, xattr
+ * names): bytes below 0x21, above 0x7e, and '%', ',', '=' become %HH
+ * (upper-case hex), so a field never holds a space.  out must hold 3 * len
+ * + 1 bytes; returns the length written, NUL-terminated. */
+size_t cli_manifest_escape(const char *s, size_t len, char *out);
 
 /* Lower-case hex of a hash into hex (2 * CDP_HASH_BYTES + 1 bytes). */
 void cli_hash_hex(const uint8_t hash[CDP_HASH_BYTES], char *hex);
@@ -112,6 +120,13 @@ char *drill_file_tail(const char *path, unsigned max_lines);
  * Heap array (the strings of extra are not copied); free() it. */
 char **drill_environ(char *const extra[]);
 
+/* Dies unless store holds a store (its FORMAT file), before a drill or a
+ * bisection makes anything. */
+void drill_require_store(const char *store);
+
+/* Per check, unless --timeout says otherwise. */
+#define DRILL_DEFAULT_TIMEOUT_S 600
+
 /* ----------------------------------------------------------- signals */
 
 /* SIGINT, SIGTERM and SIGHUP set a flag instead of killing the drill;
@@ -119,5 +134,86 @@ char **drill_environ(char *const extra[]);
  * number seen, or 0. */
 void drill_signals_install(void);
 int drill_interrupted(void);
+/* "SIGINT", "SIGTERM", "SIGHUP", else "a signal" (static strings). */
+const char *drill_signal_name(int sig);
+
+/* ------------------------------------------------ a drill and its archive */
+
+/*
+ * The archive, in the store directory (docs/format.md, "Drill reports";
+ * cli/drill_report.c opens with the same description):
+ *   STORE/drills/index          DRILL_INDEX_HEADER, then one line per drill
+ *   STORE/drills/ID/report.json, report.md, manifest, check-N.log, mount.log
+ */
+#define DRILL_INDEX_HEADER "cdpfs drill index 1"
+#define DRILL_REPORT_FORMAT "cdpfs drill report 1"
+/* Lines of each check's output kept in the report. */
+#define DRILL_TAIL_LINES 40
+
+struct check_run {
+	const char *command;
+	struct drill_check_result r;
+	char log_name[32];
+	char *tail;          /* heap */
+	int passed;
+};
+
+/* One drill, from its command line to its report (cli/cmd_drill.c fills it). */
+struct drill {
+	char id[128];
+	char mountpoint[PATH_MAX];
+	const char *store;               /* not owned */
+	char *dir_path;                  /* STORE/drills/ID, heap */
+	char *host, *dir, *time_text;
+	int64_t requested_ns, started_ns, mounted_ns, finished_ns;
+	int64_t view_ts_ns, answering_ns;
+	int64_t manifest_start_ns, manifest_end_ns;   /* the manifest walk */
+	uint64_t seq, manifest_entries;
+	char manifest_hex[2 * CDP_HASH_BYTES + 1];
+	int64_t timeout_ns;
+	int keep;
+	char overlay[160];
+	struct check_run *checks;
+	size_t nchecks, ran;
+	const char *answering_by;        /* how answering_ns was found */
+	size_t answering_check;          /* 1-based; 0 none */
+	const char *result;              /* pass, fail, error, interrupted */
+	char error[1024];
+	char unmount_error[1024];
+	/* the instant fell where nothing was captured (a gap between sessions,
+	 * or after the last stop): the tree is as last captured before it */
+	int in_gap;
+	int64_t gap_from_ns, gap_to_ns;  /* to 0: capture not running since */
+	char gap_dir[PATH_MAX];
+};
+
+/* "pass", "fail", "timeout", "interrupted" or "not run" (static strings). */
+const char *drill_check_result(const struct check_run *c);
+
+/* The report as JSON (report.json, --json) or Markdown (report.md). */
+void drill_report_json(const struct drill *d, FILE *out);
+void drill_report_md(const struct drill *d, FILE *out);
+
+/* Writes report.json and report.md into d->dir_path (each to NAME.tmp,
+ * fsync'ed, renamed), then appends the drill's line to STORE/drills/index
+ * (under flock, fsync'ed).  Returns 0 or -errno (-EIO for a short write). */
+int drill_report_archive(const struct drill *d);
+
+/* One line of the index, its nine fields parsed (the manifest hash is not
+ * kept).  Strings are cut to the sizes below. */
+struct drill_index_row {
+	char id[128], host[256], result[16];
+	long long requested_ns, mounted_ns, duration_ms, started_ns;
+	unsigned long long seq;
+};
+
+/* Parses line (modified in place; a final newline is dropped).  Returns 0,
+ * or -EINVAL when it does not have nine tab-separated fields. */
+int drill_index_parse_line(char *line, struct drill_index_row *r);
+
+/* `cdpfs drill --list` (only host's drills when host is not NULL) and
+ * `--show ID`: print to stdout, as text or JSON; die on an error. */
+int drill_list(const char *store, const char *host, int json);
+int drill_show(const char *store, const char *id, int json);
 
 #endif /* CDP_CLI_DRILL_H */

@@ -12,7 +12,8 @@
  * descriptors) is prepared before the fork.  A check that starts a daemon
  * in a session of its own (pg_ctl does) must stop it itself: only its
  * process group is killed.  SIGINT, SIGTERM and SIGHUP of the drill set a
- * flag that every wait here polls.
+ * flag that every wait here polls.  Also the small helpers both verbs need:
+ * the environment of the checks, the store's presence, signal names.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,6 +61,16 @@ int drill_interrupted(void)
 	return (int)interrupted_by;
 }
 
+const char *drill_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec t = { ms / 1000, ms % 1000 * 1000000L };
@@ -97,6 +108,19 @@ char **drill_environ(char *const extra[])
 		env[k++] = extra[j];
 	env[k] = NULL;
 	return env;
+}
+
+/* ------------------------------------------------------------- store */
+
+void drill_require_store(const char *store)
+{
+	char *format = cli_path_join(store, "FORMAT");
+	struct stat st;
+
+	if (stat(format, &st) < 0)
+		die("no store at '%s' (capture something first, or name the store with "
+		    "--store or CDPFS_STORE)", store);
+	free(format);
 }
 
 /* ----------------------------------------------------------- children */
@@ -207,7 +231,7 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 		     const char *log, char *err, size_t errlen)
 {
 	const char *tmp = getenv("TMPDIR");
-	char opts[PATH_MAX + 128], out[4096], *seq;
+	char opts[2 * PATH_MAX + 256], out[4096], *seq;
 	char *argv[10];
 	int argc = 0, ret;
 
@@ -229,15 +253,8 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 	 * a ',' or '\\' in the log path is escaped for -o (fuse_opt) */
 	{
 		char esc[2 * PATH_MAX + 1];
-		size_t w = 0;
-		const char *c;
 
-		for (c = log ? log : ""; *c && w + 2 < sizeof(esc); c++) {
-			if (*c == ',' || *c == '\\')
-				esc[w++] = '\\';
-			esc[w++] = *c;
-		}
-		esc[w] = '\0';
+		cli_opt_escape(log ? log : "", esc, sizeof(esc));
 		snprintf(opts, sizeof(opts), "rw,nosuid,nodev%s%s%s%s",
 			 overlay ? ",overlay=" : "", overlay ? overlay : "", log ? ",log=" : "",
 			 esc);
@@ -332,20 +349,13 @@ static int group_alive(pid_t pgid)
 	if (!proc)
 		return kill(-pgid, 0) == 0;
 	while (!alive && (e = readdir(proc))) {
-		char path[300], buf[512], *paren, state;
-		int pgrp = 0, ppid;
-		FILE *f;
+		pid_t pgrp = 0;
+		char state;
 
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) &&
-		    sscanf(paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3)
+		if (cli_proc_stat((pid_t)strtol(e->d_name, NULL, 10), &state, &pgrp) == 0)
 			alive = pgrp == pgid && state != 'Z' && state != 'X';
-		fclose(f);
 	}
 	closedir(proc);
 	return alive;
@@ -403,6 +413,17 @@ static int scan_bytes(struct line_scan *ls, const char *p, size_t n)
 	return hit;
 }
 
+/* n bytes of the check's output: into its log (a short write sets *ret to
+ * -EIO, once), and through the scan for the answering line. */
+static void log_output(int logfd, const char *buf, ssize_t n, struct line_scan *scan,
+		       struct drill_check_result *r, int *ret)
+{
+	if (write(logfd, buf, (size_t)n) != n && *ret == 0)
+		*ret = -EIO;
+	if (!r->answering_ns && scan_bytes(scan, buf, (size_t)n))
+		r->answering_ns = cdp_now_ns();
+}
+
 int drill_run_check(const char *cmd, char *const envp[], const char *log,
 		    int64_t timeout_ns, struct drill_check_result *r)
 {
@@ -458,10 +479,7 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 		if (pipe_open && poll(&pfd, 1, 50) > 0) {
 			n = read(fds[0], buf, sizeof(buf));
 			if (n > 0) {
-				if (write(logfd, buf, (size_t)n) != n && ret == 0)
-					ret = -EIO;
-				if (!r->answering_ns && scan_bytes(&scan, buf, (size_t)n))
-					r->answering_ns = cdp_now_ns();
+				log_output(logfd, buf, n, &scan, r, &ret);
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				pipe_open = 0;
 			}
@@ -481,10 +499,7 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 			 * is not waited for. */
 			n = read(fds[0], buf, sizeof(buf));
 			if (n > 0) {
-				if (write(logfd, buf, (size_t)n) != n && ret == 0)
-					ret = -EIO;
-				if (!r->answering_ns && scan_bytes(&scan, buf, (size_t)n))
-					r->answering_ns = cdp_now_ns();
+				log_output(logfd, buf, n, &scan, r, &ret);
 				continue;
 			}
 			pipe_open = 0;

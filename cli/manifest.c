@@ -42,6 +42,7 @@
 
 #include <openssl/evp.h>
 
+#include "cli/cli.h"
 #include "cli/drill.h"
 
 struct child {
@@ -87,15 +88,11 @@ void cli_hash_hex(const uint8_t hash[CDP_HASH_BYTES], char *hex)
 
 static int line_put(struct walk *w, const char *s, size_t len)
 {
-	if (w->line_len + len + 1 > w->line_cap) {
-		size_t cap = (w->line_cap ? w->line_cap * 2 : 512) + len;
-		char *n = realloc(w->line, cap);
+	char *n = cli_grow(w->line, &w->line_cap, w->line_len + len + 1, 1, 512);
 
-		if (!n)
-			return -ENOMEM;
-		w->line = n;
-		w->line_cap = cap;
-	}
+	if (!n)
+		return -ENOMEM;
+	w->line = n;
 	memcpy(w->line + w->line_len, s, len);
 	w->line_len += len;
 	w->line[w->line_len] = '\0';
@@ -107,25 +104,39 @@ static int line_str(struct walk *w, const char *s)
 	return line_put(w, s, strlen(s));
 }
 
-/* Bytes that could split a field or be mistaken for syntax become %HH. */
-static int line_escaped(struct walk *w, const char *s, size_t len)
+size_t cli_manifest_escape(const char *s, size_t len, char *out)
 {
 	static const char digits[] = "0123456789ABCDEF";
-	size_t i;
-	int ret = 0;
+	size_t i, n = 0;
 
-	for (i = 0; i < len && ret == 0; i++) {
+	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x21 || c > 0x7e || c == '%' || c == ',' || c == '=') {
-			char esc[3] = { '%', digits[c >> 4], digits[c & 15] };
-
-			ret = line_put(w, esc, 3);
+			out[n++] = '%';
+			out[n++] = digits[c >> 4];
+			out[n++] = digits[c & 15];
 		} else {
-			ret = line_put(w, s + i, 1);
+			out[n++] = (char)c;
 		}
 	}
-	return ret;
+	out[n] = '\0';
+	return n;
+}
+
+/* Bytes that could split a field or be mistaken for syntax become %HH. */
+static int line_escaped(struct walk *w, const char *s, size_t len)
+{
+	char *n;
+
+	if (len > (SIZE_MAX - w->line_len - 1) / 3)
+		return -ENOMEM;
+	n = cli_grow(w->line, &w->line_cap, w->line_len + 3 * len + 1, 1, 512);
+	if (!n)
+		return -ENOMEM;
+	w->line = n;
+	w->line_len += cli_manifest_escape(s, len, w->line + w->line_len);
+	return 0;
 }
 
 static int emit_line(struct walk *w)
@@ -391,19 +402,15 @@ static int emit_links(struct walk *w, uint64_t fid, const struct cdp_attr *a, si
 static int collect_child(void *arg, const char *name, uint64_t fid, uint32_t type)
 {
 	struct children *c = arg;
+	struct child *n;
 
 	(void)type;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct child *n = realloc(c->v, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		c->v = n;
-		c->cap = cap;
-	}
+	n = cli_grow(c->v, &c->cap, c->n + 1, sizeof(*c->v), 16);
+	if (!n)
+		return -ENOMEM;
+	c->v = n;
 	c->v[c->n].name = strdup(name);
 	if (!c->v[c->n].name)
 		return -ENOMEM;
@@ -468,18 +475,14 @@ static int walk_entry(struct walk *w, uint64_t fid, char **path, size_t *cap, si
 	if (ret == 0 && kids.n > 1)
 		qsort(kids.v, kids.n, sizeof(*kids.v), child_cmp);
 	for (i = 0; i < kids.n && ret == 0; i++) {
-		size_t nlen = strlen(kids.v[i].name), need = path_len + nlen + 2;
+		size_t nlen = strlen(kids.v[i].name);
+		char *n = cli_grow(*path, cap, path_len + nlen + 2, 1, 256);
 
-		if (need > *cap) {
-			char *n = realloc(*path, need * 2);
-
-			if (!n) {
-				ret = -ENOMEM;
-				break;
-			}
-			*path = n;
-			*cap = need * 2;
+		if (!n) {
+			ret = -ENOMEM;
+			break;
 		}
+		*path = n;
 		(*path)[path_len] = '/';
 		memcpy(*path + path_len + 1, kids.v[i].name, nlen + 1);
 		ret = walk_entry(w, kids.v[i].fid, path, cap, path_len + 1 + nlen);

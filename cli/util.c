@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * util.c - helpers shared by the verbs of `cdpfs`: dying with one line,
- * usage errors, the store path rule (--store, $CDPFS_STORE, default), sizes,
- * JSON strings, local times for humans, and "is this a mount point".
+ * usage errors, the store path rule (--store, $CDPFS_STORE, default) and
+ * opening the store with one wording for its failures, sizes
+ * and durations, JSON strings, instants and times for humans, paths, and
+ * "is this a mount point".
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,14 +19,20 @@
 #include "cli/cli.h"
 #include "store.h"
 
+/* "cdpfs: " and the message on stderr, after what stdout holds. */
+static void say(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("cdpfs: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("cdpfs: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
@@ -43,20 +51,20 @@ void cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("cdpfs: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (see 'cdpfs %s --help')\n", cmd->name);
 	exit(2);
 }
 
-char *cli_store_path(const char *opt_store)
+const char *cli_store_path(struct cli_ctx *ctx)
 {
-	const char *s = opt_store;
+	const char *s = ctx->store_opt;
 	char cwd[PATH_MAX], *out;
 
+	if (ctx->store)
+		return ctx->store;
 	if (!s || !*s)
 		s = getenv("CDPFS_STORE");
 	if (!s || !*s)
@@ -66,12 +74,47 @@ char *cli_store_path(const char *opt_store)
 	} else {
 		if (!getcwd(cwd, sizeof(cwd)))
 			die("cannot get the current directory: %s", strerror(errno));
-		if (asprintf(&out, "%s/%s", strcmp(cwd, "/") ? cwd : "", s) < 0)
-			out = NULL;
+		out = cli_strfmt("%s/%s", strcmp(cwd, "/") ? cwd : "", s);
 	}
 	if (!out)
 		die("out of memory");
+	ctx->store = out;
 	return out;
+}
+
+int cli_store_open(const char *store, struct cdp_store **s, char *err, size_t errlen)
+{
+	struct stat st;
+	int ret;
+
+	*s = NULL;
+	ret = cdp_store_open(store, CDP_STORE_READ, NULL, s);
+	if (ret == 0)
+		return 0;
+	if ((ret == -CDP_ENOSTORE || ret == -ENOTDIR) && stat(store, &st) == 0 &&
+	    !S_ISDIR(st.st_mode))
+		cdp_errf(err, errlen, "'%s' is not a store (not a directory); name the store "
+			 "with --store or CDPFS_STORE", store);
+	else if (ret == -CDP_ENOSTORE || ret == -ENOENT)
+		cdp_errf(err, errlen, "no store at '%s' (nothing captured yet; name the store "
+			 "with --store or CDPFS_STORE)", store);
+	else if (ret == -CDP_EVERSION)
+		cdp_errf(err, errlen, "store '%s' has another format version (this cdpfs reads "
+			 "format %d)", store, CDP_FORMAT_VERSION);
+	else
+		cdp_errf(err, errlen, "cannot open store '%s': %s", store, cdp_strerror(ret));
+	return ret;
+}
+
+struct cdp_store *cli_open_store(struct cli_ctx *ctx)
+{
+	const char *store = cli_store_path(ctx);
+	struct cdp_store *s;
+	char err[PATH_MAX + 256];
+
+	if (cli_store_open(store, &s, err, sizeof(err)) < 0)
+		die_line(err);
+	return s;
 }
 
 int cli_parse_size(const char *text, size_t *bytes)
@@ -178,6 +221,28 @@ void cli_json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+void cli_json_string_or_null(FILE *out, const char *s)
+{
+	if (s && *s)
+		cli_json_string(out, s);
+	else
+		fputs("null", out);
+}
+
+void cli_json_time(FILE *out, const char *key, int64_t ts_ns, const char *sep)
+{
+	char buf[64];
+
+	fprintf(out, "\"%s\": ", key);
+	if (ts_ns > 0) {
+		cdp_time_format(ts_ns, buf, sizeof(buf));
+		cli_json_string(out, buf);
+	} else {
+		fputs("null", out);
+	}
+	fprintf(out, "%s\"%s_ns\": %lld", sep, key, (long long)ts_ns);
+}
+
 void cli_time_local(int64_t ts_ns, char *buf, size_t size)
 {
 	time_t t = (time_t)(ts_ns / 1000000000);
@@ -186,6 +251,133 @@ void cli_time_local(int64_t ts_ns, char *buf, size_t size)
 	if (ts_ns <= 0 || !localtime_r(&t, &tm) ||
 	    strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, size, "-");
+}
+
+int cli_parse_duration(const char *text, int64_t *ns)
+{
+	unsigned long long v;
+	char *end;
+	int64_t unit = 1;
+
+	if (!text || *text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 's': unit = 1; end++; break;
+	case 'm': unit = 60; end++; break;
+	case 'h': unit = 3600; end++; break;
+	case 'd': unit = 86400; end++; break;
+	default: break;
+	}
+	if (*end || v > (unsigned long long)(INT64_MAX / 1000000000LL / unit))
+		return -EINVAL;
+	*ns = (int64_t)v * unit * 1000000000LL;
+	return 0;
+}
+
+void cli_format_seconds(int64_t ns, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.1f s", (double)ns / 1e9);
+}
+
+void cli_format_at(int64_t ts_ns, char *buf, size_t size)
+{
+	snprintf(buf, size, "@%lld.%09lld", (long long)(ts_ns / 1000000000),
+		 (long long)(ts_ns % 1000000000));
+}
+
+int64_t cli_resolve_time(const char *text, int64_t now_ns)
+{
+	int64_t ts;
+
+	if (cdp_time_parse(text, now_ns, &ts) < 0)
+		die("bad time '%s' (expected e.g. 2025-12-02T12:33:07, '2025-12-02 "
+		    "12:33:07.250', +08:00 or Z, @1764649987, latest, -10m, -2h, -1d)", text);
+	return ts == CDP_TS_LATEST ? now_ns : ts;
+}
+
+char *cli_strfmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *out;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&out, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		die("out of memory");
+	return out;
+}
+
+char *cli_path_join(const char *a, const char *b)
+{
+	return cli_strfmt("%s/%s", a, b);
+}
+
+size_t cli_opt_escape(const char *s, char *out, size_t size)
+{
+	size_t w = 0;
+
+	if (!size)
+		return 0;
+	for (; *s && w + 2 < size; s++) {
+		if (*s == ',' || *s == '\\')
+			out[w++] = '\\';
+		out[w++] = *s;
+	}
+	out[w] = '\0';
+	return w;
+}
+
+int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp)
+{
+	char path[64], buf[512], *paren, letter;
+	int ppid, group, ret = -EINVAL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	/* "PID (COMM) STATE PPID PGRP ...": COMM may hold ')' and spaces */
+	if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')')) &&
+	    sscanf(paren + 1, " %c %d %d", &letter, &ppid, &group) == 3) {
+		*state = letter;
+		if (pgrp)
+			*pgrp = (pid_t)group;
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+int cli_process_running(pid_t pid)
+{
+	char state;
+
+	return cli_proc_stat(pid, &state, NULL) == 0 && state != 'Z' && state != 'X';
+}
+
+void *cli_grow(void *items, size_t *cap, size_t need, size_t size, size_t min_cap)
+{
+	size_t n = *cap ? *cap : (min_cap ? min_cap : 1);
+	void *p;
+
+	if (need <= *cap)
+		return items;
+	while (n < need)
+		n = n > SIZE_MAX / 2 ? need : n * 2;
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	p = realloc(items, n * size);
+	if (!p)
+		return NULL;
+	*cap = n;
+	return p;
 }
 
 int cli_is_mount_point(const char *path)

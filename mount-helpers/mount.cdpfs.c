@@ -69,7 +69,8 @@ static int add_opt(char **acc, const char *opt, size_t len)
 }
 
 /* Splits one -o value: store= goes to *store, rw is dropped, cow becomes
- * rw, overlay= and overlay_dir= bring rw along, the rest is kept in *kept.  Commas escaped with a backslash stay inside a value. */
+ * rw, overlay= and overlay_dir= bring rw along, the rest is kept in *kept.
+ * Commas escaped with a backslash stay inside a value. */
 static int split_options(const char *opts, char **store, char **kept)
 {
 	const char *p = opts;

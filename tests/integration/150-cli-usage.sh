@@ -6,7 +6,8 @@
 # errors that need no history: bad SPEC, bad or refused options, missing
 # store, missing/non-directory/busy mount point.  Also mount.cdpfs's
 # argument handling in fake mode (-f -v), which prints the cdpfs command it
-# would run: store= pulled out, rw dropped.
+# would run: store= pulled out, rw dropped.  The help of every verb is
+# compared with its golden file (tests/golden/help/).
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 
@@ -44,6 +45,17 @@ for verb in capture mount umount hosts version help; do
 		check_fail "cdpfs help $verb differs from cdpfs $verb --help"
 done
 "$CDPFS" version | grep -Eq '^cdpfs [0-9]+\.[0-9]+' || check_fail "cdpfs version output"
+# the help texts, byte for byte (mount's ends with fs/'s option list: only
+# the part the cli writes is golden)
+golden_check help/cdpfs.txt "$T/help.out"
+rc=0
+"$CDPFS" 2>"$T/noverb.err" || rc=$?
+[ "$rc" -eq 2 ] || check_fail "cdpfs without a verb exited $rc, expected 2"
+golden_check help/cdpfs.txt "$T/noverb.err"
+for verb in capture mount umount hosts overlay drill bisect version help; do
+	"$CDPFS" help "$verb" >"$T/help-$verb.out" || check_fail "cdpfs help $verb exited $?"
+	golden_check "help/$verb.txt" "$T/help-$verb.out" "$([ "$verb" = mount ] && echo prefix)"
+done
 "$CDPFS" --help >/dev/null || check_fail "cdpfs --help exited non-zero"
 
 # ------------------------------------------------------------ usage errors

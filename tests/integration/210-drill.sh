@@ -8,7 +8,9 @@
 # production; a failing check and a check past its --timeout make the drill
 # exit non-zero with one line and a report that says fail; --keep keeps a
 # named overlay; SIGINT ends a drill unmounted; --list and --show work;
-# bad input gets one line.  No mount and no daemon outlive a drill.
+# bad input gets one line.  No mount and no daemon outlive a drill.  The
+# JSON of a report, of --list, of `overlay list` and of `hosts` is compared
+# with its golden file (tests/golden/).
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 require_cmd sqlite3 "needed for the sqlite check; scripts/install-deps installs it"
@@ -103,6 +105,7 @@ drill --json "$HOST:$DATA@@$at1" --check true >"$T/d2.json" 2>"$T/d2.err" ||
 	check_fail "the same instant drilled twice gives two manifests (a drill's writes leaked into the base?)"
 jq -e '.answering_by == "end of the last check, all passed"' "$T/d2.json" >/dev/null ||
 	check_fail "drill 2: answering is not the end of the last check"
+golden_check drill/report.json "$T/d2.json"
 manifest "$DATA" >"$T/prod.after"
 compare_manifest "$T/prod.before" "$T/prod.after" "production after drills" ||
 	check_fail "the production directory changed during the drills"
@@ -131,6 +134,8 @@ drill --keep --json "$HOST:$DATA@@$at1" --check 'echo kept >"$CDPFS_ROOT/kept.tx
 	check_fail "drill --keep exited non-zero"
 ovl=$(jq -r .overlay.name "$T/d5.json")
 "$CDPFS" overlay --store "$STORE" list | grep -q -- "$ovl" || check_fail "drill --keep: overlay '$ovl' is not listed"
+"$CDPFS" overlay --store "$STORE" list --json >"$T/overlays.json" || check_fail "overlay list --json exited $?"
+golden_check overlay-list.json "$T/overlays.json"
 mkdir -p "$T/mnt-kept"
 MOUNTS+=("$T/mnt-kept")
 if "$CDPFS" mount --store "$STORE" -o "rw,overlay=$ovl" "$HOST:$DATA" "$T/mnt-kept"; then
@@ -159,8 +164,10 @@ drill --list >"$T/list.out" || check_fail "drill --list exited non-zero"
 cat "$T/list.out"
 for id in "$ID1" "$ID3" "$ID4"; do grep -q "^$id " "$T/list.out" || check_fail "drill --list does not show $id"; done
 grep -Eq "^  $HOST +[0-9]{4}-" "$T/list.out" || check_fail "drill --list has no 'last verified' date for $HOST"
-drill --list --json | jq -e --arg h "$HOST" '(.drills | length) == 6 and .last_verified[$h].id != null' >/dev/null ||
+drill --list --json >"$T/list.json" || check_fail "drill --list --json exited $?"
+jq -e --arg h "$HOST" '(.drills | length) == 6 and .last_verified[$h].id != null' "$T/list.json" >/dev/null ||
 	check_fail "drill --list --json: not 6 drills and a last verified one"
+golden_check drill/list.json "$T/list.json"
 drill --list --host nosuchhost | grep -q 'no drill recorded' || check_fail "drill --list --host of another host is not empty"
 drill --show "$ID1" | head -n 1 | grep -qx "# cdpfs drill $ID1: pass" || check_fail "drill --show does not print the report"
 drill --show "$ID1" --json | jq -e ".id == \"$ID1\"" >/dev/null || check_fail "drill --show --json does not print report.json"
@@ -187,4 +194,6 @@ jq -e --arg d "$DATA" '.capture_gap.dir == $d and .capture_gap.to_ns == null' "$
 	check_fail "a drill of an instant after capture stopped does not report the gap: $(jq -c .capture_gap "$T/d-gap.json")"
 grep -q 'not running' "$STORE/drills/$(jq -r .id "$T/d-gap.json")/report.md" ||
 	check_fail "report.md of a drill after the stop does not say capture was not running"
+"$CDPFS" hosts --store "$STORE" --json >"$T/hosts.json" || check_fail "hosts --json exited $?"
+golden_check hosts.json "$T/hosts.json"
 finish

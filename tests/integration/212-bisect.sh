@@ -61,6 +61,14 @@ log "$steps steps, $mounted of them mounted"
 grep -q 'not mounted' "$T/bisect.out" || log "note: no step reused a known state"
 findmnt -rn -o TARGET | grep -q "^$TMPDIR/" && check_fail "a bisect mount is left under $TMPDIR"
 
+# --json: one object, compared with its golden file (tests/golden/); a
+# check that fails once the fourth line is in other.log
+"$CDPFS" bisect --store "$STORE" "$HOST:$DATA" --good "@$e" --bad "@$bad" --json \
+	--check '! grep -q "after 4" "$CDPFS_ROOT/other.log"' >"$T/bisect.json" 2>"$T/bisect.err" ||
+	check_fail "cdpfs bisect --json exited non-zero: $(cat "$T/bisect.err")"
+record_daemon_pids
+golden_check bisect.json "$T/bisect.json"
+
 # the ends must agree with the check, else one line
 expect_fail "bisect with a bad --good" "$CDPFS" bisect --store "$STORE" "$HOST:$DATA" \
 	--good "@$bad" --bad latest --check "$CHECK"

@@ -324,6 +324,27 @@ expect_fail() {
 	return 0
 }
 
+# golden_check NAME FILE [prefix]: FILE, with its instants, counters,
+# drill IDs, hashes, temp names and $T made constant (tests/golden/README.md),
+# must equal tests/golden/NAME; with "prefix", must start with it.
+# GOLDEN_UPDATE=1 writes the golden file instead (review the diff).
+golden_check() {
+	local name=$1 file=$2 mode=${3:-whole} golden=$SRCDIR/tests/golden/$1 got=$T/golden.got
+	sed -e "s|$T|@T@|g" "$file" | sed -E -f "$SRCDIR/tests/golden/normalize.sed" >"$got"
+	if [ "${GOLDEN_UPDATE:-0}" = 1 ]; then
+		mkdir -p "$(dirname "$golden")"
+		cp "$got" "$golden"
+		log "golden $name written"
+		return 0
+	fi
+	[ "$mode" = prefix ] && head -c "$(wc -c <"$golden")" "$got" >"$got.prefix" && mv "$got.prefix" "$got"
+	if ! diff -u "$golden" "$got" >"$T/golden.diff"; then
+		check_fail "output differs from tests/golden/$name: $(head -n 30 "$T/golden.diff" | tr '\n' '|')"
+		return 1
+	fi
+	return 0
+}
+
 # store_sums STORE: sha256 of every file of a store (RocksDB's own LOG files
 # excepted: a reader may append to them).
 store_sums() {
