@@ -86,6 +86,11 @@ $(BUILD)/tests/test_cli: $(BUILD)/obj/tests/unit/test_cli.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
+# test_holders: the FUSE-free /proc scan of capture/
+$(BUILD)/tests/test_holders: $(BUILD)/obj/tests/unit/test_holders.o $(call obj,capture/holders.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
