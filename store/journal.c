@@ -516,8 +516,7 @@ static uint64_t imap_current(struct cdp_writer *w, uint32_t host, uint32_t root,
 		return fid;
 	if (!val)
 		return 0;
-	if (len >= 9 && val[0] == VAL_IMAP)
-		cur = get_u64be((uint8_t *)val + 1);
+	imap_value_decode(val, len, &cur, NULL, NULL);   /* cur stays fid on a bad value */
 	free(val);
 	return cur;
 }
@@ -789,7 +788,7 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 	struct cdp_writer *w = s->w;
 	struct cdp_chunk_loc loc;
 	struct cdp_key k;
-	uint8_t v[CHUNKVAL_BYTES > BLOCKREF_BYTES ? CHUNKVAL_BYTES : BLOCKREF_BYTES];
+	uint8_t v[CHUNKVAL_BYTES > BLOCKREF_VALUE_BYTES ? CHUNKVAL_BYTES : BLOCKREF_VALUE_BYTES];
 	int ret, is_new = 0;
 
 	if (r->type == R_DATA) {
@@ -807,11 +806,9 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 			wb_put(g, CF_CHUNK, &k, v, CHUNKVAL_BYTES);
 			is_new = 1;
 		}
-		v[0] = VAL_CHUNKREF;
-		memcpy(v + 1, r->sha, CDP_HASH_BYTES);
-		put_u32be(v + 1 + CDP_HASH_BYTES, r->u);
+		blockref_encode(v, r->sha, r->u);
 		key_block(&k, host, r->fid, r->a, seq);
-		wb_put(g, CF_BLOCK, &k, v, BLOCKREF_BYTES);
+		wb_put(g, CF_BLOCK, &k, v, BLOCKREF_VALUE_BYTES);
 		pthread_mutex_lock(&w->qlock);
 		w->st.blocks++;
 		w->st.bytes_in += r->u;
@@ -825,7 +822,7 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 	} else {
 		v[0] = VAL_ZERO;
 		key_block(&k, host, r->fid, r->a, seq);
-		wb_put(g, CF_BLOCK, &k, v, 1);
+		wb_put(g, CF_BLOCK, &k, v, ZERO_VALUE_BYTES);
 		pthread_mutex_lock(&w->qlock);
 		w->st.blocks++;
 		w->st.zero_blocks++;
@@ -863,7 +860,7 @@ static int put_zero_range(struct group *g, uint32_t host, const struct op_rec *r
 		val = rocksdb_iter_value(it, &vlen);
 		if (vlen < 1 || val[0] != VAL_ZERO) {
 			key_block(&zk, host, r->fid, b, seq);
-			wb_put(g, CF_BLOCK, &zk, &z, 1);
+			wb_put(g, CF_BLOCK, &zk, &z, ZERO_VALUE_BYTES);
 		}
 		if (b == UINT64_MAX)
 			break;
@@ -879,7 +876,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 	uint32_t host = op->j->h->id;
 	const struct op_rec *r;
 	struct cdp_key k;
-	uint8_t v[16];
+	uint8_t v[DIRENT_VALUE_BYTES];
 	size_t i;
 	int ret = 0;
 
@@ -906,12 +903,10 @@ static int put_op(struct group *g, struct cdp_op *op)
 			key_dirent(&k, host, r->fid, r->name, strlen(r->name), 1, 1, op->seq);
 			if (r->del) {
 				v[0] = VAL_TOMBSTONE;
-				wb_put(g, CF_DIRENT, &k, v, 1);
+				wb_put(g, CF_DIRENT, &k, v, TOMBSTONE_VALUE_BYTES);
 			} else {
-				v[0] = VAL_DIRENT;
-				put_u64be(v + 1, r->a);
-				put_u32be(v + 9, r->u);
-				wb_put(g, CF_DIRENT, &k, v, 13);
+				dirent_value_encode(v, r->a, r->u);
+				wb_put(g, CF_DIRENT, &k, v, DIRENT_VALUE_BYTES);
 			}
 			break;
 		case R_DATA:
@@ -925,15 +920,14 @@ static int put_op(struct group *g, struct cdp_op *op)
 			key_xattr(&k, host, r->fid, r->name, strlen(r->name), 1, 1, op->seq);
 			if (r->del) {
 				v[0] = VAL_TOMBSTONE;
-				wb_put(g, CF_XATTR, &k, v, 1);
+				wb_put(g, CF_XATTR, &k, v, TOMBSTONE_VALUE_BYTES);
 			} else {
-				uint8_t *xv = malloc(r->len + 1);
+				uint8_t *xv = malloc(XATTR_VALUE_HEADER_BYTES + r->len);
 
 				if (!xv)
 					return -ENOMEM;
-				xv[0] = VAL_XATTR;
-				memcpy(xv + 1, r->data, r->len);
-				wb_put(g, CF_XATTR, &k, xv, r->len + 1);
+				xattr_value_encode(xv, r->data, r->len);
+				wb_put(g, CF_XATTR, &k, xv, XATTR_VALUE_HEADER_BYTES + r->len);
 				free(xv);
 			}
 			break;
@@ -945,15 +939,12 @@ static int put_op(struct group *g, struct cdp_op *op)
 				rocksdb_writebatch_delete_cf(g->wb, g->s->cf[CF_IMAP],
 							     (const char *)k.b, k.len);
 			} else {
-				uint8_t *mv = malloc(9 + r->len);
+				uint8_t *mv = malloc(IMAP_VALUE_HEADER_BYTES + r->len);
 
 				if (!mv)
 					return -ENOMEM;
-				mv[0] = VAL_IMAP;
-				put_u64be(mv + 1, r->fid);
-				if (r->len)
-					memcpy(mv + 9, r->data, r->len);
-				wb_put(g, CF_IMAP, &k, mv, 9 + r->len);
+				imap_value_encode(mv, r->fid, r->data, r->len);
+				wb_put(g, CF_IMAP, &k, mv, IMAP_VALUE_HEADER_BYTES + r->len);
 				free(mv);
 			}
 			break;
@@ -1532,8 +1523,9 @@ int cdp_journal_imap_get(struct cdp_journal *j, uint32_t root_id, uint64_t ino,
 	struct cdp_writer *w = j->s->w;
 	struct imap_entry *e;
 	struct cdp_key k;
+	const char *hp;
 	char *val;
-	size_t len;
+	size_t len, hlen;
 	int ret;
 
 	pthread_mutex_lock(&w->qlock);
@@ -1559,17 +1551,16 @@ int cdp_journal_imap_get(struct cdp_journal *j, uint32_t root_id, uint64_t ino,
 		return ret;
 	if (!val)
 		return -ENOENT;
-	if (len < 9 || val[0] != VAL_IMAP) {
+	if (imap_value_decode(val, len, fid, &hp, &hlen) < 0) {
 		free(val);
 		return -CDP_ECORRUPT;
 	}
-	*fid = get_u64be((uint8_t *)val + 1);
-	if (handle && handle_len && *handle_len < len - 9)
+	if (handle && handle_len && *handle_len < hlen)
 		ret = -ERANGE;
-	else if (handle && len > 9)
-		memcpy(handle, val + 9, len - 9);
+	else if (handle && hlen)
+		memcpy(handle, hp, hlen);
 	if (handle_len)
-		*handle_len = len - 9;
+		*handle_len = hlen;
 	free(val);
 	return ret;
 }

@@ -180,6 +180,85 @@ int chunkval_decode(const char *val, size_t len, struct cdp_chunk_loc *loc)
 	return 0;
 }
 
+void dirent_value_encode(uint8_t *out, uint64_t child, uint32_t type)
+{
+	out[0] = VAL_DIRENT;
+	put_u64be(out + 1, child);
+	put_u32be(out + 9, type);
+}
+
+int dirent_value_decode(const char *val, size_t len, uint64_t *child, uint32_t *type)
+{
+	const uint8_t *p = (const uint8_t *)val;
+
+	if (len != DIRENT_VALUE_BYTES || p[0] != VAL_DIRENT)
+		return -CDP_ECORRUPT;
+	*child = get_u64be(p + 1);
+	*type = get_u32be(p + 9);
+	return 0;
+}
+
+void blockref_encode(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len)
+{
+	out[0] = VAL_CHUNKREF;
+	memcpy(out + 1, sha, CDP_HASH_BYTES);
+	put_u32be(out + 1 + CDP_HASH_BYTES, raw_len);
+}
+
+int block_value_decode(const char *val, size_t len, uint8_t sha[CDP_HASH_BYTES],
+		       uint32_t *raw_len)
+{
+	const uint8_t *p = (const uint8_t *)val;
+
+	if (len == ZERO_VALUE_BYTES && p[0] == VAL_ZERO)
+		return BLOCK_VALUE_ZERO;
+	if (len != BLOCKREF_VALUE_BYTES || p[0] != VAL_CHUNKREF)
+		return -CDP_ECORRUPT;
+	if (sha)
+		memcpy(sha, p + 1, CDP_HASH_BYTES);
+	if (raw_len)
+		*raw_len = get_u32be(p + 1 + CDP_HASH_BYTES);
+	return 0;
+}
+
+void xattr_value_encode(uint8_t *out, const void *data, size_t len)
+{
+	out[0] = VAL_XATTR;
+	if (len)
+		memcpy(out + XATTR_VALUE_HEADER_BYTES, data, len);
+}
+
+int xattr_value_decode(const char *val, size_t len, const char **data, size_t *data_len)
+{
+	if (len < XATTR_VALUE_HEADER_BYTES || val[0] != VAL_XATTR)
+		return -CDP_ECORRUPT;
+	*data = val + XATTR_VALUE_HEADER_BYTES;
+	*data_len = len - XATTR_VALUE_HEADER_BYTES;
+	return 0;
+}
+
+void imap_value_encode(uint8_t *out, uint64_t fid, const void *handle, size_t handle_len)
+{
+	out[0] = VAL_IMAP;
+	put_u64be(out + 1, fid);
+	if (handle_len)
+		memcpy(out + IMAP_VALUE_HEADER_BYTES, handle, handle_len);
+}
+
+int imap_value_decode(const char *val, size_t len, uint64_t *fid, const char **handle,
+		      size_t *handle_len)
+{
+	if (len < IMAP_VALUE_HEADER_BYTES || val[0] != VAL_IMAP)
+		return -CDP_ECORRUPT;
+	if (fid)
+		*fid = get_u64be((const uint8_t *)val + 1);
+	if (handle)
+		*handle = val + IMAP_VALUE_HEADER_BYTES;
+	if (handle_len)
+		*handle_len = len - IMAP_VALUE_HEADER_BYTES;
+	return 0;
+}
+
 /*
  * Root record: 'R', u32 root id, u64 fid, i64 baseline, u8 active, u32 pid,
  * i64 session start, i64 session end, i64 gap_from, u32 ngaps,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * store_int.h - internals of libcdpstore shared by its .c files and its unit
+ * store_int.h - internals of libcdpstore shared by its .c files and its
  * tests: the system call table used for fault injection, key and value
  * encodings of the RocksDB index, the chunk log, the decompressed block
  * cache, and the structures behind struct cdp_store / cdp_journal / cdp_view.
- * Nothing outside store/ and tests/unit/ includes this file.  The byte
+ * Nothing outside store/ includes this file: tests, fuzzers and
+ * benchmarks include store_test.h, which says what they are.  The byte
  * layouts are described in docs/format.md; keep both in step.
  */
 #ifndef CDP_STORE_INT_H
@@ -131,8 +132,41 @@ void attr_encode(uint8_t *out, const struct cdp_attr *a);   /* ATTR_VALUE_BYTES 
  * target starts.  CDP_ECORRUPT on a short value or another type. */
 int attr_decode(const char *val, size_t len, struct cdp_attr *a, size_t *header_len);
 
-/* Block reference value: type, sha256, u32 raw len. */
-#define BLOCKREF_BYTES (1 + CDP_HASH_BYTES + 4)
+/* A tombstone (a dirent or xattr removed, an inode gone) is the type byte
+ * alone, and so is a block of zeros. */
+#define TOMBSTONE_VALUE_BYTES 1
+#define ZERO_VALUE_BYTES 1
+
+/* Dirent value: type, u64 child fid, u32 file type (S_IFMT bits). */
+#define DIRENT_VALUE_BYTES (1 + 8 + 4)
+void dirent_value_encode(uint8_t *out, uint64_t child, uint32_t type); /* DIRENT_VALUE_BYTES */
+/* CDP_ECORRUPT unless val is exactly one 'D' value (a tombstone is an
+ * error here: callers test for VAL_TOMBSTONE first). */
+int dirent_value_decode(const char *val, size_t len, uint64_t *child, uint32_t *type);
+
+/* Block value: a reference (type, sha256, u32 raw len) or a ZERO byte. */
+#define BLOCKREF_VALUE_BYTES (1 + CDP_HASH_BYTES + 4)
+void blockref_encode(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len);
+/* 0 for a reference (sha and *raw_len set, either may be NULL),
+ * BLOCK_VALUE_ZERO for a block of zeros, CDP_ECORRUPT for anything else. */
+#define BLOCK_VALUE_ZERO 1
+int block_value_decode(const char *val, size_t len, uint8_t sha[CDP_HASH_BYTES],
+		       uint32_t *raw_len);
+
+/* Xattr value: type, then the attribute's bytes (any length, 0 too). */
+#define XATTR_VALUE_HEADER_BYTES 1
+void xattr_value_encode(uint8_t *out, const void *data, size_t len); /* header + len */
+/* *data points into val (lives as long as val); CDP_ECORRUPT unless 'X'. */
+int xattr_value_decode(const char *val, size_t len, const char **data, size_t *data_len);
+
+/* Inode map value: type, u64 fid, then the file handle (0 to 4096 bytes). */
+#define IMAP_VALUE_HEADER_BYTES (1 + 8)
+void imap_value_encode(uint8_t *out, uint64_t fid, const void *handle, size_t handle_len);
+/* *handle points into val (lives as long as val); either out pointer may
+ * be NULL.  CDP_ECORRUPT on a short or mistyped value. */
+int imap_value_decode(const char *val, size_t len, uint64_t *fid, const char **handle,
+		      size_t *handle_len);
+
 /* Chunk value: type, u32 segment, u64 offset, u32 stored len, u32 raw len. */
 #define CHUNKVAL_BYTES (1 + 4 + 8 + 4 + 4)
 

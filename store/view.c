@@ -286,6 +286,7 @@ int cdp_view_lookup(struct cdp_view *v, uint64_t parent, const char *name, uint6
 	struct cdp_key k;
 	char *val;
 	size_t vlen, nlen = 0;
+	uint32_t t;
 	int ret;
 
 	if (!name || !(nlen = strlen(name)) || nlen > CDP_NAME_MAX)
@@ -296,10 +297,9 @@ int cdp_view_lookup(struct cdp_view *v, uint64_t parent, const char *name, uint6
 		return ret;
 	if (ret == 0)
 		return -ENOENT;
-	if (vlen == 13 && val[0] == VAL_DIRENT) {
-		*child = get_u64be((uint8_t *)val + 1);
+	if (dirent_value_decode(val, vlen, child, &t) == 0) {
 		if (type)
-			*type = get_u32be((uint8_t *)val + 9);
+			*type = t;
 		ret = 0;
 	} else {
 		ret = vlen >= 1 && val[0] == VAL_TOMBSTONE ? -ENOENT : -CDP_ECORRUPT;
@@ -410,10 +410,12 @@ static int readdir_cb(void *arg, const char *name, const char *val, size_t vlen)
 {
 	struct readdir_ctx *c = arg;
 
-	if (vlen != 13 || val[0] != VAL_DIRENT)
+	uint64_t child;
+	uint32_t type;
+
+	if (dirent_value_decode(val, vlen, &child, &type) < 0)
 		return -CDP_ECORRUPT;
-	return c->fn(c->arg, name, get_u64be((const uint8_t *)val + 1),
-		     get_u32be((const uint8_t *)val + 9));
+	return c->fn(c->arg, name, child, type);
 }
 
 int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
@@ -473,6 +475,7 @@ static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fi
 	struct cdp_key k;
 	const char *key, *val;
 	size_t klen, vlen;
+	int ret;
 
 	key_block(&k, v->host, fid, block, v->seq);
 	rocksdb_iter_seek(it, (const char *)k.b, k.len);
@@ -482,13 +485,10 @@ static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fi
 	if (klen != k.len || memcmp(key, k.b, k.len - 8) != 0)
 		return 0;
 	val = rocksdb_iter_value(it, &vlen);
-	if (vlen == 1 && val[0] == VAL_ZERO)
-		return 2;
-	if (vlen == BLOCKREF_BYTES && val[0] == VAL_CHUNKREF) {
-		memcpy(sha, val + 1, CDP_HASH_BYTES);
-		return 1;
-	}
-	return -CDP_ECORRUPT;
+	ret = block_value_decode(val, vlen, sha, NULL);
+	if (ret < 0)
+		return ret;
+	return ret == BLOCK_VALUE_ZERO ? 2 : 1;
 }
 
 ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, uint64_t off)
@@ -675,8 +675,9 @@ ssize_t cdp_view_getxattr(struct cdp_view *v, uint64_t fid, const char *name, vo
 			  size_t size)
 {
 	struct cdp_key k;
+	const char *data;
 	char *val;
-	size_t vlen, nlen;
+	size_t vlen, nlen, dlen;
 	ssize_t ret;
 
 	if (!name || !(nlen = strlen(name)) || nlen > CDP_NAME_MAX)
@@ -687,15 +688,15 @@ ssize_t cdp_view_getxattr(struct cdp_view *v, uint64_t fid, const char *name, vo
 		return ret;
 	if (ret == 0)
 		return -ENODATA;
-	if (vlen < 1 || val[0] != VAL_XATTR) {
+	if (xattr_value_decode(val, vlen, &data, &dlen) < 0) {
 		ret = vlen >= 1 && val[0] == VAL_TOMBSTONE ? -ENODATA : -CDP_ECORRUPT;
 	} else {
-		ret = (ssize_t)(vlen - 1);
+		ret = (ssize_t)dlen;
 		if (size) {
-			if (size < vlen - 1)
+			if (size < dlen)
 				ret = -ERANGE;
 			else
-				memcpy(buf, val + 1, vlen - 1);
+				memcpy(buf, data, dlen);
 		}
 	}
 	free(val);

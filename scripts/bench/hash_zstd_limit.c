@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "store.h"
-#include "store_int.h"
+#include "store_test.h"
 
 #define BLOCK_BYTES 8192
 #define BUFFER_BYTES (64u << 20)

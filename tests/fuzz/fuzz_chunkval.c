@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

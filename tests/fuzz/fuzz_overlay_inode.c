@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 #define INO_HEADER_BYTES 13   /* 'I', u32 flags, u64 base_limit */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 #define MAX_RAW (64u << 10)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 static char dir[128];

@@ -24,7 +24,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 
 #define BS 8192
 

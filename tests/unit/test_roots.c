@@ -23,7 +23,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 
 #define BS 8192
 
