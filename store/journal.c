@@ -103,6 +103,8 @@ struct cdp_writer {
 	int stop;
 	int degraded;
 	int64_t degraded_since;
+	/* hosts: added at the front under qlock and never removed before
+	 * writer_stop, so a head read under qlock may be walked without it */
 	struct cdp_host_state *hosts;
 	struct imap_entry *imap[IMAP_BUCKETS];
 	struct cdp_journal_stats st;
@@ -1149,7 +1151,7 @@ static void *writer_main(void *arg)
 	uint64_t target_gen, last_ticket;
 	struct timespec until;
 	size_t bytes;
-	int final = 0;
+	int final = 0, degraded, have_hosts;
 
 	pthread_mutex_lock(&w->qlock);
 	while (!final) {
@@ -1174,12 +1176,16 @@ static void *writer_main(void *arg)
 		target_gen = w->flush_gen;
 		last_ticket = w->next_ticket;
 		cut_ts = cdp_now_ns();
+		/* both protected by qlock: read here, not after the unlock (a
+		 * root_begin may clear degraded, a journal_open add a host) */
+		degraded = w->degraded;
+		have_hosts = w->hosts != NULL;
 		pthread_mutex_unlock(&w->qlock);
 
 		bytes = 0;
 		for (op = batch; op; op = op->next)
 			bytes += op->bytes;
-		if (!w->degraded && (batch || w->hosts))
+		if (!degraded && (batch || have_hosts))
 			write_group(w, batch, cut_ts);
 		if (!batch)
 			blocks_trim(w);   /* an idle heartbeat */
