@@ -104,7 +104,7 @@ struct cdp_writer {
 	int degraded;
 	int64_t degraded_since;
 	/* hosts: added at the front under qlock and never removed before
-	 * writer_stop, so a head read under qlock may be walked without it */
+	 * cdp_writer_stop, so a head read under qlock may be walked without it */
 	struct cdp_host_state *hosts;
 	struct imap_entry *imap[IMAP_BUCKETS];
 	struct cdp_journal_stats st;
@@ -326,7 +326,7 @@ int cdp_op_attr(struct cdp_op *op, uint64_t fid, const struct cdp_attr *a,
 		op->n--;
 		return -ENOMEM;
 	}
-	attr_encode(r->data, a);
+	cdp_attr_encode(r->data, a);
 	if (tlen)
 		memcpy((char *)r->data + ATTR_VALUE_BYTES, symlink_target, tlen);
 	r->len = ATTR_VALUE_BYTES + tlen;
@@ -513,12 +513,12 @@ static uint64_t imap_current(struct cdp_writer *w, uint32_t host, uint32_t root,
 
 	if (e)
 		return e->fid;
-	key_imap(&k, host, root, ino);
-	if (store_get(w->s, CF_IMAP, &k, &val, &len) < 0)
+	cdp_key_imap(&k, host, root, ino);
+	if (cdp_store_get(w->s, CF_IMAP, &k, &val, &len) < 0)
 		return fid;
 	if (!val)
 		return 0;
-	imap_value_decode(val, len, &cur, NULL, NULL);   /* cur stays fid on a bad value */
+	cdp_imap_value_decode(val, len, &cur, NULL, NULL);   /* cur stays fid on a bad value */
 	free(val);
 	return cur;
 }
@@ -730,26 +730,26 @@ static void put_counters(struct group *g)
 	h = w->hosts;
 	pthread_mutex_unlock(&w->qlock);
 	for (; h; h = h->next) {
-		key_host_meta(&k, h->id, HM_LATEST, 0, 0);
+		cdp_key_host_meta(&k, h->id, HM_LATEST, 0, 0);
 		put_u64be(v, h->committed_seq);
 		put_u64be(v + 8, (uint64_t)h->committed_ts);
 		wb_put(g, CF_META, &k, v, 16);
 		pthread_mutex_lock(&w->qlock);
 		next_fid = h->next_fid;
 		pthread_mutex_unlock(&w->qlock);
-		key_host_meta(&k, h->id, HM_NEXT_FID, 0, 0);
+		cdp_key_host_meta(&k, h->id, HM_NEXT_FID, 0, 0);
 		put_u64be(v, next_fid);
 		wb_put(g, CF_META, &k, v, 8);
 		if (g->final && g->cut_ts - 1 > h->complete_through) {
 			h->complete_through = g->cut_ts - 1;
-			key_host_meta(&k, h->id, HM_COMPLETE, 0, 0);
+			cdp_key_host_meta(&k, h->id, HM_COMPLETE, 0, 0);
 			put_u64be(v, (uint64_t)h->complete_through);
 			wb_put(g, CF_META, &k, v, 8);
 		}
 	}
-	chunklog_position(g->s->chunks, &seg, &off);
+	cdp_chunklog_position(g->s->chunks, &seg, &off);
 	if (seg) {
-		key_meta(&k, "durable");
+		cdp_key_meta(&k, "durable");
 		put_u32be(v, seg);
 		put_u64be(v + 4, off);
 		wb_put(g, CF_META, &k, v, 12);
@@ -762,7 +762,7 @@ static int group_write(struct group *g)
 	char *err = NULL;
 	int ret;
 
-	ret = chunklog_sync(g->s->chunks);
+	ret = cdp_chunklog_sync(g->s->chunks);
 	if (ret < 0) {
 		cdp_log(LOG_ERR, "cannot sync chunk segment in '%s': %s", g->s->path,
 			cdp_strerror(ret));
@@ -774,7 +774,7 @@ static int group_write(struct group *g)
 	rocksdb_write(g->s->db, g->final ? g->s->wopts_sync : g->wopts_nosync, g->wb, &err);
 	if (err) {
 		cdp_log(LOG_ERR, "cannot write index batch in '%s': %s", g->s->path, err);
-		return rocks_err(err, -EIO);
+		return cdp_rocks_err(err, -EIO);
 	}
 	rocksdb_writebatch_clear(g->wb);
 	fidset_clear(&g->touched);
@@ -795,8 +795,8 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 
 	if (r->type == R_DATA) {
 		if (r->fresh) {
-			ret = chunklog_append(s->chunks, r->sha, r->u, r->data,
-					      (uint32_t)r->len, r->zstd, &loc);
+			ret = cdp_chunklog_append(s->chunks, r->sha, r->u, r->data,
+						  (uint32_t)r->len, r->zstd, &loc);
 			if (ret < 0) {
 				cdp_log(LOG_ERR, "cannot append to chunk log of '%s': %s",
 					s->path, cdp_strerror(ret));
@@ -804,12 +804,12 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 			}
 			memcpy(k.b, r->sha, CDP_HASH_BYTES);
 			k.len = CDP_HASH_BYTES;
-			chunkval_encode(v, &loc);
+			cdp_chunkval_encode(v, &loc);
 			wb_put(g, CF_CHUNK, &k, v, CHUNKVAL_BYTES);
 			is_new = 1;
 		}
-		blockref_encode(v, r->sha, r->u);
-		key_block(&k, host, r->fid, r->a, seq);
+		cdp_blockref_encode(v, r->sha, r->u);
+		cdp_key_block(&k, host, r->fid, r->a, seq);
 		wb_put(g, CF_BLOCK, &k, v, BLOCKREF_VALUE_BYTES);
 		pthread_mutex_lock(&w->qlock);
 		w->st.blocks++;
@@ -823,7 +823,7 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 		pthread_mutex_unlock(&w->qlock);
 	} else {
 		v[0] = VAL_ZERO;
-		key_block(&k, host, r->fid, r->a, seq);
+		cdp_key_block(&k, host, r->fid, r->a, seq);
 		wb_put(g, CF_BLOCK, &k, v, ZERO_VALUE_BYTES);
 		pthread_mutex_lock(&w->qlock);
 		w->st.blocks++;
@@ -849,7 +849,7 @@ static int put_zero_range(struct group *g, uint32_t host, const struct op_rec *r
 
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
 	while (blk < r->b) {
-		key_block(&k, host, r->fid, blk, CDP_SEQ_LATEST);
+		cdp_key_block(&k, host, r->fid, blk, CDP_SEQ_LATEST);
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
 		if (!rocksdb_iter_valid(it))
 			break;
@@ -861,7 +861,7 @@ static int put_zero_range(struct group *g, uint32_t host, const struct op_rec *r
 			break;
 		val = rocksdb_iter_value(it, &vlen);
 		if (vlen < 1 || val[0] != VAL_ZERO) {
-			key_block(&zk, host, r->fid, b, seq);
+			cdp_key_block(&zk, host, r->fid, b, seq);
 			wb_put(g, CF_BLOCK, &zk, &z, ZERO_VALUE_BYTES);
 		}
 		if (b == UINT64_MAX)
@@ -870,7 +870,7 @@ static int put_zero_range(struct group *g, uint32_t host, const struct op_rec *r
 	}
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
-	return rocks_err(err, -EIO);
+	return cdp_rocks_err(err, -EIO);
 }
 
 static int put_op(struct group *g, struct cdp_op *op)
@@ -898,16 +898,16 @@ static int put_op(struct group *g, struct cdp_op *op)
 			return -ENOMEM;
 		switch (r->type) {
 		case R_ATTR:
-			key_inode(&k, host, r->fid, op->seq);
+			cdp_key_inode(&k, host, r->fid, op->seq);
 			wb_put(g, CF_INODE, &k, r->data, r->len);
 			break;
 		case R_DIRENT:
-			key_dirent(&k, host, r->fid, r->name, strlen(r->name), 1, 1, op->seq);
+			cdp_key_dirent(&k, host, r->fid, r->name, strlen(r->name), 1, 1, op->seq);
 			if (r->del) {
 				v[0] = VAL_TOMBSTONE;
 				wb_put(g, CF_DIRENT, &k, v, TOMBSTONE_VALUE_BYTES);
 			} else {
-				dirent_value_encode(v, r->a, r->u);
+				cdp_dirent_value_encode(v, r->a, r->u);
 				wb_put(g, CF_DIRENT, &k, v, DIRENT_VALUE_BYTES);
 			}
 			break;
@@ -919,7 +919,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 			ret = put_zero_range(g, host, r, op->seq);
 			break;
 		case R_XATTR:
-			key_xattr(&k, host, r->fid, r->name, strlen(r->name), 1, 1, op->seq);
+			cdp_key_xattr(&k, host, r->fid, r->name, strlen(r->name), 1, 1, op->seq);
 			if (r->del) {
 				v[0] = VAL_TOMBSTONE;
 				wb_put(g, CF_XATTR, &k, v, TOMBSTONE_VALUE_BYTES);
@@ -928,7 +928,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 
 				if (!xv)
 					return -ENOMEM;
-				xattr_value_encode(xv, r->data, r->len);
+				cdp_xattr_value_encode(xv, r->data, r->len);
 				wb_put(g, CF_XATTR, &k, xv, XATTR_VALUE_HEADER_BYTES + r->len);
 				free(xv);
 			}
@@ -936,7 +936,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 		case R_IMAP:
 			if (r->skip)
 				break;
-			key_imap(&k, host, r->u, r->a);
+			cdp_key_imap(&k, host, r->u, r->a);
 			if (r->del) {
 				rocksdb_writebatch_delete_cf(g->wb, g->s->cf[CF_IMAP],
 							     (const char *)k.b, k.len);
@@ -945,7 +945,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 
 				if (!mv)
 					return -ENOMEM;
-				imap_value_encode(mv, r->fid, r->data, r->len);
+				cdp_imap_value_encode(mv, r->fid, r->data, r->len);
 				wb_put(g, CF_IMAP, &k, mv, IMAP_VALUE_HEADER_BYTES + r->len);
 				free(mv);
 			}
@@ -954,7 +954,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 	}
 	if (ret < 0)
 		return ret;
-	key_time(&k, host, op->ts, op->seq);
+	cdp_key_time(&k, host, op->ts, op->seq);
 	wb_put(g, CF_TIME, &k, "", 0);
 	op->j->h->committed_seq = op->seq;
 	op->j->h->committed_ts = op->ts;
@@ -984,7 +984,7 @@ static void compress_block(void *arg, size_t i, unsigned thread)
 	ssize_t stored;
 	int zstd = 0;
 
-	stored = chunk_compress(r->data, r->u, out, ZSTD_compressBound(r->u), &zstd);
+	stored = cdp_chunk_compress(r->data, r->u, out, ZSTD_compressBound(r->u), &zstd);
 	copy = stored > 0 && zstd ? malloc((size_t)stored) : NULL;
 	if (!copy) {
 		r->zstd = 0;
@@ -1030,7 +1030,7 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 			if (op->recs[i].type == R_DATA)
 				raw[n++] = &op->recs[i];
 	job.recs = raw;
-	work_pool_run(w->pool, n, hash_block, &job);
+	cdp_work_pool_run(w->pool, n, hash_block, &job);
 	/* fresh is a prefix of the same array: it only ever lags behind i */
 	fresh = raw;
 	for (i = 0; i < n; i++) {
@@ -1041,7 +1041,7 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 			continue;
 		memcpy(k.b, r->sha, CDP_HASH_BYTES);
 		k.len = CDP_HASH_BYTES;
-		ret = store_get(w->s, CF_CHUNK, &k, &val, &vlen);
+		ret = cdp_store_get(w->s, CF_CHUNK, &k, &val, &vlen);
 		if (ret < 0)
 			goto out_free;
 		stored = val != NULL;
@@ -1061,7 +1061,7 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 		fresh[nfresh++] = r;
 	}
 	job.recs = fresh;
-	work_pool_run(w->pool, nfresh, compress_block, &job);
+	cdp_work_pool_run(w->pool, nfresh, compress_block, &job);
 out_free:
 	free(raw);
 	return ret;
@@ -1121,7 +1121,7 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 	free(g.pend.slots);
 	free(g.touched.slots);
 	if (ret < 0) {
-		chunklog_rollback(w->s->chunks);
+		cdp_chunklog_rollback(w->s->chunks);
 		pthread_mutex_lock(&w->qlock);
 		if (!w->degraded) {
 			w->degraded = 1;
@@ -1210,7 +1210,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Frees what writer_start allocated; the thread is not running. */
+/* Frees what cdp_writer_start allocated; the thread is not running. */
 static void writer_free(struct cdp_writer *w)
 {
 	struct cdp_host_state *h, *hn;
@@ -1223,10 +1223,10 @@ static void writer_free(struct cdp_writer *w)
 	}
 	imap_overlay_prune(w, UINT64_MAX);
 	if (w->scratch)
-		for (i = 0; i < work_pool_threads(w->pool); i++)
+		for (i = 0; i < cdp_work_pool_threads(w->pool); i++)
 			free(w->scratch[i]);
 	free(w->scratch);
-	work_pool_free(w->pool);
+	cdp_work_pool_free(w->pool);
 	while (w->nfree_blocks)
 		free(w->free_blocks[--w->nfree_blocks]);
 	free(w->free_blocks);
@@ -1238,7 +1238,7 @@ static void writer_free(struct cdp_writer *w)
 	free(w);
 }
 
-int writer_start(struct cdp_store *s)
+int cdp_writer_start(struct cdp_store *s)
 {
 	struct cdp_writer *w = calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
@@ -1261,10 +1261,10 @@ int writer_start(struct cdp_store *s)
 	 * blocks_trim() gives them back when the writer idles */
 	w->max_free_blocks = s->opts.queue_limit_bytes / s->block_size;
 	w->free_blocks = calloc(w->max_free_blocks + 1, sizeof(*w->free_blocks));
-	ret = w->free_blocks ? work_pool_new(s->opts.hash_threads ? s->opts.hash_threads :
-					     work_pool_default_threads(), &w->pool) : -ENOMEM;
+	nthreads = s->opts.hash_threads ? s->opts.hash_threads : cdp_work_pool_default_threads();
+	ret = w->free_blocks ? cdp_work_pool_new(nthreads, &w->pool) : -ENOMEM;
 	if (ret == 0) {
-		nthreads = work_pool_threads(w->pool);
+		nthreads = cdp_work_pool_threads(w->pool);
 		w->scratch = calloc(nthreads, sizeof(*w->scratch));
 		for (i = 0; w->scratch && i < nthreads; i++)
 			if (!(w->scratch[i] = malloc(ZSTD_compressBound(s->block_size))))
@@ -1283,7 +1283,7 @@ int writer_start(struct cdp_store *s)
 	return ret;
 }
 
-void writer_stop(struct cdp_store *s)
+void cdp_writer_stop(struct cdp_store *s)
 {
 	struct cdp_writer *w = s->w;
 
@@ -1334,7 +1334,7 @@ static int writer_flush_wait(struct cdp_store *s, uint64_t gen)
 	return ret;
 }
 
-int writer_flush(struct cdp_store *s)
+int cdp_writer_flush(struct cdp_store *s)
 {
 	uint64_t gen;
 	int ret = writer_flush_start(s, &gen);
@@ -1368,11 +1368,11 @@ static int host_register(struct cdp_store *s, const char *host, uint32_t *id)
 	char *err = NULL;
 	int ret;
 
-	ret = store_host_lookup(s, host, id);
+	ret = cdp_store_host_lookup(s, host, id);
 	if (ret != -CDP_ENOHOST)
 		return ret;
-	key_meta(&k, "next_host");
-	ret = store_get(s, CF_META, &k, &val, &len);
+	cdp_key_meta(&k, "next_host");
+	ret = cdp_store_get(s, CF_META, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (val && len == 4)
@@ -1382,15 +1382,15 @@ static int host_register(struct cdp_store *s, const char *host, uint32_t *id)
 	wb = rocksdb_writebatch_create();
 	put_u32be(v, next + 1);
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_META], (const char *)k.b, k.len, (char *)v, 4);
-	key_host_name(&k, host);
+	cdp_key_host_name(&k, host);
 	put_u32be(v, next);
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_META], (const char *)k.b, k.len, (char *)v, 4);
-	key_host_meta(&k, next, HM_NAME, 0, 0);
+	cdp_key_host_meta(&k, next, HM_NAME, 0, 0);
 	rocksdb_writebatch_put_cf(wb, s->cf[CF_META], (const char *)k.b, k.len, host,
 				  strlen(host));
 	rocksdb_write(s->db, s->wopts_sync, wb, &err);
 	rocksdb_writebatch_destroy(wb);
-	return rocks_err(err, -EIO);
+	return cdp_rocks_err(err, -EIO);
 }
 
 int cdp_journal_open(struct cdp_store *s, const char *host, struct cdp_journal **out)
@@ -1419,13 +1419,13 @@ int cdp_journal_open(struct cdp_store *s, const char *host, struct cdp_journal *
 		;
 	pthread_mutex_unlock(&w->qlock);
 	if (!h) {
-		ret = store_host_meta_i64(s, id, HM_LATEST, 0, &seq);
+		ret = cdp_store_host_meta_i64(s, id, HM_LATEST, 0, &seq);
 		if (ret == 0)
-			ret = store_host_meta_i64(s, id, HM_LATEST, 1, &ts);
+			ret = cdp_store_host_meta_i64(s, id, HM_LATEST, 1, &ts);
 		if (ret == 0)
-			ret = store_host_meta_i64(s, id, HM_NEXT_FID, 0, &fid);
+			ret = cdp_store_host_meta_i64(s, id, HM_NEXT_FID, 0, &fid);
 		if (ret == 0)
-			ret = store_host_meta_i64(s, id, HM_COMPLETE, 0, &complete);
+			ret = cdp_store_host_meta_i64(s, id, HM_COMPLETE, 0, &complete);
 		if (ret < 0)
 			goto out;
 		h = calloc(1, sizeof(*h));
@@ -1460,13 +1460,13 @@ void cdp_journal_close(struct cdp_journal *j)
 {
 	if (!j)
 		return;
-	writer_flush(j->s);
+	cdp_writer_flush(j->s);
 	free(j);
 }
 
 int cdp_journal_sync(struct cdp_journal *j)
 {
-	return writer_flush(j->s);
+	return cdp_writer_flush(j->s);
 }
 
 int cdp_journal_sync_start(struct cdp_journal *j, uint64_t *ticket)
@@ -1551,13 +1551,13 @@ int cdp_journal_imap_get(struct cdp_journal *j, uint32_t root_id, uint64_t ino,
 		return ret;
 	}
 	pthread_mutex_unlock(&w->qlock);
-	key_imap(&k, j->h->id, root_id, ino);
-	ret = store_get(j->s, CF_IMAP, &k, &val, &len);
+	cdp_key_imap(&k, j->h->id, root_id, ino);
+	ret = cdp_store_get(j->s, CF_IMAP, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (!val)
 		return -ENOENT;
-	if (imap_value_decode(val, len, fid, &hp, &hlen) < 0) {
+	if (cdp_imap_value_decode(val, len, fid, &hp, &hlen) < 0) {
 		free(val);
 		return -CDP_ECORRUPT;
 	}
@@ -1605,11 +1605,11 @@ static int root_put(struct cdp_store *s, uint32_t host, const struct root_rec *r
 	size_t len;
 	int ret;
 
-	ret = root_rec_encode(r, &v, &len);
+	ret = cdp_root_rec_encode(r, &v, &len);
 	if (ret < 0)
 		return ret;
-	key_host_meta(&k, host, HM_ROOT, 1, r->root_id);
-	ret = store_put_sync(s, CF_META, &k, v, len);
+	cdp_key_host_meta(&k, host, HM_ROOT, 1, r->root_id);
+	ret = cdp_store_put_sync(s, CF_META, &k, v, len);
 	free(v);
 	return ret;
 }
@@ -1640,10 +1640,10 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t
 	if (!abs_path || abs_path[0] != '/' || strlen(abs_path) > 4095)
 		return -EINVAL;
 	pthread_mutex_lock(&s->meta_lock);
-	ret = store_for_each_root(s, j->h->id, root_find_fn, &f);
+	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
 	if (ret < 0)
 		goto out;
-	if (f.found && f.rec.active && store_pid_alive(f.rec.pid)) {
+	if (f.found && f.rec.active && cdp_store_pid_alive(f.rec.pid)) {
 		ret = -EBUSY;
 		goto out;
 	}
@@ -1658,7 +1658,7 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t
 	if (f.found) {
 		if (f.rec.active) {
 			/* crashed session: it ends at the host's last journaled op */
-			ret = store_host_meta_i64(s, j->h->id, HM_LATEST, 1, &last_ts);
+			ret = cdp_store_host_meta_i64(s, j->h->id, HM_LATEST, 1, &last_ts);
 			if (ret < 0)
 				goto out;
 			f.rec.gap_from = last_ts > f.rec.session_start ? last_ts :
@@ -1687,7 +1687,7 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t
 	if (ret == 0)
 		*root_id = f.rec.root_id;
 out:
-	root_rec_release(&f.rec);
+	cdp_root_rec_release(&f.rec);
 	pthread_mutex_unlock(&s->meta_lock);
 	return ret;
 }
@@ -1700,11 +1700,11 @@ int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t roo
 	int64_t now;
 	int ret;
 
-	ret = writer_flush(s);
+	ret = cdp_writer_flush(s);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&s->meta_lock);
-	ret = store_for_each_root(s, j->h->id, root_find_fn, &f);
+	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
 	if (ret == 0 && !f.found)
 		ret = -ENOENT;
 	if (ret < 0)
@@ -1727,10 +1727,10 @@ int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t roo
 	}
 	ret = root_put(s, j->h->id, &f.rec);
 out:
-	root_rec_release(&f.rec);
+	cdp_root_rec_release(&f.rec);
 	pthread_mutex_unlock(&s->meta_lock);
 	if (ret == 0)
-		ret = writer_flush(s);   /* complete_through past the baseline */
+		ret = cdp_writer_flush(s);   /* complete_through past the baseline */
 	return ret;
 }
 
@@ -1740,9 +1740,9 @@ int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
 	struct root_find f = { .id = root_id };
 	int ret, fret;
 
-	fret = writer_flush(s);
+	fret = cdp_writer_flush(s);
 	pthread_mutex_lock(&s->meta_lock);
-	ret = store_for_each_root(s, j->h->id, root_find_fn, &f);
+	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
 	if (ret == 0 && !f.found)
 		ret = -ENOENT;
 	if (ret == 0) {
@@ -1757,7 +1757,7 @@ int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
 		f.rec.session_end = host_now(j);
 		ret = root_put(s, j->h->id, &f.rec);
 	}
-	root_rec_release(&f.rec);
+	cdp_root_rec_release(&f.rec);
 	pthread_mutex_unlock(&s->meta_lock);
 	return ret < 0 ? ret : fret;
 }

@@ -535,8 +535,8 @@ static void ino_release(struct ovl_ino *in)
 	in->target = NULL;
 }
 
-int overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t *base_limit,
-			 struct cdp_attr *a, char **target)
+int cdp_overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t *base_limit,
+			     struct cdp_attr *a, char **target)
 {
 	size_t hdr;
 	int ret;
@@ -546,7 +546,7 @@ int overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t 
 		return -CDP_ECORRUPT;
 	*flags = get_u32be((const uint8_t *)val + 1);
 	*base_limit = get_u64be((const uint8_t *)val + 5);
-	ret = attr_decode(val + 13, len - 13, a, &hdr);
+	ret = cdp_attr_decode(val + 13, len - 13, a, &hdr);
 	if (ret < 0)
 		return ret;
 	if (13 + hdr < len) {
@@ -559,8 +559,8 @@ int overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t 
 
 static int ino_decode(const char *val, size_t len, struct ovl_ino *in)
 {
-	int ret = overlay_inode_decode(val, len, &in->flags, &in->base_limit, &in->a,
-				       &in->target);
+	int ret = cdp_overlay_inode_decode(val, len, &in->flags, &in->base_limit, &in->a,
+					   &in->target);
 
 	in->own = ret == 0;
 	return ret;
@@ -606,7 +606,7 @@ static int ino_put(rocksdb_writebatch_t *wb, uint64_t id, const struct ovl_ino *
 	v[0] = 'I';
 	put_u32be(v + 1, in->flags);
 	put_u64be(v + 5, in->base_limit);
-	attr_encode(v + 13, &in->a);
+	cdp_attr_encode(v + 13, &in->a);
 	if (tlen)
 		memcpy(v + 13 + ATTR_VALUE_BYTES, in->target, tlen);
 	okey_id(&k, 'I', id);

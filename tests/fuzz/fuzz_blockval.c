@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz_blockval.c - block_value_decode() on any bytes (a block version as
+ * fuzz_blockval.c - cdp_block_value_decode() on any bytes (a block version as
  * the index holds it): it fails cleanly, says ZERO only for the one ZERO
  * byte, or gives a hash and a raw length that encode back to the same bytes.
  */
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t raw_len, raw_len2;
 	int ret;
 
-	ret = block_value_decode((const char *)data, size, sha, &raw_len);
+	ret = cdp_block_value_decode((const char *)data, size, sha, &raw_len);
 	if (ret < 0) {
 		CHECK(ret == -CDP_ECORRUPT);
 		return 0;
@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	CHECK(ret == 0 && size == BLOCKREF_VALUE_BYTES);
-	blockref_encode(buf, sha, raw_len);
+	cdp_blockref_encode(buf, sha, raw_len);
 	CHECK(memcmp(buf, data, BLOCKREF_VALUE_BYTES) == 0);
-	CHECK(block_value_decode((const char *)buf, sizeof(buf), sha2, &raw_len2) == 0);
+	CHECK(cdp_block_value_decode((const char *)buf, sizeof(buf), sha2, &raw_len2) == 0);
 	CHECK(memcmp(sha, sha2, CDP_HASH_BYTES) == 0 && raw_len == raw_len2);
 	return 0;
 }
