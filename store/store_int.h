@@ -256,7 +256,7 @@ void cdp_cache_put(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], const
 
 /* ------------------------------------------------------- the store */
 
-struct cdp_writer;      /* journal.c */
+struct cdp_writer;      /* journal_int.h */
 
 /* One host's writing state, owned by the store, shared by its journals. */
 struct cdp_host_state {
@@ -308,7 +308,7 @@ typedef int (*root_fn)(void *arg, struct root_rec *r);
 int cdp_store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg);
 int cdp_rocks_err(char *err, int fallback);
 
-/* journal.c */
+/* journal_writer.c: the writer thread, started and stopped by store.c */
 int cdp_writer_start(struct cdp_store *s);
 void cdp_writer_stop(struct cdp_store *s);
 /* Makes every queued op durable, and the complete_through marker of every
@@ -333,7 +333,7 @@ int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], 
 /* ------------------------------------------------------------ overlays */
 
 /* Decodes an overlay inode record ('I', u32 flags, u64 base_limit, 'B'
- * attributes, symlink target; see overlay.c).  *target is heap or NULL.
+ * attributes, symlink target; see overlay.c and overlay_index.c).  *target is heap or NULL.
  * CDP_ECORRUPT on a short or mistyped value. */
 int cdp_overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t *base_limit,
 			     struct cdp_attr *a, char **target);
