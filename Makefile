@@ -22,6 +22,11 @@ PKGS      := fuse3 rocksdb libzstd libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# The store (store/, its unit tests, fuzz targets and benchmarks) builds
+# and links without FUSE: a store file that includes a FUSE header fails.
+STORE_PKGS := rocksdb libzstd libcrypto
+STORE_PKG_CFLAGS := $(shell pkg-config --cflags $(STORE_PKGS) 2>/dev/null)
+STORE_PKG_LIBS   := $(shell pkg-config --libs $(STORE_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wformat=2 -Wwrite-strings -Wundef -Wno-unused-parameter
@@ -42,6 +47,9 @@ CFLAGS_ALL  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-reco
 LDFLAGS_ALL += -fsanitize=$(SANITIZE)
 endif
 LIBS := $(PKG_LIBS) -lpthread -lm
+STORE_CFLAGS_ALL := $(filter-out $(PKG_CFLAGS) -DFUSE_USE_VERSION=%,$(CFLAGS_ALL)) \
+                    $(STORE_PKG_CFLAGS)
+STORE_LIBS := $(STORE_PKG_LIBS) -lpthread -lm
 
 STORE_SRC   := $(wildcard store/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
@@ -49,6 +57,7 @@ FS_SRC      := $(wildcard fs/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,chunklog overlay roots store timespec))
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 BENCH_SRC   := $(wildcard scripts/bench/*.c)
 
@@ -63,12 +72,17 @@ all: $(BUILD)/cdpfs $(BUILD)/mount.cdpfs $(LIBSTORE) $(TOOL_BINS)
 
 # Rebuild everything when the compiler flags change.
 FLAGS_FILE := $(BUILD)/.flags
-$(shell mkdir -p $(BUILD) && echo '$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL)' > $(FLAGS_FILE).new && \
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(CFLAGS_ALL) $(STORE_CFLAGS_ALL) $(LDFLAGS_ALL)' > $(FLAGS_FILE).new && \
         (cmp -s $(FLAGS_FILE).new $(FLAGS_FILE) || mv $(FLAGS_FILE).new $(FLAGS_FILE)); rm -f $(FLAGS_FILE).new)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+STORE_OBJS := $(call obj,$(STORE_SRC) $(STORE_UNIT_SRC) $(BENCH_SRC))
+$(STORE_OBJS): $(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(STORE_CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
 $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
@@ -95,13 +109,17 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
+$(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(STORE_UNIT_SRC)): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSTORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(STORE_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/scripts/bench/%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(STORE_LIBS)
 
 # libFuzzer targets (tests/fuzz/): clang with ASan and UBSan, objects of
 # their own under $(BUILD)/fuzz so they never mix with the cc build.
@@ -111,18 +129,26 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer $(filter-out -Werror,$(
                -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314 \
                -DCDP_PREFIX='"$(PREFIX)"' -I. -Istore $(PKG_CFLAGS) \
                -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+# the store's targets (all but fuzz_spec and fuzz_size) build without FUSE
+FUZZ_STORE_CFLAGS := $(filter-out $(PKG_CFLAGS) -DFUSE_USE_VERSION=%,$(FUZZ_CFLAGS)) \
+                     $(STORE_PKG_CFLAGS)
 FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzzobj      = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
 
+FUZZ_FUSE_SRC := tests/fuzz/fuzz_spec.c tests/fuzz/fuzz_size.c $(FS_SRC) cli/util.c
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(if $(filter $<,$(FUZZ_FUSE_SRC)),$(FUZZ_CFLAGS),$(FUZZ_STORE_CFLAGS)) \
+	        -MMD -MP -c -o $@ $<
 
 $(BUILD)/fuzz/fuzz_spec: $(call fuzzobj,$(FS_SRC))
+$(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_size: FUZZ_LIBS = $(LIBS)
+FUZZ_LIBS ?= $(STORE_LIBS)
 $(BUILD)/fuzz/fuzz_size: $(call fuzzobj,cli/util.c)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(call fuzzobj,$(STORE_SRC))
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_BINS)
 

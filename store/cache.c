@@ -26,7 +26,7 @@ struct cdp_cache {
 	struct cache_entry *head, *tail;
 };
 
-int cache_new(size_t capacity_bytes, struct cdp_cache **out)
+int cdp_cache_new(size_t capacity_bytes, struct cdp_cache **out)
 {
 	struct cdp_cache *c = calloc(1, sizeof(*c));
 
@@ -44,7 +44,7 @@ int cache_new(size_t capacity_bytes, struct cdp_cache **out)
 	return 0;
 }
 
-void cache_free(struct cdp_cache *c)
+void cdp_cache_free(struct cdp_cache *c)
 {
 	struct cache_entry *e, *n;
 
@@ -100,7 +100,7 @@ static struct cache_entry **find(struct cdp_cache *c, const uint8_t *sha)
 	return pp;
 }
 
-int cache_get(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], void *out, size_t len)
+int cdp_cache_get(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], void *out, size_t len)
 {
 	struct cache_entry *e;
 	int hit = 0;
@@ -130,8 +130,8 @@ static void evict(struct cdp_cache *c, struct cache_entry *e)
 	free(e);
 }
 
-void cache_put(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], const void *data,
-	       size_t len)
+void cdp_cache_put(struct cdp_cache *c, const uint8_t sha[CDP_HASH_BYTES], const void *data,
+		   size_t len)
 {
 	struct cache_entry *e, **pp;
 

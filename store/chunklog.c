@@ -157,8 +157,8 @@ uint32_t cdp_crc32c(uint32_t crc, const void *buf, size_t len)
 
 /* ------------------------------------------------------------ records */
 
-void chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len,
-			const void *payload, uint32_t stored_len, int zstd)
+void cdp_chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len,
+			    const void *payload, uint32_t stored_len, int zstd)
 {
 	uint32_t crc;
 
@@ -191,8 +191,8 @@ static int record_header_check(const uint8_t *rec, uint32_t *raw_len, uint32_t *
 	return 0;
 }
 
-int chunk_record_check(const uint8_t *rec, size_t avail, uint32_t *raw_len,
-		       uint32_t *stored_len, int *zstd, uint8_t sha[CDP_HASH_BYTES])
+int cdp_chunk_record_check(const uint8_t *rec, size_t avail, uint32_t *raw_len,
+			   uint32_t *stored_len, int *zstd, uint8_t sha[CDP_HASH_BYTES])
 {
 	uint32_t crc;
 
@@ -225,7 +225,7 @@ static void zstd_keys_init(void)
 	pthread_key_create(&dctx_key, dctx_free);
 }
 
-ssize_t chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd)
+ssize_t cdp_chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd)
 {
 	ZSTD_CCtx *cctx;
 	size_t n;
@@ -370,7 +370,8 @@ static int recover_tail(struct cdp_chunklog *cl, uint32_t seg, uint64_t off)
 			goto out;
 		}
 		if (pread_full(fd, rec, REC_HEADER_BYTES + stored, (off_t)pos) < 0 ||
-		    chunk_record_check(rec, REC_HEADER_BYTES + stored, &raw, &stored, &zstd, NULL) < 0)
+		    cdp_chunk_record_check(rec, REC_HEADER_BYTES + stored, &raw, &stored, &zstd,
+					   NULL) < 0)
 			break;
 		pos += REC_HEADER_BYTES + stored;
 	}
@@ -388,8 +389,8 @@ out:
 	return ret;
 }
 
-int chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
-		  uint64_t durable_off, struct cdp_chunklog **out)
+int cdp_chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
+		      uint64_t durable_off, struct cdp_chunklog **out)
 {
 	struct cdp_chunklog *cl = calloc(1, sizeof(*cl));
 	uint32_t max;
@@ -419,11 +420,11 @@ int chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
 	*out = cl;
 	return 0;
 fail:
-	chunklog_close(cl);
+	cdp_chunklog_close(cl);
 	return ret;
 }
 
-void chunklog_close(struct cdp_chunklog *cl)
+void cdp_chunklog_close(struct cdp_chunklog *cl)
 {
 	size_t i;
 
@@ -488,16 +489,16 @@ static int wbuf_flush(struct cdp_chunklog *cl)
 	return 0;
 }
 
-int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
-		    uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
-		    struct cdp_chunk_loc *loc)
+int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
+			struct cdp_chunk_loc *loc)
 {
 	size_t n = REC_HEADER_BYTES + (size_t)stored_len;
 	uint8_t *rec;
 	int ret;
 
 	if (cl->wfd >= 0 && cl->wend + n > cdp_segment_max_bytes) {
-		ret = chunklog_sync(cl);
+		ret = cdp_chunklog_sync(cl);
 		if (ret < 0)
 			return ret;
 		close(cl->wfd);
@@ -522,15 +523,15 @@ int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		rec = malloc(n);
 		if (!rec)
 			return -ENOMEM;
-		chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
+		cdp_chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
 		ret = pwrite_full(cl->wfd, rec, n, (off_t)cl->written_end);
 		free(rec);
 		if (ret < 0)
 			return ret;
 		cl->written_end += n;
 	} else {
-		chunk_record_build(cl->wbuf + cl->wbuf_len, sha, raw_len, payload, stored_len,
-				   zstd);
+		cdp_chunk_record_build(cl->wbuf + cl->wbuf_len, sha, raw_len, payload, stored_len,
+				       zstd);
 		cl->wbuf_len += n;
 	}
 	loc->segment = cl->wseg;
@@ -541,7 +542,7 @@ int chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 	return 0;
 }
 
-int chunklog_sync(struct cdp_chunklog *cl)
+int cdp_chunklog_sync(struct cdp_chunklog *cl)
 {
 	int ret;
 
@@ -556,7 +557,7 @@ int chunklog_sync(struct cdp_chunklog *cl)
 	return 0;
 }
 
-void chunklog_rollback(struct cdp_chunklog *cl)
+void cdp_chunklog_rollback(struct cdp_chunklog *cl)
 {
 	cl->wbuf_len = 0;
 	if (cl->wfd < 0 || cl->wend == cl->synced_end)
@@ -567,7 +568,7 @@ void chunklog_rollback(struct cdp_chunklog *cl)
 	cl->wend = cl->written_end = cl->synced_end;
 }
 
-void chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off)
+void cdp_chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off)
 {
 	*seg = cl->wfd >= 0 ? cl->wseg : 0;
 	*off = cl->wfd >= 0 ? cl->synced_end : 0;
@@ -631,8 +632,8 @@ static void hex(const uint8_t *sha, char *out)
 	out[2 * CDP_HASH_BYTES] = 0;
 }
 
-int chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
-		  const struct cdp_chunk_loc *loc, void *out)
+int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+		      const struct cdp_chunk_loc *loc, void *out)
 {
 	size_t n = REC_HEADER_BYTES + (size_t)loc->stored_len;
 	uint8_t rsha[CDP_HASH_BYTES];
@@ -662,7 +663,7 @@ int chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		why = ret == -ENODATA ? "record is past the end of the segment" : "read failed";
 		goto bad;
 	}
-	if (chunk_record_check(rec, n, &raw, &stored, &zstd, rsha) < 0) {
+	if (cdp_chunk_record_check(rec, n, &raw, &stored, &zstd, rsha) < 0) {
 		why = "record checksum mismatch";
 		goto bad;
 	}

@@ -16,7 +16,7 @@ const char *const cdp_cf_names[CF_COUNT] = {
 	"default", "chunk", "inode", "dirent", "block", "xattr", "time", "imap",
 };
 
-void key_inode(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t seq)
+void cdp_key_inode(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t seq)
 {
 	put_u32be(k->b, host);
 	put_u64be(k->b + 4, fid);
@@ -44,19 +44,19 @@ static void key_named(struct cdp_key *k, uint32_t host, uint64_t id, const char 
 	k->len = n;
 }
 
-void key_dirent(struct cdp_key *k, uint32_t host, uint64_t parent, const char *name,
-		size_t name_len, int with_sep, int with_seq, uint64_t seq)
+void cdp_key_dirent(struct cdp_key *k, uint32_t host, uint64_t parent, const char *name,
+		    size_t name_len, int with_sep, int with_seq, uint64_t seq)
 {
 	key_named(k, host, parent, name, name_len, with_sep, with_seq, seq);
 }
 
-void key_xattr(struct cdp_key *k, uint32_t host, uint64_t fid, const char *name,
-	       size_t name_len, int with_sep, int with_seq, uint64_t seq)
+void cdp_key_xattr(struct cdp_key *k, uint32_t host, uint64_t fid, const char *name,
+		   size_t name_len, int with_sep, int with_seq, uint64_t seq)
 {
 	key_named(k, host, fid, name, name_len, with_sep, with_seq, seq);
 }
 
-void key_block(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t block, uint64_t seq)
+void cdp_key_block(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t block, uint64_t seq)
 {
 	put_u32be(k->b, host);
 	put_u64be(k->b + 4, fid);
@@ -65,7 +65,7 @@ void key_block(struct cdp_key *k, uint32_t host, uint64_t fid, uint64_t block, u
 	k->len = 28;
 }
 
-void key_time(struct cdp_key *k, uint32_t host, int64_t ts_ns, uint64_t seq)
+void cdp_key_time(struct cdp_key *k, uint32_t host, int64_t ts_ns, uint64_t seq)
 {
 	put_u32be(k->b, host);
 	put_u64be(k->b + 4, (uint64_t)ts_ns);
@@ -73,7 +73,7 @@ void key_time(struct cdp_key *k, uint32_t host, int64_t ts_ns, uint64_t seq)
 	k->len = 20;
 }
 
-void key_imap(struct cdp_key *k, uint32_t host, uint32_t root_id, uint64_t ino)
+void cdp_key_imap(struct cdp_key *k, uint32_t host, uint32_t root_id, uint64_t ino)
 {
 	put_u32be(k->b, host);
 	put_u32be(k->b + 4, root_id);
@@ -81,7 +81,7 @@ void key_imap(struct cdp_key *k, uint32_t host, uint32_t root_id, uint64_t ino)
 	k->len = 16;
 }
 
-void key_meta(struct cdp_key *k, const char *name)
+void cdp_key_meta(struct cdp_key *k, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -90,7 +90,7 @@ void key_meta(struct cdp_key *k, const char *name)
 	k->len = n + 1;
 }
 
-void key_host_name(struct cdp_key *k, const char *host)
+void cdp_key_host_name(struct cdp_key *k, const char *host)
 {
 	size_t n = strlen(host);
 
@@ -101,7 +101,7 @@ void key_host_name(struct cdp_key *k, const char *host)
 	k->len = n + 1;
 }
 
-void key_host_meta(struct cdp_key *k, uint32_t host, char sub, int with_arg, uint32_t arg)
+void cdp_key_host_meta(struct cdp_key *k, uint32_t host, char sub, int with_arg, uint32_t arg)
 {
 	k->b[0] = 'H';
 	put_u32be(k->b + 1, host);
@@ -113,7 +113,7 @@ void key_host_meta(struct cdp_key *k, uint32_t host, char sub, int with_arg, uin
 	}
 }
 
-void attr_encode(uint8_t *out, const struct cdp_attr *a)
+void cdp_attr_encode(uint8_t *out, const struct cdp_attr *a)
 {
 	out[0] = VAL_ATTR;
 	put_u32be(out + 1, a->mode);
@@ -128,7 +128,7 @@ void attr_encode(uint8_t *out, const struct cdp_attr *a)
 	put_u64be(out + 57, a->blocks);
 }
 
-int attr_decode(const char *val, size_t len, struct cdp_attr *a, size_t *header_len)
+int cdp_attr_decode(const char *val, size_t len, struct cdp_attr *a, size_t *header_len)
 {
 	const uint8_t *p = (const uint8_t *)val;
 	size_t need;
@@ -158,7 +158,7 @@ int attr_decode(const char *val, size_t len, struct cdp_attr *a, size_t *header_
 	return 0;
 }
 
-void chunkval_encode(uint8_t *out, const struct cdp_chunk_loc *loc)
+void cdp_chunkval_encode(uint8_t *out, const struct cdp_chunk_loc *loc)
 {
 	out[0] = VAL_CHUNK;
 	put_u32be(out + 1, loc->segment);
@@ -167,7 +167,7 @@ void chunkval_encode(uint8_t *out, const struct cdp_chunk_loc *loc)
 	put_u32be(out + 17, loc->raw_len);
 }
 
-int chunkval_decode(const char *val, size_t len, struct cdp_chunk_loc *loc)
+int cdp_chunkval_decode(const char *val, size_t len, struct cdp_chunk_loc *loc)
 {
 	const uint8_t *p = (const uint8_t *)val;
 
@@ -180,6 +180,85 @@ int chunkval_decode(const char *val, size_t len, struct cdp_chunk_loc *loc)
 	return 0;
 }
 
+void cdp_dirent_value_encode(uint8_t *out, uint64_t child, uint32_t type)
+{
+	out[0] = VAL_DIRENT;
+	put_u64be(out + 1, child);
+	put_u32be(out + 9, type);
+}
+
+int cdp_dirent_value_decode(const char *val, size_t len, uint64_t *child, uint32_t *type)
+{
+	const uint8_t *p = (const uint8_t *)val;
+
+	if (len != DIRENT_VALUE_BYTES || p[0] != VAL_DIRENT)
+		return -CDP_ECORRUPT;
+	*child = get_u64be(p + 1);
+	*type = get_u32be(p + 9);
+	return 0;
+}
+
+void cdp_blockref_encode(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len)
+{
+	out[0] = VAL_CHUNKREF;
+	memcpy(out + 1, sha, CDP_HASH_BYTES);
+	put_u32be(out + 1 + CDP_HASH_BYTES, raw_len);
+}
+
+int cdp_block_value_decode(const char *val, size_t len, uint8_t sha[CDP_HASH_BYTES],
+			   uint32_t *raw_len)
+{
+	const uint8_t *p = (const uint8_t *)val;
+
+	if (len == ZERO_VALUE_BYTES && p[0] == VAL_ZERO)
+		return BLOCK_VALUE_ZERO;
+	if (len != BLOCKREF_VALUE_BYTES || p[0] != VAL_CHUNKREF)
+		return -CDP_ECORRUPT;
+	if (sha)
+		memcpy(sha, p + 1, CDP_HASH_BYTES);
+	if (raw_len)
+		*raw_len = get_u32be(p + 1 + CDP_HASH_BYTES);
+	return 0;
+}
+
+void cdp_xattr_value_encode(uint8_t *out, const void *data, size_t len)
+{
+	out[0] = VAL_XATTR;
+	if (len)
+		memcpy(out + XATTR_VALUE_HEADER_BYTES, data, len);
+}
+
+int cdp_xattr_value_decode(const char *val, size_t len, const char **data, size_t *data_len)
+{
+	if (len < XATTR_VALUE_HEADER_BYTES || val[0] != VAL_XATTR)
+		return -CDP_ECORRUPT;
+	*data = val + XATTR_VALUE_HEADER_BYTES;
+	*data_len = len - XATTR_VALUE_HEADER_BYTES;
+	return 0;
+}
+
+void cdp_imap_value_encode(uint8_t *out, uint64_t fid, const void *handle, size_t handle_len)
+{
+	out[0] = VAL_IMAP;
+	put_u64be(out + 1, fid);
+	if (handle_len)
+		memcpy(out + IMAP_VALUE_HEADER_BYTES, handle, handle_len);
+}
+
+int cdp_imap_value_decode(const char *val, size_t len, uint64_t *fid, const char **handle,
+			  size_t *handle_len)
+{
+	if (len < IMAP_VALUE_HEADER_BYTES || val[0] != VAL_IMAP)
+		return -CDP_ECORRUPT;
+	if (fid)
+		*fid = get_u64be((const uint8_t *)val + 1);
+	if (handle)
+		*handle = val + IMAP_VALUE_HEADER_BYTES;
+	if (handle_len)
+		*handle_len = len - IMAP_VALUE_HEADER_BYTES;
+	return 0;
+}
+
 /*
  * Root record: 'R', u32 root id, u64 fid, i64 baseline, u8 active, u32 pid,
  * i64 session start, i64 session end, i64 gap_from, u32 ngaps,
@@ -187,7 +266,7 @@ int chunkval_decode(const char *val, size_t len, struct cdp_chunk_loc *loc)
  */
 #define ROOT_FIXED (1 + 4 + 8 + 8 + 1 + 4 + 8 + 8 + 8 + 4)
 
-int root_rec_encode(const struct root_rec *r, uint8_t **out, size_t *len)
+int cdp_root_rec_encode(const struct root_rec *r, uint8_t **out, size_t *len)
 {
 	size_t plen = strlen(r->path);
 	size_t n = ROOT_FIXED + r->ngaps * 16 + 2 + plen;
@@ -220,7 +299,7 @@ int root_rec_encode(const struct root_rec *r, uint8_t **out, size_t *len)
 	return 0;
 }
 
-int root_rec_decode(const char *val, size_t len, struct root_rec *r)
+int cdp_root_rec_decode(const char *val, size_t len, struct root_rec *r)
 {
 	const uint8_t *q = (const uint8_t *)val;
 	size_t i, plen;
@@ -247,7 +326,7 @@ int root_rec_decode(const char *val, size_t len, struct root_rec *r)
 	r->gaps = calloc(r->ngaps ? r->ngaps : 1, sizeof(*r->gaps));
 	r->path = malloc(plen + 1);
 	if (!r->gaps || !r->path) {
-		root_rec_release(r);
+		cdp_root_rec_release(r);
 		return -ENOMEM;
 	}
 	for (i = 0; i < r->ngaps; i++) {
@@ -260,7 +339,7 @@ int root_rec_decode(const char *val, size_t len, struct root_rec *r)
 	return 0;
 }
 
-void root_rec_release(struct root_rec *r)
+void cdp_root_rec_release(struct root_rec *r)
 {
 	free(r->gaps);
 	free(r->path);

@@ -29,7 +29,7 @@
 
 #include "store_int.h"
 
-int rocks_err(char *err, int fallback)
+int cdp_rocks_err(char *err, int fallback)
 {
 	int ret = fallback;
 
@@ -65,30 +65,30 @@ uint32_t cdp_store_block_size(const struct cdp_store *s)
 	return s->block_size;
 }
 
-int store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len)
+int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len)
 {
 	char *err = NULL;
 
 	*val = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], (const char *)k->b, k->len, len, &err);
 	if (err)
-		return rocks_err(err, -EIO);
+		return cdp_rocks_err(err, -EIO);
 	return 0;
 }
 
-int store_put_sync(struct cdp_store *s, int cf, const struct cdp_key *k,
-		   const void *val, size_t len)
+int cdp_store_put_sync(struct cdp_store *s, int cf, const struct cdp_key *k,
+		       const void *val, size_t len)
 {
 	char *err = NULL;
 
 	rocksdb_put_cf(s->db, s->wopts_sync, s->cf[cf], (const char *)k->b, k->len, val, len, &err);
-	return rocks_err(err, -EIO);
+	return cdp_rocks_err(err, -EIO);
 }
 
 static int meta_u64(struct cdp_store *s, const struct cdp_key *k, size_t idx, uint64_t *v, int *found)
 {
 	char *val;
 	size_t len;
-	int ret = store_get(s, CF_META, k, &val, &len);
+	int ret = cdp_store_get(s, CF_META, k, &val, &len);
 
 	*found = 0;
 	if (ret < 0)
@@ -105,19 +105,19 @@ static int meta_u64(struct cdp_store *s, const struct cdp_key *k, size_t idx, ui
 	return 0;
 }
 
-int store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v)
+int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v)
 {
 	struct cdp_key k;
 	uint64_t u = 0;
 	int found, ret;
 
-	key_host_meta(&k, host, sub, 0, 0);
+	cdp_key_host_meta(&k, host, sub, 0, 0);
 	ret = meta_u64(s, &k, idx, &u, &found);
 	*v = found ? (int64_t)u : 0;
 	return ret;
 }
 
-int store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id)
+int cdp_store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id)
 {
 	struct cdp_key k;
 	char *val;
@@ -126,8 +126,8 @@ int store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id)
 
 	if (!host || !*host || strlen(host) > CDP_NAME_MAX)
 		return -CDP_ENOHOST;
-	key_host_name(&k, host);
-	ret = store_get(s, CF_META, &k, &val, &len);
+	cdp_key_host_name(&k, host);
+	ret = cdp_store_get(s, CF_META, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (!val)
@@ -142,7 +142,7 @@ int store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id)
 }
 
 /* Is some process (this one included) holding the writer lock? */
-int store_writer_locked(struct cdp_store *s)
+int cdp_store_writer_locked(struct cdp_store *s)
 {
 	char path[PATH_MAX];
 	struct flock fl;
@@ -165,7 +165,7 @@ int store_writer_locked(struct cdp_store *s)
 /* ------------------------------------------------------------- hosts */
 
 /* Calls fn for each root record of host (records released after fn). */
-int store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg)
+int cdp_store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg)
 {
 	struct cdp_key k;
 	rocksdb_iterator_t *it;
@@ -174,7 +174,7 @@ int store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *ar
 	size_t klen, vlen;
 	int ret = 0;
 
-	key_host_meta(&k, host, HM_ROOT, 0, 0);
+	cdp_key_host_meta(&k, host, HM_ROOT, 0, 0);
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_META]);
 	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); rocksdb_iter_valid(it);
 	     rocksdb_iter_next(it)) {
@@ -182,11 +182,11 @@ int store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *ar
 		if (klen != k.len + 4 || memcmp(key, k.b, k.len) != 0)
 			break;
 		val = rocksdb_iter_value(it, &vlen);
-		ret = root_rec_decode(val, vlen, &r);
+		ret = cdp_root_rec_decode(val, vlen, &r);
 		if (ret < 0)
 			break;
 		ret = fn(arg, &r);
-		root_rec_release(&r);
+		cdp_root_rec_release(&r);
 		if (ret)
 			break;
 	}
@@ -203,15 +203,15 @@ static int first_ts_fn(void *arg, struct root_rec *r)
 	return 0;
 }
 
-int store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts)
+int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts)
 {
 	*first_ts = 0;
-	return store_for_each_root(s, host, first_ts_fn, first_ts);
+	return cdp_store_for_each_root(s, host, first_ts_fn, first_ts);
 }
 
 /* A zombie (killed, not yet reaped by its parent) holds no store and counts
  * as dead: its state letter in /proc/PID/stat is 'Z' (or 'X'). */
-int store_pid_alive(uint32_t pid)
+int cdp_store_pid_alive(uint32_t pid)
 {
 	char path[64], buf[512], *p;
 	ssize_t n;
@@ -250,7 +250,7 @@ static int add_root_fn(void *arg, struct root_rec *r)
 	r->path = NULL;
 	ri->fid = r->fid;
 	ri->baseline_ts_ns = r->baseline_ts;
-	ri->active = r->active && store_pid_alive(r->pid);
+	ri->active = r->active && cdp_store_pid_alive(r->pid);
 	ri->session_start_ts_ns = r->session_start;
 	ri->session_end_ts_ns = r->session_end;
 	ri->ngaps = r->ngaps;
@@ -308,12 +308,13 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 	rocksdb_iter_destroy(it);
 	for (i = 0; ret == 0 && i < count; i++) {
 		h = &list[i];
-		ret = store_host_meta_i64(s, h->host_id, HM_LATEST, 0, &v);
+		ret = cdp_store_host_meta_i64(s, h->host_id, HM_LATEST, 0, &v);
 		h->latest_seq = (uint64_t)v;
 		if (ret == 0)
-			ret = store_host_meta_i64(s, h->host_id, HM_LATEST, 1, &h->latest_ts_ns);
+			ret = cdp_store_host_meta_i64(s, h->host_id, HM_LATEST, 1,
+						      &h->latest_ts_ns);
 		if (ret == 0)
-			ret = store_for_each_root(s, h->host_id, add_root_fn, h);
+			ret = cdp_store_for_each_root(s, h->host_id, add_root_fn, h);
 	}
 	if (ret < 0) {
 		cdp_host_info_free(list, count);
@@ -450,7 +451,8 @@ static void sweep_dead_readers(const char *tmpdir)
 		if (strncmp(de->d_name, "cdpfs-reader-", 13) != 0)
 			continue;
 		pid = strtoul(de->d_name + 13, &end, 10);
-		if (*end != '-' || pid == 0 || pid > UINT32_MAX || store_pid_alive((uint32_t)pid))
+		if (*end != '-' || pid == 0 || pid > UINT32_MAX ||
+		    cdp_store_pid_alive((uint32_t)pid))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
 		nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
@@ -508,7 +510,7 @@ static int open_db(struct cdp_store *s)
 	}
 	if (err) {
 		cdp_log(LOG_ERR, "cannot open index '%s': %s", dbdir, err);
-		return rocks_err(err, -EIO);
+		return cdp_rocks_err(err, -EIO);
 	}
 	return 0;
 }
@@ -521,19 +523,19 @@ static int init_meta(struct cdp_store *s)
 	size_t len;
 	int ret;
 
-	key_meta(&k, "format");
-	ret = store_get(s, CF_META, &k, &val, &len);
+	cdp_key_meta(&k, "format");
+	ret = cdp_store_get(s, CF_META, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (!val) {
 		if (!s->writer)
 			return -CDP_ECORRUPT;
 		put_u32be(v, CDP_FORMAT_VERSION);
-		ret = store_put_sync(s, CF_META, &k, v, 4);
-		key_meta(&k, "block_size");
+		ret = cdp_store_put_sync(s, CF_META, &k, v, 4);
+		cdp_key_meta(&k, "block_size");
 		put_u32be(v, CDP_DEFAULT_BLOCK_SIZE);
 		if (ret == 0)
-			ret = store_put_sync(s, CF_META, &k, v, 4);
+			ret = cdp_store_put_sync(s, CF_META, &k, v, 4);
 		if (ret < 0)
 			return ret;
 	} else {
@@ -543,8 +545,8 @@ static int init_meta(struct cdp_store *s)
 		if (ret < 0)
 			return ret;
 	}
-	key_meta(&k, "block_size");
-	ret = store_get(s, CF_META, &k, &val, &len);
+	cdp_key_meta(&k, "block_size");
+	ret = cdp_store_get(s, CF_META, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (!val || len != 4) {
@@ -570,8 +572,8 @@ static int open_chunks(struct cdp_store *s)
 	int ret;
 
 	snprintf(segdir, sizeof(segdir), "%s/segments", s->path);
-	key_meta(&k, "durable");
-	ret = store_get(s, CF_META, &k, &val, &len);
+	cdp_key_meta(&k, "durable");
+	ret = cdp_store_get(s, CF_META, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (val && len == 12) {
@@ -579,7 +581,7 @@ static int open_chunks(struct cdp_store *s)
 		off = get_u64be((uint8_t *)val + 4);
 	}
 	free(val);
-	return chunklog_open(segdir, s->writer, seg, off, &s->chunks);
+	return cdp_chunklog_open(segdir, s->writer, seg, off, &s->chunks);
 }
 
 int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_options *opts,
@@ -658,11 +660,11 @@ int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_optio
 	ret = open_chunks(s);
 	if (ret < 0)
 		goto fail;
-	ret = cache_new(s->opts.block_cache_bytes, &s->cache);
+	ret = cdp_cache_new(s->opts.block_cache_bytes, &s->cache);
 	if (ret < 0)
 		goto fail;
 	if (s->writer) {
-		ret = writer_start(s);
+		ret = cdp_writer_start(s);
 		if (ret < 0)
 			goto fail;
 	}
@@ -680,7 +682,7 @@ void cdp_store_close(struct cdp_store *s)
 	if (!s)
 		return;
 	if (s->w)
-		writer_stop(s);
+		cdp_writer_stop(s);
 	if (s->writer && s->db) {
 		/* Leave the index in table files, not in the WAL: every reader
 		 * (each past mount) replays the WAL into memory at open, so a
@@ -716,8 +718,8 @@ void cdp_store_close(struct cdp_store *s)
 		nftw(s->secondary_dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
 		free(s->secondary_dir);
 	}
-	chunklog_close(s->chunks);
-	cache_free(s->cache);
+	cdp_chunklog_close(s->chunks);
+	cdp_cache_free(s->cache);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->meta_lock);
@@ -732,5 +734,5 @@ int cdp_store_refresh(struct cdp_store *s)
 	if (s->writer)
 		return 0;
 	rocksdb_try_catch_up_with_primary(s->db, &err);
-	return rocks_err(err, -EIO);
+	return cdp_rocks_err(err, -EIO);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * store.h - the public contract of libcdpstore: the chunk log, its RocksDB
- * index and the model of time.  Nothing here knows about FUSE; capture/ and
- * fs/ are the only users and they see nothing but this header.
+ * index and the model of time.  Nothing here knows about FUSE.  capture/,
+ * fs/ and cli/ use the store through this header and overlay.h (writable
+ * overlays of a past instant), the library's only two public headers;
+ * store_int.h is the library's own, store_test.h its door for tests.
  *
  * Model.  A store holds any number of hosts.  Each host has one namespace:
  * a tree of files identified by a 64-bit file id (fid), the host's "/" being
@@ -222,13 +224,21 @@ int cdp_journal_imap_get(struct cdp_journal *j, uint32_t root_id, uint64_t ino,
 
 /*
  * Operations.  cdp_op_new() starts one; the add functions copy what they are
- * given (cdp_op_data hashes and compresses in the caller's thread, so the
- * work spreads over capture threads); cdp_op_commit() gives the op its seq
+ * given, so the caller's buffers may be reused as soon as they return
+ * (cdp_op_data only copies the blocks: the writer thread hashes, dedups and
+ * compresses them later, on its own pool, off the application's path);
+ * cdp_op_commit() gives the op its seq
  * and instant, queues it (blocking while the queue is over its ceiling) and
  * frees it.  Call commit after the real filesystem call completed: the
  * instant is taken inside commit.  Within one op, zero ranges must come
  * before data of the same blocks.  All records of an op become visible
  * together.  cdp_op_abort() frees without journaling; NULL does nothing.
+ * Errors of the add functions: -EINVAL (fid or parent 0, a name that is
+ * empty, too long or holds '/', an offset not block aligned, a handle over
+ * 4096 bytes), -ENOMEM; the op is still the caller's to commit or abort.
+ * cdp_op_commit() takes the op in every case (freed, even on failure):
+ * CDP_ENOSPACE when the journal is degraded (below), -ESHUTDOWN once the
+ * store is closing.
  */
 int cdp_op_new(struct cdp_journal *j, struct cdp_op **op);
 int cdp_op_attr(struct cdp_op *op, uint64_t fid, const struct cdp_attr *a,

@@ -62,10 +62,10 @@ static int wait_complete(struct cdp_store *s, uint32_t host, int64_t t)
 	int ret;
 
 	for (;;) {
-		ret = store_host_meta_i64(s, host, HM_COMPLETE, 0, &complete);
+		ret = cdp_store_host_meta_i64(s, host, HM_COMPLETE, 0, &complete);
 		if (ret < 0)
 			return ret;
-		if (complete >= t || !store_writer_locked(s))
+		if (complete >= t || !cdp_store_writer_locked(s))
 			return 0;
 		if (cdp_now_ns() > deadline) {
 			cdp_log(LOG_WARNING, "capture of the instant asked for is not complete "
@@ -73,7 +73,7 @@ static int wait_complete(struct cdp_store *s, uint32_t host, int64_t t)
 			return 0;
 		}
 		if (s->writer) {
-			ret = writer_flush(s);
+			ret = cdp_writer_flush(s);
 			if (ret < 0 && ret != -CDP_ENOSPACE)
 				return ret;
 			if (ret == -CDP_ENOSPACE)
@@ -94,7 +94,7 @@ static int view_host(struct cdp_store *s, const char *host, uint32_t *id)
 {
 	int ret = cdp_store_refresh(s);
 
-	return ret < 0 ? ret : store_host_lookup(s, host, id);
+	return ret < 0 ? ret : cdp_store_host_lookup(s, host, id);
 }
 
 int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct cdp_view **out)
@@ -115,7 +115,7 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 	now = cdp_now_ns();
 	if (ts_ns != CDP_TS_LATEST && ts_ns > now + 1000000000LL)
 		return -CDP_EFUTURE;
-	ret = store_host_first_ts(s, id, &first);
+	ret = cdp_store_host_first_ts(s, id, &first);
 	if (ret < 0)
 		return ret;
 	if (!first || (ts_ns != CDP_TS_LATEST && ts_ns < first))
@@ -130,7 +130,7 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 		return -ENOMEM;
 	v->s = s;
 	v->host = id;
-	key_time(&k, id, ts_ns == CDP_TS_LATEST ? INT64_MAX : ts_ns, UINT64_MAX);
+	cdp_key_time(&k, id, ts_ns == CDP_TS_LATEST ? INT64_MAX : ts_ns, UINT64_MAX);
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_TIME]);
 	rocksdb_iter_seek_for_prev(it, (const char *)k.b, k.len);
 	if (rocksdb_iter_valid(it)) {
@@ -160,8 +160,8 @@ int cdp_view_open_seq(struct cdp_store *s, const char *host, int64_t ts_ns, uint
 	ret = view_host(s, host, &id);
 	if (ret < 0)
 		return ret;
-	key_time(&k, id, ts_ns, seq);
-	ret = store_get(s, CF_TIME, &k, &val, &len);
+	cdp_key_time(&k, id, ts_ns, seq);
+	ret = cdp_store_get(s, CF_TIME, &k, &val, &len);
 	if (ret < 0)
 		return ret;
 	if (!val)
@@ -210,7 +210,7 @@ static int version_get(struct cdp_view *v, int cf, const struct cdp_key *k, char
 	}
 	rocksdb_iter_destroy(it);
 	if (err)
-		return rocks_err(err, -EIO);
+		return cdp_rocks_err(err, -EIO);
 	return found;
 }
 
@@ -220,7 +220,7 @@ static int inode_get(struct cdp_view *v, uint64_t fid, char **val, size_t *vlen)
 	struct cdp_key k;
 	int ret;
 
-	key_inode(&k, v->host, fid, v->seq);
+	cdp_key_inode(&k, v->host, fid, v->seq);
 	ret = version_get(v, CF_INODE, &k, val, vlen);
 	if (ret < 0)
 		return ret;
@@ -251,7 +251,7 @@ int cdp_view_getattr(struct cdp_view *v, uint64_t fid, struct cdp_attr *a)
 	}
 	if (ret < 0)
 		return ret;
-	ret = attr_decode(val, vlen, a, NULL);
+	ret = cdp_attr_decode(val, vlen, a, NULL);
 	free(val);
 	return ret;
 }
@@ -266,7 +266,7 @@ ssize_t cdp_view_readlink(struct cdp_view *v, uint64_t fid, char *buf, size_t si
 	ret = inode_get(v, fid, &val, &vlen);
 	if (ret < 0)
 		return ret;
-	ret = attr_decode(val, vlen, &a, &hlen);
+	ret = cdp_attr_decode(val, vlen, &a, &hlen);
 	if (ret == 0 && !S_ISLNK(a.mode))
 		ret = -EINVAL;
 	tlen = vlen - hlen;
@@ -286,20 +286,20 @@ int cdp_view_lookup(struct cdp_view *v, uint64_t parent, const char *name, uint6
 	struct cdp_key k;
 	char *val;
 	size_t vlen, nlen = 0;
+	uint32_t t;
 	int ret;
 
 	if (!name || !(nlen = strlen(name)) || nlen > CDP_NAME_MAX)
 		return nlen > CDP_NAME_MAX ? -ENAMETOOLONG : -ENOENT;
-	key_dirent(&k, v->host, parent, name, nlen, 1, 1, v->seq);
+	cdp_key_dirent(&k, v->host, parent, name, nlen, 1, 1, v->seq);
 	ret = version_get(v, CF_DIRENT, &k, &val, &vlen);
 	if (ret < 0)
 		return ret;
 	if (ret == 0)
 		return -ENOENT;
-	if (vlen == 13 && val[0] == VAL_DIRENT) {
-		*child = get_u64be((uint8_t *)val + 1);
+	if (cdp_dirent_value_decode(val, vlen, child, &t) == 0) {
 		if (type)
-			*type = get_u32be((uint8_t *)val + 9);
+			*type = t;
 		ret = 0;
 	} else {
 		ret = vlen >= 1 && val[0] == VAL_TOMBSTONE ? -ENOENT : -CDP_ECORRUPT;
@@ -355,10 +355,10 @@ static int names_walk(struct cdp_view *v, int cf, uint64_t id, const char *after
 	char *err = NULL;
 	int ret = 0;
 
-	key_dirent(&prefix, v->host, id, "", 0, 0, 0, 0);
+	cdp_key_dirent(&prefix, v->host, id, "", 0, 0, 0, 0);
 	it = rocksdb_create_iterator_cf(v->s->db, v->s->ropts, v->s->cf[cf]);
 	if (after_name && *after_name) {
-		key_dirent(&k, v->host, id, after_name, strlen(after_name), 0, 0, 0);
+		cdp_key_dirent(&k, v->host, id, after_name, strlen(after_name), 0, 0, 0);
 		k.b[k.len++] = 1;
 	} else {
 		k = prefix;
@@ -375,7 +375,7 @@ static int names_walk(struct cdp_view *v, int cf, uint64_t id, const char *after
 		}
 		memcpy(name, key + prefix.len, nlen);
 		name[nlen] = 0;
-		key_dirent(&k, v->host, id, name, nlen, 1, 1, v->seq);
+		cdp_key_dirent(&k, v->host, id, name, nlen, 1, 1, v->seq);
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
 		if (rocksdb_iter_valid(it)) {
 			key = rocksdb_iter_key(it, &klen);
@@ -388,14 +388,14 @@ static int names_walk(struct cdp_view *v, int cf, uint64_t id, const char *after
 				}
 			}
 		}
-		key_dirent(&k, v->host, id, name, nlen, 0, 0, 0);
+		cdp_key_dirent(&k, v->host, id, name, nlen, 0, 0, 0);
 		k.b[k.len++] = 1;
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
 	}
 	if (ret == 0) {
 		rocksdb_iter_get_error(it, &err);
 		if (err)
-			ret = rocks_err(err, -EIO);
+			ret = cdp_rocks_err(err, -EIO);
 	}
 	rocksdb_iter_destroy(it);
 	return ret;
@@ -410,10 +410,12 @@ static int readdir_cb(void *arg, const char *name, const char *val, size_t vlen)
 {
 	struct readdir_ctx *c = arg;
 
-	if (vlen != 13 || val[0] != VAL_DIRENT)
+	uint64_t child;
+	uint32_t type;
+
+	if (cdp_dirent_value_decode(val, vlen, &child, &type) < 0)
 		return -CDP_ECORRUPT;
-	return c->fn(c->arg, name, get_u64be((const uint8_t *)val + 1),
-		     get_u32be((const uint8_t *)val + 9));
+	return c->fn(c->arg, name, child, type);
 }
 
 int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
@@ -433,7 +435,7 @@ int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
 
 /* ---------------------------------------------------------------- data */
 
-int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out)
+int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out)
 {
 	struct cdp_chunk_loc loc;
 	struct cdp_key k;
@@ -441,11 +443,11 @@ int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void
 	size_t vlen;
 	int ret;
 
-	if (cache_get(s->cache, sha, out, s->block_size))
+	if (cdp_cache_get(s->cache, sha, out, s->block_size))
 		return 0;
 	memcpy(k.b, sha, CDP_HASH_BYTES);
 	k.len = CDP_HASH_BYTES;
-	ret = store_get(s, CF_CHUNK, &k, &val, &vlen);
+	ret = cdp_store_get(s, CF_CHUNK, &k, &val, &vlen);
 	if (ret < 0)
 		return ret;
 	if (!val) {
@@ -453,16 +455,16 @@ int view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void
 			s->path);
 		return -EIO;
 	}
-	ret = chunkval_decode(val, vlen, &loc);
+	ret = cdp_chunkval_decode(val, vlen, &loc);
 	free(val);
 	if (ret < 0 || loc.raw_len != s->block_size) {
 		cdp_log(LOG_ERR, "bad chunk index record in '%s'", s->path);
 		return -EIO;
 	}
-	ret = chunklog_read(s->chunks, sha, &loc, out);
+	ret = cdp_chunklog_read(s->chunks, sha, &loc, out);
 	if (ret < 0)
 		return ret;
-	cache_put(s->cache, sha, out, s->block_size);
+	cdp_cache_put(s->cache, sha, out, s->block_size);
 	return 0;
 }
 
@@ -473,8 +475,9 @@ static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fi
 	struct cdp_key k;
 	const char *key, *val;
 	size_t klen, vlen;
+	int ret;
 
-	key_block(&k, v->host, fid, block, v->seq);
+	cdp_key_block(&k, v->host, fid, block, v->seq);
 	rocksdb_iter_seek(it, (const char *)k.b, k.len);
 	if (!rocksdb_iter_valid(it))
 		return 0;
@@ -482,13 +485,10 @@ static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fi
 	if (klen != k.len || memcmp(key, k.b, k.len - 8) != 0)
 		return 0;
 	val = rocksdb_iter_value(it, &vlen);
-	if (vlen == 1 && val[0] == VAL_ZERO)
-		return 2;
-	if (vlen == BLOCKREF_BYTES && val[0] == VAL_CHUNKREF) {
-		memcpy(sha, val + 1, CDP_HASH_BYTES);
-		return 1;
-	}
-	return -CDP_ECORRUPT;
+	ret = cdp_block_value_decode(val, vlen, sha, NULL);
+	if (ret < 0)
+		return ret;
+	return ret == BLOCK_VALUE_ZERO ? 2 : 1;
 }
 
 ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, uint64_t off)
@@ -531,9 +531,9 @@ ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, u
 			continue;
 		}
 		if (in == 0 && n == bs) {
-			ret = view_read_chunk(s, sha, (uint8_t *)buf + (pos - off));
+			ret = cdp_view_read_chunk(s, sha, (uint8_t *)buf + (pos - off));
 		} else {
-			ret = view_read_chunk(s, sha, block);
+			ret = cdp_view_read_chunk(s, sha, block);
 			if (ret == 0)
 				memcpy((uint8_t *)buf + (pos - off), block + in, n);
 		}
@@ -574,7 +574,7 @@ int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
 	for (b = off / bs; b < nblocks;) {
 		/* the newest version of block b at the view's seq, or else the
 		 * first later block that has any version: b itself is a hole */
-		key_block(&k, v->host, fid, b, v->seq);
+		cdp_key_block(&k, v->host, fid, b, v->seq);
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
 		if (!rocksdb_iter_valid(it))
 			kb = UINT64_MAX;
@@ -601,7 +601,7 @@ int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
 	}
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
-	ret = rocks_err(err, -EIO);
+	ret = cdp_rocks_err(err, -EIO);
 	if (ret < 0)
 		return ret;
 	if (want_data && found >= nblocks)
@@ -628,7 +628,7 @@ int cdp_view_data_blocks(struct cdp_view *v, uint64_t fid, uint64_t first, uint6
 	for (b = first; b < end;) {
 		/* the newest version of block b at the view's seq, or else the
 		 * first later block that has any version: b is then a hole */
-		key_block(&k, v->host, fid, b, v->seq);
+		cdp_key_block(&k, v->host, fid, b, v->seq);
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
 		if (!rocksdb_iter_valid(it))
 			break;
@@ -648,7 +648,7 @@ int cdp_view_data_blocks(struct cdp_view *v, uint64_t fid, uint64_t first, uint6
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
 	if (err)
-		return rocks_err(err, -EIO);
+		return cdp_rocks_err(err, -EIO);
 	return ret;
 }
 
@@ -675,27 +675,28 @@ ssize_t cdp_view_getxattr(struct cdp_view *v, uint64_t fid, const char *name, vo
 			  size_t size)
 {
 	struct cdp_key k;
+	const char *data;
 	char *val;
-	size_t vlen, nlen;
+	size_t vlen, nlen, dlen;
 	ssize_t ret;
 
 	if (!name || !(nlen = strlen(name)) || nlen > CDP_NAME_MAX)
 		return -ENODATA;
-	key_xattr(&k, v->host, fid, name, nlen, 1, 1, v->seq);
+	cdp_key_xattr(&k, v->host, fid, name, nlen, 1, 1, v->seq);
 	ret = version_get(v, CF_XATTR, &k, &val, &vlen);
 	if (ret < 0)
 		return ret;
 	if (ret == 0)
 		return -ENODATA;
-	if (vlen < 1 || val[0] != VAL_XATTR) {
+	if (cdp_xattr_value_decode(val, vlen, &data, &dlen) < 0) {
 		ret = vlen >= 1 && val[0] == VAL_TOMBSTONE ? -ENODATA : -CDP_ECORRUPT;
 	} else {
-		ret = (ssize_t)(vlen - 1);
+		ret = (ssize_t)dlen;
 		if (size) {
-			if (size < vlen - 1)
+			if (size < dlen)
 				ret = -ERANGE;
 			else
-				memcpy(buf, val + 1, vlen - 1);
+				memcpy(buf, data, dlen);
 		}
 	}
 	free(val);

@@ -5,7 +5,7 @@
  * blocks with it, so that ingest uses every core while the application's
  * write path only copies bytes.
  *
- * work_pool_run() hands out indices one by one from a shared counter (the
+ * cdp_work_pool_run() hands out indices one by one from a shared counter (the
  * items are 8 KiB blocks of similar cost, so no finer balancing is needed)
  * and returns once every index is done.  The calling thread takes part, so
  * a pool of N threads starts N - 1 helpers, and a pool of one runs
@@ -76,7 +76,7 @@ static void *work_main(void *arg)
 	return NULL;
 }
 
-unsigned work_pool_default_threads(void)
+unsigned cdp_work_pool_default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -85,7 +85,7 @@ unsigned work_pool_default_threads(void)
 	return n > 4 ? 4 : (unsigned)n;
 }
 
-int work_pool_new(unsigned nthreads, struct work_pool **out)
+int cdp_work_pool_new(unsigned nthreads, struct work_pool **out)
 {
 	struct work_pool *p = calloc(1, sizeof(*p));
 	unsigned i;
@@ -100,7 +100,7 @@ int work_pool_new(unsigned nthreads, struct work_pool **out)
 		p->threads = calloc(nthreads - 1, sizeof(*p->threads));
 		p->helpers = calloc(nthreads - 1, sizeof(*p->helpers));
 		if (!p->threads || !p->helpers) {
-			work_pool_free(p);
+			cdp_work_pool_free(p);
 			return -ENOMEM;
 		}
 	}
@@ -119,7 +119,7 @@ int work_pool_new(unsigned nthreads, struct work_pool **out)
 	return 0;
 }
 
-void work_pool_free(struct work_pool *p)
+void cdp_work_pool_free(struct work_pool *p)
 {
 	unsigned i;
 
@@ -139,12 +139,12 @@ void work_pool_free(struct work_pool *p)
 	free(p);
 }
 
-unsigned work_pool_threads(const struct work_pool *p)
+unsigned cdp_work_pool_threads(const struct work_pool *p)
 {
 	return p->nthreads + 1;
 }
 
-void work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg)
+void cdp_work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg)
 {
 	size_t i;
 

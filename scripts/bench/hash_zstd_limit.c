@@ -3,7 +3,7 @@
  * hash_zstd_limit - the ingest ceiling of the journal writer on this machine:
  * how many MB/s of incompressible 8 KiB blocks one core (and N cores) can
  * take through SHA-256 plus zstd level 1, using the store's own functions
- * (cdp_hash() and chunk_compress() from libcdpstore.a), so the figure moves
+ * (cdp_hash() and cdp_chunk_compress() from libcdpstore.a), so the figure moves
  * with the library the capture daemon really runs.
  *
  * Usage: hash_zstd_limit [MIB [THREADS]]   (defaults 512 MiB per pass, 2)
@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "store.h"
-#include "store_int.h"
+#include "store_test.h"
 
 #define BLOCK_BYTES 8192
 #define BUFFER_BYTES (64u << 20)
@@ -68,7 +68,7 @@ static void *pass_main(void *arg)
 			sink ^= hash[0];
 		}
 		if ((p->work & WORK_COMPRESS) &&
-		    chunk_compress(blk, BLOCK_BYTES, out, sizeof(out), &zstd) < 0) {
+		    cdp_chunk_compress(blk, BLOCK_BYTES, out, sizeof(out), &zstd) < 0) {
 			p->rc = -ENOBUFS;
 			break;
 		}

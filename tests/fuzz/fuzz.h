@@ -40,7 +40,7 @@ static inline void fuzz_setup(char *dir, size_t size)
 	CHECK(mkdtemp(dir) != NULL);
 }
 
-#ifdef SEG_HEADER_BYTES   /* targets that include store_int.h */
+#ifdef SEG_HEADER_BYTES   /* targets that include store_test.h */
 #include <fcntl.h>
 #include <string.h>
 

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz_attr.c - attr_decode() on any bytes (an inode value read from the
+ * fuzz_attr.c - cdp_attr_decode() on any bytes (an inode value read from the
  * index): it fails cleanly or gives attributes that encode and decode
  * back to the same, with the symlink target inside the value.
  */
 #include <string.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -16,14 +16,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t hlen = 0, hlen2 = 0;
 
 	memset(&a, 0, sizeof(a));
-	if (attr_decode((const char *)data, size, &a, &hlen) < 0)
+	if (cdp_attr_decode((const char *)data, size, &a, &hlen) < 0)
 		return 0;
 	CHECK(hlen == ATTR_VALUE_BYTES || hlen == ATTR_V1_VALUE_BYTES);
 	CHECK(hlen <= size);
 	CHECK(hlen == ATTR_VALUE_BYTES || a.blocks == CDP_BLOCKS_UNKNOWN);
-	attr_encode(buf, &a);
+	cdp_attr_encode(buf, &a);
 	memset(&b, 0, sizeof(b));
-	CHECK(attr_decode((const char *)buf, sizeof(buf), &b, &hlen2) == 0);
+	CHECK(cdp_attr_decode((const char *)buf, sizeof(buf), &b, &hlen2) == 0);
 	CHECK(hlen2 == ATTR_VALUE_BYTES);
 	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
 	return 0;

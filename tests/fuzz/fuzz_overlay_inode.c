@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz_overlay_inode.c - overlay_inode_decode() on any bytes (an 'I'
+ * fuzz_overlay_inode.c - cdp_overlay_inode_decode() on any bytes (an 'I'
  * record read from an overlay's index): it fails cleanly, or the record
  * is 'I', u32 flags, u64 base limit, store attributes, then a symlink
  * target lying inside the value; and a record in the layout the overlay
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 #define INO_HEADER_BYTES 13   /* 'I', u32 flags, u64 base_limit */
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int ret;
 
 	memset(&a, 0, sizeof(a));
-	ret = overlay_inode_decode((const char *)data, size, &flags, &base_limit, &a, &target);
+	ret = cdp_overlay_inode_decode((const char *)data, size, &flags, &base_limit, &a, &target);
 	if (ret < 0) {
 		CHECK(target == NULL);
 		return 0;
@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(base_limit == get_u64be(data + 5));
 	/* the attributes are those of the bytes after the header */
 	memset(&b, 0, sizeof(b));
-	CHECK(attr_decode((const char *)data + INO_HEADER_BYTES, size - INO_HEADER_BYTES, &b,
-			  &hdr) == 0);
+	CHECK(cdp_attr_decode((const char *)data + INO_HEADER_BYTES, size - INO_HEADER_BYTES, &b,
+			      &hdr) == 0);
 	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
 	CHECK(INO_HEADER_BYTES + hdr <= size);
 	/* a target exactly when bytes follow the attributes, and from them */
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v[0] = 'I';
 		put_u32be(v + 1, flags);
 		put_u64be(v + 5, base_limit);
-		attr_encode(v + INO_HEADER_BYTES, &a);
+		cdp_attr_encode(v + INO_HEADER_BYTES, &a);
 		if (target)
 			memcpy(v + INO_HEADER_BYTES + ATTR_VALUE_BYTES, target, strlen(target));
 		CHECK(memcmp(v, data, size) == 0);

@@ -2,11 +2,11 @@
 /*
  * fuzz_record.c - the chunk log's reading of one record from disk.
  *
- * Two paths per input.  chunk_record_check() on the bytes as they are (a
+ * Two paths per input.  cdp_chunk_record_check() on the bytes as they are (a
  * header and payload read from a segment) must fail cleanly or describe a
  * payload that fits.  Then the input is wrapped as the payload of a record
  * with a valid checksum (the first four bytes give the raw length and the
- * zstd flag), written into a segment and read back with chunklog_read():
+ * zstd flag), written into a segment and read back with cdp_chunklog_read():
  * a zstd payload that is not a frame of exactly that length must give an
  * error, never bytes; a raw one must come back as it was.
  */
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 #define MAX_RAW (64u << 10)
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[128];
 	int zstd, ret;
 
-	if (chunk_record_check(data, size, &raw_len, &stored_len, &zstd, sha) == 0)
+	if (cdp_chunk_record_check(data, size, &raw_len, &stored_len, &zstd, sha) == 0)
 		CHECK((size_t)REC_HEADER_BYTES + stored_len <= size);
 
 	if (size < 4)
@@ -49,24 +49,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rec = malloc(REC_HEADER_BYTES + size);
 	out = malloc(raw_len);
 	CHECK(rec && out);
-	chunk_record_build(rec, sha, raw_len, data, (uint32_t)size, zstd);
+	cdp_chunk_record_build(rec, sha, raw_len, data, (uint32_t)size, zstd);
 
 	fuzz_setup(dir, sizeof(dir));
 	fuzz_write_segment(dir, rec, REC_HEADER_BYTES + size, path, sizeof(path));
 
-	CHECK(chunklog_open(dir, 0, 0, 0, &cl) == 0);
+	CHECK(cdp_chunklog_open(dir, 0, 0, 0, &cl) == 0);
 	loc.segment = 1;
 	loc.offset = SEG_HEADER_BYTES;
 	loc.stored_len = (uint32_t)size;
 	loc.raw_len = raw_len;
-	ret = chunklog_read(cl, sha, &loc, out);
+	ret = cdp_chunklog_read(cl, sha, &loc, out);
 	if (!zstd) {
 		CHECK(ret == 0);
 		CHECK(memcmp(out, data, size) == 0);
 	} else {
 		CHECK(ret == 0 || ret == -CDP_ECORRUPT || ret == -EIO);
 	}
-	chunklog_close(cl);
+	cdp_chunklog_close(cl);
 	unlink(path);
 	free(rec);
 	free(out);

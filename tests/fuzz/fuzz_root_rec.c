@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fuzz_root_rec.c - root_rec_decode() on any bytes (a protected
+ * fuzz_root_rec.c - cdp_root_rec_decode() on any bytes (a protected
  * directory's record: path, sessions, gaps): it fails cleanly, or gives a
  * record whose gaps and path are all there, that encodes and decodes back
- * to the same, and that root_rec_release() frees without a leak.
+ * to the same, and that cdp_root_rec_release() frees without a leak.
  */
 #include <string.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -17,15 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = 0;
 
 	memset(&r, 0, sizeof(r));
-	if (root_rec_decode((const char *)data, size, &r) < 0) {
-		root_rec_release(&r);
+	if (cdp_root_rec_decode((const char *)data, size, &r) < 0) {
+		cdp_root_rec_release(&r);
 		return 0;
 	}
 	CHECK(r.path != NULL);
 	CHECK(r.ngaps == 0 || r.gaps != NULL);
-	CHECK(root_rec_encode(&r, &buf, &len) == 0);
+	CHECK(cdp_root_rec_encode(&r, &buf, &len) == 0);
 	memset(&again, 0, sizeof(again));
-	CHECK(root_rec_decode((const char *)buf, len, &again) == 0);
+	CHECK(cdp_root_rec_decode((const char *)buf, len, &again) == 0);
 	CHECK(again.root_id == r.root_id && again.fid == r.fid);
 	CHECK(again.baseline_ts == r.baseline_ts && again.active == r.active);
 	CHECK(again.pid == r.pid && again.session_start == r.session_start);
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(r.ngaps == 0 || memcmp(again.gaps, r.gaps, r.ngaps * sizeof(*r.gaps)) == 0);
 	CHECK(strcmp(again.path, r.path) == 0);
 	free(buf);
-	root_rec_release(&again);
-	root_rec_release(&r);
+	cdp_root_rec_release(&again);
+	cdp_root_rec_release(&r);
 	return 0;
 }

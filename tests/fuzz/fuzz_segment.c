@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 #include "fuzz.h"
 
 static char dir[128];
@@ -25,15 +25,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_setup(dir, sizeof(dir));
 	fuzz_write_segment(dir, data, size, path, sizeof(path));
 
-	CHECK(chunklog_open(dir, 1, 1, SEG_HEADER_BYTES, &cl) == 0);
+	CHECK(cdp_chunklog_open(dir, 1, 1, SEG_HEADER_BYTES, &cl) == 0);
 	for (i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 31 + size);
 	memset(sha, 0x5c, sizeof(sha));
-	CHECK(chunklog_append(cl, sha, sizeof(payload), payload, sizeof(payload), 0, &loc) == 0);
-	CHECK(chunklog_sync(cl) == 0);
-	CHECK(chunklog_read(cl, sha, &loc, out) == 0);
+	CHECK(cdp_chunklog_append(cl, sha, sizeof(payload), payload, sizeof(payload), 0,
+				  &loc) == 0);
+	CHECK(cdp_chunklog_sync(cl) == 0);
+	CHECK(cdp_chunklog_read(cl, sha, &loc, out) == 0);
 	CHECK(memcmp(out, payload, sizeof(payload)) == 0);
-	chunklog_close(cl);
+	cdp_chunklog_close(cl);
 	unlink(path);
 	return 0;
 }

@@ -24,7 +24,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 
 #define BS 8192
 
@@ -183,20 +183,20 @@ static void test_record(void **state)
 	int zstd;
 
 	memset(sha, 0xab, sizeof(sha));
-	chunk_record_build(rec, sha, 5, "hello", 5, 0);
-	assert_int_equal(chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, sha2), 0);
+	cdp_chunk_record_build(rec, sha, 5, "hello", 5, 0);
+	assert_int_equal(cdp_chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, sha2), 0);
 	assert_int_equal(raw, 5);
 	assert_int_equal(stored, 5);
 	assert_int_equal(zstd, 0);
 	assert_memory_equal(sha, sha2, CDP_HASH_BYTES);
-	assert_int_equal(chunk_record_check(rec, sizeof(rec) - 1, &raw, &stored, &zstd, NULL),
+	assert_int_equal(cdp_chunk_record_check(rec, sizeof(rec) - 1, &raw, &stored, &zstd, NULL),
 			 -CDP_ECORRUPT);
 	rec[REC_HEADER_BYTES + 2] ^= 1;
-	assert_int_equal(chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, NULL),
+	assert_int_equal(cdp_chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, NULL),
 			 -CDP_ECORRUPT);
 	rec[REC_HEADER_BYTES + 2] ^= 1;
 	rec[20] ^= 0x80;   /* inside the sha */
-	assert_int_equal(chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, NULL),
+	assert_int_equal(cdp_chunk_record_check(rec, sizeof(rec), &raw, &stored, &zstd, NULL),
 			 -CDP_ECORRUPT);
 }
 
@@ -213,36 +213,36 @@ static void test_key_order(void **state)
 	struct cdp_key a, b, c;
 
 	/* newer versions of one block sort first */
-	key_block(&a, 1, 7, 3, 100);
-	key_block(&b, 1, 7, 3, 99);
+	cdp_key_block(&a, 1, 7, 3, 100);
+	cdp_key_block(&b, 1, 7, 3, 99);
 	assert_true(key_cmp(&a, &b) < 0);
 	assert_int_equal(key_seq_of((const char *)a.b, a.len), 100);
 	/* block numbers sort numerically, before the next file, host */
-	key_block(&c, 1, 7, 4, 1000);
+	cdp_key_block(&c, 1, 7, 4, 1000);
 	assert_true(key_cmp(&b, &c) < 0);
-	key_block(&a, 1, 7, 256, 1);
+	cdp_key_block(&a, 1, 7, 256, 1);
 	assert_true(key_cmp(&c, &a) < 0);
-	key_block(&b, 1, 8, 0, 1);
+	cdp_key_block(&b, 1, 8, 0, 1);
 	assert_true(key_cmp(&a, &b) < 0);
-	key_block(&c, 2, 0, 0, 1);
+	cdp_key_block(&c, 2, 0, 0, 1);
 	assert_true(key_cmp(&b, &c) < 0);
 	/* dirents: all versions of "a" before "ab", seek key of "a" + 0x01
 	 * sorts after every version of "a" and before "ab" */
-	key_dirent(&a, 1, 5, "a", 1, 1, 1, 0);
-	key_dirent(&b, 1, 5, "ab", 2, 1, 1, UINT64_MAX);
+	cdp_key_dirent(&a, 1, 5, "a", 1, 1, 1, 0);
+	cdp_key_dirent(&b, 1, 5, "ab", 2, 1, 1, UINT64_MAX);
 	assert_true(key_cmp(&a, &b) < 0);
-	key_dirent(&c, 1, 5, "a", 1, 0, 0, 0);
+	cdp_key_dirent(&c, 1, 5, "a", 1, 0, 0, 0);
 	c.b[c.len++] = 1;
 	assert_true(key_cmp(&a, &c) < 0);
 	assert_true(key_cmp(&c, &b) < 0);
 	/* time keys: by instant, then seq */
-	key_time(&a, 1, 1000, 5);
-	key_time(&b, 1, 1000, 6);
-	key_time(&c, 1, 1001, 1);
+	cdp_key_time(&a, 1, 1000, 5);
+	cdp_key_time(&b, 1, 1000, 6);
+	cdp_key_time(&c, 1, 1001, 1);
 	assert_true(key_cmp(&a, &b) < 0);
 	assert_true(key_cmp(&b, &c) < 0);
-	key_inode(&a, 1, 9, 10);
-	key_inode(&b, 1, 9, 9);
+	cdp_key_inode(&a, 1, 9, 10);
+	cdp_key_inode(&b, 1, 9, 9);
 	assert_true(key_cmp(&a, &b) < 0);
 	assert_int_equal(a.len, 20);
 }
@@ -260,23 +260,23 @@ static void test_values(void **state)
 
 	size_t hlen = 0;
 
-	attr_encode(buf, &a);
-	assert_int_equal(attr_decode((char *)buf, sizeof(buf), &b, &hlen), 0);
+	cdp_attr_encode(buf, &a);
+	assert_int_equal(cdp_attr_decode((char *)buf, sizeof(buf), &b, &hlen), 0);
 	assert_memory_equal(&a, &b, sizeof(a));
 	assert_int_equal(hlen, ATTR_VALUE_BYTES);
-	assert_int_equal(attr_decode((char *)buf, sizeof(buf) - 1, &b, NULL), -CDP_ECORRUPT);
+	assert_int_equal(cdp_attr_decode((char *)buf, sizeof(buf) - 1, &b, NULL), -CDP_ECORRUPT);
 	/* the first layout ('A', no st_blocks) still decodes, blocks unknown */
 	buf[0] = VAL_ATTR_V1;
-	assert_int_equal(attr_decode((char *)buf, ATTR_V1_VALUE_BYTES, &b, &hlen), 0);
+	assert_int_equal(cdp_attr_decode((char *)buf, ATTR_V1_VALUE_BYTES, &b, &hlen), 0);
 	assert_int_equal(hlen, ATTR_V1_VALUE_BYTES);
 	assert_true(b.blocks == CDP_BLOCKS_UNKNOWN);
 	assert_true(b.size == a.size && b.ctime_ns == a.ctime_ns);
-	assert_int_equal(attr_decode((char *)buf, ATTR_V1_VALUE_BYTES - 1, &b, NULL),
+	assert_int_equal(cdp_attr_decode((char *)buf, ATTR_V1_VALUE_BYTES - 1, &b, NULL),
 			 -CDP_ECORRUPT);
 	buf[0] = 'Q';
-	assert_int_equal(attr_decode((char *)buf, sizeof(buf), &b, NULL), -CDP_ECORRUPT);
-	chunkval_encode(cv, &l);
-	assert_int_equal(chunkval_decode((char *)cv, sizeof(cv), &m), 0);
+	assert_int_equal(cdp_attr_decode((char *)buf, sizeof(buf), &b, NULL), -CDP_ECORRUPT);
+	cdp_chunkval_encode(cv, &l);
+	assert_int_equal(cdp_chunkval_decode((char *)cv, sizeof(cv), &m), 0);
 	assert_int_equal(m.segment, 3);
 	assert_true(m.offset == 1ull << 33);
 	assert_int_equal(m.stored_len, 100);
@@ -289,15 +289,15 @@ static void test_values(void **state)
 	r.ngaps = 2;
 	r.gaps = g;
 	r.path = (char *)"/data/pg";
-	assert_int_equal(root_rec_encode(&r, &rv, &rl), 0);
-	assert_int_equal(root_rec_decode((char *)rv, rl, &q), 0);
+	assert_int_equal(cdp_root_rec_encode(&r, &rv, &rl), 0);
+	assert_int_equal(cdp_root_rec_decode((char *)rv, rl, &q), 0);
 	assert_int_equal(q.root_id, 4);
 	assert_int_equal(q.ngaps, 2);
 	assert_int_equal(q.gaps[1].to_ts_ns, 4);
 	assert_string_equal(q.path, "/data/pg");
-	root_rec_release(&q);
-	assert_int_equal(root_rec_decode((char *)rv, rl - 1, &q), -CDP_ECORRUPT);
-	root_rec_release(&q);
+	cdp_root_rec_release(&q);
+	assert_int_equal(cdp_root_rec_decode((char *)rv, rl - 1, &q), -CDP_ECORRUPT);
+	cdp_root_rec_release(&q);
 	free(rv);
 }
 
@@ -318,7 +318,7 @@ static void test_torn_tail(void **state)
 	/* a record whose write was cut short by a crash */
 	memset(payload, 7, sizeof(payload));
 	cdp_hash(payload, sizeof(payload), sha);
-	chunk_record_build(junk, sha, 100, payload, 100, 0);
+	cdp_chunk_record_build(junk, sha, 100, payload, 100, 0);
 	fd = open(seg1, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, junk, REC_HEADER_BYTES + 40), REC_HEADER_BYTES + 40);

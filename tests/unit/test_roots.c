@@ -23,7 +23,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "store_int.h"
+#include "store_test.h"
 
 #define BS 8192
 
@@ -234,12 +234,13 @@ static void test_zombie_is_not_alive(void **state)
 			usleep(10000);
 	}
 	assert_true(is_zombie);
-	if (store_pid_alive((uint32_t)pid))
-		fail_msg("expected zombie pid %d to count as dead, store_pid_alive said alive", (int)pid);
-	if (!store_pid_alive((uint32_t)getpid()))
+	if (cdp_store_pid_alive((uint32_t)pid))
+		fail_msg("expected zombie pid %d to count as dead, cdp_store_pid_alive said alive",
+			 (int)pid);
+	if (!cdp_store_pid_alive((uint32_t)getpid()))
 		fail_msg("expected our own pid %d to count as alive", (int)getpid());
 	waitpid(pid, NULL, 0);
-	if (store_pid_alive((uint32_t)pid))
+	if (cdp_store_pid_alive((uint32_t)pid))
 		fail_msg("expected reaped pid %d to count as dead", (int)pid);
 }
 

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * journal_roots.c - root directories of a journal (cdp_journal_root_begin, _ready,
+ * _end): the root records in the default column family, their capture
+ * sessions and the gaps between them (a dead process's session, a
+ * degraded journal), read-modify-written under the store's meta_lock.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "journal_int.h"
+
+/* -------------------------------------------------------------- roots */
+
+struct root_find {
+	const char *path;
+	uint32_t id;
+	struct root_rec rec;
+	int found;
+	uint32_t max_id;
+};
+
+static int root_find_fn(void *arg, struct root_rec *r)
+{
+	struct root_find *f = arg;
+
+	if (r->root_id > f->max_id)
+		f->max_id = r->root_id;
+	if (f->found)
+		return 0;
+	if ((f->path && strcmp(r->path, f->path) == 0) || (!f->path && r->root_id == f->id)) {
+		f->rec = *r;
+		r->path = NULL;
+		r->gaps = NULL;
+		f->found = 1;
+	}
+	return 0;
+}
+
+static int root_put(struct cdp_store *s, uint32_t host, const struct root_rec *r)
+{
+	struct cdp_key k;
+	uint8_t *v;
+	size_t len;
+	int ret;
+
+	ret = cdp_root_rec_encode(r, &v, &len);
+	if (ret < 0)
+		return ret;
+	cdp_key_host_meta(&k, host, HM_ROOT, 1, r->root_id);
+	ret = cdp_store_put_sync(s, CF_META, &k, v, len);
+	free(v);
+	return ret;
+}
+
+/* An instant no earlier than any op of the host handed out so far. */
+static int64_t host_now(struct cdp_journal *j)
+{
+	struct cdp_writer *w = j->s->w;
+	int64_t now = cdp_now_ns();
+
+	pthread_mutex_lock(&w->qlock);
+	if (now < j->h->last_ts)
+		now = j->h->last_ts;
+	j->h->last_ts = now;
+	pthread_mutex_unlock(&w->qlock);
+	return now;
+}
+
+int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t *root_id,
+			   int *resuming)
+{
+	struct cdp_store *s = j->s;
+	struct cdp_writer *w = s->w;
+	struct root_find f = { .path = abs_path };
+	int64_t last_ts, since = 0;
+	int ret, was_degraded;
+
+	if (!abs_path || abs_path[0] != '/' || strlen(abs_path) > 4095)
+		return -EINVAL;
+	pthread_mutex_lock(&s->meta_lock);
+	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
+	if (ret < 0)
+		goto out;
+	if (f.found && f.rec.active && cdp_store_pid_alive(f.rec.pid)) {
+		ret = -EBUSY;
+		goto out;
+	}
+	/* leaving degraded mode: the resync that follows is journaled */
+	pthread_mutex_lock(&w->qlock);
+	was_degraded = w->degraded;
+	if (was_degraded) {
+		since = w->degraded_since;
+		w->degraded = 0;
+	}
+	pthread_mutex_unlock(&w->qlock);
+	if (f.found) {
+		if (f.rec.active) {
+			/* crashed session: it ends at the host's last journaled op */
+			ret = cdp_store_host_meta_i64(s, j->h->id, HM_LATEST, 1, &last_ts);
+			if (ret < 0)
+				goto out;
+			f.rec.gap_from = last_ts > f.rec.session_start ? last_ts :
+				f.rec.session_start;
+		} else if (!f.rec.gap_from) {
+			f.rec.gap_from = f.rec.session_end;
+		}
+		*resuming = 1;
+	} else {
+		memset(&f.rec, 0, sizeof(f.rec));
+		f.rec.root_id = f.max_id + 1;
+		f.rec.path = strdup(abs_path);
+		if (!f.rec.path) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		*resuming = 0;
+	}
+	if (was_degraded && f.found && (!f.rec.gap_from || since < f.rec.gap_from))
+		f.rec.gap_from = since;
+	f.rec.active = 1;
+	f.rec.pid = (uint32_t)getpid();
+	f.rec.session_start = host_now(j);
+	f.rec.session_end = 0;
+	ret = root_put(s, j->h->id, &f.rec);
+	if (ret == 0)
+		*root_id = f.rec.root_id;
+out:
+	cdp_root_rec_release(&f.rec);
+	pthread_mutex_unlock(&s->meta_lock);
+	return ret;
+}
+
+int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t root_fid)
+{
+	struct cdp_store *s = j->s;
+	struct root_find f = { .id = root_id };
+	struct cdp_gap *ng;
+	int64_t now;
+	int ret;
+
+	ret = cdp_writer_flush(s);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->meta_lock);
+	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
+	if (ret == 0 && !f.found)
+		ret = -ENOENT;
+	if (ret < 0)
+		goto out;
+	now = host_now(j);
+	f.rec.fid = root_fid;
+	if (!f.rec.baseline_ts)
+		f.rec.baseline_ts = now;
+	if (f.rec.gap_from) {
+		ng = realloc(f.rec.gaps, (f.rec.ngaps + 1) * sizeof(*ng));
+		if (!ng) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		f.rec.gaps = ng;
+		ng[f.rec.ngaps].from_ts_ns = f.rec.gap_from;
+		ng[f.rec.ngaps].to_ts_ns = now;
+		f.rec.ngaps++;
+		f.rec.gap_from = 0;
+	}
+	ret = root_put(s, j->h->id, &f.rec);
+out:
+	cdp_root_rec_release(&f.rec);
+	pthread_mutex_unlock(&s->meta_lock);
+	if (ret == 0)
+		ret = cdp_writer_flush(s);   /* complete_through past the baseline */
+	return ret;
+}
+
+int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
+{
+	struct cdp_store *s = j->s;
+	struct root_find f = { .id = root_id };
+	int ret, fret;
+
+	fret = cdp_writer_flush(s);
+	pthread_mutex_lock(&s->meta_lock);
+	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
+	if (ret == 0 && !f.found)
+		ret = -ENOENT;
+	if (ret == 0) {
+		int64_t since;
+
+		/* a degraded session's gap outlives this process: keep its start */
+		if (cdp_journal_degraded(j, &since) &&
+		    (!f.rec.gap_from || since < f.rec.gap_from))
+			f.rec.gap_from = since;
+		f.rec.active = 0;
+		f.rec.pid = 0;
+		f.rec.session_end = host_now(j);
+		ret = root_put(s, j->h->id, &f.rec);
+	}
+	cdp_root_rec_release(&f.rec);
+	pthread_mutex_unlock(&s->meta_lock);
+	return ret < 0 ? ret : fret;
+}
