@@ -27,6 +27,8 @@
 #define CAP_STRIPES 4096
 #define CAP_HANDLE_MAX 128        /* MAX_HANDLE_SZ */
 #define CAP_MAX_LOCKS 4
+#define CAP_ENTRY_TIMEOUT 1.0
+#define CAP_ATTR_TIMEOUT 1.0
 
 /* A real inode's file handle, as name_to_handle_at() gives it. */
 struct cap_handle {
@@ -91,7 +93,7 @@ struct cap_root {
 	int degraded_logged;          /* store errors logged once */
 };
 
-/* node.c */
+/* node.c: the node table, file handles and stripe locks. */
 int cap_root_init_tables(struct cap_root *r);
 void cap_root_free_tables(struct cap_root *r);
 struct cap_node *cap_node_get(struct cap_root *r, fuse_ino_t nodeid);
@@ -115,7 +117,8 @@ unsigned cap_stripe_of(uint64_t ino);
 void cap_lock_inos(struct cap_root *r, const uint64_t *inos, int n, unsigned *held, int *nheld);
 void cap_unlock(struct cap_root *r, const unsigned *held, int nheld);
 
-/* Journaling helpers: all are no-ops returning 0 when r->journal is NULL. */
+/* journal_ops.c: journaling helpers, all no-ops returning 0 when
+ * r->journal is NULL. */
 /* The fid of inode (ino, fh): cached in n (may be NULL), else the imap, else
  * a new one (its imap record added to op when op is given, otherwise
  * committed at once).  Caller holds the inode's stripe. */
@@ -139,9 +142,89 @@ struct cdp_op *cap_op_start(struct cap_root *r);
 /* Commits (or aborts on error < 0); logs store failures once. */
 void cap_op_finish(struct cap_root *r, struct cdp_op *op, int err);
 void cap_store_error(struct cap_root *r, const char *what, int err);
+/* A size change of fid: what lies beyond the new end reads zero, the now
+ * partial last block is read back.  fd must be readable. */
+int cap_journal_truncate(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+			 uint64_t size);
+/* The xattrs an object (O_PATH fd, not a symlink) was born with. */
+int cap_journal_born_xattrs(struct cdp_op *op, uint64_t fid, int fd);
+/* An inode just made at name in directory pfd: new fid, imap entry,
+ * attributes and (born_xattrs) inherited xattrs; the dirent is the caller's. */
+int cap_journal_new_inode(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
+			  const struct stat *st, const struct cap_handle *fh, int born_xattrs,
+			  uint64_t *fid);
+/* Inode (ino, fh) lost a link: its attributes, or its imap entry goes. */
+int cap_journal_lost_link(struct cap_root *r, struct cdp_op *op, uint64_t ino,
+			  const struct cap_handle *fh, uint64_t fid);
+/* The whiteout renameat2(RENAME_WHITEOUT) left at name in pfd. */
+int cap_journal_whiteout(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
+			 uint64_t pfid);
 
-/* ll.c */
+static inline struct cap_root *cap_root_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline void cap_proc_path(char *buf, size_t size, int fd)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+static inline uint64_t cap_ceil_div(uint64_t a, uint64_t b)
+{
+	return (a + b - 1) / b;
+}
+
+/* ll.c: the operations table, assembled from the handlers below. */
 extern const struct fuse_lowlevel_ops cap_ll_ops;
+/* The kernel leaves the caller's umask to us (FUSE_CAP_DONT_MASK); the same
+ * for every session of the daemon.  Set once in cap_init. */
+extern int cap_dont_mask;
+
+/* ll_ns.c: names. */
+void cap_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void cap_readlink(fuse_req_t req, fuse_ino_t ino);
+void cap_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void cap_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void cap_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void cap_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		struct fuse_file_info *fi);
+void cap_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void cap_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		const char *newname, unsigned int flags);
+void cap_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void cap_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		 struct fuse_file_info *fi);
+void cap_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+/* ll_data.c: contents and attributes. */
+/* Real open flags for an application's open: always readable (blocks are
+ * read back), offsets from the kernel (no O_APPEND). */
+int cap_real_open_flags(int flags);
+/* fsync or fdatasync of fd, replied to req. */
+void cap_fsync_fd(fuse_req_t req, int fd, int datasync);
+void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		 struct fuse_file_info *fi);
+void cap_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void cap_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	       struct fuse_file_info *fi);
+void cap_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void cap_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		   struct fuse_file_info *fi);
+void cap_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+
+/* ll_xattr.c: extended attributes. */
+void cap_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void cap_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void cap_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		  size_t size, int flags);
+void cap_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* sync.c: baseline or resync of r, then links it into the namespace. */
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);
