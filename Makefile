@@ -46,6 +46,7 @@ LIBS := $(PKG_LIBS) -lpthread -lm
 STORE_SRC   := $(wildcard store/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 FS_SRC      := $(wildcard fs/*.c)
+UTIL_SRC    := $(wildcard util/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -74,7 +75,7 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC)) $(LIBSTORE)
+$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))

@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include <fuse_lowlevel.h>
 
 #include "store.h"
+#include "util/util.h"
 
 #define CAP_STRIPES 4096
 #define CAP_HANDLE_MAX 128        /* MAX_HANDLE_SZ */
@@ -70,11 +72,15 @@ struct cap_root {
 
 	struct fuse_session *se;
 	pthread_t loop_thread;
-	int loop_started;
-	int loop_done;                /* protected by daemon lock */
-	int stopping;
-	int orphan;                   /* stopped, still serving files left open */
-	int ready;
+	int loop_started;             /* only the thread that starts or stops r */
+	/* Flags read without a lock by other threads (the baseline polls
+	 * stopping, shutdown_root() reads loop_done, conn threads and the main
+	 * loop read ready and orphan): atomics.  A test-and-set of them (a stop
+	 * that must be the only one) still happens under the daemon lock. */
+	atomic_int loop_done;         /* the session loop has returned */
+	atomic_int stopping;          /* a stop is under way: no second one */
+	atomic_int orphan;            /* stopped, still serving files left open */
+	atomic_int ready;             /* the baseline or resync is complete */
 	int progress;
 	FILE *progress_out;           /* baseline progress, or NULL */
 
@@ -175,6 +181,12 @@ static inline uint64_t cap_ceil_div(uint64_t a, uint64_t b)
 	return (a + b - 1) / b;
 }
 
+/* 1 when a capture mount of ours sits at path. */
+static inline int cap_capture_mounted(const char *path)
+{
+	return cdp_mount_listed(path, "fuse.cdpfs", "cdpfs-capture");
+}
+
 /* ll.c: the operations table, assembled from the handlers below. */
 extern const struct fuse_lowlevel_ops cap_ll_ops;
 /* The kernel leaves the caller's umask to us (FUSE_CAP_DONT_MASK); the same
@@ -225,6 +237,38 @@ void cap_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void cap_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		  size_t size, int flags);
 void cap_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* control.c: the control protocol (one request line, one reply line per
+ * connection on STORE/CAP_SOCK_NAME). */
+#define CAP_SOCK_NAME "capture.sock"
+#define CAP_LOG_NAME "capture.log"
+struct sockaddr_un;
+/* Writes in with '%', space, tab, LF and CR as %XX into out (size bytes,
+ * always NUL-ended; in is cut where out is full). */
+void cap_field_escape(const char *in, char *out, size_t size);
+/* Undoes cap_field_escape() in place. */
+void cap_field_unescape(char *s);
+/* The address of the control socket of store; -ENAMETOOLONG. */
+int cap_ctl_sock_path(const char *store, struct sockaddr_un *sa);
+/* A connected descriptor to the daemon of store, or -errno. */
+int cap_ctl_connect(const char *store);
+/* Sends line (newline-ended), reads one reply line into reply; -errno,
+ * -ECONNRESET when the daemon hung up without a reply. */
+int cap_ctl_request(const char *store, const char *line, char *reply, size_t size);
+/* Sends one reply line (the newline added; cut at 2 KiB). */
+void cap_ctl_reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* write(2) all of buf, retrying on EINTR; 0 or -errno. */
+int cap_write_all(int fd, const char *buf, size_t len);
+/* Reads one line (without the newline); returns its length or -errno. */
+ssize_t cap_read_line(int fd, char *buf, size_t size);
+
+/* daemon.c: runs the daemon in this process.  ready_fd (or -1) gets "ok"
+ * or "err MESSAGE" once every dir is protected; start_lock_fd (or -1) is
+ * closed then.  Returns the exit status. */
+struct cdp_capture_request;
+int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
+		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
+		    FILE *progress, char *err, size_t errlen);
 
 /* sync.c: baseline or resync of r, then links it into the namespace. */
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);

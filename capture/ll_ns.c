@@ -41,7 +41,7 @@ static int do_lookup(struct cap_root *r, int pfd, const char *name, struct fuse_
 	struct cap_handle fh;
 	struct cap_node *n;
 	struct stat st;
-	int rc;
+	int rc, cached = 0;
 
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
@@ -51,7 +51,12 @@ static int do_lookup(struct cap_root *r, int pfd, const char *name, struct fuse_
 	n = cap_node_ref(r, st.st_ino, st.st_mode, &fh);
 	if (!n)
 		return -ENOMEM;
-	if (!r->use_handles && n->fd < 0) {
+	if (!r->use_handles) {
+		pthread_mutex_lock(&r->node_lock);
+		cached = n->fd >= 0;
+		pthread_mutex_unlock(&r->node_lock);
+	}
+	if (!r->use_handles && !cached) {
 		/* No handles: the node keeps an O_PATH descriptor. */
 		int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 

@@ -186,19 +186,24 @@ void cap_node_forget(struct cap_root *r, struct cap_node *n, uint64_t nlookup)
 /* Opens the node by handle with flags; no caching. */
 static int node_open_raw(struct cap_root *r, struct cap_node *n, int flags)
 {
-	int fd;
+	int fd, cached;
 
 	if (n == &r->root_node) {
 		fd = openat(r->root_fd, ".", flags | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
-	if (n->fd >= 0) {
+	/* n->fd is set once under node_lock and closed only when n goes,
+	 * which no operation on n can race with. */
+	pthread_mutex_lock(&r->node_lock);
+	cached = n->fd;
+	pthread_mutex_unlock(&r->node_lock);
+	if (cached >= 0) {
 		char proc[64];
 
 		if ((flags & O_PATH) && !(flags & O_DIRECTORY))
-			fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 0);
+			fd = fcntl(cached, F_DUPFD_CLOEXEC, 0);
 		else {
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", n->fd);
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cached);
 			fd = open(proc, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
 		}
 		return fd < 0 ? -errno : fd;
