@@ -109,7 +109,7 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_spec: $(call fuzzobj,$(FS_SRC))
+$(BUILD)/fuzz/fuzz_spec: $(call fuzzobj,fs/spec.c)
 $(BUILD)/fuzz/fuzz_size: $(call fuzzobj,cli/util.c)
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(call fuzzobj,$(STORE_SRC))
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
