@@ -81,9 +81,13 @@ $(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LI
 $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
+# Unit tests of capture/, fs/ and util/ link the objects they test.
+$(BUILD)/tests/test_capture: $(call obj,capture/node.c capture/control.c util/mounts.c)
+$(BUILD)/tests/test_fs: $(call obj,fs/spec.c fs/ll.c)
+$(BUILD)/tests/test_util: $(call obj,$(UTIL_SRC))
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
