@@ -14,24 +14,14 @@
  * "err MESSAGE".
  */
 #include <errno.h>
-#include <limits.h>
-#include <malloc.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/file.h>
-#include <sys/mount.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
+
 #include "capture/capture.h"
 #include "capture/capture_int.h"
 

@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+
 #include "capture/capture.h"
 #include "capture/capture_int.h"
 

@@ -26,6 +26,7 @@
 #include <sys/fsuid.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+
 #include "capture/capture_int.h"
 
 /* Set once in cap_init (see capture_int.h). */

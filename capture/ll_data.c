@@ -16,6 +16,7 @@
 #include <sys/fsuid.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+
 #include "capture/capture_int.h"
 
 /* Real open flags for an application's open: always readable (blocks are

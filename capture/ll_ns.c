@@ -22,6 +22,7 @@
 #include <sys/fsuid.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+
 #include "capture/capture_int.h"
 
 static void fill_entry(struct cap_root *r, struct cap_node *n, const struct stat *st,

@@ -19,6 +19,7 @@
 #include <sys/fsuid.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+
 #include "capture/capture_int.h"
 
 /* A path through which the xattrs of node n are reachable (not symlinks). */

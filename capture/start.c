@@ -10,10 +10,8 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
-#include <sys/mount.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+
 #include "capture/capture.h"
 #include "capture/capture_int.h"
 
