@@ -54,6 +54,7 @@ STORE_LIBS := $(STORE_PKG_LIBS) -lpthread -lm
 STORE_SRC   := $(wildcard store/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 FS_SRC      := $(wildcard fs/*.c)
+UTIL_SRC    := $(wildcard util/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -88,7 +89,7 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC)) $(LIBSTORE)
+$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
@@ -96,7 +97,7 @@ $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
 
 # test_cli links what build/cdpfs is made of, but cli/main.o.
 $(BUILD)/tests/test_cli: $(BUILD)/obj/tests/unit/test_cli.o \
-		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC)) $(LIBSTORE)
+		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
@@ -105,9 +106,13 @@ $(BUILD)/tests/test_holders: $(BUILD)/obj/tests/unit/test_holders.o $(call obj,c
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS)
 
+# Unit tests of capture/, fs/ and util/ link the objects they test.
+$(BUILD)/tests/test_capture: $(call obj,capture/node.c capture/control.c util/mounts.c)
+$(BUILD)/tests/test_fs: $(call obj,fs/spec.c fs/ll.c)
+$(BUILD)/tests/test_util: $(call obj,$(UTIL_SRC))
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LIBS)
 
 $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(STORE_UNIT_SRC)): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
@@ -143,7 +148,7 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	$(FUZZ_CC) $(if $(filter $<,$(FUZZ_FUSE_SRC)),$(FUZZ_CFLAGS),$(FUZZ_STORE_CFLAGS)) \
 	        -MMD -MP -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_spec: $(call fuzzobj,$(FS_SRC))
+$(BUILD)/fuzz/fuzz_spec: $(call fuzzobj,fs/spec.c)
 $(BUILD)/fuzz/fuzz_spec $(BUILD)/fuzz/fuzz_size: FUZZ_LIBS = $(LIBS)
 FUZZ_LIBS ?= $(STORE_LIBS)
 $(BUILD)/fuzz/fuzz_size: $(call fuzzobj,cli/util.c)

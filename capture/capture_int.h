@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -23,10 +24,13 @@
 #include <fuse_lowlevel.h>
 
 #include "store.h"
+#include "util/util.h"
 
 #define CAP_STRIPES 4096
 #define CAP_HANDLE_MAX 128        /* MAX_HANDLE_SZ */
 #define CAP_MAX_LOCKS 4
+#define CAP_ENTRY_TIMEOUT 1.0
+#define CAP_ATTR_TIMEOUT 1.0
 
 /* A real inode's file handle, as name_to_handle_at() gives it. */
 struct cap_handle {
@@ -68,11 +72,15 @@ struct cap_root {
 
 	struct fuse_session *se;
 	pthread_t loop_thread;
-	int loop_started;
-	int loop_done;                /* protected by daemon lock */
-	int stopping;
-	int orphan;                   /* stopped, still serving files left open */
-	int ready;
+	int loop_started;             /* only the thread that starts or stops r */
+	/* Flags read without a lock by other threads (the baseline polls
+	 * stopping, shutdown_root() reads loop_done, conn threads and the main
+	 * loop read ready and orphan): atomics.  A test-and-set of them (a stop
+	 * that must be the only one) still happens under the daemon lock. */
+	atomic_int loop_done;         /* the session loop has returned */
+	atomic_int stopping;          /* a stop is under way: no second one */
+	atomic_int orphan;            /* stopped, still serving files left open */
+	atomic_int ready;             /* the baseline or resync is complete */
 	int progress;
 	FILE *progress_out;           /* baseline progress, or NULL */
 
@@ -91,7 +99,7 @@ struct cap_root {
 	int degraded_logged;          /* store errors logged once */
 };
 
-/* node.c */
+/* node.c: the node table, file handles and stripe locks. */
 int cap_root_init_tables(struct cap_root *r);
 void cap_root_free_tables(struct cap_root *r);
 struct cap_node *cap_node_get(struct cap_root *r, fuse_ino_t nodeid);
@@ -115,7 +123,8 @@ unsigned cap_stripe_of(uint64_t ino);
 void cap_lock_inos(struct cap_root *r, const uint64_t *inos, int n, unsigned *held, int *nheld);
 void cap_unlock(struct cap_root *r, const unsigned *held, int nheld);
 
-/* Journaling helpers: all are no-ops returning 0 when r->journal is NULL. */
+/* journal_ops.c: journaling helpers, all no-ops returning 0 when
+ * r->journal is NULL. */
 /* The fid of inode (ino, fh): cached in n (may be NULL), else the imap, else
  * a new one (its imap record added to op when op is given, otherwise
  * committed at once).  Caller holds the inode's stripe. */
@@ -139,9 +148,127 @@ struct cdp_op *cap_op_start(struct cap_root *r);
 /* Commits (or aborts on error < 0); logs store failures once. */
 void cap_op_finish(struct cap_root *r, struct cdp_op *op, int err);
 void cap_store_error(struct cap_root *r, const char *what, int err);
+/* A size change of fid: what lies beyond the new end reads zero, the now
+ * partial last block is read back.  fd must be readable. */
+int cap_journal_truncate(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
+			 uint64_t size);
+/* The xattrs an object (O_PATH fd, not a symlink) was born with. */
+int cap_journal_born_xattrs(struct cdp_op *op, uint64_t fid, int fd);
+/* An inode just made at name in directory pfd: new fid, imap entry,
+ * attributes and (born_xattrs) inherited xattrs; the dirent is the caller's. */
+int cap_journal_new_inode(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
+			  const struct stat *st, const struct cap_handle *fh, int born_xattrs,
+			  uint64_t *fid);
+/* Inode (ino, fh) lost a link: its attributes, or its imap entry goes. */
+int cap_journal_lost_link(struct cap_root *r, struct cdp_op *op, uint64_t ino,
+			  const struct cap_handle *fh, uint64_t fid);
+/* The whiteout renameat2(RENAME_WHITEOUT) left at name in pfd. */
+int cap_journal_whiteout(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
+			 uint64_t pfid);
 
-/* ll.c */
+static inline struct cap_root *cap_root_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline void cap_proc_path(char *buf, size_t size, int fd)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+static inline uint64_t cap_ceil_div(uint64_t a, uint64_t b)
+{
+	return (a + b - 1) / b;
+}
+
+/* 1 when a capture mount of ours sits at path. */
+static inline int cap_capture_mounted(const char *path)
+{
+	return cdp_mount_listed(path, "fuse.cdpfs", "cdpfs-capture");
+}
+
+/* ll.c: the operations table, assembled from the handlers below. */
 extern const struct fuse_lowlevel_ops cap_ll_ops;
+/* The kernel leaves the caller's umask to us (FUSE_CAP_DONT_MASK); the same
+ * for every session of the daemon.  Set once in cap_init. */
+extern int cap_dont_mask;
+
+/* ll_ns.c: names. */
+void cap_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void cap_readlink(fuse_req_t req, fuse_ino_t ino);
+void cap_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void cap_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void cap_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void cap_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		struct fuse_file_info *fi);
+void cap_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void cap_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		const char *newname, unsigned int flags);
+void cap_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void cap_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		 struct fuse_file_info *fi);
+void cap_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+
+/* ll_data.c: contents and attributes. */
+/* Real open flags for an application's open: always readable (blocks are
+ * read back), offsets from the kernel (no O_APPEND). */
+int cap_real_open_flags(int flags);
+/* fsync or fdatasync of fd, replied to req. */
+void cap_fsync_fd(fuse_req_t req, int fd, int datasync);
+void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		 struct fuse_file_info *fi);
+void cap_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void cap_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	       struct fuse_file_info *fi);
+void cap_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cap_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void cap_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		   struct fuse_file_info *fi);
+void cap_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+
+/* ll_xattr.c: extended attributes. */
+void cap_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void cap_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void cap_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		  size_t size, int flags);
+void cap_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* control.c: the control protocol (one request line, one reply line per
+ * connection on STORE/CAP_SOCK_NAME). */
+#define CAP_SOCK_NAME "capture.sock"
+#define CAP_LOG_NAME "capture.log"
+struct sockaddr_un;
+/* Writes in with '%', space, tab, LF and CR as %XX into out (size bytes,
+ * always NUL-ended; in is cut where out is full). */
+void cap_field_escape(const char *in, char *out, size_t size);
+/* Undoes cap_field_escape() in place. */
+void cap_field_unescape(char *s);
+/* The address of the control socket of store; -ENAMETOOLONG. */
+int cap_ctl_sock_path(const char *store, struct sockaddr_un *sa);
+/* A connected descriptor to the daemon of store, or -errno. */
+int cap_ctl_connect(const char *store);
+/* Sends line (newline-ended), reads one reply line into reply; -errno,
+ * -ECONNRESET when the daemon hung up without a reply. */
+int cap_ctl_request(const char *store, const char *line, char *reply, size_t size);
+/* Sends one reply line (the newline added; cut at 2 KiB). */
+void cap_ctl_reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* write(2) all of buf, retrying on EINTR; 0 or -errno. */
+int cap_write_all(int fd, const char *buf, size_t len);
+/* Reads one line (without the newline); returns its length or -errno. */
+ssize_t cap_read_line(int fd, char *buf, size_t size);
+
+/* daemon.c: runs the daemon in this process.  ready_fd (or -1) gets "ok"
+ * or "err MESSAGE" once every dir is protected; start_lock_fd (or -1) is
+ * closed then.  Returns the exit status. */
+struct cdp_capture_request;
+int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
+		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
+		    FILE *progress, char *err, size_t errlen);
 
 /* sync.c: baseline or resync of r, then links it into the namespace. */
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);

@@ -1,23 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * daemon.c - the capture daemon and its two entry points,
- * cdp_capture_start() and cdp_capture_stop().
+ * daemon.c - the capture daemon: its main loop, the protected directories
+ * (roots) it serves and their session threads, and the server side of the
+ * control requests (control.c has the protocol).
  *
  * One daemon per store holds the store open for writing and serves every
  * protected directory of that store, each with its own FUSE session and
- * session loop thread.  It listens on STORE/capture.sock (unix stream), one
- * request line per connection, one reply line:
- *
- *   add HOST DIR      -> "ok" once DIR is protected, or "err MESSAGE"
- *   stop DIR          -> "ok PID LAST" (LAST 1: the daemon then exits)
- *   list              -> "ok DIR DIR ..."
- *
- * Fields are separated by one space; '%', space, tab, newline and CR in a
- * field are written as %25, %20, %09, %0A, %0D.  A start with no daemon
- * forks one (setsid, stdin/stdout to /dev/null, log lines to
- * STORE/capture.log) and waits on a readiness pipe for "ok" or "err
- * MESSAGE".  The daemon exits when its last directory stops, or stops all
- * of them cleanly on SIGTERM, SIGINT or SIGHUP.
+ * session loop thread.  It exits when its last directory stops, or stops
+ * all of them cleanly on SIGTERM, SIGINT or SIGHUP.
  *
  * Caveat: stopping unmounts lazily; a process that keeps a file of DIR
  * open keeps the session (and the daemon) alive until it closes it, while
@@ -46,10 +36,7 @@
 #include "capture/capture.h"
 #include "capture/capture_int.h"
 
-#define SOCK_NAME "capture.sock"
-#define LOG_NAME "capture.log"
 #define STOP_GRACE_S 3
-#define WAIT_GONE_S 60
 #define DEFAULT_MEM_LIMIT (256u << 20)
 
 struct cap_host {
@@ -70,209 +57,8 @@ struct cap_daemon {
 	int listen_fd;
 	int wake[2];
 	int no_journal;
-	int exiting;
+	atomic_int exiting;           /* set by the main loop, read by conn threads */
 };
-
-/* ------------------------------------------------------------ helpers */
-
-static void field_escape(const char *in, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (; *in && o + 4 < size; in++) {
-		if (*in == '%' || *in == ' ' || *in == '\t' || *in == '\n' || *in == '\r')
-			o += (size_t)snprintf(out + o, size - o, "%%%02X", (unsigned char)*in);
-		else
-			out[o++] = *in;
-	}
-	out[o] = '\0';
-}
-
-static void field_unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '%' && s[1] && s[2]) {
-			char hex[3] = { s[1], s[2], 0 };
-
-			*o++ = (char)strtol(hex, NULL, 16);
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Lexically absolute path without "." / ".." / repeated or trailing "/". */
-static int abs_path(const char *in, char *out, size_t size)
-{
-	char buf[PATH_MAX * 2], *comp, *save = NULL;
-	size_t o = 0;
-
-	if (in[0] == '/') {
-		snprintf(buf, sizeof(buf), "%s", in);
-	} else {
-		char cwd[PATH_MAX];
-
-		if (!getcwd(cwd, sizeof(cwd)))
-			return -errno;
-		snprintf(buf, sizeof(buf), "%s/%s", cwd, in);
-	}
-	out[0] = '\0';
-	for (comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
-		if (strcmp(comp, ".") == 0)
-			continue;
-		if (strcmp(comp, "..") == 0) {
-			char *slash = strrchr(out, '/');
-
-			if (slash)
-				*slash = '\0';
-			o = strlen(out);
-			continue;
-		}
-		if (o + strlen(comp) + 2 > size)
-			return -ENAMETOOLONG;
-		o += (size_t)snprintf(out + o, size - o, "/%s", comp);
-	}
-	if (!out[0])
-		snprintf(out, size, "/");
-	return 0;
-}
-
-static void unescape_mount_field(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-/* 1 when a capture mount of ours sits at path (from /proc/self/mounts). */
-static int capture_mounted(const char *path)
-{
-	char line[PATH_MAX * 3], src[PATH_MAX * 2], mnt[PATH_MAX * 2], type[64];
-	FILE *f = fopen("/proc/self/mounts", "re");
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%4095s %4095s %63s", src, mnt, type) != 3)
-			continue;
-		unescape_mount_field(mnt);
-		if (strcmp(type, "fuse.cdpfs") == 0 && strncmp(src, "cdpfs-capture", 13) == 0 &&
-		    strcmp(mnt, path) == 0)
-			found = 1;
-	}
-	fclose(f);
-	return found;
-}
-
-static int sock_path(const char *store, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", store, SOCK_NAME) >=
-	    sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-static int connect_daemon(const char *store)
-{
-	struct sockaddr_un sa;
-	int fd, rc;
-
-	rc = sock_path(store, &sa);
-	if (rc < 0)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads one line (without the newline); returns its length or -errno. */
-static ssize_t read_line(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (n + 1 < size) {
-		ssize_t got = read(fd, buf + n, 1);
-
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			break;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
-/* One request, one reply line. */
-static int request(const char *store, const char *line, char *reply, size_t size)
-{
-	ssize_t n;
-	int fd = connect_daemon(store), rc;
-
-	if (fd < 0)
-		return fd;
-	rc = write_all(fd, line, strlen(line));
-	if (rc == 0) {
-		n = read_line(fd, reply, size);
-		rc = n < 0 ? (int)n : 0;
-		if (n == 0)
-			rc = -ECONNRESET;
-	}
-	close(fd);
-	return rc;
-}
-
-/* ------------------------------------------------------- daemon: roots */
 
 static struct cdp_journal *host_journal(struct cap_daemon *d, const char *host, int *rc)
 {
@@ -409,7 +195,7 @@ static void shutdown_root(struct cap_daemon *d, struct cap_root *r, int may_orph
 		/* Lazy unmount by hand: fuse_session_unmount() would also close
 		 * the session's descriptor, failing files still open with
 		 * ENOTCONN.  Only our own live mount is unmounted. */
-		if (!r->loop_done && capture_mounted(r->path) &&
+		if (!r->loop_done && cap_capture_mounted(r->path) &&
 		    umount2(r->path, MNT_DETACH) < 0)
 			cdp_log(LOG_WARNING, "cannot unmount '%s': %s", r->path, strerror(errno));
 		clock_gettime(CLOCK_REALTIME, &deadline);
@@ -493,7 +279,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (capture_mounted(path)) {
+	if (cap_capture_mounted(path)) {
 		cdp_errf(err, errlen, "cdpfs: '%s' is already captured (a capture mount is on it); "
 			"stop it with 'cdpfs capture --stop %s'", path, path);
 		return -EBUSY;
@@ -563,7 +349,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 	if (fuse_session_mount(r->se, path) != 0) {
 		rc = -EIO;
 		cdp_errf(err, errlen, "cdpfs: cannot mount the capture layer on '%s' (see %s/%s)",
-			path, d->store_path, LOG_NAME);
+			path, d->store_path, CAP_LOG_NAME);
 		goto out_end;
 	}
 	rc = pthread_create(&r->loop_thread, NULL, loop_main, r);
@@ -603,31 +389,10 @@ out_free:
 	return rc < 0 ? rc : -EIO;
 }
 
-/* ---------------------------------------------------- daemon: control */
-
 struct conn {
 	struct cap_daemon *d;
 	int fd;
 };
-
-static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void reply(int fd, const char *fmt, ...)
-{
-	char line[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	write_all(fd, line, (size_t)n);
-}
 
 static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 {
@@ -638,7 +403,7 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 	r = find_root(d, path);
 	if (r && (!r->ready || r->stopping)) {
 		pthread_mutex_unlock(&d->lock);
-		reply(fd, "err cdpfs: '%s' is %s; try again in a moment", path,
+		cap_ctl_reply(fd, "err cdpfs: '%s' is %s; try again in a moment", path,
 		      r->ready ? "already stopping" : "still taking its baseline");
 		return;
 	}
@@ -646,7 +411,7 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 		r->stopping = 1;
 	pthread_mutex_unlock(&d->lock);
 	if (!r) {
-		reply(fd, "err cdpfs: '%s' is not captured by the daemon of store '%s'", path,
+		cap_ctl_reply(fd, "err cdpfs: '%s' is not captured by the daemon of store '%s'", path,
 		      d->store_path);
 		return;
 	}
@@ -658,7 +423,7 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 	pthread_mutex_lock(&d->lock);
 	last = d->nroots == 0 && d->busy <= 1;
 	pthread_mutex_unlock(&d->lock);
-	reply(fd, "ok %d %d", (int)getpid(), last);
+	cap_ctl_reply(fd, "ok %d %d", (int)getpid(), last);
 }
 
 static void *conn_main(void *arg)
@@ -668,25 +433,25 @@ static void *conn_main(void *arg)
 	char line[PATH_MAX * 3 + 64], err[1024], *cmd, *a1, *a2, *save = NULL;
 	ssize_t n;
 
-	n = read_line(c->fd, line, sizeof(line));
+	n = cap_read_line(c->fd, line, sizeof(line));
 	cmd = n > 0 ? strtok_r(line, " ", &save) : NULL;
 	a1 = cmd ? strtok_r(NULL, " ", &save) : NULL;
 	a2 = a1 ? strtok_r(NULL, " ", &save) : NULL;
 	if (a1)
-		field_unescape(a1);
+		cap_field_unescape(a1);
 	if (a2)
-		field_unescape(a2);
+		cap_field_unescape(a2);
 	if (!cmd) {
-		reply(c->fd, "err cdpfs: empty request");
+		cap_ctl_reply(c->fd, "err cdpfs: empty request");
 	} else if (strcmp(cmd, "add") == 0 && a1 && a2) {
 		err[0] = '\0';
 		if (d->exiting)
-			reply(c->fd, "err cdpfs: the capture daemon of '%s' is exiting; retry",
+			cap_ctl_reply(c->fd, "err cdpfs: the capture daemon of '%s' is exiting; retry",
 			      d->store_path);
 		else if (add_root(d, a2, a1, NULL, err, sizeof(err)) < 0)
-			reply(c->fd, "err %s", err[0] ? err : "cdpfs: capture failed");
+			cap_ctl_reply(c->fd, "err %s", err[0] ? err : "cdpfs: capture failed");
 		else
-			reply(c->fd, "ok");
+			cap_ctl_reply(c->fd, "ok");
 	} else if (strcmp(cmd, "stop") == 0 && a1) {
 		handle_stop(d, c->fd, a1);
 	} else if (strcmp(cmd, "list") == 0) {
@@ -696,14 +461,14 @@ static void *conn_main(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		for (r = d->roots; r; r = r->next) {
-			field_escape(r->path, esc, sizeof(esc));
+			cap_field_escape(r->path, esc, sizeof(esc));
 			if (o + strlen(esc) + 2 < sizeof(out))
 				o += (size_t)snprintf(out + o, sizeof(out) - o, " %s", esc);
 		}
 		pthread_mutex_unlock(&d->lock);
-		reply(c->fd, "%s", out);
+		cap_ctl_reply(c->fd, "%s", out);
 	} else {
-		reply(c->fd, "err cdpfs: unknown request '%s'", cmd);
+		cap_ctl_reply(c->fd, "err cdpfs: unknown request '%s'", cmd);
 	}
 	close(c->fd);
 	pthread_mutex_lock(&d->lock);
@@ -719,7 +484,7 @@ static int listen_socket(struct cap_daemon *d)
 	struct sockaddr_un sa;
 	int fd, rc;
 
-	rc = sock_path(d->store_path, &sa);
+	rc = cap_ctl_sock_path(d->store_path, &sa);
 	if (rc < 0)
 		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -861,9 +626,9 @@ static int serve(struct cap_daemon *d, int sfd)
 
 /* Runs the daemon in this process.  ready_fd (or -1) gets "ok" or "err
  * MESSAGE" once every dir is protected.  Returns the exit status. */
-static int daemon_main(const struct cdp_capture_request *req, const char *store_path,
-		       char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
-		       FILE *progress, char *err, size_t errlen)
+int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
+		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
+		    FILE *progress, char *err, size_t errlen)
 {
 	struct cap_daemon d;
 	struct cdp_store_options so;
@@ -922,7 +687,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 	}
 	rc = listen_socket(&d);
 	if (rc < 0) {
-		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, SOCK_NAME,
+		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, CAP_SOCK_NAME,
 			strerror(-rc));
 		goto out_store;
 	}
@@ -943,7 +708,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 		goto out_sock;
 	}
 	if (ready_fd >= 0) {
-		write_all(ready_fd, "ok\n", 3);
+		cap_write_all(ready_fd, "ok\n", 3);
 		close(ready_fd);
 		ready_fd = -1;
 	}
@@ -969,7 +734,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 		 * and leave without tearing down what they use. */
 		for (h = d.hosts; h; h = h->next)
 			cdp_journal_sync(h->journal);
-		if (sock_path(store_path, &sa) == 0)
+		if (cap_ctl_sock_path(store_path, &sa) == 0)
 			unlink(sa.sun_path);
 		cdp_log(LOG_WARNING, "capture daemon of store '%s' exits with files still open "
 			"in a stopped directory", store_path);
@@ -979,7 +744,7 @@ static int daemon_main(const struct cdp_capture_request *req, const char *store_
 out_sock:
 	if (d.listen_fd >= 0) {
 		close(d.listen_fd);
-		if (sock_path(store_path, &sa) == 0)
+		if (cap_ctl_sock_path(store_path, &sa) == 0)
 			unlink(sa.sun_path);
 	}
 out_store:
@@ -1005,360 +770,10 @@ out:
 
 		snprintf(line, sizeof(line), "err %s\n", err && err[0] ? err :
 			 "cdpfs: the capture daemon failed to start");
-		write_all(ready_fd, line, strlen(line));
+		cap_write_all(ready_fd, line, strlen(line));
 		close(ready_fd);
 	}
 	if (rc == 0)
 		cdp_log(LOG_INFO, "capture daemon of store '%s' exits", store_path);
 	return rc;
-}
-
-/* ------------------------------------------------------ public entries */
-
-static int check_dirs(const struct cdp_capture_request *req, const char *store,
-		      char **dirs, char *err, size_t errlen)
-{
-	size_t i, slen = strlen(store);
-
-	for (i = 0; i < req->ndirs; i++) {
-		char abs[PATH_MAX], real[PATH_MAX];
-		struct stat st;
-		size_t dlen;
-
-		if (abs_path(req->dirs[i], abs, sizeof(abs)) < 0) {
-			cdp_errf(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
-			return -ENAMETOOLONG;
-		}
-		if (!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) {
-			if (errno == ENOTCONN || errno == ECONNABORTED) {
-				cdp_errf(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
-					"clear it with 'fusermount3 -u %s', then capture again", abs,
-					abs);
-				return -ENOTCONN;
-			}
-			cdp_errf(err, errlen, "cdpfs: '%s' does not exist", abs);
-			return -ENOENT;
-		}
-		if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			cdp_errf(err, errlen, "cdpfs: '%s' is not a directory", abs);
-			return -ENOTDIR;
-		}
-		if (strcmp(real, "/") == 0) {
-			cdp_errf(err, errlen, "cdpfs: cannot capture '/' itself; capture the "
-				"directories that hold the data");
-			return -EINVAL;
-		}
-		dlen = strlen(real);
-		if ((strncmp(real, store, slen) == 0 && (real[slen] == '/' || !real[slen])) ||
-		    (strncmp(store, real, dlen) == 0 && store[dlen] == '/')) {
-			cdp_errf(err, errlen, "cdpfs: '%s' and the store '%s' overlap; a store must "
-				"live outside every captured directory", real, store);
-			return -EINVAL;
-		}
-		if (capture_mounted(real)) {
-			char reply_line[8192], esc[PATH_MAX * 3], *tok, *save = NULL;
-			int pid = 0, ours = 0;
-
-			field_escape(real, esc, sizeof(esc));
-			if (request(store, "list\n", reply_line, sizeof(reply_line)) == 0 &&
-			    strncmp(reply_line, "ok ", 3) == 0) {
-				pid = atoi(reply_line + 3);
-				for (tok = strtok_r(reply_line + 3, " ", &save); tok;
-				     tok = strtok_r(NULL, " ", &save))
-					if (strcmp(tok, esc) == 0)
-						ours = 1;
-			}
-			if (ours)
-				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by pid %d into "
-					"store '%s'); stop it with 'cdpfs capture --stop %s'", real,
-					pid, store, real);
-			else
-				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by the capture "
-					"daemon of another store); stop it with 'cdpfs capture --store "
-					"STORE --stop %s'", real, real);
-			return -EBUSY;
-		}
-		dirs[i] = strdup(real);
-		if (!dirs[i])
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static int make_store_dir(const char *store, char *real, size_t size, char *err, size_t errlen)
-{
-	char abs[PATH_MAX], *p, in[PATH_MAX];
-
-	snprintf(in, sizeof(in), "%s", store);
-	store = in;
-	if (abs_path(store, abs, sizeof(abs)) < 0) {
-		cdp_errf(err, errlen, "cdpfs: store path '%s' too long", store);
-		return -ENAMETOOLONG;
-	}
-	for (p = abs + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(abs, c ? 0755 : 0700) < 0 && errno != EEXIST) {
-				cdp_errf(err, errlen, "cdpfs: cannot create store '%s': %s", store,
-					strerror(errno));
-				return -errno;
-			}
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	if (!realpath(abs, real)) {
-		cdp_errf(err, errlen, "cdpfs: cannot use store '%s': %s", store, strerror(errno));
-		return -errno;
-	}
-	(void)size;
-	return 0;
-}
-
-int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t errlen)
-{
-	char store[PATH_MAX], host_buf[256], line[PATH_MAX * 3 + 600], reply_line[2048];
-	char **dirs = NULL;
-	const char *host = req->host;
-	size_t i;
-	int rc, pipefd[2], fd, lock_fd = -1;
-	pid_t pid;
-
-	if (err && errlen)
-		err[0] = '\0';
-	if (!req->ndirs) {
-		cdp_errf(err, errlen, "cdpfs: no directory to capture");
-		return -EINVAL;
-	}
-	if (!host) {
-		char *dot;
-
-		if (gethostname(host_buf, sizeof(host_buf)) < 0)
-			snprintf(host_buf, sizeof(host_buf), "localhost");
-		host_buf[sizeof(host_buf) - 1] = '\0';
-		dot = strchr(host_buf, '.');
-		if (dot)
-			*dot = '\0';
-		host = host_buf;
-	}
-	/* Check the directories against where the store will be before
-	 * creating it (never inside a captured directory). */
-	if (abs_path(req->store ? req->store : CDP_DEFAULT_STORE, store, sizeof(store)) < 0) {
-		cdp_errf(err, errlen, "cdpfs: store path too long");
-		return -ENAMETOOLONG;
-	}
-	if (realpath(store, line))
-		snprintf(store, sizeof(store), "%.*s", (int)sizeof(store) - 1, line);
-	dirs = calloc(req->ndirs, sizeof(*dirs));
-	if (!dirs)
-		return -ENOMEM;
-	rc = check_dirs(req, store, dirs, err, errlen);
-	if (rc < 0)
-		goto out;
-	rc = make_store_dir(store, store, sizeof(store), err, errlen);
-	if (rc < 0)
-		goto out;
-
-	/* One starter at a time: a second one waits here for the first
-	 * one's daemon, then asks it. */
-	snprintf(line, sizeof(line), "%s/capture.lock", store);
-	lock_fd = open(line, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd >= 0)
-		while (flock(lock_fd, LOCK_EX) < 0 && errno == EINTR)
-			;
-
-	/* A daemon already serves this store: ask it. */
-	fd = connect_daemon(store);
-	if (fd >= 0) {
-		close(fd);
-		for (i = 0; i < req->ndirs; i++) {
-			char eh[512], ed[PATH_MAX * 3];
-
-			field_escape(host, eh, sizeof(eh));
-			field_escape(dirs[i], ed, sizeof(ed));
-			snprintf(line, sizeof(line), "add %s %s\n", eh, ed);
-			rc = request(store, line, reply_line, sizeof(reply_line));
-			if (rc < 0) {
-				cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' "
-					"(%s); see %s/%s", store, strerror(-rc), store, LOG_NAME);
-				goto out;
-			}
-			if (strncmp(reply_line, "ok", 2) != 0) {
-				cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
-					reply_line + 4 : reply_line);
-				rc = -EIO;
-				goto out;
-			}
-		}
-		rc = 0;
-		goto out;
-	}
-
-	if (req->foreground) {
-		cdp_log_init("cdpfs", 0, LOG_INFO);
-		rc = daemon_main(req, store, dirs, host, -1, lock_fd,
-				 req->progress ? stderr : NULL, err, errlen);
-		lock_fd = -1;
-		goto out;
-	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		rc = -errno;
-		cdp_errf(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
-		goto out;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
-		cdp_errf(err, errlen, "cdpfs: cannot fork the capture daemon: %s", strerror(errno));
-		close(pipefd[0]);
-		close(pipefd[1]);
-		goto out;
-	}
-	if (pid == 0) {
-		char logpath[PATH_MAX + 32], cerr[1024] = "";
-		FILE *progress = NULL;
-		int null_fd, log_fd, term_fd = -1;
-
-		close(pipefd[0]);
-		setsid();
-		if (chdir("/") < 0)
-			_exit(1);
-		/* Keep no descriptor of the caller (a pipe of a shell's command
-		 * substitution would never see its end): the ready pipe goes to
-		 * fd 3, the terminal for progress to fd 4, the rest is closed. */
-		if (dup2(pipefd[1], 3) < 0)
-			_exit(1);
-		if (pipefd[1] != 3)
-			close(pipefd[1]);
-		pipefd[1] = 3;
-		if (req->progress && dup2(STDERR_FILENO, 4) == 4)
-			term_fd = 4;
-		close_range(term_fd == 4 ? 5 : 4, ~0U, 0);
-		null_fd = open("/dev/null", O_RDWR);
-		snprintf(logpath, sizeof(logpath), "%s/%s", store, LOG_NAME);
-		log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (null_fd >= 0) {
-			dup2(null_fd, STDIN_FILENO);
-			dup2(null_fd, STDOUT_FILENO);
-			dup2(log_fd >= 0 ? log_fd : null_fd, STDERR_FILENO);
-			if (null_fd > STDERR_FILENO)
-				close(null_fd);
-		}
-		if (log_fd > STDERR_FILENO)
-			close(log_fd);
-		setvbuf(stderr, NULL, _IOLBF, 0);
-		if (term_fd >= 0)
-			progress = fdopen(term_fd, "w");
-		cdp_log_init("cdpfs", 0, LOG_INFO);
-		cdp_log_timestamps(1);   /* stderr is STORE/capture.log */
-		rc = daemon_main(req, store, dirs, host, pipefd[1], -1, progress, cerr,
-				 sizeof(cerr));
-		_exit(rc < 0 ? 1 : 0);
-	}
-	close(pipefd[1]);
-	rc = (int)read_line(pipefd[0], reply_line, sizeof(reply_line));
-	close(pipefd[0]);
-	if (rc > 0 && strcmp(reply_line, "ok") == 0) {
-		rc = 0;
-	} else if (rc > 0 && strncmp(reply_line, "err ", 4) == 0) {
-		cdp_errf(err, errlen, "%s", reply_line + 4);
-		rc = -EIO;
-		waitpid(pid, NULL, 0);
-	} else {
-		cdp_errf(err, errlen, "cdpfs: the capture daemon exited during start-up; see "
-			"'%s/%s'", store, LOG_NAME);
-		rc = -EIO;
-		waitpid(pid, NULL, 0);
-	}
-out:
-	if (lock_fd >= 0)
-		close(lock_fd);
-	for (i = 0; dirs && i < req->ndirs; i++)
-		free(dirs[i]);
-	free(dirs);
-	return rc;
-}
-
-static int pid_alive(int pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (p && (p = strrchr(buf, ')')) && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return 0;
-	return 1;
-}
-
-int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t errlen)
-{
-	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], esc[PATH_MAX * 3];
-	char line[PATH_MAX * 3 + 16], reply_line[2048];
-	const char *path = abs;
-	int rc, pid = 0, last = 0;
-	int64_t deadline;
-
-	if (err && errlen)
-		err[0] = '\0';
-	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0 ||
-	    abs_path(dir, abs, sizeof(abs)) < 0) {
-		cdp_errf(err, errlen, "cdpfs: path too long");
-		return -ENAMETOOLONG;
-	}
-	if (realpath(store, real))
-		snprintf(store, sizeof(store), "%s", real);
-	if (realpath(abs, real))
-		path = real;
-	field_escape(path, esc, sizeof(esc));
-	snprintf(line, sizeof(line), "stop %s\n", esc);
-	rc = request(store, line, reply_line, sizeof(reply_line));
-	if (rc < 0) {
-		if (capture_mounted(path)) {
-			cdp_errf(err, errlen, "cdpfs: the capture daemon of '%s' is gone but its mount "
-				"remains (applications see ENOTCONN); clear it with 'fusermount3 -u "
-				"%s', then capture again", path, path);
-			return -ENOTCONN;
-		}
-		cdp_errf(err, errlen, "cdpfs: '%s' is not captured (no capture daemon for store "
-			"'%s')", path, store);
-		return -ENOENT;
-	}
-	if (strncmp(reply_line, "ok", 2) != 0) {
-		cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
-			reply_line + 4 : reply_line);
-		return -EIO;
-	}
-	sscanf(reply_line, "ok %d %d", &pid, &last);
-	deadline = mono_ms() + WAIT_GONE_S * 1000;
-	while (capture_mounted(path) && mono_ms() < deadline)
-		poll(NULL, 0, 20);
-	if (capture_mounted(path)) {
-		cdp_errf(err, errlen, "cdpfs: '%s' is still mounted after %d s; check with "
-			"'cdpfs capture --stop %s' again or 'fusermount3 -u %s'", path, WAIT_GONE_S,
-			path, path);
-		return -EBUSY;
-	}
-	if (last && pid > 0) {
-		while (pid_alive(pid) && mono_ms() < deadline)
-			poll(NULL, 0, 20);
-		if (pid_alive(pid)) {
-			cdp_errf(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
-				"%d) still serves files left open through it; it exits once they "
-				"are closed", path, pid);
-			return -EBUSY;
-		}
-	}
-	return 0;
 }

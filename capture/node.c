@@ -4,8 +4,8 @@
  * (keyed by real inode number and file handle, with kernel lookup counts),
  * opening an inode on demand through its file handle (no descriptor is held
  * per known inode; a bounded number of O_PATH descriptors are cached), the
- * striped inode locks, the fid of an inode (imap), and the helpers that turn
- * real file state into journal records.
+ * and the striped inode locks.  The fid of an inode and the helpers that
+ * turn real file state into journal records are in journal_ops.c.
  *
  * Caveat: the node hash has a fixed number of buckets; chains grow long
  * only when the kernel holds millions of inodes at once.
@@ -186,19 +186,24 @@ void cap_node_forget(struct cap_root *r, struct cap_node *n, uint64_t nlookup)
 /* Opens the node by handle with flags; no caching. */
 static int node_open_raw(struct cap_root *r, struct cap_node *n, int flags)
 {
-	int fd;
+	int fd, cached;
 
 	if (n == &r->root_node) {
 		fd = openat(r->root_fd, ".", flags | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
-	if (n->fd >= 0) {
+	/* n->fd is set once under node_lock and closed only when n goes,
+	 * which no operation on n can race with. */
+	pthread_mutex_lock(&r->node_lock);
+	cached = n->fd;
+	pthread_mutex_unlock(&r->node_lock);
+	if (cached >= 0) {
 		char proc[64];
 
 		if ((flags & O_PATH) && !(flags & O_DIRECTORY))
-			fd = fcntl(n->fd, F_DUPFD_CLOEXEC, 0);
+			fd = fcntl(cached, F_DUPFD_CLOEXEC, 0);
 		else {
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", n->fd);
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cached);
 			fd = open(proc, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
 		}
 		return fd < 0 ? -errno : fd;
@@ -292,197 +297,4 @@ void cap_unlock(struct cap_root *r, const unsigned *held, int nheld)
 
 	for (i = nheld - 1; i >= 0; i--)
 		pthread_mutex_unlock(&r->stripes[held[i]]);
-}
-
-/* ------------------------------------------------------------ journal */
-
-void cap_store_error(struct cap_root *r, const char *what, int err)
-{
-	int64_t since = 0;
-
-	if (__atomic_exchange_n(&r->degraded_logged, 1, __ATOMIC_RELAXED))
-		return;
-	if ((r->journal && cdp_journal_degraded(r->journal, &since) == 1) || err == -CDP_ENOSPACE) {
-		char when[64] = "now";
-
-		if (since)
-			cdp_time_format(since, when, sizeof(when));
-		cdp_log(LOG_ERR, "CAPTURE DEGRADED for '%s': the store '%s' is full; "
-			"the application keeps working but the journal has a gap since %s; "
-			"free space, then restart capture to resync",
-			r->path, r->store ? cdp_store_path(r->store) : "?", when);
-		return;
-	}
-	cdp_log(LOG_ERR, "CAPTURE ERROR for '%s': %s failed: %s (the application keeps "
-		"working; further store errors are not logged)", r->path, what,
-		cdp_strerror(err));
-}
-
-struct cdp_op *cap_op_start(struct cap_root *r)
-{
-	struct cdp_op *op;
-	int rc;
-
-	if (!r->journal)
-		return NULL;
-	rc = cdp_op_new(r->journal, &op);
-	if (rc < 0) {
-		cap_store_error(r, "starting a journal op", rc);
-		return NULL;
-	}
-	return op;
-}
-
-void cap_op_finish(struct cap_root *r, struct cdp_op *op, int err)
-{
-	int rc;
-
-	if (!op)
-		return;
-	if (err < 0) {
-		cdp_op_abort(op);
-		return;
-	}
-	rc = cdp_op_commit(op, NULL, NULL);
-	if (rc < 0)
-		cap_store_error(r, "journal commit", rc);
-}
-
-int cap_fid_of(struct cap_root *r, struct cap_node *n, uint64_t ino,
-	       const struct cap_handle *fh, struct cdp_op *op, uint64_t *fid)
-{
-	unsigned char stored[4 + CAP_HANDLE_MAX];
-	unsigned char mine[4 + CAP_HANDLE_MAX];
-	size_t stored_len = sizeof(stored), mine_len;
-	struct cdp_op *own = NULL;
-	int rc;
-
-	*fid = 0;
-	if (n && n->fid) {
-		*fid = n->fid;
-		return 0;
-	}
-	if (!r->journal)
-		return 0;
-	mine_len = cap_handle_bytes(fh, mine);
-	pthread_mutex_lock(&r->imap_lock);
-	rc = cdp_journal_imap_get(r->journal, r->root_id, ino, fid, stored, &stored_len);
-	if (rc == 0 && *fid && (mine_len == 0 || stored_len == 0 ||
-				(stored_len == mine_len && memcmp(stored, mine, mine_len) == 0)))
-		goto out_found;
-	rc = cdp_journal_new_fid(r->journal, fid);
-	if (rc < 0)
-		goto out_unlock;
-	if (!op) {
-		rc = cdp_op_new(r->journal, &own);
-		if (rc < 0)
-			goto out_unlock;
-	}
-	rc = cdp_op_imap(op ? op : own, r->root_id, ino, *fid, mine, mine_len);
-	if (own) {
-		if (rc < 0)
-			cdp_op_abort(own);
-		else
-			rc = cdp_op_commit(own, NULL, NULL);
-	}
-	if (rc < 0)
-		goto out_unlock;
-out_found:
-	rc = 0;
-	if (n)
-		n->fid = *fid;
-out_unlock:
-	pthread_mutex_unlock(&r->imap_lock);
-	if (rc < 0) {
-		cap_store_error(r, "inode map", rc);
-		*fid = 0;
-	}
-	return rc;
-}
-
-int cap_op_attr_target(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
-		       const char *target)
-{
-	struct stat st;
-	struct cdp_attr a;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!op || !fid)
-		return 0;
-	cdp_attr_from_stat(&st, &a);
-	return cdp_op_attr(op, fid, &a, S_ISLNK(st.st_mode) ? (target ? target : "") : NULL);
-}
-
-int cap_read_target(int fd, char *target, size_t size)
-{
-	ssize_t len = readlinkat(fd, "", target, size - 1);
-
-	if (len < 0)
-		return -errno;
-	target[len] = '\0';
-	return 0;
-}
-
-int cap_op_attr_fd(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
-		   struct stat *st_out)
-{
-	struct stat st;
-	struct cdp_attr a;
-	char target[PATH_MAX + 1];
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st_out)
-		*st_out = st;
-	if (!op || !fid)
-		return 0;
-	if (S_ISLNK(st.st_mode)) {
-		/* readlink may update the link's atime: stat it afterwards, so
-		 * the record is what the link now is */
-		if (cap_read_target(fd, target, sizeof(target)) < 0)
-			target[0] = '\0';
-		return cap_op_attr_target(r, op, fid, fd, target);
-	}
-	cdp_attr_from_stat(&st, &a);
-	return cdp_op_attr(op, fid, &a, NULL);
-}
-
-int cap_op_blocks(struct cap_root *r, struct cdp_op *op, uint64_t fid, int fd,
-		  uint64_t from_block, uint64_t to_block, uint64_t size)
-{
-	uint64_t bs = r->block_size, end_block = (size + bs - 1) / bs, b;
-	char *buf;
-	int rc = 0;
-
-	if (!op || !fid)
-		return 0;
-	if (to_block > end_block) {
-		uint64_t z = from_block > end_block ? from_block : end_block;
-
-		rc = cdp_op_zero(op, fid, z, to_block);
-		if (rc < 0)
-			return rc;
-		to_block = end_block;
-	}
-	if (from_block >= to_block)
-		return 0;
-	buf = malloc(bs);
-	if (!buf)
-		return -ENOMEM;
-	for (b = from_block; b < to_block; b++) {
-		ssize_t got = pread(fd, buf, bs, (off_t)(b * bs));
-
-		if (got < 0) {
-			rc = -errno;
-			break;
-		}
-		if ((size_t)got < bs)
-			memset(buf + got, 0, bs - (size_t)got);
-		rc = cdp_op_data(op, fid, b * bs, buf, (size_t)got ? (size_t)got : bs);
-		if (rc < 0)
-			break;
-	}
-	free(buf);
-	return rc;
 }

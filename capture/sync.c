@@ -385,14 +385,15 @@ static int collect_removed(void *arg, const char *name, uint64_t fid, uint32_t t
 	if (c->n && bsearch(&key, c->names, c->n, sizeof(char *), name_cmp))
 		return 0;
 	if (c->ngone == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 16;
-		char **g = realloc(c->gone, ncap * sizeof(*g));
+		size_t ncap = c->cap;
+		char **g = cdp_array_grow(c->gone, &ncap, c->ngone, sizeof(*g), 16);
 		uint32_t *t;
 
 		if (!g)
 			return -ENOMEM;
 		c->gone = g;
-		t = realloc(c->gone_types, ncap * sizeof(*t));
+		ncap = c->cap;
+		t = cdp_array_grow(c->gone_types, &ncap, c->ngone, sizeof(*t), 16);
 		if (!t)
 			return -ENOMEM;
 		c->gone_types = t;
@@ -443,10 +444,8 @@ static int sync_dir(struct walk *w, struct walk_dir *d)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (c.n == cap) {
-			char **nn;
+			char **nn = cdp_array_grow(c.names, &cap, c.n, sizeof(*nn), 64);
 
-			cap = cap ? cap * 2 : 64;
-			nn = realloc(c.names, cap * sizeof(*nn));
 			if (!nn) {
 				rc = -ENOMEM;
 				break;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fs_int.h - internals of the time-travel mount shared by fs/mount.c (option
- * parsing, validation, daemon) and fs/ll.c (the FUSE low-level operations).
+ * fs_int.h - internals of the time-travel mount shared by fs/mount.c
+ * (validation, daemon), fs/ovl_setup.c (the overlay of -o rw), fs/ll.c and
+ * fs/ovl_ll.c (the FUSE low-level operations); fs/spec.h has the parsing.
  *
  * A mount serves one struct cdp_view, resolved once when the mount starts:
  * the past does not change, so nothing here is ever invalidated.  Node ids
@@ -11,29 +12,19 @@
 #ifndef CDP_FS_INT_H
 #define CDP_FS_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "store.h"
 #include "overlay.h"
+#include "fs/spec.h"
 
 /* Kernel caches entries and attributes this long: the past is immutable. */
 #define CDP_FS_TIMEOUT_S (24.0 * 3600.0)
 /* Largest read and readahead we ask the kernel for. */
 #define CDP_FS_MAX_READ_BYTES (1024u * 1024u)
-
-/* Options of -o, filled through a fuse_opt table in fs/mount.c. */
-struct cdp_fs_opts {
-	char *store;        /* store=DIR (heap, owned) */
-	char *log;          /* log=FILE: the daemon's log lines (heap, owned) */
-	char *overlay;      /* overlay=NAME: keep the overlay under NAME (heap) */
-	char *overlay_dir;  /* overlay_dir=DIR: where a new overlay lives (heap) */
-	int ro;
-	int rw;
-	int allow_other;    /* -1: default (on when root) */
-	int debug;
-};
 
 /* fs/ovl_ll.c: the objects of an overlay with a file handle open for
  * writing, counted from open to release.  Only they can have pages the
@@ -69,6 +60,7 @@ struct cdp_fs {
 /* fs/ll.c: the read-only operations table, with struct cdp_fs * as
  * userdata, and the conversions both tables share. */
 struct fuse_lowlevel_ops;
+struct fuse_req;
 struct stat;
 extern const struct fuse_lowlevel_ops cdp_fs_ll_ops;
 /* Store errors that are not errnos become EIO for the kernel. */
@@ -105,7 +97,6 @@ void cdp_fs_forget_multi(struct fuse_req *req, size_t count, struct fuse_forget_
 
 /* Answers a getxattr/listxattr request of the given size (0: the length
  * only) with what query(arg, buf, size) returns (a length or -errno). */
-struct fuse_req;
 void cdp_fs_reply_xattr(struct fuse_req *req, size_t size,
 			ssize_t (*query)(void *arg, void *buf, size_t size), void *arg);
 
@@ -115,5 +106,33 @@ extern const struct fuse_lowlevel_ops cdp_fs_ovl_ops;
 /* Entry and attribute timeout of an overlay: the kernel sees every change
  * (they all come through it), so caching is safe; kept short anyway. */
 #define CDP_FS_OVL_TIMEOUT_S 1.0
+
+/* One mount request as fs/mount.c carries it from the caller to the
+ * serving process: parsed once, then read-only. */
+struct cdp_mount_request;
+struct cdp_fs_launch {
+	const struct cdp_mount_request *req;
+	struct cdp_fs_opts opts;
+	char *vfs;                  /* VFS flags for the kernel (heap) */
+	char *host, *dir, *time_text;
+	const char *store_path;
+	char mountpoint[PATH_MAX];
+	char store_abs[PATH_MAX];
+};
+
+/* fs/ovl_setup.c: st_blksize for a mount whose data lives on sv's
+ * filesystem (statvfs_ret what statvfs returned): its f_bsize within 512 B
+ * to 1 MiB and a power of two, else 4096. */
+struct statvfs;
+uint32_t cdp_fs_io_blksize_of(int statvfs_ret, const struct statvfs *sv);
+/* The record of the named overlay l->opts.overlay, for a SPEC that names no
+ * time; it must be of l's host and directory.  One error line in err. */
+int cdp_fs_overlay_resume_info(const struct cdp_fs_launch *l, struct cdp_overlay_info *info,
+			       char *err, size_t errlen);
+/* Finds or creates the overlay of a -o rw mount and opens it over fs->view
+ * (fs->ovl, fs->ovl_path, fs->ovl_private, fs->io_blksize).  One error line
+ * in err. */
+int cdp_fs_overlay_prepare(struct cdp_fs *fs, const struct cdp_fs_launch *l, char *err,
+			   size_t errlen);
 
 #endif /* CDP_FS_INT_H */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * mount.c - validates a time-travel mount request, mounts it and serves it:
- * SPEC parsing, the -o option table, the checks that give one clear line
- * per bad input, and the daemon that tells its parent through a pipe when
- * the mount is live.
+ * the checks that give one clear line per bad input (SPEC and -o parsing
+ * are in spec.c, the overlay of -o rw in ovl_setup.c), and the daemon that
+ * tells its parent through a pipe when the mount is live.
  *
  * Order of work.  The mount point is checked in the calling process.  The
  * store is opened only in the process that serves the mount: RocksDB starts
@@ -37,312 +37,9 @@
 
 #include "fs/fs.h"
 #include "fs/fs_int.h"
+#include "util/util.h"
 
 /* ---------------------------------------------------------------- SPEC */
-
-static int host_name_valid(const char *h, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > 255)
-		return 0;
-	for (i = 0; i < len; i++) {
-		char c = h[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * HOST@TIME or HOST:/dir@TIME.  HOST holds no ':' nor '@'.  In HOST@TIME,
- * TIME is everything after the first '@' ("db01@@1764649987").  In
- * HOST:/dir@TIME, TIME follows the last '@', or the '@' before it when a
- * Unix time brings its own ("db01:/a@b@@1764649987").
- */
-int cdp_fs_parse_spec(const char *spec, char **host, char **path, char **time_text,
-		      char *err, size_t errlen)
-{
-	const char *host_end, *at, *path_start = NULL;
-	size_t host_len;
-
-	*host = *path = *time_text = NULL;
-	if (!spec || !*spec) {
-		cdp_errf(err, errlen, "empty SPEC (expected HOST@TIME or HOST:/DIR@TIME)");
-		return -EINVAL;
-	}
-	host_end = spec + strcspn(spec, ":@");
-	host_len = (size_t)(host_end - spec);
-	if (*host_end == ':') {
-		path_start = host_end + 1;
-		if (*path_start != '/') {
-			cdp_errf(err, errlen, "bad SPEC '%s': the directory after ':' must be an "
-			     "absolute path (HOST:/DIR@TIME)", spec);
-			return -EINVAL;
-		}
-	}
-	/* Without a directory, TIME is all that follows HOST@; with one, the
-	 * directory may itself hold '@', so TIME follows the last one. */
-	at = path_start ? strrchr(path_start, '@') : (*host_end == '@' ? host_end : NULL);
-	if (!at) {
-		cdp_errf(err, errlen, "bad SPEC '%s': no time (expected HOST@TIME, e.g. "
-		     "db01@latest or db01@2025-12-02T12:33:07)", spec);
-		return -EINVAL;
-	}
-	if (path_start && at - 1 > path_start && at[-1] == '@')
-		at--;
-	if (!host_name_valid(spec, host_len)) {
-		cdp_errf(err, errlen, "bad SPEC '%s': '%.*s' is not a host name", spec,
-		     (int)host_len, spec);
-		return -EINVAL;
-	}
-	if (at[1] == '\0') {
-		cdp_errf(err, errlen, "bad SPEC '%s': empty time after '@'", spec);
-		return -EINVAL;
-	}
-	*host = strndup(spec, host_len);
-	*time_text = strdup(at + 1);
-	if (path_start) {
-		size_t len = (size_t)(at - path_start);
-
-		/* "/data/pg/" and "/data/pg" are the same directory. */
-		while (len > 1 && path_start[len - 1] == '/')
-			len--;
-		*path = strndup(path_start, len);
-	}
-	if (!*host || !*time_text || (path_start && !*path)) {
-		free(*host);
-		free(*path);
-		free(*time_text);
-		*host = *path = *time_text = NULL;
-		cdp_errf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------- options */
-
-enum {
-	KEY_RO,
-	KEY_RW,
-	KEY_ALLOW_OTHER,
-	KEY_DEBUG,
-};
-
-/* What fuse_opt_parse() fills: the options proper, then what opt_proc()
- * collects on the side. */
-struct opt_state {
-	struct cdp_fs_opts opts;
-	char *vfs;          /* comma list of VFS flags to pass on (heap) */
-	char *bad;          /* first unknown option (heap) */
-};
-
-#define CDP_OPT(t, p, v) { t, offsetof(struct opt_state, opts.p), v }
-
-static const struct fuse_opt cdp_fs_opt_table[] = {
-	CDP_OPT("store=%s", store, 0),
-	CDP_OPT("log=%s", log, 0),
-	CDP_OPT("overlay=%s", overlay, 0),
-	CDP_OPT("overlay_dir=%s", overlay_dir, 0),
-	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_KEY("rw", KEY_RW),
-	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_END
-};
-
-/* What mount(8) and fstab put in the options: accepted, ignored. */
-static const char *const noise_opts[] = {
-	"defaults", "noauto", "auto", "user", "nouser", "users", "owner", "group",
-	"_netdev", "nofail", "loud", "silent", "sloppy", NULL
-};
-
-static const char *const noise_prefixes[] = {
-	"x-", "comment=", "helper=", "uhelper=", "user=", "context=", "fscontext=", "defcontext=",
-	"rootcontext=", NULL
-};
-
-/* VFS flags: handed to the kernel mount as they are. */
-static const char *const vfs_opts[] = {
-	"nosuid", "suid", "nodev", "dev", "noexec", "exec", "atime", "noatime",
-	"relatime", "norelatime", "strictatime", "nostrictatime", "lazytime",
-	"nolazytime", "diratime", "nodiratime", "sync", "async", "dirsync", NULL
-};
-
-static int in_list(const char *arg, const char *const *list)
-{
-	for (; *list; list++)
-		if (strcmp(arg, *list) == 0)
-			return 1;
-	return 0;
-}
-
-static int has_prefix(const char *arg, const char *const *list)
-{
-	for (; *list; list++)
-		if (strncmp(arg, *list, strlen(*list)) == 0)
-			return 1;
-	return 0;
-}
-
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct opt_state *st = data;
-
-	(void)outargs;
-	switch (key) {
-	case KEY_RO:
-		st->opts.ro = 1;
-		st->opts.rw = 0;
-		return 0;
-	case KEY_RW:
-		st->opts.rw = 1;
-		st->opts.ro = 0;
-		return 0;
-	case KEY_ALLOW_OTHER:
-		st->opts.allow_other = 1;
-		return 0;
-	case KEY_DEBUG:
-		st->opts.debug = 1;
-		return 0;
-	case FUSE_OPT_KEY_OPT:
-		if (in_list(arg, noise_opts) || has_prefix(arg, noise_prefixes))
-			return 0;
-		if (in_list(arg, vfs_opts)) {
-			size_t old = st->vfs ? strlen(st->vfs) : 0;
-			char *n = realloc(st->vfs, old + strlen(arg) + 2);
-
-			if (!n)
-				return -1;
-			if (old)
-				n[old++] = ',';
-			strcpy(n + old, arg);
-			st->vfs = n;
-			return 0;
-		}
-		if (!st->bad)
-			st->bad = strdup(arg);
-		return 0;
-	default:
-		/* Stray non-option arguments cannot occur: we build argv. */
-		return 0;
-	}
-}
-
-void cdp_fs_options_help(FILE *out)
-{
-	fprintf(out,
-		"mount options (-o, comma-separated):\n"
-		"  store=DIR          the store (overrides --store)\n"
-		"  log=FILE           append the daemon's log lines to FILE (default: syslog)\n"
-		"  ro                 read-only: the past as it was (the default)\n"
-		"  rw                 writable copy-on-write overlay of the instant; the\n"
-		"                     store is never written; discarded at unmount unless\n"
-		"                     overlay=NAME\n"
-		"  overlay=NAME       (with rw) keep the overlay as NAME; mounting NAME again\n"
-		"                     (SPEC without @TIME) resumes it\n"
-		"  overlay_dir=DIR    (with rw) keep a new overlay's data in DIR instead of\n"
-		"                     STORE/overlays\n"
-		"  allow_other        let other users in (default when run as root)\n"
-		"  debug              log every FUSE request on stderr (implies -f)\n"
-		"  nosuid, nodev, noexec, noatime, ...   passed to the kernel\n"
-		"  defaults, auto, noauto, user, nofail, _netdev, x-*, comment=...\n"
-		"                     mount(8) and fstab noise: accepted, ignored\n");
-}
-
-/* Parses the -o string into opts; vfs gets the flags for the kernel. */
-static int parse_options(const char *options, struct cdp_fs_opts *opts, char **vfs,
-			 char *err, size_t errlen)
-{
-	char *argv[] = { (char *)"cdpfs", (char *)"-o", (char *)options, NULL };
-	struct fuse_args args = FUSE_ARGS_INIT(options ? 3 : 1, argv);
-	struct opt_state st;
-	int ret = 0;
-
-	*vfs = NULL;
-	memset(&st, 0, sizeof(st));
-	st.opts = *opts;
-	if (options && !*options)
-		args.argc = 1;
-	if (fuse_opt_parse(&args, &st, cdp_fs_opt_table, opt_proc) == -1) {
-		cdp_errf(err, errlen, "cannot parse mount options '%s'", options ? options : "");
-		ret = -EINVAL;
-		goto out;
-	}
-	if (st.bad) {
-		cdp_errf(err, errlen, "unknown mount option '%s' (known: store=DIR, log=FILE, ro, "
-		     "rw, overlay=NAME, overlay_dir=DIR, allow_other, debug, and mount(8)'s "
-		     "generic options)", st.bad);
-		ret = -EINVAL;
-		goto out;
-	}
-	if ((st.opts.overlay || st.opts.overlay_dir) && !st.opts.rw) {
-		cdp_errf(err, errlen, "option '%s' needs a writable overlay: add 'rw' "
-		     "(-o rw,%s=...)", st.opts.overlay ? "overlay" : "overlay_dir",
-		     st.opts.overlay ? "overlay" : "overlay_dir");
-		ret = -EINVAL;
-		goto out;
-	}
-	if (st.opts.overlay && !cdp_overlay_name_valid(st.opts.overlay)) {
-		cdp_errf(err, errlen, "bad overlay name '%s' (1 to %d of A-Z a-z 0-9 . _ -, "
-		     "not starting with '.' or '-')", st.opts.overlay, CDP_OVL_NAME_MAX);
-		ret = -EINVAL;
-		goto out;
-	}
-	*vfs = st.vfs;
-	st.vfs = NULL;
-out:
-	*opts = st.opts;   /* opts->store is heap either way: caller frees */
-	free(st.vfs);
-	free(st.bad);
-	fuse_opt_free_args(&args);
-	return ret;
-}
-
-/* -------------------------------------------------------- mount point */
-
-/* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
-static void mountinfo_unescape(char *s)
-{
-	char *w = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-			s += 4;
-		} else {
-			*w++ = *s++;
-		}
-	}
-	*w = '\0';
-}
-
-static int is_listed_mount_point(const char *abs)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *save = NULL, *field = strtok_r(line, " ", &save);
-		int i;
-
-		for (i = 1; field && i < 5; i++)
-			field = strtok_r(NULL, " ", &save);
-		if (!field)
-			continue;
-		mountinfo_unescape(field);
-		found = strcmp(field, abs) == 0;
-	}
-	fclose(f);
-	return found;
-}
 
 /* Checks that mp exists, is a directory and is not a mount point already;
  * fills abs with its canonical path. */
@@ -379,17 +76,16 @@ static int check_mountpoint(const char *mp, char *abs, char *err, size_t errlen)
 		cdp_errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
 		return -EBUSY;
 	}
-	if (is_listed_mount_point(abs)) {
+	if (cdp_mount_listed(abs, NULL, NULL)) {
 		cdp_errf(err, errlen, "mount point '%s' is busy (something is mounted there)", mp);
 		return -EBUSY;
 	}
 	return 0;
 }
 
-/* ------------------------------------------------- store, host, view */
-
 /* libfuse's own messages, kept so that a failed mount says why in one line. */
 static char fuse_last_msg[512];
+
 static int fuse_msgs_to_stderr;
 
 static void fuse_log_capture(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -443,18 +139,6 @@ static void format_host_list(struct cdp_host_info *hosts, size_t n, char *buf, s
 					 hosts[i].name);
 	if (n == 0)
 		snprintf(buf, size, "none yet");
-}
-
-/* st_blksize for a mount whose data lives on sv's filesystem: its f_bsize
- * (what stat(2) of a file there says on ext4, xfs, tmpfs), within 512 B
- * to 1 MiB and a power of two, else 4096. */
-static uint32_t io_blksize_of(int statvfs_ret, const struct statvfs *sv)
-{
-	unsigned long b = statvfs_ret == 0 ? sv->f_bsize : 0;
-
-	if (b < 512 || b > (1ul << 20) || (b & (b - 1)))
-		return 4096;
-	return (uint32_t)b;
 }
 
 /*
@@ -513,7 +197,7 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 		struct statvfs sv;
 		int r = statvfs(store_path, &sv);
 
-		fs->io_blksize = io_blksize_of(r, &sv);
+		fs->io_blksize = cdp_fs_io_blksize_of(r, &sv);
 	}
 
 	ret = cdp_store_hosts(fs->store, &hosts, &nhosts);
@@ -612,43 +296,6 @@ out_err:
 	return ret < 0 ? ret : -EINVAL;
 }
 
-/* ------------------------------------------------------------ serving */
-
-struct fs_launch {
-	const struct cdp_mount_request *req;
-	struct cdp_fs_opts opts;
-	char *vfs;                  /* VFS flags for the kernel (heap) */
-	char *host, *dir, *time_text;
-	const char *store_path;
-	char mountpoint[PATH_MAX];
-	char store_abs[PATH_MAX];
-};
-
-static int append(char *buf, size_t size, const char *s)
-{
-	size_t used = strlen(buf);
-
-	if (used + strlen(s) + 2 > size)
-		return -ENAMETOOLONG;
-	if (used)
-		buf[used++] = ',';
-	strcpy(buf + used, s);
-	return 0;
-}
-
-/* fuse_opt treats ',' and '\\' specially: escape them in fsname. */
-static void escape_opt_value(const char *in, char *out, size_t size)
-{
-	size_t w = 0;
-
-	for (; *in && w + 3 < size; in++) {
-		if (*in == ',' || *in == '\\')
-			out[w++] = '\\';
-		out[w++] = *in;
-	}
-	out[w] = '\0';
-}
-
 /*
  * A reader of a store written by a running capture must follow the writer's
  * files (RocksDB secondary): compaction replaces the files the reader knew.
@@ -725,164 +372,11 @@ static void refresher_stop(struct refresher *r)
 	pthread_mutex_destroy(&r->lock);
 }
 
-/* ------------------------------------------------------------ overlays */
-
-static void overlay_registry(const struct fs_launch *l, const char *name, char *buf,
-			     size_t size)
-{
-	snprintf(buf, size, "%s/overlays/%s", l->store_path, name);
-}
-
-/* The record of a named overlay, for a SPEC that names no time: mounting
- * the overlay again at its own base. */
-static int overlay_resume_info(const struct fs_launch *l, struct cdp_overlay_info *info,
-			       char *err, size_t errlen)
-{
-	char reg[PATH_MAX + 80];
-	int ret;
-
-	overlay_registry(l, l->opts.overlay, reg, sizeof(reg));
-	ret = cdp_overlay_read_info(reg, info);
-	if (ret < 0) {
-		if (ret == -ENOENT)
-			cdp_errf(err, errlen, "no overlay '%s' in store '%s' (to make one, give "
-				 "the instant: %s@TIME)", l->opts.overlay, l->store_path,
-				 l->req->spec);
-		else
-			cdp_errf(err, errlen, "cannot read overlay '%s': %s", reg,
-				 cdp_strerror(ret));
-		return ret;
-	}
-	if (strcmp(info->host, l->host) != 0 ||
-	    strcmp(info->dir, l->dir ? l->dir : "/") != 0) {
-		cdp_errf(err, errlen, "overlay '%s' is of %s%s%s, not of %s%s%s (pick another "
-			 "name)", l->opts.overlay, info->host, strcmp(info->dir, "/") ? ":" : "",
-			 strcmp(info->dir, "/") ? info->dir : "", l->host, l->dir ? ":" : "",
-			 l->dir ? l->dir : "");
-		cdp_overlay_info_release(info);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/*
- * Finds or creates the overlay of a -o rw mount and opens it over fs->view:
- * a named one must be of the same host, directory and base; a private one
- * gets a unique name and is removed when the mount ends.
- */
-static int overlay_prepare(struct cdp_fs *fs, const struct fs_launch *l, char *err,
-			   size_t errlen)
-{
-	char base[PATH_MAX + 16], reg[PATH_MAX + 80], path[PATH_MAX + 80], name[80];
-	char ext[PATH_MAX], when[64];
-	const char *dir = l->dir ? l->dir : "/";
-	struct cdp_overlay_info info;
-	int ret, created = 0;
-
-	memset(&info, 0, sizeof(info));
-	snprintf(base, sizeof(base), "%s/overlays", l->store_path);
-	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
-		ret = -errno;
-		cdp_errf(err, errlen, "cannot create '%s': %s", base, strerror(-ret));
-		return ret;
-	}
-	if (l->opts.overlay)
-		snprintf(name, sizeof(name), "%s", l->opts.overlay);
-	else
-		snprintf(name, sizeof(name), ".private-%d-%llx", (int)getpid(),
-			 (unsigned long long)cdp_now_ns());
-	overlay_registry(l, name, reg, sizeof(reg));
-	ret = l->opts.overlay ? cdp_overlay_read_info(reg, &info) : -ENOENT;
-	if (ret == 0) {
-		cdp_time_format(info.base_ts_ns, when, sizeof(when));
-		if (strcmp(info.host, l->host) != 0 || strcmp(info.dir, dir) != 0) {
-			cdp_errf(err, errlen, "overlay '%s' is of %s%s%s, not of %s%s%s (pick "
-				 "another name)", name, info.host, strcmp(info.dir, "/") ? ":" : "",
-				 strcmp(info.dir, "/") ? info.dir : "", l->host,
-				 strcmp(dir, "/") ? ":" : "", strcmp(dir, "/") ? dir : "");
-			ret = -EINVAL;
-			goto out;
-		}
-		if (info.base_seq != cdp_view_seq(fs->view)) {
-			cdp_errf(err, errlen, "overlay '%s' starts at %s, not at '%s' (to mount "
-				 "it again, leave out @TIME: '%s%s%s')", name, when,
-				 l->time_text ? l->time_text : "?",
-				 l->host, strcmp(dir, "/") ? ":" : "", strcmp(dir, "/") ? dir : "");
-			ret = -EINVAL;
-			goto out;
-		}
-	} else if (ret == -ENOENT) {
-		if (l->opts.overlay_dir) {
-			if (!realpath(l->opts.overlay_dir, ext)) {
-				ret = -errno;
-				cdp_errf(err, errlen, "overlay directory '%s': %s", l->opts.overlay_dir,
-					 strerror(-ret));
-				goto out;
-			}
-			snprintf(path, sizeof(path), "%s/%s", ext, name);
-		} else {
-			snprintf(path, sizeof(path), "%s", reg);
-		}
-		info.name = name;
-		info.host = l->host;
-		info.dir = (char *)dir;
-		info.requested_ts_ns = cdp_view_requested_ts(fs->view);
-		info.base_ts_ns = cdp_view_ts(fs->view);
-		info.base_seq = cdp_view_seq(fs->view);
-		info.is_private = !l->opts.overlay;
-		ret = cdp_overlay_create(path, &info);
-		memset(&info, 0, sizeof(info));   /* nothing of it is ours */
-		if (ret < 0) {
-			cdp_errf(err, errlen, "cannot create overlay '%s': %s", path,
-				 ret == -EEXIST ? "it exists already (remove it or pick another "
-				 "name)" : cdp_strerror(ret));
-			goto out;
-		}
-		created = 1;
-		if (l->opts.overlay_dir && symlink(path, reg) < 0) {
-			ret = -errno;
-			cdp_errf(err, errlen, "cannot register overlay '%s' as '%s': %s", path, reg,
-				 strerror(-ret));
-			cdp_overlay_destroy(path);
-			goto out;
-		}
-	} else {
-		cdp_errf(err, errlen, "cannot read overlay '%s': %s", reg, cdp_strerror(ret));
-		goto out;
-	}
-	fs->ovl_path = strdup(reg);
-	fs->ovl_private = !l->opts.overlay;
-	if (!fs->ovl_path) {
-		ret = -ENOMEM;
-		cdp_errf(err, errlen, "out of memory");
-		goto out;
-	}
-	ret = cdp_overlay_open(reg, fs->view, fs->root_fid, fs->block_size, &fs->ovl);
-	if (ret < 0) {
-		if (ret == -EBUSY)
-			cdp_errf(err, errlen, "overlay '%s' is in use by another mount (unmount "
-				 "it first, or pick another name)", name);
-		else
-			cdp_errf(err, errlen, "cannot open overlay '%s': %s", reg, cdp_strerror(ret));
-		if (created && !fs->ovl_private)
-			cdp_overlay_destroy(reg);
-	} else {
-		/* new data lives on the overlay's disk: its block size */
-		struct statvfs sv;
-		int r = cdp_overlay_statvfs(fs->ovl, &sv);
-
-		fs->io_blksize = io_blksize_of(r, &sv);
-	}
-out:
-	cdp_overlay_info_release(&info);
-	return ret;
-}
-
 /*
  * Everything that happens in the serving process: prepare, mount, tell
  * ready_fd (-1 in foreground), serve until unmounted or signalled.
  */
-static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
+static int fs_serve(struct cdp_fs_launch *l, int ready_fd, char *err, size_t errlen)
 {
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
@@ -898,7 +392,7 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	memset(&resume, 0, sizeof(resume));
 	if (!l->time_text) {
 		/* a named overlay mounted again: at its own base */
-		ret = overlay_resume_info(l, &resume, err, errlen);
+		ret = cdp_fs_overlay_resume_info(l, &resume, err, errlen);
 		if (ret < 0)
 			return ret;
 	}
@@ -908,21 +402,21 @@ static int fs_serve(struct fs_launch *l, int ready_fd, char *err, size_t errlen)
 	if (ret < 0)
 		return ret;
 	if (l->opts.rw) {
-		ret = overlay_prepare(&fs, l, err, errlen);
+		ret = cdp_fs_overlay_prepare(&fs, l, err, errlen);
 		if (ret < 0)
 			goto out_release;
 	}
 
 	allow_other = l->opts.allow_other >= 0 ? l->opts.allow_other : geteuid() == 0;
 	snprintf(fsname, sizeof(fsname), "fsname=%s", l->req->spec);
-	escape_opt_value(fsname, esc, sizeof(esc));
-	if (append(optbuf, sizeof(optbuf), fs.ovl ? "rw" : "ro") ||
-	    append(optbuf, sizeof(optbuf), "default_permissions") ||
-	    append(optbuf, sizeof(optbuf), "subtype=cdpfs") ||
-	    append(optbuf, sizeof(optbuf), "max_read=1048576") ||
-	    append(optbuf, sizeof(optbuf), esc) ||
-	    (allow_other && append(optbuf, sizeof(optbuf), "allow_other")) ||
-	    (l->vfs && append(optbuf, sizeof(optbuf), l->vfs))) {
+	cdp_fs_opt_escape(fsname, esc, sizeof(esc));
+	if (cdp_fs_opt_append(optbuf, sizeof(optbuf), fs.ovl ? "rw" : "ro") ||
+	    cdp_fs_opt_append(optbuf, sizeof(optbuf), "default_permissions") ||
+	    cdp_fs_opt_append(optbuf, sizeof(optbuf), "subtype=cdpfs") ||
+	    cdp_fs_opt_append(optbuf, sizeof(optbuf), "max_read=1048576") ||
+	    cdp_fs_opt_append(optbuf, sizeof(optbuf), esc) ||
+	    (allow_other && cdp_fs_opt_append(optbuf, sizeof(optbuf), "allow_other")) ||
+	    (l->vfs && cdp_fs_opt_append(optbuf, sizeof(optbuf), l->vfs))) {
 		cdp_errf(err, errlen, "mount options too long");
 		ret = -ENAMETOOLONG;
 		goto out_release;
@@ -1065,7 +559,7 @@ static int wait_ready(int fd, pid_t pid, int verbose, char *err, size_t errlen)
 
 int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 {
-	struct fs_launch l;
+	struct cdp_fs_launch l;
 	int ret, pipefd[2], log_fd = -1;
 	pid_t pid;
 
@@ -1078,7 +572,7 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 		cdp_errf(err, errlen, "usage: cdpfs mount [--store DIR] [-o OPTS] SPEC MOUNTPOINT");
 		return -EINVAL;
 	}
-	ret = parse_options(req->options, &l.opts, &l.vfs, err, errlen);
+	ret = cdp_fs_parse_options(req->options, &l.opts, &l.vfs, err, errlen);
 	if (ret < 0)
 		goto out;
 	if (l.opts.rw && l.opts.overlay && !strchr(req->spec, '@')) {

@@ -28,6 +28,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs/fs_int.h"
+#include "util/util.h"
 
 static struct cdp_fs *fs_of(fuse_req_t req)
 {
@@ -590,13 +591,11 @@ static int snap_cb(void *arg, const char *name, uint64_t id, uint32_t type)
 	struct dir_snap *d = arg;
 
 	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 32;
-		struct dir_ent *n = realloc(d->ents, cap * sizeof(*n));
+		struct dir_ent *n = cdp_array_grow(d->ents, &d->cap, d->n, sizeof(*n), 32);
 
 		if (!n)
 			return -ENOMEM;
 		d->ents = n;
-		d->cap = cap;
 	}
 	d->ents[d->n].name = strdup(name);
 	if (!d->ents[d->n].name)

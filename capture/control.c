@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * control.c - both sides of the capture daemon's control protocol.  The
+ * daemon listens on STORE/capture.sock (unix stream), one request line per
+ * connection, one reply line:
+ *
+ *   add HOST DIR      -> "ok" once DIR is protected, or "err MESSAGE"
+ *   stop DIR          -> "ok PID LAST" (LAST 1: the daemon then exits)
+ *   list              -> "ok PID DIR DIR ..."
+ *
+ * Fields are separated by one space; '%', space, tab, newline and CR in a
+ * field are written as %25, %20, %09, %0A, %0D (cap_field_escape()).  The
+ * start-up readiness pipe (start.c) carries the same kind of line: "ok" or
+ * "err MESSAGE".
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "capture/capture.h"
+#include "capture/capture_int.h"
+
+void cap_field_escape(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 4 < size; in++) {
+		if (*in == '%' || *in == ' ' || *in == '\t' || *in == '\n' || *in == '\r')
+			o += (size_t)snprintf(out + o, size - o, "%%%02X", (unsigned char)*in);
+		else
+			out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
+void cap_field_unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && s[1] && s[2]) {
+			char hex[3] = { s[1], s[2], 0 };
+
+			*o++ = (char)strtol(hex, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+int cap_ctl_sock_path(const char *store, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if ((size_t)snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", store, CAP_SOCK_NAME) >=
+	    sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int cap_ctl_connect(const char *store)
+{
+	struct sockaddr_un sa;
+	int fd, rc;
+
+	rc = cap_ctl_sock_path(store, &sa);
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int cap_write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one line (without the newline); returns its length or -errno. */
+ssize_t cap_read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n + 1 < size) {
+		ssize_t got = read(fd, buf + n, 1);
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (got == 0)
+			break;
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* One request, one reply line. */
+int cap_ctl_request(const char *store, const char *line, char *reply, size_t size)
+{
+	ssize_t n;
+	int fd = cap_ctl_connect(store), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = cap_write_all(fd, line, strlen(line));
+	if (rc == 0) {
+		n = cap_read_line(fd, reply, size);
+		rc = n < 0 ? (int)n : 0;
+		if (n == 0)
+			rc = -ECONNRESET;
+	}
+	close(fd);
+	return rc;
+}
+
+void cap_ctl_reply(int fd, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	cap_write_all(fd, line, (size_t)n);
+}

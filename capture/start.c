@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * start.c - the client side of capture: cdp_capture_start() and
+ * cdp_capture_stop().  A start checks the directories and the store, then
+ * asks a running daemon of the store (control.c) or, with none, forks one
+ * (setsid, stdin/stdout to /dev/null, log lines to STORE/capture.log) and
+ * waits on a readiness pipe for "ok" or "err MESSAGE".  A stop asks the
+ * daemon, then waits until the mount (and, for the last directory, the
+ * daemon) is gone.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "capture/capture.h"
+#include "capture/capture_int.h"
+
+#define WAIT_GONE_S 60
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lexically absolute path without "." / ".." / repeated or trailing "/". */
+static int abs_path(const char *in, char *out, size_t size)
+{
+	char buf[PATH_MAX * 2], *comp, *save = NULL;
+	size_t o = 0;
+
+	if (in[0] == '/') {
+		snprintf(buf, sizeof(buf), "%s", in);
+	} else {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		snprintf(buf, sizeof(buf), "%s/%s", cwd, in);
+	}
+	out[0] = '\0';
+	for (comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(out, '/');
+
+			if (slash)
+				*slash = '\0';
+			o = strlen(out);
+			continue;
+		}
+		if (o + strlen(comp) + 2 > size)
+			return -ENAMETOOLONG;
+		o += (size_t)snprintf(out + o, size - o, "/%s", comp);
+	}
+	if (!out[0])
+		snprintf(out, size, "/");
+	return 0;
+}
+
+static int check_dirs(const struct cdp_capture_request *req, const char *store,
+		      char **dirs, char *err, size_t errlen)
+{
+	size_t i, slen = strlen(store);
+
+	for (i = 0; i < req->ndirs; i++) {
+		char abs[PATH_MAX], real[PATH_MAX];
+		struct stat st;
+		size_t dlen;
+
+		if (abs_path(req->dirs[i], abs, sizeof(abs)) < 0) {
+			cdp_errf(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
+			return -ENAMETOOLONG;
+		}
+		if (!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) {
+			if (errno == ENOTCONN || errno == ECONNABORTED) {
+				cdp_errf(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
+					"clear it with 'fusermount3 -u %s', then capture again", abs,
+					abs);
+				return -ENOTCONN;
+			}
+			cdp_errf(err, errlen, "cdpfs: '%s' does not exist", abs);
+			return -ENOENT;
+		}
+		if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			cdp_errf(err, errlen, "cdpfs: '%s' is not a directory", abs);
+			return -ENOTDIR;
+		}
+		if (strcmp(real, "/") == 0) {
+			cdp_errf(err, errlen, "cdpfs: cannot capture '/' itself; capture the "
+				"directories that hold the data");
+			return -EINVAL;
+		}
+		dlen = strlen(real);
+		if ((strncmp(real, store, slen) == 0 && (real[slen] == '/' || !real[slen])) ||
+		    (strncmp(store, real, dlen) == 0 && store[dlen] == '/')) {
+			cdp_errf(err, errlen, "cdpfs: '%s' and the store '%s' overlap; a store must "
+				"live outside every captured directory", real, store);
+			return -EINVAL;
+		}
+		if (cap_capture_mounted(real)) {
+			char reply_line[8192], esc[PATH_MAX * 3], *tok, *save = NULL;
+			int pid = 0, ours = 0;
+
+			cap_field_escape(real, esc, sizeof(esc));
+			if (cap_ctl_request(store, "list\n", reply_line, sizeof(reply_line)) == 0 &&
+			    strncmp(reply_line, "ok ", 3) == 0) {
+				pid = atoi(reply_line + 3);
+				for (tok = strtok_r(reply_line + 3, " ", &save); tok;
+				     tok = strtok_r(NULL, " ", &save))
+					if (strcmp(tok, esc) == 0)
+						ours = 1;
+			}
+			if (ours)
+				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by pid %d into "
+					"store '%s'); stop it with 'cdpfs capture --stop %s'", real,
+					pid, store, real);
+			else
+				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by the capture "
+					"daemon of another store); stop it with 'cdpfs capture --store "
+					"STORE --stop %s'", real, real);
+			return -EBUSY;
+		}
+		dirs[i] = strdup(real);
+		if (!dirs[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int make_store_dir(const char *store, char *real, size_t size, char *err, size_t errlen)
+{
+	char abs[PATH_MAX], *p, in[PATH_MAX];
+
+	snprintf(in, sizeof(in), "%s", store);
+	store = in;
+	if (abs_path(store, abs, sizeof(abs)) < 0) {
+		cdp_errf(err, errlen, "cdpfs: store path '%s' too long", store);
+		return -ENAMETOOLONG;
+	}
+	for (p = abs + 1; ; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(abs, c ? 0755 : 0700) < 0 && errno != EEXIST) {
+				cdp_errf(err, errlen, "cdpfs: cannot create store '%s': %s", store,
+					strerror(errno));
+				return -errno;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	if (!realpath(abs, real)) {
+		cdp_errf(err, errlen, "cdpfs: cannot use store '%s': %s", store, strerror(errno));
+		return -errno;
+	}
+	(void)size;
+	return 0;
+}
+
+int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t errlen)
+{
+	char store[PATH_MAX], host_buf[256], line[PATH_MAX * 3 + 600], reply_line[2048];
+	char **dirs = NULL;
+	const char *host = req->host;
+	size_t i;
+	int rc, pipefd[2], fd, lock_fd = -1;
+	pid_t pid;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!req->ndirs) {
+		cdp_errf(err, errlen, "cdpfs: no directory to capture");
+		return -EINVAL;
+	}
+	if (!host) {
+		char *dot;
+
+		if (gethostname(host_buf, sizeof(host_buf)) < 0)
+			snprintf(host_buf, sizeof(host_buf), "localhost");
+		host_buf[sizeof(host_buf) - 1] = '\0';
+		dot = strchr(host_buf, '.');
+		if (dot)
+			*dot = '\0';
+		host = host_buf;
+	}
+	/* Check the directories against where the store will be before
+	 * creating it (never inside a captured directory). */
+	if (abs_path(req->store ? req->store : CDP_DEFAULT_STORE, store, sizeof(store)) < 0) {
+		cdp_errf(err, errlen, "cdpfs: store path too long");
+		return -ENAMETOOLONG;
+	}
+	if (realpath(store, line))
+		snprintf(store, sizeof(store), "%.*s", (int)sizeof(store) - 1, line);
+	dirs = calloc(req->ndirs, sizeof(*dirs));
+	if (!dirs)
+		return -ENOMEM;
+	rc = check_dirs(req, store, dirs, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = make_store_dir(store, store, sizeof(store), err, errlen);
+	if (rc < 0)
+		goto out;
+
+	/* One starter at a time: a second one waits here for the first
+	 * one's daemon, then asks it. */
+	snprintf(line, sizeof(line), "%s/capture.lock", store);
+	lock_fd = open(line, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd >= 0)
+		while (flock(lock_fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+
+	/* A daemon already serves this store: ask it. */
+	fd = cap_ctl_connect(store);
+	if (fd >= 0) {
+		close(fd);
+		for (i = 0; i < req->ndirs; i++) {
+			char eh[512], ed[PATH_MAX * 3];
+
+			cap_field_escape(host, eh, sizeof(eh));
+			cap_field_escape(dirs[i], ed, sizeof(ed));
+			snprintf(line, sizeof(line), "add %s %s\n", eh, ed);
+			rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
+			if (rc < 0) {
+				cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' "
+					"(%s); see %s/%s", store, strerror(-rc), store, CAP_LOG_NAME);
+				goto out;
+			}
+			if (strncmp(reply_line, "ok", 2) != 0) {
+				cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
+					reply_line + 4 : reply_line);
+				rc = -EIO;
+				goto out;
+			}
+		}
+		rc = 0;
+		goto out;
+	}
+
+	if (req->foreground) {
+		cdp_log_init("cdpfs", 0, LOG_INFO);
+		rc = cap_daemon_main(req, store, dirs, host, -1, lock_fd,
+				 req->progress ? stderr : NULL, err, errlen);
+		lock_fd = -1;
+		goto out;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		rc = -errno;
+		cdp_errf(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		cdp_errf(err, errlen, "cdpfs: cannot fork the capture daemon: %s", strerror(errno));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		char logpath[PATH_MAX + 32], cerr[1024] = "";
+		FILE *progress = NULL;
+		int null_fd, log_fd, term_fd = -1;
+
+		close(pipefd[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		/* Keep no descriptor of the caller (a pipe of a shell's command
+		 * substitution would never see its end): the ready pipe goes to
+		 * fd 3, the terminal for progress to fd 4, the rest is closed. */
+		if (dup2(pipefd[1], 3) < 0)
+			_exit(1);
+		if (pipefd[1] != 3)
+			close(pipefd[1]);
+		pipefd[1] = 3;
+		if (req->progress && dup2(STDERR_FILENO, 4) == 4)
+			term_fd = 4;
+		close_range(term_fd == 4 ? 5 : 4, ~0U, 0);
+		null_fd = open("/dev/null", O_RDWR);
+		snprintf(logpath, sizeof(logpath), "%s/%s", store, CAP_LOG_NAME);
+		log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (null_fd >= 0) {
+			dup2(null_fd, STDIN_FILENO);
+			dup2(null_fd, STDOUT_FILENO);
+			dup2(log_fd >= 0 ? log_fd : null_fd, STDERR_FILENO);
+			if (null_fd > STDERR_FILENO)
+				close(null_fd);
+		}
+		if (log_fd > STDERR_FILENO)
+			close(log_fd);
+		setvbuf(stderr, NULL, _IOLBF, 0);
+		if (term_fd >= 0)
+			progress = fdopen(term_fd, "w");
+		cdp_log_init("cdpfs", 0, LOG_INFO);
+		cdp_log_timestamps(1);   /* stderr is STORE/capture.log */
+		rc = cap_daemon_main(req, store, dirs, host, pipefd[1], -1, progress, cerr,
+				 sizeof(cerr));
+		_exit(rc < 0 ? 1 : 0);
+	}
+	close(pipefd[1]);
+	rc = (int)cap_read_line(pipefd[0], reply_line, sizeof(reply_line));
+	close(pipefd[0]);
+	if (rc > 0 && strcmp(reply_line, "ok") == 0) {
+		rc = 0;
+	} else if (rc > 0 && strncmp(reply_line, "err ", 4) == 0) {
+		cdp_errf(err, errlen, "%s", reply_line + 4);
+		rc = -EIO;
+		waitpid(pid, NULL, 0);
+	} else {
+		cdp_errf(err, errlen, "cdpfs: the capture daemon exited during start-up; see "
+			"'%s/%s'", store, CAP_LOG_NAME);
+		rc = -EIO;
+		waitpid(pid, NULL, 0);
+	}
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	for (i = 0; dirs && i < req->ndirs; i++)
+		free(dirs[i]);
+	free(dirs);
+	return rc;
+}
+
+static int pid_alive(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (p && (p = strrchr(buf, ')')) && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return 0;
+	return 1;
+}
+
+int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t errlen)
+{
+	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], esc[PATH_MAX * 3];
+	char line[PATH_MAX * 3 + 16], reply_line[2048];
+	const char *path = abs;
+	int rc, pid = 0, last = 0;
+	int64_t deadline;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0 ||
+	    abs_path(dir, abs, sizeof(abs)) < 0) {
+		cdp_errf(err, errlen, "cdpfs: path too long");
+		return -ENAMETOOLONG;
+	}
+	if (realpath(store, real))
+		snprintf(store, sizeof(store), "%s", real);
+	if (realpath(abs, real))
+		path = real;
+	cap_field_escape(path, esc, sizeof(esc));
+	snprintf(line, sizeof(line), "stop %s\n", esc);
+	rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
+	if (rc < 0) {
+		if (cap_capture_mounted(path)) {
+			cdp_errf(err, errlen, "cdpfs: the capture daemon of '%s' is gone but its mount "
+				"remains (applications see ENOTCONN); clear it with 'fusermount3 -u "
+				"%s', then capture again", path, path);
+			return -ENOTCONN;
+		}
+		cdp_errf(err, errlen, "cdpfs: '%s' is not captured (no capture daemon for store "
+			"'%s')", path, store);
+		return -ENOENT;
+	}
+	if (strncmp(reply_line, "ok", 2) != 0) {
+		cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
+			reply_line + 4 : reply_line);
+		return -EIO;
+	}
+	sscanf(reply_line, "ok %d %d", &pid, &last);
+	deadline = mono_ms() + WAIT_GONE_S * 1000;
+	while (cap_capture_mounted(path) && mono_ms() < deadline)
+		poll(NULL, 0, 20);
+	if (cap_capture_mounted(path)) {
+		cdp_errf(err, errlen, "cdpfs: '%s' is still mounted after %d s; check with "
+			"'cdpfs capture --stop %s' again or 'fusermount3 -u %s'", path, WAIT_GONE_S,
+			path, path);
+		return -EBUSY;
+	}
+	if (last && pid > 0) {
+		while (pid_alive(pid) && mono_ms() < deadline)
+			poll(NULL, 0, 20);
+		if (pid_alive(pid)) {
+			cdp_errf(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
+				"%d) still serves files left open through it; it exits once they "
+				"are closed", path, pid);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_util.c - unit tests of util/: the mount-field unescaper, the
+ * mountinfo lookup (against this process's own /proc and /) and array
+ * growth.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+static void test_mount_field_unescape(void **state)
+{
+	char s1[] = "/mnt/a\\040b\\011c\\012d\\134e", s2[] = "x\\04", s3[] = "x\\0a9y";
+
+	(void)state;
+	cdp_mount_field_unescape(s1);
+	assert_string_equal(s1, "/mnt/a b\tc\nd\\e");
+	cdp_mount_field_unescape(s2);
+	assert_string_equal(s2, "x\\04");
+	cdp_mount_field_unescape(s3);
+	assert_string_equal(s3, "x\\0a9y");
+}
+
+static void test_mount_listed(void **state)
+{
+	(void)state;
+	assert_int_equal(cdp_mount_listed("/", NULL, NULL), 1);
+	assert_int_equal(cdp_mount_listed("/proc", "proc", NULL), 1);
+	assert_int_equal(cdp_mount_listed("/proc", "proc", "proc"), 1);
+	assert_int_equal(cdp_mount_listed("/proc", "fuse.cdpfs", NULL), 0);
+	assert_int_equal(cdp_mount_listed("/proc", "proc", "cdpfs-capture"), 0);
+	assert_int_equal(cdp_mount_listed("/no/such/mount/point", NULL, NULL), 0);
+}
+
+static void test_array_grow(void **state)
+{
+	size_t cap = 0, n;
+	int *a = NULL, *g;
+
+	(void)state;
+	for (n = 0; n < 100; n++) {
+		g = cdp_array_grow(a, &cap, n, sizeof(*a), 4);
+		assert_non_null(g);
+		a = g;
+		assert_true(cap > n);
+		a[n] = (int)n;
+	}
+	assert_int_equal(cap, 128);
+	for (n = 0; n < 100; n++)
+		assert_int_equal(a[n], (int)n);
+	/* room left: the same array */
+	assert_ptr_equal(cdp_array_grow(a, &cap, 100, sizeof(*a), 4), a);
+	free(a);
+	/* a size that overflows fails and leaves the array alone */
+	cap = SIZE_MAX / 2 + 1;
+	assert_null(cdp_array_grow(NULL, &cap, cap, 1, 4));
+	assert_int_equal(cap, SIZE_MAX / 2 + 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mount_field_unescape),
+		cmocka_unit_test(test_mount_listed),
+		cmocka_unit_test(test_array_grow),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
