@@ -35,6 +35,7 @@
 
 #include "capture/capture.h"
 #include "capture/capture_int.h"
+#include "capture/holders.h"
 
 #define STOP_GRACE_S 3
 #define DEFAULT_MEM_LIMIT (256u << 20)
@@ -260,8 +261,47 @@ static void mount_opts(const char *path, char *out, size_t size)
 }
 
 /* Protects path (absolute, canonical) for host; err gets one line. */
+#define HOLDERS_SHOWN 10
+
+/*
+ * Refuses path when running processes (other than the daemon and the
+ * command that asked for the capture, requester, 0 if none) hold a working
+ * directory, an open file or a mapping inside it: everything they do
+ * through those reaches the real files beneath the mount, never the
+ * history, and nothing would say so.  err gets one line (it travels over
+ * the ready pipe and the control socket as one): what is wrong, each
+ * process (at most 10: pid, command, what it holds), what to do.
+ */
+static int refuse_if_held(const char *path, pid_t requester, char *err, size_t errlen)
+{
+	struct cap_holder h[HOLDERS_SHOWN];
+	size_t total, i, o;
+	int rc;
+
+	rc = cap_find_holders(path, &requester, requester > 0, h, HOLDERS_SHOWN, &total, NULL);
+	if (rc < 0) {
+		cdp_log(LOG_WARNING, "cannot look for processes using '%s': %s", path, strerror(-rc));
+		return 0;
+	}
+	if (total == 0)
+		return 0;
+	o = (size_t)snprintf(err, errlen, "cdpfs: not capturing '%s': %zu running process%s "
+			     "use%s it (", path, total, total == 1 ? "" : "es", total == 1 ? "s" : "");
+	for (i = 0; i < total && i < HOLDERS_SHOWN && o < errlen; i++)
+		o += (size_t)snprintf(err + o, errlen - o, "%spid %d %s: %s", i ? "; " : "",
+				      (int)h[i].pid, h[i].comm[0] ? h[i].comm : "?", h[i].what);
+	if (total > HOLDERS_SHOWN && o < errlen)
+		o += (size_t)snprintf(err + o, errlen - o, "; %zu more", total - HOLDERS_SHOWN);
+	if (o < errlen)
+		snprintf(err + o, errlen - o, "), and what %s through it would bypass the capture "
+			 "and never reach the history: stop %s, start capture, then the "
+			 "application", total == 1 ? "it does" : "they do",
+			 total == 1 ? "it" : "them");
+	return -EBUSY;
+}
+
 static int add_root(struct cap_daemon *d, const char *path, const char *host, FILE *progress,
-		    char *err, size_t errlen)
+		    pid_t requester, char *err, size_t errlen)
 {
 	struct cap_root *r;
 	struct stat st;
@@ -284,6 +324,9 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 			"stop it with 'cdpfs capture --stop %s'", path, path);
 		return -EBUSY;
 	}
+	rc = refuse_if_held(path, requester, err, errlen);
+	if (rc < 0)
+		return rc;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -426,6 +469,18 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 	cap_ctl_reply(fd, "ok %d %d", (int)getpid(), last);
 }
 
+/* The pid of the process at the other end of a control connection, 0 when
+ * unknown. */
+static pid_t peer_pid(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 0;
+	return cred.pid;
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
@@ -448,7 +503,7 @@ static void *conn_main(void *arg)
 		if (d->exiting)
 			cap_ctl_reply(c->fd, "err cdpfs: the capture daemon of '%s' is exiting; retry",
 			      d->store_path);
-		else if (add_root(d, a2, a1, NULL, err, sizeof(err)) < 0)
+		else if (add_root(d, a2, a1, NULL, peer_pid(c->fd), err, sizeof(err)) < 0)
 			cap_ctl_reply(c->fd, "err %s", err[0] ? err : "cdpfs: capture failed");
 		else
 			cap_ctl_reply(c->fd, "ok");
@@ -692,7 +747,9 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		goto out_store;
 	}
 	for (i = 0; i < req->ndirs; i++) {
-		rc = add_root(&d, dirs[i], host, progress, err, errlen);
+		/* the command that forked the daemon waits for it */
+		rc = add_root(&d, dirs[i], host, progress, ready_fd >= 0 ? getppid() : 0, err,
+			      errlen);
 		if (rc < 0)
 			break;
 	}
