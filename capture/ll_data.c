@@ -38,7 +38,7 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct stat st;
 	struct cdp_op *op = NULL;
 	unsigned held[CAP_MAX_LOCKS];
-	int nheld, fd, close_fd = 0, rfd = -1, rc = 0;
+	int nheld, fd, close_fd = 0, rfd = -1, rc = 0, applied = 0, truncated = 0;
 	uint64_t fid = 0;
 
 	cap_lock_inos(r, &n->ino, 1, held, &nheld);
@@ -61,6 +61,7 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 			rc = -errno;
 			goto out;
 		}
+		applied = 1;
 	}
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
@@ -70,6 +71,7 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 			rc = -errno;
 			goto out;
 		}
+		applied = 1;
 	}
 	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
 		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
@@ -101,6 +103,7 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 			rc = -errno;
 			goto out;
 		}
+		applied = truncated = 1;
 	}
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec tv[2];
@@ -132,13 +135,16 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		rc = -errno;
 		goto out;
 	}
-	if (r->journal) {
+out:
+	/* A change that failed half way (chmod done, then chown refused)
+	 * still journals the state it left: what was applied is real. */
+	if (r->journal && (rc == 0 || applied)) {
 		op = cap_op_start(r);
 		cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid);
 		if (op && fid) {
 			int jrc = 0;
 
-			if (valid & FUSE_SET_ATTR_SIZE)
+			if ((valid & FUSE_SET_ATTR_SIZE) && truncated)
 				jrc = cap_journal_truncate(r, op, fid, rfd, (uint64_t)attr->st_size);
 			if (jrc == 0)
 				jrc = n->type == S_IFLNK ? cap_op_attr_target(r, op, fid, fd, target) :
@@ -150,7 +156,6 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 			cap_op_finish(r, op, -EINVAL);
 		}
 	}
-out:
 	if (rfd >= 0 && rfd != fd)
 		close(rfd);
 	if (close_fd && fd >= 0 && !fi)
