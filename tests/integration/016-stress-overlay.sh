@@ -66,8 +66,17 @@ overlay_pass() {
 		log "pass $name: per-op tables differ (-native +overlay):"
 		grep '^[-+][a-z]' "$T/$name-table.diff" || true
 		log "pass $name: the first ops with another result (< native, > overlay):"
-		stress_divergence "$T/$name-native.err" "$T/$name-ov.err"
-		check_fail "pass $name: different op results natively and on the overlay"
+		stress_divergence "$T/$name-native.err" "$T/$name-ov.err" | tee "$T/$name-first.diff"
+		# ext4 keeps an inode's xattrs in one block: a setxattr that
+		# overflows it is ENOSPC natively, while the overlay keeps xattrs
+		# in its index with no such limit.  That difference alone is the
+		# filesystem's capacity, not the overlay's behaviour; the trees
+		# must still match below.
+		if grep -m1 '^<' "$T/$name-first.diff" | grep -q 'setxattr .*: ENOSPC$'; then
+			log "pass $name: natively ext4's xattr space of one inode filled (ENOSPC); the overlay has no such limit: not a failure"
+		else
+			check_fail "pass $name: different op results natively and on the overlay"
+		fi
 	fi
 	manifest -M "$native" >"$T/$name-native-end.manifest"
 	manifest -M "$ov" >"$T/$name-ov-end.manifest" ||
