@@ -89,6 +89,14 @@ void cdp_fs_reply_read(struct fuse_req *req, size_t size, off_t off,
 		       ssize_t (*read)(void *arg, void *buf, size_t size, uint64_t off),
 		       void *arg);
 
+/* Answers an lseek request: SEEK_DATA or SEEK_HOLE from off (>= 0) with
+ * what seek(arg, id, off, data, &pos) returns (0 or -errno); any other
+ * whence is EINVAL, a negative off ENXIO (the kernel answers SEEK_SET,
+ * SEEK_CUR and SEEK_END itself). */
+void cdp_fs_reply_seek(struct fuse_req *req, uint64_t id, off_t off, int whence,
+		       int (*seek)(void *arg, uint64_t id, uint64_t off, int data, uint64_t *pos),
+		       void *arg);
+
 /* forget and forget_multi of both tables: no node table is kept, any id
  * can be resolved again at any time. */
 struct fuse_forget_data;

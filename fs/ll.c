@@ -248,17 +248,29 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+static int view_seek(void *arg, uint64_t fid, uint64_t off, int data, uint64_t *pos)
+{
+	return cdp_view_seek(((struct cdp_fs *)arg)->view, fid, off, data, pos);
+}
+
 /* SEEK_DATA and SEEK_HOLE from the block index, so that cp, tar and rsync
- * skip the holes of a sparse file instead of reading them; the kernel
- * answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
+ * skip the holes of a sparse file instead of reading them. */
 static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
 	struct cdp_fs *fs = fs_of(req);
+
+	(void)fi;
+	cdp_fs_reply_seek(req, ino_to_fid(fs, ino), off, whence, view_seek, fs);
+}
+
+void cdp_fs_reply_seek(fuse_req_t req, uint64_t id, off_t off, int whence,
+		       int (*seek)(void *arg, uint64_t id, uint64_t off, int data, uint64_t *pos),
+		       void *arg)
+{
 	uint64_t pos;
 	int ret;
 
-	(void)fi;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -267,8 +279,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, ENXIO);
 		return;
 	}
-	ret = cdp_view_seek(fs->view, ino_to_fid(fs, ino), (uint64_t)off, whence == SEEK_DATA,
-			    &pos);
+	ret = seek(arg, id, (uint64_t)off, whence == SEEK_DATA, &pos);
 	if (ret < 0)
 		fuse_reply_err(req, cdp_fs_errno(ret));
 	else

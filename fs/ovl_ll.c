@@ -459,45 +459,35 @@ static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	cdp_fs_reply_read(req, size, off, read_query_fn, &q);
 }
 
+static int overlay_seek(void *arg, uint64_t id, uint64_t off, int data, uint64_t *pos)
+{
+	struct cdp_fs *fs = arg;
+	struct cdp_attr a;
+	int ret;
+
+	if (!writer_open(fs, id))
+		return cdp_overlay_seek(fs->ovl, id, off, data, pos);
+	/* pages written through a shared mapping may not have reached the
+	 * overlay yet (the kernel writes them back at msync, close or
+	 * munmap, not before FUSE_LSEEK): all data, as the kernel's default,
+	 * rather than a hole over bytes not yet seen */
+	ret = cdp_overlay_getattr(fs->ovl, id, &a);
+	if (ret == 0 && off >= a.size)
+		ret = -ENXIO;
+	if (ret == 0)
+		*pos = data ? off : a.size;
+	return ret;
+}
+
 /* SEEK_DATA and SEEK_HOLE from the overlay's block states and the base's
- * index, so that cp, tar and rsync skip holes; the kernel answers
- * SEEK_SET, SEEK_CUR and SEEK_END itself. */
+ * index, so that cp, tar and rsync skip holes. */
 static void ovl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		      struct fuse_file_info *fi)
 {
 	struct cdp_fs *fs = fs_of(req);
-	uint64_t pos;
-	int ret;
 
 	(void)fi;
-	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, ENXIO);
-		return;
-	}
-	if (writer_open(fs, id_of(fs, ino))) {
-		/* pages written through a shared mapping may not have reached
-		 * the overlay yet (the kernel writes them back at msync, close
-		 * or munmap, not before FUSE_LSEEK): all data, as the kernel's
-		 * default, rather than a hole over bytes not yet seen */
-		struct cdp_attr a;
-
-		ret = cdp_overlay_getattr(fs->ovl, id_of(fs, ino), &a);
-		if (ret == 0 && (uint64_t)off >= a.size)
-			ret = -ENXIO;
-		if (ret == 0)
-			pos = whence == SEEK_DATA ? (uint64_t)off : a.size;
-	} else {
-		ret = cdp_overlay_seek(fs->ovl, id_of(fs, ino), (uint64_t)off,
-				       whence == SEEK_DATA, &pos);
-	}
-	if (ret < 0)
-		reply_err(req, ret);
-	else
-		fuse_reply_lseek(req, (off_t)pos);
+	cdp_fs_reply_seek(req, id_of(fs, ino), off, whence, overlay_seek, fs);
 }
 
 static void ovl_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
