@@ -728,7 +728,8 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		if (rc < 0) {
 			if (rc == -CDP_EVERSION)
 				cdp_errf(err, errlen, "cdpfs: store '%s' was written by another format "
-					"version of cdpfs (this one writes version %d); use another "
+					"version of cdpfs (this one writes version %d; a format 1 "
+					"store is still mounted and read, not written); use another "
 					"--store", store_path, CDP_FORMAT_VERSION);
 			else if (rc == -CDP_ELOCKED)
 				cdp_errf(err, errlen, "cdpfs: store '%s' is open for writing by another "

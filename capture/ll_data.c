@@ -279,8 +279,8 @@ void cap_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
- * fsync: the real file's flush and the journal's (its segment, then its
- * index) run at once rather than one after the other: the writer starts
+ * fsync: the real file's flush and the journal's (one sync of its segment,
+ * which holds the chunks and the index record) run at once rather than one after the other: the writer starts
  * committing everything queued (this file's writes among it) while this
  * thread waits for the real file; the reply waits for both.
  */

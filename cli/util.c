@@ -100,7 +100,8 @@ int cli_store_open(const char *store, struct cdp_store **s, char *err, size_t er
 			 "with --store or CDPFS_STORE)", store);
 	else if (ret == -CDP_EVERSION)
 		cdp_errf(err, errlen, "store '%s' has another format version (this cdpfs reads "
-			 "format %d)", store, CDP_FORMAT_VERSION);
+			 "formats 1 and %d, writes %d)", store, CDP_FORMAT_VERSION,
+			 CDP_FORMAT_VERSION);
 	else
 		cdp_errf(err, errlen, "cannot open store '%s': %s", store, cdp_strerror(ret));
 	return ret;

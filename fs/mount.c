@@ -185,7 +185,7 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 			     "or -o store=)", store_path, store_path);
 		else if (ret == -CDP_EVERSION)
 			cdp_errf(err, errlen, "store '%s' has another format version (this cdpfs "
-			     "reads format %d; use the cdpfs release that wrote it)",
+			     "reads formats 1 and %d; use the cdpfs release that wrote it)",
 			     store_path, CDP_FORMAT_VERSION);
 		else
 			cdp_errf(err, errlen, "cannot open store '%s': %s", store_path,

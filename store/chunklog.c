@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * chunklog.c - the chunk log: append-only segment files holding compressed
- * block contents, addressed by SHA-256 through the "chunk" column family.
+ * chunklog.c - the log: append-only segment files holding block
+ * contents (chunk records, addressed by SHA-256 through the "chunk" column
+ * family) and the index's writes (index records, store/indexlog.c).
  *
- * Format (all integers big-endian; docs/format.md mirrors this):
+ * Format 2 (all integers big-endian; docs/format.md mirrors this):
  *
  *   segments/NNNNNNNN.seg   (8 decimal digits, the segment id, from 1)
- *     file header, 16 bytes:  "CDPSEG\0\0"  u32 format (1)  u32 segment id
- *     then records, back to back:
+ *     file header, 16 bytes:  "CDPSEG\0\0"  u32 format (2; 1 read)  u32 id
+ *     then records, back to back; a chunk record:
  *       0  u32 magic "CDPC" (0x43445043)
- *       4  u8  format version (1)
+ *       4  u8  format version (2; 1 read: the same layout)
  *       5  u8  flags (0x01: payload is zstd)
  *       6  u16 reserved, 0
  *       8  u32 raw length (the block size)
@@ -17,24 +18,24 @@
  *      16  u8[32] SHA-256 of the raw (uncompressed) content
  *      48  u32 CRC-32C (Castagnoli) of bytes 0..47 and the payload
  *      52  payload
+ *     or an index record ("CDPI": store_int.h, indexlog.c).
  *
  * Validity: a record is valid when magic, version, flags, lengths and CRC
- * agree.  A reader is always sent to a record by the index (segment,
+ * agree.  A reader is always sent to a chunk by the index (segment,
  * offset, lengths, SHA): every read re-checks the record against the index
  * and the CRC; any mismatch is -EIO plus a log line naming the chunk.
  *
- * Recovery: the writer fdatasync()s what it appended before the index batch
- * that references it commits, and records in the same batch how far the
- * segment is durable.  Anything past that point is unreferenced.  When a
- * writer opens the store it scans the newest segment from that point, stops
- * at the first invalid record (a torn tail from a crash), logs it and
- * truncates it away; then it starts a new segment, so no file is ever
- * appended to by two writer sessions.  Segments roll at 1 GiB.
+ * Scanning (cdp_chunklog_scan) reads the log in order, record by record,
+ * and stops at the first record that is not whole and valid; what that
+ * means (a torn tail to cut, or damage) indexlog.c decides.  A writer never
+ * appends to a segment of an earlier session: its first record opens a new
+ * segment.  Segments roll at 1 GiB.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -70,6 +71,8 @@ struct cdp_chunklog {
 	uint8_t *wbuf;          /* records not yet written, from written_end */
 	size_t wbuf_len;
 	uint32_t next_seg;
+	uint32_t sealed_seg;    /* rolled away from, not yet taken (0: none) */
+	uint64_t sealed_end;
 };
 
 /* ------------------------------------------------------------ crc32c */
@@ -163,7 +166,7 @@ void cdp_chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uin
 	uint32_t crc;
 
 	put_u32be(out, REC_MAGIC);
-	out[4] = CDP_FORMAT_VERSION;
+	out[4] = CDP_FORMAT_VERSION;   /* the layout is format 1's; 1 is still read */
 	out[5] = zstd ? REC_FLAG_ZSTD : 0;
 	out[6] = out[7] = 0;
 	put_u32be(out + 8, raw_len);
@@ -179,7 +182,7 @@ void cdp_chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uin
 static int record_header_check(const uint8_t *rec, uint32_t *raw_len, uint32_t *stored_len,
 			       int *zstd)
 {
-	if (get_u32be(rec) != REC_MAGIC || rec[4] != CDP_FORMAT_VERSION ||
+	if (get_u32be(rec) != REC_MAGIC || (rec[4] != 1 && rec[4] != CDP_FORMAT_VERSION) ||
 	    (rec[5] & ~REC_FLAG_ZSTD) || rec[6] || rec[7])
 		return -CDP_ECORRUPT;
 	*raw_len = get_u32be(rec + 8);
@@ -211,6 +214,50 @@ int cdp_chunk_record_check(const uint8_t *rec, size_t avail, uint32_t *raw_len,
 	return 0;
 }
 
+void cdp_index_record_header(uint8_t *out, uint64_t lsn, const void *payload, uint32_t len,
+			     uint32_t count)
+{
+	uint32_t crc;
+
+	put_u32be(out, IREC_MAGIC);
+	out[4] = CDP_FORMAT_VERSION;
+	out[5] = 0;
+	out[6] = out[7] = 0;
+	put_u64be(out + 8, lsn);
+	put_u32be(out + 16, len);
+	put_u32be(out + 20, count);
+	crc = cdp_crc32c(0, out, 24);
+	crc = cdp_crc32c(crc, payload, len);
+	put_u32be(out + 24, crc);
+}
+
+/* Checks an index record's header only (before the payload is read). */
+static int index_header_check(const uint8_t *rec, uint64_t *lsn, uint32_t *len, uint32_t *count)
+{
+	if (get_u32be(rec) != IREC_MAGIC || rec[4] != CDP_FORMAT_VERSION || rec[5] || rec[6] ||
+	    rec[7])
+		return -CDP_ECORRUPT;
+	*lsn = get_u64be(rec + 8);
+	*len = get_u32be(rec + 16);
+	*count = get_u32be(rec + 20);
+	if (*len > IREC_MAX_PAYLOAD || *lsn == 0)
+		return -CDP_ECORRUPT;
+	return 0;
+}
+
+int cdp_index_record_check(const uint8_t *rec, size_t avail, uint64_t *lsn, uint32_t *len,
+			   uint32_t *count)
+{
+	uint32_t crc;
+
+	if (avail < IREC_HEADER_BYTES || index_header_check(rec, lsn, len, count) < 0 ||
+	    avail < (size_t)IREC_HEADER_BYTES + *len)
+		return -CDP_ECORRUPT;
+	crc = cdp_crc32c(0, rec, 24);
+	crc = cdp_crc32c(crc, rec + IREC_HEADER_BYTES, *len);
+	return crc == get_u32be(rec + 24) ? 0 : -CDP_ECORRUPT;
+}
+
 /* ---------------------------------------------------- zstd contexts */
 
 static pthread_key_t cctx_key, dctx_key;
@@ -225,10 +272,55 @@ static void zstd_keys_init(void)
 	pthread_key_create(&dctx_key, dctx_free);
 }
 
+/*
+ * Whether a block looks incompressible, for much less than compressing it:
+ * the order-0 entropy of 1 KiB sampled from it (four runs of 256 bytes
+ * spread over the block).  Random, encrypted and already compressed data
+ * measures about 7.8 bits a byte there, text, code and database pages far
+ * less; above 7.5 bits zstd level 1 saves under a few per cent, so the
+ * block is stored raw.  A block whose bytes repeat at long range but look
+ * random locally (the same random kilobyte eight times) is stored raw too:
+ * a lost saving, never a wrong byte.
+ */
+#define PROBE_RUN 256
+#define PROBE_RUNS 4
+#define PROBE_MIN_BYTES 4096
+
+int cdp_chunk_incompressible(const void *raw, size_t len)
+{
+	static const double max_bits = 7.5;
+	const uint8_t *p = raw;
+	unsigned count[256] = { 0 };
+	double bits = 0, q;
+	size_t i, r, step;
+
+	if (len < PROBE_MIN_BYTES)
+		return 0;
+	step = (len - PROBE_RUN) / (PROBE_RUNS - 1);
+	for (r = 0; r < PROBE_RUNS; r++)
+		for (i = 0; i < PROBE_RUN; i++)
+			count[p[r * step + i]]++;
+	for (i = 0; i < 256; i++) {
+		if (!count[i])
+			continue;
+		q = (double)count[i] / (PROBE_RUN * PROBE_RUNS);
+		bits -= q * log2(q);
+	}
+	return bits > max_bits;
+}
+
 ssize_t cdp_chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd)
 {
 	ZSTD_CCtx *cctx;
 	size_t n;
+
+	if (cdp_chunk_incompressible(raw, raw_len)) {
+		if (out_cap < raw_len)
+			return -ENOBUFS;
+		memcpy(out, raw, raw_len);
+		*zstd = 0;
+		return (ssize_t)raw_len;
+	}
 
 	pthread_once(&zstd_once, zstd_keys_init);
 	cctx = pthread_getspecific(cctx_key);
@@ -332,70 +424,13 @@ static int max_segment_id(const char *dir, uint32_t *max)
 	return 0;
 }
 
-/* Scans segment seg from off; truncates a torn tail.  Writer only. */
-static int recover_tail(struct cdp_chunklog *cl, uint32_t seg, uint64_t off)
-{
-	char path[PATH_MAX];
-	uint8_t hdr[REC_HEADER_BYTES];
-	uint8_t *rec = NULL;
-	uint32_t raw, stored;
-	int fd, zstd, ret = 0;
-	struct stat st;
-	uint64_t pos = off;
-
-	seg_path(cl, seg, path, sizeof(path));
-	fd = cdp_sys.open(path, O_RDWR, 0);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (pos < SEG_HEADER_BYTES)
-		pos = SEG_HEADER_BYTES;
-	if ((uint64_t)st.st_size < pos) {
-		cdp_log(LOG_WARNING, "segment '%s' is shorter (%lld bytes) than its durable end (%llu)",
-			path, (long long)st.st_size, (unsigned long long)pos);
-		goto out;
-	}
-	while (pos < (uint64_t)st.st_size) {
-		if (pread_full(fd, hdr, sizeof(hdr), (off_t)pos) < 0 ||
-		    record_header_check(hdr, &raw, &stored, &zstd) < 0 ||
-		    pos + REC_HEADER_BYTES + stored > (uint64_t)st.st_size)
-			break;
-		free(rec);
-		rec = malloc(REC_HEADER_BYTES + stored);
-		if (!rec) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		if (pread_full(fd, rec, REC_HEADER_BYTES + stored, (off_t)pos) < 0 ||
-		    cdp_chunk_record_check(rec, REC_HEADER_BYTES + stored, &raw, &stored, &zstd,
-					   NULL) < 0)
-			break;
-		pos += REC_HEADER_BYTES + stored;
-	}
-	if (pos < (uint64_t)st.st_size) {
-		cdp_log(LOG_WARNING, "torn tail in segment '%s': %llu bytes from offset %llu dropped",
-			path, (unsigned long long)(st.st_size - pos), (unsigned long long)pos);
-		if (cdp_sys.ftruncate(fd, (off_t)pos) < 0 || cdp_sys.fdatasync(fd) < 0) {
-			ret = -errno;
-			cdp_log(LOG_ERR, "cannot truncate segment '%s': %s", path, strerror(-ret));
-		}
-	}
-out:
-	free(rec);
-	close(fd);
-	return ret;
-}
-
-int cdp_chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
-		      uint64_t durable_off, struct cdp_chunklog **out)
+int cdp_chunklog_open(const char *segdir, int writer, struct cdp_chunklog **out)
 {
 	struct cdp_chunklog *cl = calloc(1, sizeof(*cl));
 	uint32_t max;
 	int ret;
 
+	*out = NULL;
 	if (!cl)
 		return -ENOMEM;
 	cl->dir = strdup(segdir);
@@ -406,21 +441,236 @@ int cdp_chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
 	pthread_mutex_init(&cl->fd_lock, NULL);
 	cl->writer = writer;
 	cl->wfd = -1;
-	if (writer) {
-		ret = max_segment_id(segdir, &max);
-		if (ret < 0)
-			goto fail;
-		if (max > 0) {
-			ret = recover_tail(cl, max, max == durable_seg ? durable_off : 0);
-			if (ret < 0)
-				goto fail;
-		}
-		cl->next_seg = max + 1;
+	ret = max_segment_id(segdir, &max);
+	if (ret < 0) {
+		cdp_chunklog_close(cl);
+		return ret;
 	}
+	cl->next_seg = max + 1;
 	*out = cl;
 	return 0;
-fail:
-	cdp_chunklog_close(cl);
+}
+
+uint32_t cdp_chunklog_last_segment(const struct cdp_chunklog *cl)
+{
+	return cl->next_seg - 1;
+}
+
+/* ----------------------------------------------------------- scanning */
+
+#define SCAN_BYTES (8u << 20)
+
+/* A window of one segment file read sequentially. */
+struct scanbuf {
+	uint8_t *b;
+	size_t cap, len;
+	uint64_t base;   /* file offset of b[0] */
+};
+
+/* Makes bytes [off, off + n) of the file (size fsize) readable at
+ * sb->b + (off - sb->base); -ENODATA when the file ends before. */
+static int sb_fill(int fd, struct scanbuf *sb, uint64_t off, size_t n, uint64_t fsize)
+{
+	size_t want;
+	uint8_t *nb;
+	int ret;
+
+	if (off >= sb->base && off + n <= sb->base + sb->len)
+		return 0;
+	if (off + n > fsize)
+		return -ENODATA;
+	want = n > SCAN_BYTES ? n : SCAN_BYTES;
+	if (want > fsize - off)
+		want = (size_t)(fsize - off);
+	if (want > sb->cap) {
+		nb = realloc(sb->b, want);
+		if (!nb)
+			return -ENOMEM;
+		sb->b = nb;
+		sb->cap = want;
+	}
+	ret = pread_full(fd, sb->b, want, (off_t)off);
+	sb->len = ret < 0 ? 0 : want;
+	sb->base = off;
+	return ret;
+}
+
+/* Parses the record at pos into *r; returns its length, or 0 when it is not a
+ * whole valid record (*why says why), or a negative errno. */
+static ssize_t scan_record(int fd, struct scanbuf *sb, uint64_t pos, uint64_t fsize,
+			   struct cdp_logrec *r, const char **why)
+{
+	size_t head = fsize - pos < REC_HEADER_BYTES ? (size_t)(fsize - pos) : REC_HEADER_BYTES;
+	const uint8_t *p;
+	uint32_t raw, stored, len, count;
+	uint64_t lsn;
+	size_t n;
+	int zstd, ret;
+
+	*why = "incomplete record";
+	if (head < 4 || (ret = sb_fill(fd, sb, pos, head, fsize)) == -ENODATA)
+		return 0;
+	if (ret < 0)
+		return ret;
+	p = sb->b + (pos - sb->base);
+	r->offset = pos;
+	if (get_u32be(p) == REC_MAGIC) {
+		if (head < REC_HEADER_BYTES)
+			return 0;
+		*why = "bad chunk record header";
+		if (record_header_check(p, &raw, &stored, &zstd) < 0)
+			return 0;
+		n = REC_HEADER_BYTES + (size_t)stored;
+		*why = "incomplete chunk record";
+		if ((ret = sb_fill(fd, sb, pos, n, fsize)) == -ENODATA)
+			return 0;
+		if (ret < 0)
+			return ret;
+		p = sb->b + (pos - sb->base);
+		*why = "chunk record checksum mismatch";
+		if (cdp_chunk_record_check(p, n, &raw, &stored, &zstd, r->sha) < 0)
+			return 0;
+		r->kind = CDP_LOGREC_CHUNK;
+		r->raw_len = raw;
+		r->stored_len = stored;
+		r->zstd = zstd;
+		r->payload = p + REC_HEADER_BYTES;
+		r->len = stored;
+	} else if (get_u32be(p) == IREC_MAGIC) {
+		if (head < IREC_HEADER_BYTES)
+			return 0;
+		*why = "bad index record header";
+		if (index_header_check(p, &lsn, &len, &count) < 0)
+			return 0;
+		n = IREC_HEADER_BYTES + (size_t)len;
+		*why = "incomplete index record";
+		if ((ret = sb_fill(fd, sb, pos, n, fsize)) == -ENODATA)
+			return 0;
+		if (ret < 0)
+			return ret;
+		p = sb->b + (pos - sb->base);
+		*why = "index record checksum mismatch";
+		if (cdp_index_record_check(p, n, &lsn, &len, &count) < 0)
+			return 0;
+		r->kind = CDP_LOGREC_INDEX;
+		r->lsn = lsn;
+		r->count = count;
+		r->payload = p + IREC_HEADER_BYTES;
+		r->len = len;
+	} else {
+		*why = "no record magic";
+		return 0;
+	}
+	r->end = pos + n;
+	return (ssize_t)n;
+}
+
+int cdp_chunklog_scan(struct cdp_chunklog *cl, uint32_t seg, uint64_t off, cdp_logrec_fn fn,
+		      void *arg, struct cdp_scan_end *end)
+{
+	struct scanbuf sb = { 0 };
+	uint8_t hdr[SEG_HEADER_BYTES];
+	struct cdp_logrec r;
+	char path[PATH_MAX];
+	uint32_t last;
+	struct stat st;
+	uint64_t pos = 0;
+	ssize_t n;
+	int fd, ret;
+
+	memset(end, 0, sizeof(*end));
+	ret = max_segment_id(cl->dir, &last);
+	if (ret < 0)
+		return ret;
+	end->last_segment = last;
+	if (seg == 0) {
+		seg = 1;
+		off = 0;
+	}
+	for (; seg <= last; seg++, off = 0) {
+		end->segment = seg;
+		end->offset = 0;
+		seg_path(cl, seg, path, sizeof(path));
+		fd = cdp_sys.open(path, O_RDONLY, 0);
+		if (fd < 0) {
+			if (errno != ENOENT) {
+				ret = -errno;
+				break;
+			}
+			end->why = "segment file is missing";
+			break;
+		}
+		if (fstat(fd, &st) < 0) {
+			ret = -errno;
+			close(fd);
+			break;
+		}
+		if ((uint64_t)st.st_size < SEG_HEADER_BYTES) {
+			close(fd);
+			end->why = "segment header incomplete";
+			break;
+		}
+		if (pread_full(fd, hdr, sizeof(hdr), 0) < 0 || memcmp(hdr, "CDPSEG\0\0", 8) != 0 ||
+		    (get_u32be(hdr + 8) != 1 && get_u32be(hdr + 8) != CDP_FORMAT_VERSION) ||
+		    get_u32be(hdr + 12) != seg) {
+			close(fd);
+			end->why = "bad segment header";
+			break;
+		}
+		pos = off < SEG_HEADER_BYTES ? SEG_HEADER_BYTES : off;
+		if (pos > (uint64_t)st.st_size) {
+			close(fd);
+			end->offset = (uint64_t)st.st_size;
+			end->why = "segment is shorter than the index says";
+			break;
+		}
+		sb.len = 0;
+		r.segment = seg;
+		while (pos < (uint64_t)st.st_size) {
+			n = scan_record(fd, &sb, pos, (uint64_t)st.st_size, &r, &end->why);
+			if (n <= 0) {
+				ret = (int)n;
+				break;
+			}
+			end->why = NULL;
+			ret = fn(arg, &r);
+			if (ret)
+				break;
+			pos += (uint64_t)n;
+		}
+		close(fd);
+		end->offset = pos;
+		if (ret || end->why)
+			break;
+	}
+	free(sb.b);
+	return ret;
+}
+
+int cdp_chunklog_take_sealed(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *end)
+{
+	if (!cl->sealed_seg)
+		return 0;
+	*seg = cl->sealed_seg;
+	*end = cl->sealed_end;
+	cl->sealed_seg = 0;
+	return 1;
+}
+
+int cdp_chunklog_cut(struct cdp_chunklog *cl, uint32_t seg, uint64_t off)
+{
+	char path[PATH_MAX];
+	int fd, ret = 0;
+
+	seg_path(cl, seg, path, sizeof(path));
+	if (off < SEG_HEADER_BYTES)
+		return unlink(path) < 0 ? -errno : 0;   /* not even a whole header */
+	fd = cdp_sys.open(path, O_RDWR, 0);
+	if (fd < 0)
+		return -errno;
+	if (cdp_sys.ftruncate(fd, (off_t)off) < 0 || cdp_sys.fdatasync(fd) < 0)
+		ret = -errno;
+	close(fd);
 	return ret;
 }
 
@@ -489,20 +739,25 @@ static int wbuf_flush(struct cdp_chunklog *cl)
 	return 0;
 }
 
-int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
-			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
-			struct cdp_chunk_loc *loc)
+/*
+ * Room for an n-byte record at the end of the log: rolls to a new segment
+ * when this one would pass its size, flushes the buffer when it is full.
+ * *dst is where to build the record: in the buffer, or (a record larger
+ * than the buffer) a heap block that record_end() writes and frees.
+ */
+static int record_begin(struct cdp_chunklog *cl, size_t n, uint8_t **dst)
 {
-	size_t n = REC_HEADER_BYTES + (size_t)stored_len;
-	uint8_t *rec;
 	int ret;
 
-	if (cl->wfd >= 0 && cl->wend + n > cdp_segment_max_bytes) {
+	if (cl->wfd >= 0 && cl->wend + n > cdp_segment_max_bytes &&
+	    cl->wend > SEG_HEADER_BYTES) {
 		ret = cdp_chunklog_sync(cl);
 		if (ret < 0)
 			return ret;
 		close(cl->wfd);
 		cl->wfd = -1;
+		cl->sealed_seg = cl->wseg;
+		cl->sealed_end = cl->synced_end;
 	}
 	if (cl->wfd < 0) {
 		ret = segment_create(cl);
@@ -519,27 +774,64 @@ int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTE
 		if (ret < 0)
 			return ret;
 	}
+	*dst = n > WBUF_BYTES ? malloc(n) : cl->wbuf + cl->wbuf_len;
+	return *dst ? 0 : -ENOMEM;
+}
+
+/* The record built at dst is part of the log (written, not yet synced). */
+static int record_end(struct cdp_chunklog *cl, size_t n, uint8_t *dst)
+{
+	int ret = 0;
+
 	if (n > WBUF_BYTES) {
-		rec = malloc(n);
-		if (!rec)
-			return -ENOMEM;
-		cdp_chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
-		ret = pwrite_full(cl->wfd, rec, n, (off_t)cl->written_end);
-		free(rec);
+		ret = pwrite_full(cl->wfd, dst, n, (off_t)cl->written_end);
+		free(dst);
 		if (ret < 0)
 			return ret;
 		cl->written_end += n;
 	} else {
-		cdp_chunk_record_build(cl->wbuf + cl->wbuf_len, sha, raw_len, payload, stored_len,
-				       zstd);
 		cl->wbuf_len += n;
 	}
+	cl->wend += n;
+	return 0;
+}
+
+int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
+			struct cdp_chunk_loc *loc)
+{
+	size_t n = REC_HEADER_BYTES + (size_t)stored_len;
+	uint8_t *rec;
+	int ret;
+
+	ret = record_begin(cl, n, &rec);
+	if (ret < 0)
+		return ret;
+	cdp_chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
 	loc->segment = cl->wseg;
 	loc->offset = cl->wend;
 	loc->stored_len = stored_len;
 	loc->raw_len = raw_len;
-	cl->wend += n;
-	return 0;
+	return record_end(cl, n, rec);
+}
+
+int cdp_chunklog_append_index(struct cdp_chunklog *cl, uint64_t lsn, const void *payload,
+			      uint32_t len, uint32_t count, uint32_t *seg, uint64_t *end)
+{
+	size_t n = IREC_HEADER_BYTES + (size_t)len;
+	uint8_t *rec;
+	int ret;
+
+	if (len > IREC_MAX_PAYLOAD)
+		return -E2BIG;
+	ret = record_begin(cl, n, &rec);
+	if (ret < 0)
+		return ret;
+	cdp_index_record_header(rec, lsn, payload, len, count);
+	memcpy(rec + IREC_HEADER_BYTES, payload, len);
+	*seg = cl->wseg;
+	*end = cl->wend + n;
+	return record_end(cl, n, rec);
 }
 
 int cdp_chunklog_sync(struct cdp_chunklog *cl)
@@ -599,7 +891,8 @@ static int segment_fd(struct cdp_chunklog *cl, uint32_t seg, int *cached)
 		return fd;
 	}
 	if (pread_full(fd, hdr, sizeof(hdr), 0) < 0 || memcmp(hdr, "CDPSEG\0\0", 8) != 0 ||
-	    get_u32be(hdr + 8) != CDP_FORMAT_VERSION || get_u32be(hdr + 12) != seg) {
+	    (get_u32be(hdr + 8) != 1 && get_u32be(hdr + 8) != CDP_FORMAT_VERSION) ||
+	    get_u32be(hdr + 12) != seg) {
 		cdp_log(LOG_ERR, "segment '%s' has a bad header", path);
 		close(fd);
 		pthread_mutex_unlock(&cl->fd_lock);

@@ -107,8 +107,7 @@ static int host_register(struct cdp_store *s, const char *host, uint32_t *id)
 	char *val;
 	size_t len;
 	uint32_t next = 1;
-	rocksdb_writebatch_t *wb;
-	char *err = NULL;
+	struct cdp_ibatch b;
 	int ret;
 
 	ret = cdp_store_host_lookup(s, host, id);
@@ -122,18 +121,19 @@ static int host_register(struct cdp_store *s, const char *host, uint32_t *id)
 		next = get_u32be((uint8_t *)val);
 	free(val);
 	*id = next;
-	wb = rocksdb_writebatch_create();
+	ret = cdp_ibatch_init(&b);
+	if (ret < 0)
+		return ret;
 	put_u32be(v, next + 1);
-	rocksdb_writebatch_put_cf(wb, s->cf[CF_META], (const char *)k.b, k.len, (char *)v, 4);
+	cdp_ibatch_put(&b, s, CF_META, &k, v, 4);
 	cdp_key_host_name(&k, host);
 	put_u32be(v, next);
-	rocksdb_writebatch_put_cf(wb, s->cf[CF_META], (const char *)k.b, k.len, (char *)v, 4);
+	cdp_ibatch_put(&b, s, CF_META, &k, v, 4);
 	cdp_key_host_meta(&k, next, HM_NAME, 0, 0);
-	rocksdb_writebatch_put_cf(wb, s->cf[CF_META], (const char *)k.b, k.len, host,
-				  strlen(host));
-	rocksdb_write(s->db, s->wopts_sync, wb, &err);
-	rocksdb_writebatch_destroy(wb);
-	return cdp_rocks_err(err, -EIO);
+	cdp_ibatch_put(&b, s, CF_META, &k, host, strlen(host));
+	ret = cdp_index_commit(s, &b);
+	cdp_ibatch_release(&b);
+	return ret;
 }
 
 int cdp_journal_open(struct cdp_store *s, const char *host, struct cdp_journal **out)

@@ -45,6 +45,7 @@ static int root_find_fn(void *arg, struct root_rec *r)
 
 static int root_put(struct cdp_store *s, uint32_t host, const struct root_rec *r)
 {
+	struct cdp_ibatch b;
 	struct cdp_key k;
 	uint8_t *v;
 	size_t len;
@@ -54,7 +55,12 @@ static int root_put(struct cdp_store *s, uint32_t host, const struct root_rec *r
 	if (ret < 0)
 		return ret;
 	cdp_key_host_meta(&k, host, HM_ROOT, 1, r->root_id);
-	ret = cdp_store_put_sync(s, CF_META, &k, v, len);
+	ret = cdp_ibatch_init(&b);
+	if (ret == 0) {
+		cdp_ibatch_put(&b, s, CF_META, &k, v, len);
+		ret = cdp_index_commit(s, &b);
+		cdp_ibatch_release(&b);
+	}
 	free(v);
 	return ret;
 }

@@ -7,13 +7,13 @@
  * hashes every data block of the cut on a pool of threads, dedups each (a
  * set of chunks new in this group, then the chunk column family),
  * compresses only the new ones (again on the pool), appends them to the
- * segment in op order, fdatasync()s
- * it, and only then writes one RocksDB WriteBatch with every index record,
- * one time entry per op, the per-host counters and complete_through_ts,
- * with sync.  An op holding a zero range of a file that the group already
- * has block records for first writes what precedes it (no WAL sync: the
- * final write syncs it), so that the newest version of each block it scans
- * is in the index.
+ * segment in op order, and commits one index batch with every index
+ * record, one time entry per op, the per-host counters and
+ * complete_through_ts (cdp_index_commit: the batch goes into the log as an
+ * index record after the chunks, one fdatasync covers both, then RocksDB
+ * gets it unsynced).  An op holding a zero range of a file that the group
+ * already has block records for first commits what precedes it, so that
+ * the newest version of each block it scans is in the index.
  *
  * Failure: any segment or index write error (ENOSPC above all) makes the
  * journal degraded: the group is dropped, the instant is remembered, and
@@ -209,8 +209,7 @@ static void fidset_clear(struct fidset *fs)
 
 struct group {
 	struct cdp_store *s;
-	rocksdb_writebatch_t *wb;
-	rocksdb_writeoptions_t *wopts_nosync;
+	struct cdp_ibatch ib;
 	struct pending pend;
 	struct fidset touched;
 	int64_t cut_ts;
@@ -219,7 +218,7 @@ struct group {
 
 static void wb_put(struct group *g, int cf, const struct cdp_key *k, const void *v, size_t len)
 {
-	rocksdb_writebatch_put_cf(g->wb, g->s->cf[cf], (const char *)k->b, k->len, v, len);
+	cdp_ibatch_put(&g->ib, g->s, cf, k, v, len);
 }
 
 /* Counters of every host (and complete_through on the final write). */
@@ -229,8 +228,7 @@ static void put_counters(struct group *g)
 	struct cdp_host_state *h;
 	struct cdp_key k;
 	uint8_t v[16];
-	uint32_t seg;
-	uint64_t off, next_fid;
+	uint64_t next_fid;
 
 	pthread_mutex_lock(&w->qlock);
 	h = w->hosts;
@@ -253,36 +251,20 @@ static void put_counters(struct group *g)
 			wb_put(g, CF_META, &k, v, 8);
 		}
 	}
-	cdp_chunklog_position(g->s->chunks, &seg, &off);
-	if (seg) {
-		cdp_key_meta(&k, "durable");
-		put_u32be(v, seg);
-		put_u64be(v + 4, off);
-		wb_put(g, CF_META, &k, v, 12);
-	}
 }
 
-/* Chunk data durable first, then the index batch. */
-static int group_write(struct group *g)
+/* The group's chunks and index records in the log, one fdatasync for both,
+ * then the index (indexlog.c).  A heartbeat (no op) only moves the
+ * complete_through markers, in the index alone. */
+static int group_write(struct group *g, int heartbeat)
 {
-	char *err = NULL;
 	int ret;
 
-	ret = cdp_chunklog_sync(g->s->chunks);
-	if (ret < 0) {
-		cdp_log(LOG_ERR, "cannot sync chunk segment in '%s': %s", g->s->path,
-			cdp_strerror(ret));
-		return ret == -ENOSPC ? -CDP_ENOSPACE : ret;
-	}
 	put_counters(g);
-	/* a mid-group write need not sync the WAL: the group's final write
-	 * does, and that syncs everything before it */
-	rocksdb_write(g->s->db, g->final ? g->s->wopts_sync : g->wopts_nosync, g->wb, &err);
-	if (err) {
-		cdp_log(LOG_ERR, "cannot write index batch in '%s': %s", g->s->path, err);
-		return cdp_rocks_err(err, -EIO);
-	}
-	rocksdb_writebatch_clear(g->wb);
+	ret = heartbeat ? cdp_index_write_unlogged(g->s, &g->ib) :
+		cdp_index_commit_locked(g->s, &g->ib);
+	if (ret < 0)
+		return ret;
 	fidset_clear(&g->touched);
 	pthread_mutex_lock(&g->s->w->qlock);
 	g->s->w->st.commits++;
@@ -391,7 +373,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 	for (i = 0; op->has_zero && i < op->n; i++) {
 		r = &op->recs[i];
 		if (r->type == R_ZERORANGE && fidset_has(&g->touched, fidset_key(host, r->fid))) {
-			ret = group_write(g);
+			ret = group_write(g, 0);
 			if (ret < 0)
 				return ret;
 			break;
@@ -444,8 +426,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 				break;
 			cdp_key_imap(&k, host, r->u, r->a);
 			if (r->del) {
-				rocksdb_writebatch_delete_cf(g->wb, g->s->cf[CF_IMAP],
-							     (const char *)k.b, k.len);
+				cdp_ibatch_delete(&g->ib, g->s, CF_IMAP, &k);
 			} else {
 				uint8_t *mv = malloc(IMAP_VALUE_HEADER_BYTES + r->len);
 
@@ -490,6 +471,10 @@ static void compress_block(void *arg, size_t i, unsigned thread)
 	ssize_t stored;
 	int zstd = 0;
 
+	if (cdp_chunk_incompressible(r->data, r->u)) {
+		r->zstd = 0;   /* stays raw: not worth a compression attempt */
+		return;
+	}
 	stored = cdp_chunk_compress(r->data, r->u, out, ZSTD_compressBound(r->u), &zstd);
 	copy = stored > 0 && zstd ? malloc((size_t)stored) : NULL;
 	if (!copy) {
@@ -594,8 +579,12 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 	size_t nops = 0;
 	int ret = 0;
 
-	g.wb = rocksdb_writebatch_create();
-	g.wopts_nosync = rocksdb_writeoptions_create();
+	ret = cdp_ibatch_init(&g.ib);
+	if (ret < 0)
+		return ret;
+	/* one writer of the log at a time: chunks of this group and their
+	 * index record are not interleaved with another commit's */
+	pthread_mutex_lock(&w->s->log_lock);
 	t0 = mono_ns();
 	ret = prepare_chunks(w, &g, batch);
 	t1 = mono_ns();
@@ -611,10 +600,13 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 	t2 = mono_ns();
 	if (ret == 0) {
 		g.final = 1;
-		ret = group_write(&g);
+		ret = group_write(&g, batch == NULL);
 		if (ret < 0)
 			failed_ts = batch ? batch->ts : cut_ts;
 	}
+	if (ret < 0)
+		cdp_chunklog_rollback(w->s->chunks);
+	pthread_mutex_unlock(&w->s->log_lock);
 	if (cdp_log_enabled(LOG_DEBUG)) {
 		for (op = batch; op; op = op->next)
 			nops++;
@@ -622,12 +614,10 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 			"sync %.1f ms", nops, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
 			(double)(mono_ns() - t2) / 1e6);
 	}
-	rocksdb_writebatch_destroy(g.wb);
-	rocksdb_writeoptions_destroy(g.wopts_nosync);
+	cdp_ibatch_release(&g.ib);
 	free(g.pend.slots);
 	free(g.touched.slots);
 	if (ret < 0) {
-		cdp_chunklog_rollback(w->s->chunks);
 		pthread_mutex_lock(&w->qlock);
 		if (!w->degraded) {
 			w->degraded = 1;

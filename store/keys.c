@@ -90,6 +90,13 @@ void cdp_key_meta(struct cdp_key *k, const char *name)
 	k->len = n + 1;
 }
 
+void cdp_key_segment(struct cdp_key *k, uint32_t seg)
+{
+	k->b[0] = 'S';
+	put_u32be(k->b + 1, seg);
+	k->len = 5;
+}
+
 void cdp_key_host_name(struct cdp_key *k, const char *host)
 {
 	size_t n = strlen(host);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include <ftw.h>
 #include <signal.h>
@@ -75,13 +76,19 @@ int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **v
 	return 0;
 }
 
-int cdp_store_put_sync(struct cdp_store *s, int cf, const struct cdp_key *k,
-		       const void *val, size_t len)
+int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out, size_t len)
 {
-	char *err = NULL;
+	char *val;
+	size_t vlen;
+	int ret = cdp_store_get(s, CF_META, k, &val, &vlen);
 
-	rocksdb_put_cf(s->db, s->wopts_sync, s->cf[cf], (const char *)k->b, k->len, val, len, &err);
-	return cdp_rocks_err(err, -EIO);
+	if (ret < 0 || !val)
+		return ret;
+	ret = vlen == len ? 1 : -CDP_ECORRUPT;
+	if (ret == 1)
+		memcpy(out, val, len);
+	free(val);
+	return ret;
 }
 
 static int meta_u64(struct cdp_store *s, const struct cdp_key *k, size_t idx, uint64_t *v, int *found)
@@ -385,10 +392,11 @@ static int write_format(const char *dir)
 	return ret;
 }
 
-/* Checks FORMAT; returns 0, -ENOENT when missing, CDP_EVERSION, CDP_ECORRUPT. */
+/* Reads FORMAT: the version (1 or CDP_FORMAT_VERSION), -ENOENT when
+ * missing, CDP_EVERSION for another version, CDP_ECORRUPT. */
 static int check_format(const char *dir)
 {
-	char path[PATH_MAX], line[128];
+	char path[PATH_MAX], line[128], extra;
 	unsigned version;
 	ssize_t n;
 	int fd;
@@ -402,12 +410,13 @@ static int check_format(const char *dir)
 	if (n < 0)
 		return -errno;
 	line[n] = 0;
-	if (strcmp(line, CDP_FORMAT_LINE "\n") == 0 || strcmp(line, CDP_FORMAT_LINE) == 0)
-		return 0;
-	if (sscanf(line, "cdpfs store format %u", &version) == 1 &&
-	    version != CDP_FORMAT_VERSION)
-		return -CDP_EVERSION;
-	return -CDP_ECORRUPT;
+	if (n > 0 && line[n - 1] == '\n')
+		line[n - 1] = 0;
+	if (sscanf(line, "cdpfs store format %u%c", &version, &extra) != 1)
+		return -CDP_ECORRUPT;
+	if (version == 1 || version == CDP_FORMAT_VERSION)
+		return (int)version;
+	return -CDP_EVERSION;
 }
 
 static int take_lock(struct cdp_store *s)
@@ -515,82 +524,165 @@ static int open_db(struct cdp_store *s)
 	return 0;
 }
 
+/* A new store's first index record: its format and block size. */
+static int create_meta(struct cdp_store *s)
+{
+	struct cdp_ibatch b;
+	struct cdp_key k;
+	uint8_t v[4];
+	int ret;
+
+	ret = cdp_ibatch_init(&b);
+	if (ret < 0)
+		return ret;
+	cdp_key_meta(&k, "format");
+	put_u32be(v, CDP_FORMAT_VERSION);
+	cdp_ibatch_put(&b, s, CF_META, &k, v, 4);
+	cdp_key_meta(&k, "block_size");
+	put_u32be(v, CDP_DEFAULT_BLOCK_SIZE);
+	cdp_ibatch_put(&b, s, CF_META, &k, v, 4);
+	ret = cdp_index_commit(s, &b);
+	cdp_ibatch_release(&b);
+	return ret;
+}
+
 static int init_meta(struct cdp_store *s)
 {
 	struct cdp_key k;
 	uint8_t v[4];
-	char *val;
-	size_t len;
 	int ret;
 
 	cdp_key_meta(&k, "format");
-	ret = cdp_store_get(s, CF_META, &k, &val, &len);
+	ret = cdp_store_get_fixed(s, &k, v, sizeof(v));
 	if (ret < 0)
 		return ret;
-	if (!val) {
-		if (!s->writer)
+	if (ret == 0) {
+		/* a new store, or one whose index lost even its first record
+		 * (the log has it: the reconcile that follows brings it back) */
+		if (!s->writer || s->format != CDP_FORMAT_VERSION)
 			return -CDP_ECORRUPT;
-		put_u32be(v, CDP_FORMAT_VERSION);
-		ret = cdp_store_put_sync(s, CF_META, &k, v, 4);
-		cdp_key_meta(&k, "block_size");
-		put_u32be(v, CDP_DEFAULT_BLOCK_SIZE);
-		if (ret == 0)
-			ret = cdp_store_put_sync(s, CF_META, &k, v, 4);
-		if (ret < 0)
-			return ret;
-	} else {
-		ret = len == 4 && get_u32be((uint8_t *)val) == CDP_FORMAT_VERSION ? 0 :
-			len == 4 ? -CDP_EVERSION : -CDP_ECORRUPT;
-		free(val);
-		if (ret < 0)
-			return ret;
+		return cdp_chunklog_last_segment(s->chunks) ? 0 : create_meta(s);
 	}
+	return get_u32be(v) == (uint32_t)s->format ? 0 : -CDP_ECORRUPT;
+}
+
+static int read_block_size(struct cdp_store *s)
+{
+	struct cdp_key k;
+	uint8_t v[4];
+	int ret;
+
 	cdp_key_meta(&k, "block_size");
-	ret = cdp_store_get(s, CF_META, &k, &val, &len);
-	if (ret < 0)
-		return ret;
-	if (!val || len != 4) {
-		free(val);
-		return -CDP_ECORRUPT;
-	}
-	s->block_size = get_u32be((uint8_t *)val);
-	free(val);
+	ret = cdp_store_get_fixed(s, &k, v, sizeof(v));
+	if (ret <= 0)
+		return ret < 0 ? ret : -CDP_ECORRUPT;
+	s->block_size = get_u32be(v);
 	if (s->block_size < 512 || s->block_size > (1u << 20) ||
 	    (s->block_size & (s->block_size - 1)))
 		return -CDP_ECORRUPT;
 	return 0;
 }
 
-static int open_chunks(struct cdp_store *s)
+/* A reader of a store with no writer: does the log hold index records the
+ * index has not applied (a crash between a segment sync and the index
+ * write, or a power cut that lost the index's unsynced tail)? */
+static int lag_fn(void *arg, const struct cdp_logrec *r)
 {
-	char segdir[PATH_MAX];
-	struct cdp_key k;
-	uint32_t seg = 0;
-	uint64_t off = 0;
-	char *val;
-	size_t len;
+	return r->kind == CDP_LOGREC_INDEX && r->lsn > *(uint64_t *)arg;
+}
+
+static int index_lags(struct cdp_store *s)
+{
+	struct cdp_scan_end end;
+	uint32_t seg;
+	uint64_t off, lsn;
+
+	if (cdp_index_position(s, &seg, &off, &lsn) < 0)
+		return 0;
+	return cdp_chunklog_scan(s->chunks, seg, off, lag_fn, &lsn, &end) == 1;
+}
+
+static int store_open(const char *dir, unsigned flags, const struct cdp_store_options *opts,
+		      struct cdp_store **out);
+
+/* Rebuild: index/ moves to index.old-<UTC instant> (under the lock). */
+static int index_aside(struct cdp_store *s)
+{
+	char from[PATH_MAX], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	snprintf(from, sizeof(from), "%s/index", s->path);
+	if (access(from, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(s->aside, sizeof(s->aside), "%s/index.old-%s", s->path, stamp);
+	if (rename(from, s->aside) < 0) {
+		s->aside[0] = 0;
+		return -errno;
+	}
+	return 0;
+}
+
+int cdp_store_rebuild_index(const char *dir, struct cdp_rebuild_info *info)
+{
+	struct cdp_store *s;
 	int ret;
 
-	snprintf(segdir, sizeof(segdir), "%s/segments", s->path);
-	cdp_key_meta(&k, "durable");
-	ret = cdp_store_get(s, CF_META, &k, &val, &len);
+	memset(info, 0, sizeof(*info));
+	ret = store_open(dir, CDP_STORE_WRITE | CDP_STORE_REBUILD, NULL, &s);
 	if (ret < 0)
 		return ret;
-	if (val && len == 12) {
-		seg = get_u32be((uint8_t *)val);
-		off = get_u64be((uint8_t *)val + 4);
+	info->records = s->replayed.applied;
+	info->lsn = s->replayed.lsn;
+	info->damaged = s->replayed.damaged;
+	if (info->damaged) {
+		info->segment = s->replayed.end.segment;
+		info->offset = s->replayed.end.offset;
+		snprintf(info->why, sizeof(info->why), "%s", s->replayed.end.why);
 	}
-	free(val);
-	return cdp_chunklog_open(segdir, s->writer, seg, off, &s->chunks);
+	snprintf(info->aside, sizeof(info->aside), "%s", s->aside);
+	cdp_store_close(s);
+	return 0;
 }
 
 int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_options *opts,
 		   struct cdp_store **out)
 {
 	struct cdp_store *s;
+	int ret, lags;
+
+	ret = store_open(dir, flags, opts, &s);
+	if (ret < 0 || s->writer || s->format != CDP_FORMAT_VERSION ||
+	    cdp_store_writer_locked(s))
+		goto done;
+	lags = index_lags(s);
+	if (!lags)
+		goto done;
+	/* the first opener after a crash brings the index up to the log, as a
+	 * writer would at its open; then reads as asked */
+	cdp_store_close(s);
+	ret = store_open(dir, CDP_STORE_WRITE, opts, &s);
+	if (ret == 0)
+		cdp_store_close(s);
+	else
+		cdp_log(LOG_WARNING, "the index of '%s' lags its log and cannot be brought "
+			"up to it now (%s): the newest operations are not visible until a "
+			"capture opens the store", dir, cdp_strerror(ret));
+	ret = store_open(dir, flags, opts, &s);
+done:
+	*out = ret < 0 ? NULL : s;
+	return ret;
+}
+
+static int store_open(const char *dir, unsigned flags, const struct cdp_store_options *opts,
+		      struct cdp_store **out)
+{
+	struct cdp_store *s;
 	char sub[PATH_MAX];
 	struct stat st;
-	int ret;
+	int ret, format;
 
 	*out = NULL;
 	if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
@@ -608,8 +700,8 @@ int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_optio
 	} else if (!S_ISDIR(st.st_mode)) {
 		return -CDP_ENOSTORE;
 	}
-	ret = check_format(dir);
-	if (ret == -ENOENT) {
+	format = check_format(dir);
+	if (format == -ENOENT) {
 		if (!(flags & CDP_STORE_CREATE))
 			return -CDP_ENOSTORE;
 		snprintf(sub, sizeof(sub), "%s/index", dir);
@@ -619,17 +711,24 @@ int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_optio
 		ret = mkdir_p(sub, 0750);
 		if (ret == 0)
 			ret = write_format(dir);
+		if (ret < 0)
+			return ret;
+		format = CDP_FORMAT_VERSION;
 	}
-	if (ret < 0)
-		return ret;
+	if (format < 0)
+		return format;
+	if (format != CDP_FORMAT_VERSION && (flags & CDP_STORE_WRITE))
+		return -CDP_EVERSION;   /* format 1 is read, never written */
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->lock_fd = -1;
 	s->flags = flags;
+	s->format = format;
 	s->writer = !!(flags & CDP_STORE_WRITE);
 	pthread_mutex_init(&s->meta_lock, NULL);
+	pthread_mutex_init(&s->log_lock, NULL);
 	s->path = realpath(dir, NULL);
 	if (!s->path) {
 		ret = -errno;
@@ -646,18 +745,33 @@ int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_optio
 	s->ropts = rocksdb_readoptions_create();
 	s->wopts_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wopts_sync, 1);
+	s->wopts_nosync = rocksdb_writeoptions_create();
 	if (s->writer) {
 		ret = take_lock(s);
+		if (ret < 0)
+			goto fail;
+	}
+	if (flags & CDP_STORE_REBUILD) {
+		ret = index_aside(s);
 		if (ret < 0)
 			goto fail;
 	}
 	ret = open_db(s);
 	if (ret < 0)
 		goto fail;
+	snprintf(sub, sizeof(sub), "%s/segments", s->path);
+	ret = cdp_chunklog_open(sub, s->writer, &s->chunks);
+	if (ret < 0)
+		goto fail;
 	ret = init_meta(s);
 	if (ret < 0)
 		goto fail;
-	ret = open_chunks(s);
+	if (s->writer) {
+		ret = cdp_index_reconcile(s);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = read_block_size(s);
 	if (ret < 0)
 		goto fail;
 	ret = cdp_cache_new(s->opts.block_cache_bytes, &s->cache);
@@ -714,6 +828,10 @@ void cdp_store_close(struct cdp_store *s)
 		rocksdb_readoptions_destroy(s->ropts);
 	if (s->wopts_sync)
 		rocksdb_writeoptions_destroy(s->wopts_sync);
+	if (s->wopts_nosync)
+		rocksdb_writeoptions_destroy(s->wopts_nosync);
+	if (s->unapplied)
+		rocksdb_writebatch_destroy(s->unapplied);
 	if (s->secondary_dir) {
 		nftw(s->secondary_dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
 		free(s->secondary_dir);
@@ -723,6 +841,7 @@ void cdp_store_close(struct cdp_store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->meta_lock);
+	pthread_mutex_destroy(&s->log_lock);
 	free(s->path);
 	free(s);
 }

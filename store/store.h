@@ -40,7 +40,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define CDP_FORMAT_VERSION 1
+#define CDP_FORMAT_VERSION 2
 #define CDP_ROOT_FID 1ULL               /* "/" of every host */
 #define CDP_DEFAULT_STORE "/var/lib/cdpfs"
 #define CDP_SEQ_LATEST UINT64_MAX
@@ -116,12 +116,41 @@ struct cdp_store_options {
 
 /*
  * Opens the store in directory dir.  opts may be NULL for defaults.
- * Errors: CDP_ENOSTORE (missing and no CREATE), CDP_EVERSION, CDP_ELOCKED,
- * CDP_ECORRUPT, -EACCES and other errno.  A torn tail of the last segment is
- * detected and ignored here.  *out is owned by the caller: cdp_store_close().
+ * A writer first brings the index up to its log (replays index records
+ * the index lacks, cuts a torn tail of the newest segment); so does a
+ * reader that finds the index behind its log and no writer running (it
+ * takes the writer lock for that moment; if it cannot, it reads the index
+ * as it is, with a warning).  Format 1 stores open for reading only.
+ * Errors: CDP_ENOSTORE (missing and no CREATE), CDP_EVERSION (another
+ * format; for a writer, also format 1: `cdpfs upgrade` converts it),
+ * CDP_ELOCKED, CDP_ECORRUPT (damage: the log line says where), -EACCES and
+ * other errno.  *out is owned by the caller: cdp_store_close().
  */
 int cdp_store_open(const char *dir, unsigned flags,
 		   const struct cdp_store_options *opts, struct cdp_store **out);
+
+/* What cdp_store_rebuild_index() did. */
+struct cdp_rebuild_info {
+	uint64_t records;        /* index records replayed from the log */
+	uint64_t lsn;            /* the newest one */
+	int damaged;             /* the log is damaged: replay stopped there */
+	uint32_t segment;        /* where (damaged) */
+	uint64_t offset;
+	char why[96];
+	char aside[4096];        /* where the old index was moved ("" if none) */
+};
+
+/*
+ * Rebuilds the index of the store in dir from its log alone: takes the
+ * writer lock (CDP_ELOCKED while a capture runs), moves index/ aside to
+ * index.old-YYYYmmddTHHMMSSZ (never deleted here), then replays every index
+ * record of every segment from the first, as an open replays a lagging
+ * index.  A damaged log (a missing or corrupt segment, an lsn out of
+ * order) stops the replay there: the index then holds the exact history
+ * before it, info says where, and the call returns 0 (the caller reports
+ * it).  CDP_EVERSION for a format 1 store (it keeps no log of its index).
+ */
+int cdp_store_rebuild_index(const char *dir, struct cdp_rebuild_info *info);
 
 /* Flushes and syncs the journal of a writer, then frees.  NULL does nothing. */
 void cdp_store_close(struct cdp_store *s);

@@ -11,6 +11,7 @@
 #ifndef CDP_STORE_INT_H
 #define CDP_STORE_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 #include "store.h"
 
-#define CDP_FORMAT_LINE "cdpfs store format 1"
+#define CDP_FORMAT_LINE "cdpfs store format 2"
 #define CDP_DEFAULT_BLOCK_SIZE 8192u
 #define CDP_SEGMENT_MAX_BYTES (1ull << 30)
 /* Segment roll size; CDP_SEGMENT_MAX_BYTES, lowered by tests only. */
@@ -102,6 +103,8 @@ void cdp_key_imap(struct cdp_key *k, uint32_t host, uint32_t root_id, uint64_t i
 /* Meta (default CF) keys. */
 void cdp_key_meta(struct cdp_key *k, const char *name);
 void cdp_key_host_name(struct cdp_key *k, const char *host);
+/* 'S', u32 segment: the length of a sealed segment (u64). */
+void cdp_key_segment(struct cdp_key *k, uint32_t seg);
 /* Per-host meta: 'H', host id, sub-key byte, optional u32 argument. */
 void cdp_key_host_meta(struct cdp_key *k, uint32_t host, char sub, int with_arg, uint32_t arg);
 
@@ -220,14 +223,78 @@ void cdp_chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uin
 int cdp_chunk_record_check(const uint8_t *rec, size_t avail, uint32_t *raw_len,
 			   uint32_t *stored_len, int *zstd, uint8_t sha[CDP_HASH_BYTES]);
 
+/* Index records (format 2): the index writes of one commit, in the log.
+ *   0 u32 magic "CDPI"  4 u8 version (2)  5 u8 flags 0  6 u16 reserved 0
+ *   8 u64 lsn (1, 2, 3, ... over the whole store)  16 u32 payload length
+ *  20 u32 entry count  24 u32 CRC-32C of bytes 0..23 then the payload
+ *  28 payload: entries (see store/indexlog.c) */
+#define IREC_HEADER_BYTES 28
+#define IREC_MAGIC 0x43445049u  /* "CDPI" */
+#define IREC_MAX_PAYLOAD (64u << 20)
+/* Writes the header of an index record for payload into out. */
+void cdp_index_record_header(uint8_t *out, uint64_t lsn, const void *payload, uint32_t len,
+			     uint32_t count);
+/* Validates a whole index record already read; 0 or CDP_ECORRUPT. */
+int cdp_index_record_check(const uint8_t *rec, size_t avail, uint64_t *lsn, uint32_t *len,
+			   uint32_t *count);
+
 struct cdp_chunklog;   /* segment files of one store */
-int cdp_chunklog_open(const char *segdir, int writer, uint32_t durable_seg,
-		      uint64_t durable_off, struct cdp_chunklog **out);
+/* Opens the segment directory (reading nothing yet); a writer's first
+ * append starts a new segment after the newest one there. */
+int cdp_chunklog_open(const char *segdir, int writer, struct cdp_chunklog **out);
 void cdp_chunklog_close(struct cdp_chunklog *cl);
+/* The newest segment id when the log was opened (0: none). */
+uint32_t cdp_chunklog_last_segment(const struct cdp_chunklog *cl);
 /* Writer: appends a record; *loc receives where.  Opens/rolls segments. */
 int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
 			struct cdp_chunk_loc *loc);
+/* Writer: appends an index record; *seg and *end receive the segment and
+ * the offset just past the record. */
+int cdp_chunklog_append_index(struct cdp_chunklog *cl, uint64_t lsn, const void *payload,
+			      uint32_t len, uint32_t count, uint32_t *seg, uint64_t *end);
+
+/* One valid record met by a scan; payload points into the scan's buffer
+ * and lives until the callback returns. */
+enum { CDP_LOGREC_CHUNK = 1, CDP_LOGREC_INDEX = 2 };
+struct cdp_logrec {
+	int kind;
+	uint32_t segment;
+	uint64_t offset, end;        /* the record's bytes in the segment */
+	const uint8_t *payload;      /* chunk: the stored bytes; index: the entries */
+	uint32_t len;
+	/* chunk records */
+	uint8_t sha[CDP_HASH_BYTES];
+	uint32_t raw_len, stored_len;
+	int zstd;
+	/* index records */
+	uint64_t lsn;
+	uint32_t count;
+};
+typedef int (*cdp_logrec_fn)(void *arg, const struct cdp_logrec *r);
+/* Where a scan stopped: why is NULL when it read every segment to its end
+ * (segment/offset: the end of the newest), else what was wrong at
+ * segment/offset (a missing file, a bad header, an invalid or incomplete
+ * record, a segment shorter than the start offset). */
+struct cdp_scan_end {
+	uint32_t segment;
+	uint64_t offset;
+	const char *why;
+	uint32_t last_segment;   /* the newest segment when the scan began */
+};
+/* Reads the log from (seg, off) to its end, record by record in order
+ * (seg 0: from the first segment), and calls fn for each valid record
+ * (chunk records are checked: header, CRC).  Returns fn's first non-zero
+ * value, a negative errno for an I/O error, else 0; *end says where and why
+ * it stopped.  Takes no lock: a writer may be appending meanwhile (its
+ * newest record may then read as incomplete). */
+int cdp_chunklog_scan(struct cdp_chunklog *cl, uint32_t seg, uint64_t off, cdp_logrec_fn fn,
+		      void *arg, struct cdp_scan_end *end);
+/* Writer: the segment the log rolled away from, and its final length,
+ * once (1; 0 when no segment was sealed since the last call). */
+int cdp_chunklog_take_sealed(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *end);
+/* Writer: cuts segment seg at off (a torn tail) and syncs it. */
+int cdp_chunklog_cut(struct cdp_chunklog *cl, uint32_t seg, uint64_t off);
 /* Writer: fdatasync of what was appended since the last sync. */
 int cdp_chunklog_sync(struct cdp_chunklog *cl);
 /* Writer: drops what was appended since the last sync (after a failure). */
@@ -239,10 +306,69 @@ void cdp_chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off
 int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		      const struct cdp_chunk_loc *loc, void *out);
 
+/* 1 when a block of len bytes looks incompressible (a sampled entropy
+ * estimate, chunklog.c): cdp_chunk_compress then stores it raw at once. */
+int cdp_chunk_incompressible(const void *raw, size_t len);
 /* Compression in the caller's thread; out must hold raw bound
  * (ZSTD_compressBound).  Returns the stored length and sets *zstd, or
  * -errno. */
 ssize_t cdp_chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd);
+
+/* ------------------------------------------------ the index log */
+
+/* Internal open flag: move the index aside and rebuild it from the log. */
+#define CDP_STORE_REBUILD (1u << 8)
+
+/* The index writes of one commit, kept as a RocksDB batch and as the
+ * payload of an index record (indexlog.c).  An append that fails (no
+ * memory, too large) is remembered in err and returned by the commit. */
+struct cdp_ibatch {
+	rocksdb_writebatch_t *wb;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t count;
+	int err;
+};
+int cdp_ibatch_init(struct cdp_ibatch *b);
+void cdp_ibatch_release(struct cdp_ibatch *b);
+void cdp_ibatch_clear(struct cdp_ibatch *b);
+void cdp_ibatch_put(struct cdp_ibatch *b, struct cdp_store *s, int cf, const struct cdp_key *k,
+		    const void *val, size_t vlen);
+void cdp_ibatch_delete(struct cdp_ibatch *b, struct cdp_store *s, int cf,
+		       const struct cdp_key *k);
+/* Writer: appends b as one index record, fdatasync()s the segment (and so
+ * every chunk appended before it), then applies b to the index with the
+ * log position, WAL unsynced; clears b.  Errors: CDP_ENOSPACE (the log's
+ * disk is full), other negative errnos; on a log error nothing of b is
+ * anywhere; on an index error the record is in the log and is applied
+ * before the next commit (or by the next open).  The _locked form is for
+ * the holder of s->log_lock (the writer thread during a group). */
+int cdp_index_commit(struct cdp_store *s, struct cdp_ibatch *b);
+int cdp_index_commit_locked(struct cdp_store *s, struct cdp_ibatch *b);
+/* Writer: applies b to the index only (heartbeats); clears b. */
+int cdp_index_write_unlogged(struct cdp_store *s, struct cdp_ibatch *b);
+/* Decodes an index record's entries into wb (NULL: only checks them). */
+int cdp_index_record_decode(struct cdp_store *s, const uint8_t *p, size_t len, uint32_t count,
+			    rocksdb_writebatch_t *wb);
+/* The index's position in the log: "durable" and "lsn" (zeros: none). */
+int cdp_index_position(struct cdp_store *s, uint32_t *seg, uint64_t *off, uint64_t *lsn);
+struct cdp_replay_result {
+	uint64_t applied;        /* index records applied */
+	uint64_t lsn;            /* the newest lsn in the index after it */
+	int torn;                /* stopped at a torn tail of the newest segment */
+	int damaged;             /* stopped at damage (end says where and why) */
+	struct cdp_scan_end end;
+};
+/* Applies every index record of the log from (seg, off) whose lsn follows
+ * lsn, in order, to the index; stops at the end, a torn tail or damage. */
+int cdp_index_replay(struct cdp_store *s, uint32_t seg, uint64_t off, uint64_t lsn,
+		     struct cdp_replay_result *res);
+/* Open time: replays the log past the index's position; a writer cuts a
+ * torn tail.  CDP_ECORRUPT (logged, with where and why) when the log is
+ * damaged past that position, unless the store is opened to be rebuilt
+ * (CDP_STORE_REBUILD): the index then keeps the prefix before the damage
+ * and s->replayed says where it stopped. */
+int cdp_index_reconcile(struct cdp_store *s);
 
 /* --------------------------------------------------- block cache */
 
@@ -276,6 +402,7 @@ struct cdp_store {
 	char *path;
 	unsigned flags;
 	int writer;                 /* WRITE mode */
+	int format;                 /* 1 (read only) or CDP_FORMAT_VERSION */
 	int lock_fd;                /* FORMAT, OFD write lock held by a writer */
 	uint32_t block_size;
 	struct cdp_store_options opts;
@@ -286,10 +413,17 @@ struct cdp_store {
 	rocksdb_column_family_handle_t *cf[CF_COUNT];
 	rocksdb_readoptions_t *ropts;
 	rocksdb_writeoptions_t *wopts_sync;
+	rocksdb_writeoptions_t *wopts_nosync;
 	char *secondary_dir;        /* readers: private, removed on close */
 
 	struct cdp_chunklog *chunks;
 	struct cdp_cache *cache;
+	/* the log's writing end: one index record at a time (indexlog.c) */
+	pthread_mutex_t log_lock;
+	uint64_t lsn;                        /* the newest index record's lsn */
+	struct cdp_replay_result replayed;   /* what the open's reconcile did */
+	char aside[PATH_MAX];                /* rebuild: where the old index went */
+	rocksdb_writebatch_t *unapplied;     /* logged, refused by the index */
 
 	pthread_mutex_t meta_lock;  /* host/root meta read-modify-write */
 	struct cdp_writer *w;       /* writer thread state, NULL for readers */
@@ -297,8 +431,9 @@ struct cdp_store {
 
 /* Meta helpers (store.c).  Values are heap (free()), NULL when absent. */
 int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len);
-int cdp_store_put_sync(struct cdp_store *s, int cf, const struct cdp_key *k,
-		       const void *val, size_t len);
+/* A meta value of exactly len bytes into out: 1, 0 when absent,
+ * CDP_ECORRUPT for another length, or the read's error. */
+int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out, size_t len);
 int cdp_store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id);
 int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts);
 int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v);

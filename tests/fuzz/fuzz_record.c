@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_setup(dir, sizeof(dir));
 	fuzz_write_segment(dir, rec, REC_HEADER_BYTES + size, path, sizeof(path));
 
-	CHECK(cdp_chunklog_open(dir, 0, 0, 0, &cl) == 0);
+	CHECK(cdp_chunklog_open(dir, 0, &cl) == 0);
 	loc.segment = 1;
 	loc.offset = SEG_HEADER_BYTES;
 	loc.stored_len = (uint32_t)size;

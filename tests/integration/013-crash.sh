@@ -17,11 +17,8 @@ DATA=$T/data
 make_baseline "$DATA"
 before=("${DAEMON_PIDS[@]}")
 capture_start "$DATA"
-victims=()
-for p in "${DAEMON_PIDS[@]}"; do
-	case " ${before[*]} " in *" $p "*) ;; *) victims+=("$p") ;; esac
-done
-[ ${#victims[@]} -ge 1 ] || fail "cannot find the capture daemon's pid (no cdpfs process naming '$T')"
+new_daemon_pids "${before[@]}"
+victims=("${VICTIMS[@]}")
 log "capture daemon pid(s): ${victims[*]}"
 
 printf 'synced\n' >"$DATA/synced"
@@ -35,23 +32,8 @@ sleep 1
 checkpoint after-period "$DATA"
 
 log "SIGKILL to the capture daemon ${victims[*]}"
-kill -KILL "${victims[@]}"
-# The dead daemon stays a zombie until its parent (init, after daemonising)
-# reaps it; some PID 1s (containers, this VM's) reap only every few seconds,
-# and the store takes a zombie's pid for a live session.  Wait for the reap,
-# so that this test checks crash recovery; a zombie that outlives 30 s is
-# left for the restart below to trip over.
-for i in $(seq 1 300); do
-	zombie=0
-	for p in "${victims[@]}"; do [ -e "/proc/$p" ] && zombie=1; done
-	[ $zombie = 0 ] && break
-	sleep 0.1
-done
-log "killed daemon reaped after $((i / 10)).$((i % 10)) s (zombie=$zombie)"
+crash_capture "$DATA" "${victims[@]}"
 ls "$DATA" >/dev/null 2>&1 && log "note: '$DATA' still answers after the daemon was killed"
-fusermount3 -uz "$DATA" 2>/dev/null || umount -l "$DATA" 2>/dev/null || true
-is_mounted "$DATA" && fail "cannot unmount the dead capture mount on '$DATA'"
-CAPTURED=()
 manifest "$DATA" >"$T/native-after-crash.manifest"
 
 verify_checkpoints

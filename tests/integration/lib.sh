@@ -368,6 +368,39 @@ store_unchanged() {
 	return 0
 }
 
+# new_daemon_pids BEFORE...: the daemon pids recorded (DAEMON_PIDS) that are
+# not among BEFORE, in VICTIMS; fails when there is none.
+new_daemon_pids() {
+	local p
+	VICTIMS=()
+	for p in "${DAEMON_PIDS[@]}"; do
+		case " $* " in *" $p "*) ;; *) VICTIMS+=("$p") ;; esac
+	done
+	[ ${#VICTIMS[@]} -ge 1 ] || fail "cannot find the capture daemon's pid (no new cdpfs process naming '$T')"
+}
+
+# crash_capture DIR PID...: SIGKILL to the capture daemon PIDs (recorded by
+# this test), then takes the dead mount off DIR.  The dead daemon stays a
+# zombie until its parent (init, after daemonising) reaps it; some PID 1s
+# (containers, this VM's) reap only every few seconds, and the store takes a
+# zombie's pid for a live session: wait up to 30 s for the reap, so that a
+# test checks crash recovery.
+crash_capture() {
+	local dir=$1 p i zombie
+	shift
+	kill -KILL "$@"
+	for i in $(seq 1 300); do
+		zombie=0
+		for p in "$@"; do [ -e "/proc/$p" ] && zombie=1; done
+		[ $zombie = 0 ] && break
+		sleep 0.1
+	done
+	log "killed daemon reaped after $((i / 10)).$((i % 10)) s (zombie=$zombie)"
+	fusermount3 -uz "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null || true
+	is_mounted "$dir" && fail "cannot unmount the dead capture mount on '$dir'"
+	CAPTURED=()
+}
+
 # make_baseline DIR: fills DIR with a small tree (files of several sizes,
 # a sub dir, a symlink, a hard link, an xattr) before capture starts.
 make_baseline() {

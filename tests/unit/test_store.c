@@ -639,14 +639,19 @@ static void test_open_errors(void **state)
 	snprintf(path, sizeof(path), "%s/FORMAT", f->dir);
 	fp = fopen(path, "w");
 	assert_non_null(fp);
-	fputs("cdpfs store format 2\n", fp);
+	fputs("cdpfs store format 3\n", fp);
 	fclose(fp);
 	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_READ, NULL, &s2), -CDP_EVERSION);
+	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_WRITE, NULL, &s2), -CDP_EVERSION);
+	/* format 1 is read, never written */
+	fp = fopen(path, "w");
+	fputs("cdpfs store format 1\n", fp);
+	fclose(fp);
 	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_WRITE, NULL, &s2), -CDP_EVERSION);
 	unlink(path);
 	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_READ, NULL, &s2), -CDP_ENOSTORE);
 	fp = fopen(path, "w");
-	fputs("cdpfs store format 1\n", fp);
+	fputs("cdpfs store format 2\n", fp);
 	fclose(fp);
 	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_WRITE, NULL, &f->s), 0);
 	assert_int_equal(cdp_journal_open(f->s, "db01", &f->j), 0);
