@@ -79,13 +79,56 @@ static int64_t host_now(struct cdp_journal *j)
 	return now;
 }
 
+/* The root's heartbeat: the instant it was last known captured (0: none). */
+static int root_alive(struct cdp_store *s, uint32_t host, uint32_t root_id, int64_t *alive)
+{
+	struct cdp_key k;
+	uint8_t v[8];
+	int ret;
+
+	*alive = 0;
+	cdp_key_host_meta(&k, host, HM_ALIVE, 1, root_id);
+	ret = cdp_store_get_fixed(s, &k, v, sizeof(v));
+	if (ret > 0)
+		*alive = (int64_t)get_u64be(v);
+	return ret < 0 ? ret : 0;
+}
+
+/* Adds (live 1) or removes root_id from the roots whose heartbeat the
+ * writer moves. */
+static int live_root_set(struct cdp_journal *j, uint32_t root_id, int live)
+{
+	struct cdp_writer *w = j->s->w;
+	struct cdp_host_state *h = j->h;
+	uint32_t *nl;
+	size_t i;
+	int ret = 0;
+
+	pthread_mutex_lock(&w->qlock);
+	for (i = 0; i < h->nlive_roots && h->live_roots[i] != root_id; i++)
+		;
+	if (live && i == h->nlive_roots) {
+		nl = realloc(h->live_roots, (h->nlive_roots + 1) * sizeof(*nl));
+		if (nl) {
+			h->live_roots = nl;
+			h->live_roots[h->nlive_roots++] = root_id;
+		} else {
+			ret = -ENOMEM;
+		}
+	} else if (!live && i < h->nlive_roots) {
+		h->live_roots[i] = h->live_roots[--h->nlive_roots];
+	}
+	pthread_mutex_unlock(&w->qlock);
+	return ret;
+}
+
 int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t *root_id,
 			   int *resuming)
 {
 	struct cdp_store *s = j->s;
 	struct cdp_writer *w = s->w;
 	struct root_find f = { .path = abs_path };
-	int64_t last_ts, since = 0;
+	int64_t last_ts, alive, since = 0;
 	int ret, was_degraded;
 
 	if (!abs_path || abs_path[0] != '/' || strlen(abs_path) > 4095)
@@ -107,13 +150,23 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t
 	}
 	pthread_mutex_unlock(&w->qlock);
 	if (f.found) {
-		if (f.rec.active) {
-			/* crashed session: it ends at the host's last journaled op */
+		if (f.rec.active && !f.rec.gap_from) {
+			/* crashed session: it ends at the last instant it is known
+			 * to have captured: its heartbeat (HM_ALIVE), else the
+			 * host's last journaled op, else its start */
 			ret = cdp_store_host_meta_i64(s, j->h->id, HM_LATEST, 1, &last_ts);
 			if (ret < 0)
 				goto out;
-			f.rec.gap_from = last_ts > f.rec.session_start ? last_ts :
-				f.rec.session_start;
+			ret = root_alive(s, j->h->id, f.rec.root_id, &alive);
+			if (ret < 0)
+				goto out;
+			f.rec.gap_from = f.rec.session_start;
+			if (last_ts > f.rec.gap_from)
+				f.rec.gap_from = last_ts;
+			if (alive > f.rec.gap_from)
+				f.rec.gap_from = alive;
+		} else if (f.rec.active) {
+			/* crashed while a gap was still open (a resync): it goes on */
 		} else if (!f.rec.gap_from) {
 			f.rec.gap_from = f.rec.session_end;
 		}
@@ -177,6 +230,8 @@ int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t roo
 		f.rec.gap_from = 0;
 	}
 	ret = root_put(s, j->h->id, &f.rec);
+	if (ret == 0)
+		ret = live_root_set(j, root_id, 1);
 out:
 	cdp_root_rec_release(&f.rec);
 	pthread_mutex_unlock(&s->meta_lock);
@@ -192,6 +247,7 @@ int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
 	int ret, fret;
 
 	fret = cdp_writer_flush(s);
+	live_root_set(j, root_id, 0);
 	pthread_mutex_lock(&s->meta_lock);
 	ret = cdp_store_for_each_root(s, j->h->id, root_find_fn, &f);
 	if (ret == 0 && !f.found)

@@ -221,6 +221,23 @@ static void wb_put(struct group *g, int cf, const struct cdp_key *k, const void 
 	cdp_ibatch_put(&g->ib, g->s, cf, k, v, len);
 }
 
+/* Each live root of h was captured through complete_through: so a crash's
+ * gap starts within a second of the crash, not at the root's last change. */
+static void put_alive(struct group *g, struct cdp_host_state *h)
+{
+	struct cdp_key k;
+	uint8_t v[8];
+	size_t i;
+
+	put_u64be(v, (uint64_t)h->complete_through);
+	pthread_mutex_lock(&g->s->w->qlock);
+	for (i = 0; i < h->nlive_roots; i++) {
+		cdp_key_host_meta(&k, h->id, HM_ALIVE, 1, h->live_roots[i]);
+		wb_put(g, CF_META, &k, v, 8);
+	}
+	pthread_mutex_unlock(&g->s->w->qlock);
+}
+
 /* Counters of every host (and complete_through on the final write). */
 static void put_counters(struct group *g)
 {
@@ -249,6 +266,7 @@ static void put_counters(struct group *g)
 			cdp_key_host_meta(&k, h->id, HM_COMPLETE, 0, 0);
 			put_u64be(v, (uint64_t)h->complete_through);
 			wb_put(g, CF_META, &k, v, 8);
+			put_alive(g, h);
 		}
 	}
 }
@@ -714,6 +732,7 @@ static void writer_free(struct cdp_writer *w)
 
 	for (h = w->hosts; h; h = hn) {
 		hn = h->next;
+		free(h->live_roots);
 		free(h->name);
 		free(h);
 	}

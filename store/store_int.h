@@ -116,6 +116,7 @@ enum {
 	HM_COMPLETE = 'c', /* i64 complete_through_ts */
 	HM_ROOT = 'r',     /* + u32 root id: root record */
 	HM_NEXT_ROOT = 'R',/* u32 */
+	HM_ALIVE = 'a',    /* + u32 root id: i64, the root was captured through here */
 };
 
 /* Returns the seq of a versioned key (its last 8 bytes, un-inverted). */
@@ -395,6 +396,10 @@ struct cdp_host_state {
 	uint64_t committed_seq;   /* protected by writer thread only */
 	int64_t committed_ts;
 	int64_t complete_through;
+	/* roots a session of this process captures (ready, not ended), whose
+	 * HM_ALIVE the writer moves with complete_through; protected by qlock */
+	uint32_t *live_roots;
+	size_t nlive_roots;
 	struct cdp_host_state *next;
 };
 

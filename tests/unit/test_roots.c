@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,9 @@ static int put_block(struct cdp_journal *j, uint64_t fid, int c, int64_t *ts)
 	return cdp_op_commit(op, NULL, ts);
 }
 
-/* Runs in a child: captures, then dies without ending its session. */
+/* Runs in a child: captures, idles for 1.5 s (its heartbeats go on), then
+ * dies without ending its session.  Prints the last op's instant, then the
+ * instant just before the kill. */
 static void crashing_child(void)
 {
 	struct cdp_store *s;
@@ -87,10 +90,91 @@ static void crashing_child(void)
 	    cdp_journal_root_ready(j, id, CDP_ROOT_FID) || put_block(j, fid, 2, &ts) ||
 	    cdp_journal_sync(j))
 		_exit(2);
-	printf("%lld\n", (long long)ts);
+	usleep(1500000);
+	printf("%lld %lld\n", (long long)ts, (long long)cdp_now_ns());
 	fflush(stdout);
 	kill(getpid(), SIGKILL);   /* a crash: no cleanup of any kind */
 	_exit(3);
+}
+
+/* Runs in a child after a crash: resumes the root, journals during the
+ * resync, idles 1.5 s and dies before the resync is done. */
+static void resync_crashing_child(void)
+{
+	struct cdp_store *s;
+	struct cdp_journal *j;
+	uint32_t id;
+	uint64_t fid;
+	int64_t ts;
+	int resuming;
+
+	if (cdp_store_open(dir, CDP_STORE_WRITE, NULL, &s) ||
+	    cdp_journal_open(s, "db01", &j) ||
+	    cdp_journal_root_begin(j, "/data", &id, &resuming) || !resuming ||
+	    cdp_journal_new_fid(j, &fid) || put_block(j, fid, 3, &ts) || cdp_journal_sync(j))
+		_exit(2);
+	usleep(1500000);
+	kill(getpid(), SIGKILL);
+	_exit(3);
+}
+
+static pid_t run_child(void (*fn)(void), char *line, size_t size)
+{
+	int pipefd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		fn();
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], line, size - 1);
+	line[n > 0 ? n : 0] = 0;
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status))
+		fail_msg("child: expected it killed, got exit %d",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return pid;
+}
+
+/*
+ * A crash during the resync that follows a crash: the gap opened by the
+ * first crash is still open, and must keep its start (the first session's
+ * last heartbeat), not move to the second session's activity: the resync
+ * never completed, so nothing between them is known captured.
+ */
+static void test_crash_during_resync(void **state)
+{
+	struct cdp_store *s;
+	struct cdp_journal *j;
+	struct cdp_host_info *h;
+	int64_t last_ts, killed_ts;
+	char line[64];
+	uint32_t id;
+	size_t n;
+	int resuming;
+
+	run_child(crashing_child, line, sizeof(line));
+	assert_int_equal(sscanf(line, "%" SCNd64 " %" SCNd64, &last_ts, &killed_ts), 2);
+	run_child(resync_crashing_child, line, sizeof(line));
+	assert_int_equal(cdp_store_open(dir, CDP_STORE_WRITE, NULL, &s), 0);
+	assert_int_equal(cdp_journal_open(s, "db01", &j), 0);
+	assert_int_equal(cdp_journal_root_begin(j, "/data", &id, &resuming), 0);
+	assert_int_equal(cdp_journal_root_ready(j, id, CDP_ROOT_FID), 0);
+	assert_int_equal(cdp_store_hosts(s, &h, &n), 0);
+	assert_int_equal(h[0].roots[0].ngaps, 1);
+	if (h[0].roots[0].gaps[0].from_ts_ns > killed_ts)
+		fail_msg("gap after a crash during the resync: expected it to start by the "
+			 "first crash (%lld), got %lld", (long long)killed_ts,
+			 (long long)h[0].roots[0].gaps[0].from_ts_ns);
+	cdp_host_info_free(h, n);
+	cdp_journal_close(j);
+	cdp_store_close(s);
 }
 
 static void test_crashed_session(void **state)
@@ -101,7 +185,7 @@ static void test_crashed_session(void **state)
 	struct cdp_view *v;
 	int pipefd[2], status, resuming;
 	char line[64] = "";
-	int64_t last_ts;
+	int64_t last_ts, killed_ts, from;
 	uint32_t id;
 	uint8_t buf[BS];
 	size_t n;
@@ -121,7 +205,7 @@ static void test_crashed_session(void **state)
 	if (!WIFSIGNALED(status))
 		fail_msg("child: expected it killed after capturing, got exit %d",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	last_ts = atoll(line);
+	assert_int_equal(sscanf(line, "%" SCNd64 " %" SCNd64, &last_ts, &killed_ts), 2);
 
 	/* the dead writer's lock is gone */
 	assert_int_equal(cdp_store_open(dir, CDP_STORE_WRITE, NULL, &s), 0);
@@ -136,9 +220,13 @@ static void test_crashed_session(void **state)
 	assert_int_equal(cdp_journal_root_ready(j, id, CDP_ROOT_FID), 0);
 	assert_int_equal(cdp_store_hosts(s, &h, &n), 0);
 	assert_int_equal(h[0].roots[0].ngaps, 1);
-	if (h[0].roots[0].gaps[0].from_ts_ns != last_ts)
-		fail_msg("crash gap: expected it to start at the last op %lld, got %lld",
-			 (long long)last_ts, (long long)h[0].roots[0].gaps[0].from_ts_ns);
+	/* the gap starts at the dead session's last heartbeat: after its last
+	 * op (it idled 1.5 s), within about a second of the kill */
+	from = h[0].roots[0].gaps[0].from_ts_ns;
+	if (from < last_ts + 400000000LL || from > killed_ts)
+		fail_msg("crash gap: expected it to start between %lld (0.4 s after the last "
+			 "op) and %lld (the kill), got %lld", (long long)(last_ts + 400000000LL),
+			 (long long)killed_ts, (long long)from);
 	assert_true(h[0].roots[0].gaps[0].to_ts_ns > last_ts);
 	cdp_host_info_free(h, n);
 	/* what the dead process committed is there */
@@ -249,6 +337,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		/* first: it forks, best before any RocksDB thread exists */
 		cmocka_unit_test_setup_teardown(test_crashed_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_during_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_and_read_errors, setup, teardown),
 		cmocka_unit_test(test_zombie_is_not_alive),
 	};
