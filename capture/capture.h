@@ -24,6 +24,7 @@
 #define CDP_CAPTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct cdp_capture_request {
 	const char *store;        /* store directory, created if missing */
@@ -47,5 +48,26 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 /* Flushes the journal of dir, unmounts it and waits for it (and, when it
  * was the last one, the daemon) to be gone.  Same error convention. */
 int cdp_capture_stop(const char *store, const char *dir, char *err, size_t errlen);
+
+/* What the capture daemon of a store says of itself ("status" request). */
+struct cdp_capture_dir {
+	char *path;
+	int ready;                /* captured (0: taking its baseline, stopping) */
+};
+struct cdp_capture_status {
+	int pid;
+	int degraded;             /* the journal records nothing (store full, errors) */
+	int64_t degraded_since_ts_ns;
+	uint64_t lag_p50_us, lag_p99_us;   /* journal lag over the last minute */
+	uint64_t ops, bytes_in, queue_bytes;   /* since the daemon started */
+	size_t ndirs;
+	struct cdp_capture_dir *dirs;
+};
+
+/* Asks the daemon of store.  0 and *st filled (free with
+ * cdp_capture_status_free()); -ENOENT or -ECONNREFUSED when no daemon
+ * listens; -EPROTO for a reply it does not understand; other -errno. */
+int cdp_capture_status(const char *store, struct cdp_capture_status *st);
+void cdp_capture_status_free(struct cdp_capture_status *st);
 
 #endif /* CDP_CAPTURE_H */

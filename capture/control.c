@@ -7,6 +7,10 @@
  *   add HOST DIR      -> "ok" once DIR is protected, or "err MESSAGE"
  *   stop DIR          -> "ok PID LAST" (LAST 1: the daemon then exits)
  *   list              -> "ok PID DIR DIR ..."
+ *   status            -> "ok PID DEGRADED SINCE_NS LAG_P50_US LAG_P99_US OPS
+ *                         BYTES_IN QUEUE_BYTES" then, per directory served,
+ *                         "READY DIR" (READY 1: captured, 0: taking its
+ *                         baseline or stopping); lags over the last minute
  *
  * Fields are separated by one space; '%', space, tab, newline and CR in a
  * field are written as %25, %20, %09, %0A, %0D (cap_field_escape()).  The
@@ -14,6 +18,7 @@
  * "err MESSAGE".
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,4 +162,52 @@ void cap_ctl_reply(int fd, const char *fmt, ...)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	cap_write_all(fd, line, (size_t)n);
+}
+
+int cdp_capture_status(const char *store, struct cdp_capture_status *st)
+{
+	char reply[16384], *save = NULL, *tok, *path;
+	struct cdp_capture_dir *nd;
+	long long since;
+	int rc, n = 0, ready;
+
+	memset(st, 0, sizeof(*st));
+	rc = cap_ctl_request(store, "status\n", reply, sizeof(reply));
+	if (rc < 0)
+		return rc;
+	if (sscanf(reply, "ok %d %d %lld %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+		   " %" SCNu64 "%n", &st->pid, &st->degraded, &since, &st->lag_p50_us,
+		   &st->lag_p99_us, &st->ops, &st->bytes_in, &st->queue_bytes, &n) != 8)
+		return -EPROTO;
+	st->degraded_since_ts_ns = since;
+	for (tok = strtok_r(reply + n, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		ready = atoi(tok);
+		path = strtok_r(NULL, " ", &save);
+		if (!path) {
+			cdp_capture_status_free(st);
+			return -EPROTO;
+		}
+		cap_field_unescape(path);
+		nd = realloc(st->dirs, (st->ndirs + 1) * sizeof(*nd));
+		if (nd)
+			st->dirs = nd;
+		if (!nd || !(path = strdup(path))) {
+			cdp_capture_status_free(st);
+			return -ENOMEM;
+		}
+		st->dirs[st->ndirs].path = path;
+		st->dirs[st->ndirs++].ready = ready;
+	}
+	return 0;
+}
+
+void cdp_capture_status_free(struct cdp_capture_status *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->ndirs; i++)
+		free(st->dirs[i].path);
+	free(st->dirs);
+	st->dirs = NULL;
+	st->ndirs = 0;
 }

@@ -469,6 +469,33 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 	cap_ctl_reply(fd, "ok %d %d", (int)getpid(), last);
 }
 
+/* "status": the journal's state and the directories served (control.c). */
+static void handle_status(struct cap_daemon *d, int fd)
+{
+	char out[8192], esc[PATH_MAX * 3];
+	struct cdp_journal_stats st;
+	struct cap_root *r;
+	size_t o;
+
+	memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&d->lock);
+	if (d->hosts)
+		cdp_journal_stats(d->hosts->journal, &st);
+	o = (size_t)snprintf(out, sizeof(out), "ok %d %d %lld %llu %llu %llu %llu %llu",
+			     (int)getpid(), st.degraded, (long long)st.degraded_since_ts_ns,
+			     (unsigned long long)st.lag_1m_p50_us,
+			     (unsigned long long)st.lag_1m_p99_us, (unsigned long long)st.ops,
+			     (unsigned long long)st.bytes_in, (unsigned long long)st.queue_bytes);
+	for (r = d->roots; r; r = r->next) {
+		cap_field_escape(r->path, esc, sizeof(esc));
+		if (o + strlen(esc) + 4 < sizeof(out))
+			o += (size_t)snprintf(out + o, sizeof(out) - o, " %d %s",
+					      r->ready && !r->stopping, esc);
+	}
+	pthread_mutex_unlock(&d->lock);
+	cap_ctl_reply(fd, "%s", out);
+}
+
 /* The pid of the process at the other end of a control connection, 0 when
  * unknown. */
 static pid_t peer_pid(int fd)
@@ -509,6 +536,8 @@ static void *conn_main(void *arg)
 			cap_ctl_reply(c->fd, "ok");
 	} else if (strcmp(cmd, "stop") == 0 && a1) {
 		handle_stop(d, c->fd, a1);
+	} else if (strcmp(cmd, "status") == 0) {
+		handle_status(d, c->fd);
 	} else if (strcmp(cmd, "list") == 0) {
 		char out[8192], esc[PATH_MAX * 3];
 		size_t o = (size_t)snprintf(out, sizeof(out), "ok %d", (int)getpid());

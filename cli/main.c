@@ -18,6 +18,7 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_mount,
 	&cli_cmd_umount,
 	&cli_cmd_hosts,
+	&cli_cmd_status,
 	&cli_cmd_overlay,
 	&cli_cmd_drill,
 	&cli_cmd_bisect,

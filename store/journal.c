@@ -243,26 +243,44 @@ int cdp_journal_degraded(struct cdp_journal *j, int64_t *since_ts_ns)
 	return d;
 }
 
+/* p50 and p99 (upper bounds of power-of-two buckets, us) of a histogram. */
+static void lag_quantiles(const uint64_t *hist, const uint64_t *hist2, uint64_t *p50,
+			  uint64_t *p99)
+{
+	uint64_t total = 0, acc = 0, c;
+	int b;
+
+	*p50 = *p99 = 0;
+	for (b = 0; b < LAG_BUCKETS; b++)
+		total += hist[b] + (hist2 ? hist2[b] : 0);
+	for (b = 0; b < LAG_BUCKETS && total; b++) {
+		c = hist[b] + (hist2 ? hist2[b] : 0);
+		acc += c;
+		if (!*p50 && acc * 2 >= total)
+			*p50 = 1ull << b;
+		if (acc * 100 >= total * 99) {
+			*p99 = 1ull << b;
+			break;
+		}
+	}
+}
+
 void cdp_journal_stats(struct cdp_journal *j, struct cdp_journal_stats *st)
 {
 	struct cdp_writer *w = j->s->w;
-	uint64_t total = 0, acc = 0;
-	int b;
+	int64_t age;
 
 	pthread_mutex_lock(&w->qlock);
 	*st = w->st;
 	st->queue_bytes = w->queue_bytes;
-	for (b = 0; b < LAG_BUCKETS; b++)
-		total += w->lag_hist[b];
-	for (b = 0; b < LAG_BUCKETS && total; b++) {
-		acc += w->lag_hist[b];
-		if (!st->lag_p50_us && acc * 2 >= total)
-			st->lag_p50_us = 1ull << b;
-		if (acc * 100 >= total * 99) {
-			st->lag_p99_us = 1ull << b;
-			break;
-		}
-	}
+	lag_quantiles(w->lag_hist, NULL, &st->lag_p50_us, &st->lag_p99_us);
+	/* windows older than two minutes hold nothing of the last minute */
+	age = mono_ns() - w->lag_win_start;
+	if (age < 120000000000LL)
+		lag_quantiles(w->lag_win[0], w->lag_win[1], &st->lag_1m_p50_us,
+			      &st->lag_1m_p99_us);
+	st->degraded = w->degraded;
+	st->degraded_since_ts_ns = w->degraded ? w->degraded_since : 0;
 	pthread_mutex_unlock(&w->qlock);
 }
 

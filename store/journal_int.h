@@ -85,6 +85,10 @@ struct cdp_writer {
 	struct imap_entry *imap[IMAP_BUCKETS];
 	struct cdp_journal_stats st;
 	uint64_t lag_hist[LAG_BUCKETS];
+	/* the same over the last minute or two: [0] this minute, [1] the
+	 * previous one; turned over by lag_record */
+	uint64_t lag_win[2][LAG_BUCKETS];
+	int64_t lag_win_start;        /* mono ns when [0] began */
 	int64_t last_commit_mono_ns;
 	struct work_pool *pool;   /* writer thread only */
 	uint8_t **scratch;        /* a compression buffer per pool thread */

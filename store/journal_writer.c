@@ -576,7 +576,9 @@ out_free:
 	return ret;
 }
 
-static void lag_record(struct cdp_writer *w, int64_t lag_ns)
+/* Under qlock: one op's lag, in the histogram of the whole session and in
+ * the window of the last minute. */
+static void lag_record(struct cdp_writer *w, int64_t lag_ns, int64_t now_mono)
 {
 	uint64_t us = lag_ns > 0 ? (uint64_t)lag_ns / 1000 : 0;
 	int b = 0;
@@ -586,6 +588,14 @@ static void lag_record(struct cdp_writer *w, int64_t lag_ns)
 		b++;
 	}
 	w->lag_hist[b]++;
+	if (now_mono - w->lag_win_start >= 60000000000LL) {
+		memcpy(w->lag_win[1], w->lag_win[0], sizeof(w->lag_win[0]));
+		memset(w->lag_win[0], 0, sizeof(w->lag_win[0]));
+		if (now_mono - w->lag_win_start >= 120000000000LL)
+			memset(w->lag_win[1], 0, sizeof(w->lag_win[1]));
+		w->lag_win_start = now_mono;
+	}
+	w->lag_win[0][b]++;
 }
 
 /* Writes one cut of the queue; returns 0 or the error that degraded it. */
@@ -708,7 +718,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->qlock);
 		for (op = batch; op; op = next) {
 			next = op->next;
-			lag_record(w, done_mono - op->enq_mono_ns);
+			lag_record(w, done_mono - op->enq_mono_ns, done_mono);
 			cdp_op_free(op);
 		}
 		w->queue_bytes -= bytes;

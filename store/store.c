@@ -258,6 +258,9 @@ static int add_root_fn(void *arg, struct root_rec *r)
 	ri->fid = r->fid;
 	ri->baseline_ts_ns = r->baseline_ts;
 	ri->active = r->active && cdp_store_pid_alive(r->pid);
+	ri->crashed = r->active && !ri->active;
+	ri->pid = r->active ? r->pid : 0;
+	ri->gap_from_ts_ns = r->gap_from;
 	ri->session_start_ts_ns = r->session_start;
 	ri->session_end_ts_ns = r->session_end;
 	ri->ngaps = r->ngaps;
@@ -275,12 +278,24 @@ static int host_cmp(const void *a, const void *b)
 		      ((const struct cdp_host_info *)b)->name);
 }
 
+static int root_alive_ts(struct cdp_store *s, uint32_t host, struct cdp_root_info *ri)
+{
+	struct cdp_key k;
+	uint8_t v[8];
+	int ret;
+
+	cdp_key_host_meta(&k, host, HM_ALIVE, 1, ri->root_id);
+	ret = cdp_store_get_fixed(s, &k, v, sizeof(v));
+	ri->alive_ts_ns = ret > 0 ? (int64_t)get_u64be(v) : 0;
+	return ret < 0 ? ret : 0;
+}
+
 int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n)
 {
 	rocksdb_iterator_t *it;
 	struct cdp_host_info *list = NULL, *nl, *h;
 	const char *key, *val;
-	size_t klen, vlen, count = 0, i;
+	size_t klen, vlen, count = 0, i, j;
 	int64_t v;
 	int ret = 0;
 
@@ -321,7 +336,12 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 			ret = cdp_store_host_meta_i64(s, h->host_id, HM_LATEST, 1,
 						      &h->latest_ts_ns);
 		if (ret == 0)
+			ret = cdp_store_host_meta_i64(s, h->host_id, HM_COMPLETE, 0,
+						      &h->complete_ts_ns);
+		if (ret == 0)
 			ret = cdp_store_for_each_root(s, h->host_id, add_root_fn, h);
+		for (j = 0; ret == 0 && j < h->nroots; j++)
+			ret = root_alive_ts(s, h->host_id, &h->roots[j]);
 	}
 	if (ret < 0) {
 		cdp_host_info_free(list, count);

@@ -176,6 +176,12 @@ struct cdp_root_info {
 	int active;               /* a capture session is running (not ended) */
 	int64_t session_start_ts_ns;
 	int64_t session_end_ts_ns;  /* 0 while active or after a crash */
+	int crashed;              /* its session ended without a stop (pid dead) */
+	uint32_t pid;             /* of its capture session (0 when stopped) */
+	int64_t gap_from_ts_ns;   /* start of a gap not yet closed (0: none) */
+	int64_t alive_ts_ns;      /* captured through here: its heartbeat, moved
+				   * about once a second while a session
+				   * captures it (0: never) */
 	size_t ngaps;
 	struct cdp_gap *gaps;
 };
@@ -186,6 +192,7 @@ struct cdp_host_info {
 	int64_t first_ts_ns;   /* earliest mountable instant (first baseline) */
 	int64_t latest_ts_ns;  /* instant of the newest committed operation */
 	uint64_t latest_seq;
+	int64_t complete_ts_ns;  /* every operation up to here is committed */
 	size_t nroots;
 	struct cdp_root_info *roots;
 };
@@ -338,7 +345,11 @@ struct cdp_journal_stats {
 	uint64_t ops, blocks, new_chunks, dedup_hits, zero_blocks;
 	uint64_t bytes_in, bytes_stored, commits;
 	uint64_t queue_bytes, queue_peak_bytes;
-	uint64_t lag_p50_us, lag_p99_us;   /* commit() to durable */
+	uint64_t lag_p50_us, lag_p99_us;   /* commit() to durable, whole session */
+	uint64_t lag_1m_p50_us, lag_1m_p99_us;   /* the same, over the last 1-2 minutes
+						  * (0: no op in that time) */
+	int degraded;                      /* cdp_journal_degraded() */
+	int64_t degraded_since_ts_ns;
 };
 void cdp_journal_stats(struct cdp_journal *j, struct cdp_journal_stats *st);
 

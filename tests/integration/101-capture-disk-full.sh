@@ -28,6 +28,14 @@ done
 printf 'after\n' >>"$DATA/small" || check_fail "append failed while the store was full"
 grep -q "CAPTURE DEGRADED" "$STORE/capture.log" ||
 	check_fail "the capture log does not say the store is full: $(tail -3 "$STORE/capture.log")"
+# status tells: degraded, not healthy (exit 1), the gap's start
+rc=0
+"$CDPFS" status --store "$STORE" --json >"$T/status.json" || rc=$?
+[ "$rc" -eq 1 ] || check_fail "cdpfs status with the store full exited $rc, expected 1"
+state=$(jq -r '.dirs[0].state' "$T/status.json")
+[ "$state" = degraded ] || check_fail "cdpfs status with the store full: expected state degraded, got '$state': $(head -c 600 "$T/status.json")"
+[ "$(jq '.dirs[0].gap_since_ns > 0' "$T/status.json")" = true ] ||
+	check_fail "cdpfs status with the store full shows no gap start"
 capture_stop "$DATA"
 
 mount -o remount,size=200m "$SMALL" || fail "cannot grow the tmpfs"

@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd_status.c - `cdpfs status`: is every protected directory being
+ * captured right now, and what is its RPO (how much would be lost if the
+ * machine died this instant)?  One row per directory the store knows:
+ *
+ *   state      capturing | starting (baseline or resync) | degraded (the
+ *              journal records nothing: store full or store errors) |
+ *              down (its capture died: a gap runs) | stopped
+ *   complete   the instant through which it is known captured: its
+ *              heartbeat (moved about once a second while captured), the
+ *              start of the degraded time, the last heartbeat before a crash
+ *   RPO        now minus complete (not for stopped directories)
+ * and the daemon's journal lag over the last minute, the store's size, its
+ * disk's free space and the days until full at the average rate since the
+ * first capture.
+ *
+ * Healthy: every directory that is not stopped is capturing with an RPO of
+ * at most --max-rpo (default 10 s).  Exit status 0 healthy, 1 not (for
+ * monitoring scripts), 2 could not run.  Output: aligned text, --json
+ * (stable keys, below), or --prometheus (the text exposition format, for
+ * node_exporter's textfile collector; base units, labels host and dir):
+ *   {"store", "healthy", "now", "now_ns", "max_rpo_s", "used_bytes",
+ *    "free_bytes", "days_until_full", "daemon": null | {"pid", "degraded",
+ *    "degraded_since", "degraded_since_ns", "lag_p50_s", "lag_p99_s", "ops",
+ *    "bytes_in"}, "dirs": [{"host", "path", "state", "healthy", "complete",
+ *    "complete_ns", "rpo_s", "gap_since", "gap_since_ns"}]}
+ * The store is opened read-only; the daemon is asked over its socket.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "capture/capture.h"
+#include "cli/cli.h"
+#include "store.h"
+
+enum { OPT_PROMETHEUS = 256, OPT_MAX_RPO };
+
+static const struct cli_option status_options[] = {
+	{ "max-rpo", required_argument, OPT_MAX_RPO, "--max-rpo DURATION",
+	  "the largest RPO that is still healthy (default 10s; s, m, h, d)" },
+	{ "prometheus", no_argument, OPT_PROMETHEUS, "--prometheus",
+	  "print metrics in the Prometheus text format" },
+	CLI_OPT_JSON("machine-readable output with stable keys"),
+	CLI_OPT_END
+};
+
+struct dir_status {
+	const char *host, *path;
+	const char *state;
+	int healthy;
+	int counted;            /* takes part in the exit status */
+	int64_t complete_ns;    /* 0: unknown */
+	int64_t rpo_ns;         /* -1: none (stopped) */
+	int64_t gap_since_ns;   /* 0: none */
+};
+
+struct status {
+	const char *store;
+	int64_t now;
+	int64_t max_rpo;
+	int daemon_up;
+	struct cdp_capture_status d;
+	uint64_t used, free_bytes;
+	double days_until_full;   /* < 0: unknown */
+	struct dir_status *dirs;
+	size_t ndirs;
+	int healthy;
+};
+
+static uint64_t dir_bytes(const char *path)
+{
+	char sub[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	uint64_t total = 0;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (lstat(sub, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			total += dir_bytes(sub);
+		else if (S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return total;
+}
+
+static int daemon_serves(const struct status *s, const char *path, int *ready)
+{
+	size_t i;
+
+	for (i = 0; s->daemon_up && i < s->d.ndirs; i++) {
+		if (strcmp(s->d.dirs[i].path, path) == 0) {
+			*ready = s->d.dirs[i].ready;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void classify(struct status *s, const struct cdp_host_info *h,
+		     const struct cdp_root_info *r, struct dir_status *ds)
+{
+	int ready = 0, served = daemon_serves(s, r->path, &ready);
+
+	memset(ds, 0, sizeof(*ds));
+	ds->host = h->name;
+	ds->path = r->path;
+	ds->rpo_ns = -1;
+	ds->counted = 1;
+	ds->gap_since_ns = r->gap_from_ts_ns;
+	if (r->crashed) {
+		ds->state = "down";
+		ds->complete_ns = r->alive_ts_ns ? r->alive_ts_ns : h->latest_ts_ns;
+		if (!ds->gap_since_ns)
+			ds->gap_since_ns = ds->complete_ns;
+	} else if (!r->active) {
+		ds->state = "stopped";
+		ds->counted = 0;
+		ds->healthy = 1;
+		ds->complete_ns = r->session_end_ts_ns;
+		return;
+	} else if (!served || s->d.pid != (int)r->pid) {
+		/* a live session whose daemon does not answer (or is another's) */
+		ds->state = "unresponsive";
+		ds->complete_ns = r->alive_ts_ns;
+	} else if (s->d.degraded) {
+		ds->state = "degraded";
+		ds->complete_ns = s->d.degraded_since_ts_ns;
+		if (!ds->gap_since_ns)
+			ds->gap_since_ns = s->d.degraded_since_ts_ns;
+	} else if (!ready || r->gap_from_ts_ns || !r->baseline_ts_ns) {
+		ds->state = "starting";
+		ds->complete_ns = r->alive_ts_ns;
+	} else {
+		ds->state = "capturing";
+		ds->complete_ns = r->alive_ts_ns ? r->alive_ts_ns : h->complete_ts_ns;
+	}
+	ds->rpo_ns = ds->complete_ns > 0 && ds->complete_ns < s->now ? s->now - ds->complete_ns :
+		ds->complete_ns > 0 ? 0 : -1;
+	ds->healthy = strcmp(ds->state, "capturing") == 0 && ds->rpo_ns >= 0 &&
+		ds->rpo_ns <= s->max_rpo;
+}
+
+static void gather(struct status *s, struct cdp_host_info *hosts, size_t nhosts)
+{
+	char path[PATH_MAX];
+	struct statvfs vfs;
+	int64_t first = 0;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < nhosts; i++)
+		n += hosts[i].nroots;
+	s->dirs = calloc(n ? n : 1, sizeof(*s->dirs));
+	if (!s->dirs)
+		die("out of memory");
+	s->healthy = 1;
+	for (i = 0; i < nhosts; i++) {
+		if (hosts[i].first_ts_ns && (!first || hosts[i].first_ts_ns < first))
+			first = hosts[i].first_ts_ns;
+		for (j = 0; j < hosts[i].nroots; j++) {
+			classify(s, &hosts[i], &hosts[i].roots[j], &s->dirs[s->ndirs]);
+			if (s->dirs[s->ndirs].counted && !s->dirs[s->ndirs].healthy)
+				s->healthy = 0;
+			s->ndirs++;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/segments", s->store);
+	s->used = dir_bytes(path);
+	snprintf(path, sizeof(path), "%s/index", s->store);
+	s->used += dir_bytes(path);
+	s->days_until_full = -1;
+	if (statvfs(s->store, &vfs) == 0) {
+		s->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		/* a rate needs history: an hour at least */
+		if (first && s->now - first >= 3600000000000LL && s->used)
+			s->days_until_full = (double)s->free_bytes /
+				((double)s->used / ((double)(s->now - first) / 86400e9));
+	}
+}
+
+static void print_text(FILE *out, const struct status *s)
+{
+	char when[40], rpo[32], lag[32], note[96];
+	size_t i;
+
+	fprintf(out, "%-12s %-32s %-12s %-20s %10s  %s\n", "HOST", "DIRECTORY", "STATE",
+		"COMPLETE THROUGH", "RPO", "NOTE");
+	for (i = 0; i < s->ndirs; i++) {
+		const struct dir_status *d = &s->dirs[i];
+
+		cli_time_local(d->complete_ns, when, sizeof(when));
+		if (d->rpo_ns >= 0)
+			cli_format_seconds(d->rpo_ns, rpo, sizeof(rpo));
+		else
+			snprintf(rpo, sizeof(rpo), "-");
+		note[0] = 0;
+		if (d->gap_since_ns) {
+			char g[40];
+
+			cli_time_local(d->gap_since_ns, g, sizeof(g));
+			snprintf(note, sizeof(note), "gap since %s", g);
+		} else if (d->counted && !d->healthy && d->rpo_ns > s->max_rpo) {
+			snprintf(note, sizeof(note), "RPO above %lld s",
+				 (long long)(s->max_rpo / 1000000000LL));
+		}
+		fprintf(out, "%-12s %-32s %-12s %-20s %10s  %s\n", d->host, d->path, d->state,
+			when, rpo, note);
+	}
+	if (s->daemon_up) {
+		snprintf(lag, sizeof(lag), "%.0f ms", (double)s->d.lag_p99_us / 1e3);
+		fprintf(out, "capture daemon %d: journal lag p99 %s over the last minute, "
+			"%llu operations since it started%s\n", s->d.pid,
+			s->d.lag_p99_us ? lag : "- (no operation)",
+			(unsigned long long)s->d.ops,
+			s->d.degraded ? "; DEGRADED: nothing is being recorded" : "");
+	} else {
+		fprintf(out, "no capture daemon runs for this store\n");
+	}
+	fprintf(out, "store %s: %.1f GiB used, %.1f GiB free", s->store,
+		(double)s->used / (1 << 30), (double)s->free_bytes / (1 << 30));
+	if (s->days_until_full >= 0)
+		fprintf(out, ", full in %.0f days at the average rate since the first capture",
+			s->days_until_full);
+	fprintf(out, "\n%s\n", s->healthy ? "healthy" : "NOT HEALTHY");
+}
+
+static void print_json(FILE *out, const struct status *s)
+{
+	size_t i;
+
+	fputs("{\"store\": ", out);
+	cli_json_string(out, s->store);
+	fprintf(out, ", \"healthy\": %s, ", s->healthy ? "true" : "false");
+	cli_json_time(out, "now", s->now, ", ");
+	fprintf(out, ", \"max_rpo_s\": %.3f, \"used_bytes\": %llu, \"free_bytes\": %llu, "
+		"\"days_until_full\": ", (double)s->max_rpo / 1e9, (unsigned long long)s->used,
+		(unsigned long long)s->free_bytes);
+	if (s->days_until_full >= 0)
+		fprintf(out, "%.1f", s->days_until_full);
+	else
+		fputs("null", out);
+	fputs(", \"daemon\": ", out);
+	if (s->daemon_up) {
+		fprintf(out, "{\"pid\": %d, \"degraded\": %s, ", s->d.pid,
+			s->d.degraded ? "true" : "false");
+		cli_json_time(out, "degraded_since", s->d.degraded_since_ts_ns, ", ");
+		fprintf(out, ", \"lag_p50_s\": %.6f, \"lag_p99_s\": %.6f, \"ops\": %llu, "
+			"\"bytes_in\": %llu}", (double)s->d.lag_p50_us / 1e6,
+			(double)s->d.lag_p99_us / 1e6, (unsigned long long)s->d.ops,
+			(unsigned long long)s->d.bytes_in);
+	} else {
+		fputs("null", out);
+	}
+	fputs(", \"dirs\": [", out);
+	for (i = 0; i < s->ndirs; i++) {
+		const struct dir_status *d = &s->dirs[i];
+
+		fprintf(out, "%s\n  {\"host\": ", i ? "," : "");
+		cli_json_string(out, d->host);
+		fputs(", \"path\": ", out);
+		cli_json_string(out, d->path);
+		fputs(", \"state\": ", out);
+		cli_json_string(out, d->state);
+		fprintf(out, ", \"healthy\": %s, ", d->healthy ? "true" : "false");
+		cli_json_time(out, "complete", d->complete_ns, ", ");
+		fputs(", \"rpo_s\": ", out);
+		if (d->rpo_ns >= 0)
+			fprintf(out, "%.3f", (double)d->rpo_ns / 1e9);
+		else
+			fputs("null", out);
+		fputs(", ", out);
+		cli_json_time(out, "gap_since", d->gap_since_ns, ", ");
+		fputs("}", out);
+	}
+	fputs(s->ndirs ? "\n]}\n" : "]}\n", out);
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(out, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*v, out);
+	}
+}
+
+static void prom_dir_metric(FILE *out, const struct status *s, const char *name,
+			    const char *type, const char *help, int which)
+{
+	size_t i;
+
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (i = 0; i < s->ndirs; i++) {
+		const struct dir_status *d = &s->dirs[i];
+		double v;
+
+		if (which == 1 && d->rpo_ns < 0)
+			continue;
+		if (which == 2 && d->complete_ns <= 0)
+			continue;
+		v = which == 0 ? strcmp(d->state, "capturing") == 0 :
+			which == 1 ? (double)d->rpo_ns / 1e9 :
+			which == 2 ? (double)d->complete_ns / 1e9 :
+			which == 3 ? strcmp(d->state, "degraded") == 0 : d->healthy;
+		fprintf(out, "%s{host=\"", name);
+		prom_label(out, d->host);
+		fputs("\",dir=\"", out);
+		prom_label(out, d->path);
+		fprintf(out, "\"} %.*f\n", which == 1 || which == 2 ? 3 : 0, v);
+	}
+}
+
+static void print_prometheus(FILE *out, const struct status *s)
+{
+	prom_dir_metric(out, s, "cdpfs_capture_up", "gauge",
+			"1 while the directory is being captured, else 0.", 0);
+	prom_dir_metric(out, s, "cdpfs_rpo_seconds", "gauge",
+			"Now minus the instant through which the directory is known captured.",
+			1);
+	prom_dir_metric(out, s, "cdpfs_complete_through_timestamp_seconds", "gauge",
+			"The instant through which the directory is known captured.", 2);
+	prom_dir_metric(out, s, "cdpfs_degraded", "gauge",
+			"1 while the journal records nothing (store full or store errors).", 3);
+	prom_dir_metric(out, s, "cdpfs_healthy", "gauge",
+			"1 when the directory is captured within the RPO limit.", 4);
+	fprintf(out, "# HELP cdpfs_store_used_bytes Bytes the store takes on disk.\n"
+		"# TYPE cdpfs_store_used_bytes gauge\ncdpfs_store_used_bytes %llu\n",
+		(unsigned long long)s->used);
+	fprintf(out, "# HELP cdpfs_store_free_bytes Free bytes on the store's disk.\n"
+		"# TYPE cdpfs_store_free_bytes gauge\ncdpfs_store_free_bytes %llu\n",
+		(unsigned long long)s->free_bytes);
+	if (!s->daemon_up)
+		return;
+	fprintf(out, "# HELP cdpfs_journal_lag_seconds Write to durable in the store, last "
+		"minute.\n# TYPE cdpfs_journal_lag_seconds gauge\n"
+		"cdpfs_journal_lag_seconds{quantile=\"0.5\"} %.6f\n"
+		"cdpfs_journal_lag_seconds{quantile=\"0.99\"} %.6f\n",
+		(double)s->d.lag_p50_us / 1e6, (double)s->d.lag_p99_us / 1e6);
+	fprintf(out, "# HELP cdpfs_journal_operations_total Operations journaled since the "
+		"daemon started.\n# TYPE cdpfs_journal_operations_total counter\n"
+		"cdpfs_journal_operations_total %llu\n", (unsigned long long)s->d.ops);
+	fprintf(out, "# HELP cdpfs_journal_bytes_total Bytes written through capture since "
+		"the daemon started.\n# TYPE cdpfs_journal_bytes_total counter\n"
+		"cdpfs_journal_bytes_total %llu\n", (unsigned long long)s->d.bytes_in);
+}
+
+static int cmd_status(struct cli_ctx *ctx)
+{
+	struct status s = { .max_rpo = 10000000000LL };
+	struct cdp_host_info *hosts;
+	struct cdp_store *st;
+	char err[PATH_MAX + 256];
+	const char *value;
+	size_t nhosts;
+	int opt, prometheus = 0, ret;
+
+	while ((opt = cli_getopt(ctx, &value)) != -1) {
+		if (opt == OPT_PROMETHEUS)
+			prometheus = 1;
+		else if (opt == OPT_MAX_RPO && cli_parse_duration(value, &s.max_rpo) < 0)
+			cli_usage_error(ctx->cmd, "bad --max-rpo '%s' (expected e.g. 10s, 2m)",
+					value);
+	}
+	if (ctx->nargs)
+		cli_usage_error(ctx->cmd, "status takes no operand");
+	s.store = cli_store_path(ctx);
+	if (cli_store_open(s.store, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s%s\n", strncmp(err, "cdpfs:", 6) ? "cdpfs: " : "", err);
+		exit(2);
+	}
+	s.daemon_up = cdp_capture_status(s.store, &s.d) == 0;
+	s.now = cdp_now_ns();
+	ret = cdp_store_hosts(st, &hosts, &nhosts);
+	if (ret < 0) {
+		fprintf(stderr, "cdpfs: cannot read the hosts of store '%s': %s\n", s.store,
+			cdp_strerror(ret));
+		exit(2);
+	}
+	gather(&s, hosts, nhosts);
+	if (prometheus)
+		print_prometheus(stdout, &s);
+	else if (ctx->json)
+		print_json(stdout, &s);
+	else
+		print_text(stdout, &s);
+	free(s.dirs);
+	cdp_host_info_free(hosts, nhosts);
+	if (s.daemon_up)
+		cdp_capture_status_free(&s.d);
+	cdp_store_close(st);
+	return s.healthy ? 0 : 1;
+}
+
+const struct cli_cmd cli_cmd_status = {
+	.name = "status",
+	.fn = cmd_status,
+	.usage = "status [--store DIR] [--max-rpo DURATION] [--json | --prometheus]",
+	.summary = "is every protected directory captured now, and its RPO (exit 1 if not)",
+	.options = status_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};
