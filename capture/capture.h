@@ -46,7 +46,10 @@ struct cdp_capture_request {
 int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t errlen);
 
 /* Flushes the journal of dir, unmounts it and waits for it (and, when it
- * was the last one, the daemon) to be gone.  Same error convention. */
+ * was the last one, the daemon) to be gone.  Same error convention.  store
+ * NULL: the store the capture mount on dir names (else the default).  When
+ * the daemon had died, its dead mount is taken off: returns 1 with a line
+ * saying so in err (the directory is plain again; not an error). */
 int cdp_capture_stop(const char *store, const char *dir, char *err, size_t errlen);
 
 /* What the capture daemon of a store says of itself ("status" request). */

@@ -182,6 +182,9 @@ static inline uint64_t cap_ceil_div(uint64_t a, uint64_t b)
 }
 
 /* 1 when a capture mount of ours sits at path. */
+/* The source of a capture mount: this prefix, then the store's path. */
+#define CAP_FSNAME_PREFIX "cdpfs-capture:"
+
 static inline int cap_capture_mounted(const char *path)
 {
 	return cdp_mount_listed(path, "fuse.cdpfs", "cdpfs-capture");

@@ -257,7 +257,7 @@ static void mount_opts(const char *path, char *out, size_t size)
 	}
 	esc[o] = '\0';
 	snprintf(out, size, "default_permissions,allow_other,subtype=cdpfs,"
-		 "fsname=cdpfs-capture:%s", esc);
+		 "fsname=" CAP_FSNAME_PREFIX "%s", esc);
 }
 
 /* Protects path (absolute, canonical) for host; err gets one line. */

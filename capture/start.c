@@ -18,6 +18,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -360,7 +361,8 @@ static int pid_alive(int pid)
 
 int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t errlen)
 {
-	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], esc[PATH_MAX * 3];
+	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], real2[PATH_MAX];
+	char esc[PATH_MAX * 3], source[PATH_MAX + 64];
 	char line[PATH_MAX * 3 + 16], reply_line[2048];
 	const char *path = abs;
 	int rc, pid = 0, last = 0;
@@ -368,24 +370,39 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0 ||
-	    abs_path(dir, abs, sizeof(abs)) < 0) {
+	if (abs_path(dir, abs, sizeof(abs)) < 0) {
 		cdp_errf(err, errlen, "cdpfs: path too long");
 		return -ENAMETOOLONG;
 	}
-	if (realpath(store, real))
-		snprintf(store, sizeof(store), "%s", real);
 	if (realpath(abs, real))
 		path = real;
+	/* no store named: the capture mount on dir names its own */
+	if (!store_arg && cdp_mount_find(path, "fuse.cdpfs", CAP_FSNAME_PREFIX, source,
+					 sizeof(source)))
+		store_arg = source + strlen(CAP_FSNAME_PREFIX);
+	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0) {
+		cdp_errf(err, errlen, "cdpfs: path too long");
+		return -ENAMETOOLONG;
+	}
+	if (realpath(store, real2))
+		snprintf(store, sizeof(store), "%s", real2);
 	cap_field_escape(path, esc, sizeof(esc));
 	snprintf(line, sizeof(line), "stop %s\n", esc);
 	rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
 	if (rc < 0) {
 		if (cap_capture_mounted(path)) {
-			cdp_errf(err, errlen, "cdpfs: the capture daemon of '%s' is gone but its mount "
-				"remains (applications see ENOTCONN); clear it with 'fusermount3 -u "
-				"%s', then capture again", path, path);
-			return -ENOTCONN;
+			/* the daemon died: take its dead mount away, as asked */
+			if (umount2(path, MNT_DETACH) < 0 && umount2(path, 0) < 0) {
+				cdp_errf(err, errlen, "cdpfs: the capture daemon of '%s' is gone and "
+					"its dead mount cannot be taken off (%s); try 'fusermount3 "
+					"-uz %s'", path, strerror(errno), path);
+				return -ENOTCONN;
+			}
+			cdp_errf(err, errlen, "cdpfs: the capture daemon of '%s' (store '%s') had "
+				"died; its dead mount is taken off and the directory is plain again "
+				"(the time since the crash is a gap in its history; 'cdpfs capture "
+				"%s' protects it again)", path, store, path);
+			return 1;
 		}
 		cdp_errf(err, errlen, "cdpfs: '%s' is not captured (no capture daemon for store "
 			"'%s')", path, store);

@@ -41,7 +41,7 @@ static int cmd_capture(struct cli_ctx *ctx)
 {
 	const struct cli_cmd *self = ctx->cmd;
 	struct cdp_capture_request req;
-	int stop = 0, no_progress = 0, c, i;
+	int stop = 0, no_progress = 0, c, i, rc;
 	const char *store, *arg;
 	char err[1024];
 
@@ -79,10 +79,16 @@ static int cmd_capture(struct cli_ctx *ctx)
 	if (stop) {
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal)
 			cli_usage_error(self, "--stop takes only --store and directories");
+		/* without --store or CDPFS_STORE, each mount names its store */
+		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
+			store = NULL;
 		for (i = 0; i < ctx->nargs; i++) {
 			err[0] = '\0';
-			if (cdp_capture_stop(store, ctx->args[i], err, sizeof(err)) != 0)
+			rc = cdp_capture_stop(store, ctx->args[i], err, sizeof(err));
+			if (rc < 0)
 				die_line(err);
+			if (rc > 0)
+				fprintf(stderr, "%s\n", err);
 		}
 		return 0;
 	}

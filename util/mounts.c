@@ -36,26 +36,30 @@ void cdp_mount_field_unescape(char *s)
 
 /* Whether the fields after the mount point (from save on) say fstype and
  * a source starting with source_prefix. */
-static int type_matches(char **save, const char *fstype, const char *source_prefix)
+static int type_matches(char **save, const char *fstype, const char *source_prefix,
+			char *src, size_t src_size)
 {
 	char *field, *source;
 
-	if (!fstype && !source_prefix)
-		return 1;
 	while ((field = strtok_r(NULL, " ", save)) && strcmp(field, "-") != 0)
 		;
 	field = field ? strtok_r(NULL, " ", save) : NULL;
 	source = field ? strtok_r(NULL, " ", save) : NULL;
 	if (!field || !source)
-		return 0;
+		return !fstype && !source_prefix && !src;
 	cdp_mount_field_unescape(field);
 	cdp_mount_field_unescape(source);
 	if (fstype && strcmp(field, fstype) != 0)
 		return 0;
-	return !source_prefix || strncmp(source, source_prefix, strlen(source_prefix)) == 0;
+	if (source_prefix && strncmp(source, source_prefix, strlen(source_prefix)) != 0)
+		return 0;
+	if (src)
+		snprintf(src, src_size, "%s", source);
+	return 1;
 }
 
-int cdp_mount_listed(const char *path, const char *fstype, const char *source_prefix)
+int cdp_mount_find(const char *path, const char *fstype, const char *source_prefix,
+		   char *src, size_t src_size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[16384];
@@ -72,8 +76,14 @@ int cdp_mount_listed(const char *path, const char *fstype, const char *source_pr
 		if (!field)
 			continue;
 		cdp_mount_field_unescape(field);
-		found = strcmp(field, path) == 0 && type_matches(&save, fstype, source_prefix);
+		found = strcmp(field, path) == 0 &&
+			type_matches(&save, fstype, source_prefix, src, src_size);
 	}
 	fclose(f);
 	return found;
+}
+
+int cdp_mount_listed(const char *path, const char *fstype, const char *source_prefix)
+{
+	return cdp_mount_find(path, fstype, source_prefix, NULL, 0);
 }

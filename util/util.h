@@ -20,6 +20,10 @@ void cdp_mount_field_unescape(char *s);
  * whose file system type is fstype and whose source starts with
  * source_prefix (NULL: any), else 0 (also when mountinfo is unreadable). */
 int cdp_mount_listed(const char *path, const char *fstype, const char *source_prefix);
+/* The same, and the mount's source (unescaped, without the trailing
+ * newline) into src (src_size bytes) when found; src may be NULL. */
+int cdp_mount_find(const char *path, const char *fstype, const char *source_prefix,
+		   char *src, size_t src_size);
 
 /* p, an array of *cap elements of elem_size bytes of which n are used,
  * with room for one more: p itself while n < *cap, else p reallocated to

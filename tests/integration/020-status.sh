@@ -6,7 +6,9 @@
 #   exit 0; --max-rpo below what it is makes it unhealthy; the daemon killed:
 #   down, exit 1, the gap starting within 2 s of the kill; capture started
 #   again: capturing; stopped: stopped, exit 0 (a stopped directory is not
-#   counted).  --prometheus prints the same as metrics.
+#   counted).  --prometheus prints the same as metrics.  And `capture --stop`
+#   without --store finds the store from the mount, and after a daemon
+#   crash takes the dead mount off, saying so.
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 require_cmd jq
@@ -52,6 +54,31 @@ capture_start "$DATA"
 "$CDPFS" status --store "$STORE" --json >"$T/s3.json" || check_fail "status after the restart exited $?: $(cat "$T/s3.json")"
 [ "$(jq -r '.dirs[0].state' "$T/s3.json")" = capturing ] ||
 	check_fail "after the restart expected state capturing, got: $(cat "$T/s3.json")"
+# --stop without --store: the capture mount names its store
+env -u CDPFS_STORE "$CDPFS" capture --stop "$DATA" >"$T/stop.out" 2>&1 ||
+	check_fail "capture --stop without --store exited $?: $(cat "$T/stop.out")"
+is_mounted "$DATA" && check_fail "capture --stop without --store left the capture mount"
+CAPTURED=()
+
+# --stop after the daemon died: the dead mount is taken off, and it says so
+before=("${DAEMON_PIDS[@]}")
+capture_start "$DATA"
+new_daemon_pids "${before[@]}"
+kill -KILL "${VICTIMS[@]}"
+for i in $(seq 1 300); do
+	alive=0
+	for p in "${VICTIMS[@]}"; do [ -e "/proc/$p" ] && alive=1; done
+	[ $alive = 0 ] && break
+	sleep 0.1
+done
+rc=0
+env -u CDPFS_STORE "$CDPFS" capture --stop "$DATA" >"$T/stop2.out" 2>&1 || rc=$?
+[ "$rc" -eq 0 ] || check_fail "capture --stop of a dead capture exited $rc: $(cat "$T/stop2.out")"
+grep -q "had died" "$T/stop2.out" || check_fail "capture --stop of a dead capture did not say what it did: $(cat "$T/stop2.out")"
+is_mounted "$DATA" && check_fail "capture --stop of a dead capture left the dead mount"
+CAPTURED=()
+ls "$DATA" >/dev/null || check_fail "the directory is not plain again after --stop of a dead capture"
+capture_start "$DATA"
 capture_stop "$DATA"
 rc=0
 "$CDPFS" status --store "$STORE" --json >"$T/s4.json" || rc=$?
