@@ -165,6 +165,12 @@ int cap_journal_lost_link(struct cap_root *r, struct cdp_op *op, uint64_t ino,
 /* The whiteout renameat2(RENAME_WHITEOUT) left at name in pfd. */
 int cap_journal_whiteout(struct cap_root *r, struct cdp_op *op, int pfd, const char *name,
 			 uint64_t pfid);
+/* The attributes of the directories n[i] (O_PATH fd[i]) whose bit i is set
+ * in mask, in one op: what a failed call changed all the same (ll_ns.c,
+ * rename_failed_changes).  Caller holds their stripes.  0 or -errno
+ * (logged). */
+int cap_journal_dir_attrs(struct cap_root *r, struct cap_node *const *n, const int *fd,
+			  unsigned mask, int count);
 
 static inline struct cap_root *cap_root_of(fuse_req_t req)
 {

@@ -5,8 +5,8 @@
  * (cap_op_start/cap_op_finish, store errors logged once), the fid of an
  * inode (imap), attributes, data blocks and symlink targets read back from
  * the real file system, and the composite records of truncation, new
- * inodes, lost links and whiteouts.  All are no-ops returning 0 when the
- * root has no journal.
+ * inodes, lost links, whiteouts, and directories a failed call changed.
+ * All are no-ops returning 0 when the root has no journal.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -336,5 +336,30 @@ int cap_journal_whiteout(struct cap_root *r, struct cdp_op *op, int pfd, const c
 	rc = cap_journal_new_inode(r, op, pfd, name, &st, &fh, 0, &fid);
 	if (rc == 0)
 		rc = cdp_op_dirent(op, pfid, name, fid, st.st_mode & S_IFMT);
+	return rc;
+}
+
+int cap_journal_dir_attrs(struct cap_root *r, struct cap_node *const *n, const int *fd,
+			  unsigned mask, int count)
+{
+	struct cdp_op *op;
+	uint64_t fid;
+	int i, rc = 0;
+
+	if (!r->journal || !mask)
+		return 0;
+	op = cap_op_start(r);
+	if (!op)
+		return 0;   /* logged */
+	for (i = 0; i < count && rc == 0; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		rc = cap_fid_of(r, n[i], n[i]->ino, &n[i]->fh, NULL, &fid);
+		if (rc == 0)
+			rc = cap_op_attr_fd(r, op, fid, fd[i], NULL);
+	}
+	if (rc < 0)
+		cap_store_error(r, "journaling what a failed call changed", rc);
+	cap_op_finish(r, op, rc);
 	return rc;
 }

@@ -362,17 +362,60 @@ void cap_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	do_remove(req, parent, name, 1);
 }
 
+static int times_moved(const struct stat *a, const struct stat *b)
+{
+	return a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
+	       a->st_ctim.tv_sec != b->st_ctim.tv_sec || a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
+}
+
+/*
+ * A rename that failed may still have changed its directories.  ext4 with
+ * RENAME_WHITEOUT makes the whiteout and puts it at the old name before it
+ * checks a directory target for emptiness; refused (ENOTEMPTY), it puts the
+ * old entry back (ext4_resetent), which sets the source directory's mtime
+ * and ctime to now.  The application sees an error, the directory a
+ * change.  Unjournaled, the past kept the older mtime until the
+ * directory's next journaled change (issue 13: one directory's mtime older
+ * in most stress runs); and the kernel, which refreshes a directory's
+ * attributes only after a rename that succeeded, showed the old one on
+ * this mount until its attribute timeout.  So: compare each parent with
+ * before (stats taken under the stripes held, before the call), journal
+ * those that moved and tell the kernel to drop their cached attributes.
+ */
+static void rename_failed_changes(struct cap_root *r, struct cap_node *pn, int pfd,
+				  struct cap_node *npn, int npfd, const struct stat *before)
+{
+	struct cap_node *dirs[2] = { pn, npn };
+	int fds[2] = { pfd, npfd }, i, count = npn->ino == pn->ino ? 1 : 2;
+	unsigned changed = 0;
+	struct stat st;
+
+	for (i = 0; i < count; i++)
+		if (fstat(fds[i], &st) == 0 && times_moved(&before[i], &st))
+			changed |= 1u << i;
+	if (!changed)
+		return;
+	cap_journal_dir_attrs(r, dirs, fds, changed, count);
+	/* attributes only (offset -1): the kernel then takes no inode lock, so
+	 * this is safe while it waits for our reply to the rename */
+	for (i = 0; i < count; i++)
+		if ((changed & (1u << i)) && r->se)
+			fuse_lowlevel_notify_inval_inode(r->se, dirs[i] == &r->root_node ? FUSE_ROOT_ID :
+							 (fuse_ino_t)(uintptr_t)dirs[i], -1, 0);
+}
+
 void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct cap_root *r = cap_root_of(req);
 	struct cap_node *pn = cap_node_get(r, parent), *npn = cap_node_get(r, newparent);
 	struct cap_handle sfh, dfh;
-	struct stat sst, dst, tmp;
+	struct stat sst, dst, tmp, before[2];
 	struct cdp_op *op;
 	unsigned held[CAP_MAX_LOCKS];
 	uint64_t inos[4], pfid = 0, npfid = 0, sfid = 0, dfid = 0;
 	int nheld = 0, pfd, npfd = -1, close_p, close_np = 0, rc = 0, tries, have_dst;
+	int have_before;
 
 	pfd = cap_node_open(r, pn, O_PATH, &close_p);
 	if (pfd < 0) {
@@ -423,8 +466,11 @@ void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (have_dst)
 			cap_fid_of(r, NULL, dst.st_ino, &dfh, NULL, &dfid);
 	}
+	have_before = fstat(pfd, &before[0]) == 0 && fstat(npfd, &before[1]) == 0;
 	if (renameat2(pfd, name, npfd, newname, flags) < 0) {
 		rc = -errno;
+		if (have_before)
+			rename_failed_changes(r, pn, pfd, npn, npfd, before);
 		goto out_unlock;
 	}
 	if (have_dst && dst.st_ino == sst.st_ino && !(flags & RENAME_EXCHANGE))

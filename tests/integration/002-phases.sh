@@ -111,6 +111,38 @@ printf 'in xdir\n' >"$DATA/xdir/inside"
 printf 'whited\n' >"$DATA/wa"
 "$RENAMEAT2" whiteout "$DATA/wa" "$DATA/sub/wb" || check_fail "RENAME_WHITEOUT failed"
 [ -c "$DATA/wa" ] || check_fail "live: RENAME_WHITEOUT left no whiteout at the old name"
+# A RENAME_WHITEOUT that fails can still change the source directory:
+# ext4 makes the whiteout first and, when it then refuses (a directory onto
+# a non-empty one: ENOTEMPTY), puts the old entry back, which sets the
+# directory's mtime and ctime.  Through capture the directory must show
+# that change at once, as natively, and the history must have it.
+# wo_fail DIR: the failed rename in DIR; sets WO_BEFORE and WO_AFTER, the
+# mtime of DIR/wo before and after.
+wo_fail() {
+	local d=$1
+	mkdir -p "$d/wo/wsrc" "$d/wo-full/keep"
+	sleep 0.05
+	WO_BEFORE=$(stat -c %.9Y "$d/wo")
+	if "$RENAMEAT2" whiteout "$d/wo/wsrc" "$d/wo-full" 2>"$T/wo.err"; then
+		check_fail "RENAME_WHITEOUT of a directory onto a non-empty one succeeded in '$d'"
+	else
+		grep -q ENOTEMPTY "$T/wo.err" ||
+			check_fail "RENAME_WHITEOUT onto a non-empty directory: expected ENOTEMPTY, got $(cat "$T/wo.err")"
+	fi
+	WO_AFTER=$(stat -c %.9Y "$d/wo")
+	[ -d "$d/wo/wsrc" ] || check_fail "a failed RENAME_WHITEOUT moved its source in '$d'"
+}
+mkdir "$T/native-wo"
+wo_fail "$T/native-wo"
+if [ "$WO_BEFORE" = "$WO_AFTER" ]; then
+	log "natively a failed RENAME_WHITEOUT leaves its directory's mtime (not ext4?)"
+	wo_fail "$DATA"
+else
+	log "natively a failed RENAME_WHITEOUT moves its directory's mtime, as ext4 does"
+	wo_fail "$DATA"
+	[ "$WO_BEFORE" != "$WO_AFTER" ] ||
+		check_fail "live: after a failed RENAME_WHITEOUT the directory shows its old mtime through capture"
+fi
 checkpoint p05-rename "$DATA"
 
 # p06: chmod, chown, utimens (UTIME_OMIT either side), xattrs

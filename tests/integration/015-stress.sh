@@ -19,9 +19,6 @@
 # module refuses them with EOPNOTSUPP on every FUSE mount, so they succeed
 # natively only.  Under a sanitizer build the load is a third.
 # STRESS_OPTS adds options to every stress run (see lib-stress.sh).
-# Known open defect (issue 13): a difference in mtimes alone (a directory's
-# or file's mtime in the past older than live) is reported as KNOWN DEFECT
-# and does not fail the test; any other difference does (lib-stress.sh).
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 . "$(dirname "$0")/lib-stress.sh"
@@ -84,8 +81,6 @@ if [ "${CDPFS_IT_DRYRUN:-0}" != 1 ]; then
 	manifest "$T/mnt/latest$DATA" >"$T/latest.got" || check_fail "manifest of the latest mount failed"
 	if compare_stress_manifest "$T/m/end.manifest" "$T/latest.got" "latest vs the live tree at the end"; then
 		log "latest: mounted tree matches the end of the run"
-	elif mtime_only_diff "$T/m/end.manifest" "$T/latest.got"; then
-		log "KNOWN DEFECT (issue 13, open): latest differs from the end of the run in mtimes only"
 	else
 		check_fail "latest: mounted tree differs from the live tree at the end"
 	fi

@@ -157,19 +157,8 @@ compare_stress_manifest() {
 	return 1
 }
 
-# mtime_only_diff EXPECTED GOT: true when the two manifests differ only in
-# mtime fields.  A known open defect (issue 13): under concurrent stress a
-# directory's or file's mtime in the past is sometimes older than the live
-# one (by 16 ms to 20 s) while everything else matches; the stress tests
-# report such differences loudly but fail only on any other difference, so
-# that a regression in content, names, links, modes or xattrs is never
-# hidden.  Remove this once the cause is found.
-mtime_only_diff() {
-	cmp -s <(sed 's/ mtime=[0-9]*//' "$1") <(sed 's/ mtime=[0-9]*//' "$2")
-}
-
-# verify_stress_checkpoints: verify_checkpoints, with mtime-only
-# differences reported as the known defect above instead of failing.
+# verify_stress_checkpoints: verify_checkpoints, with a summary of each
+# mismatch by kind of difference.
 verify_stress_checkpoints() {
 	local c name ts dir mnt
 	if [ "${CDPFS_IT_DRYRUN:-0}" = 1 ]; then log "dry run: no verification"; return 0; fi
@@ -181,9 +170,6 @@ verify_stress_checkpoints() {
 			check_fail "checkpoint $name: manifest of mounted '$mnt$dir' failed"
 		elif compare_manifest "$T/m/$name.manifest" "$T/m/$name.got" "checkpoint $name @$ts" >"$T/m/$name.log"; then
 			log "checkpoint $name @$ts: mounted tree matches"
-		elif mtime_only_diff "$T/m/$name.manifest" "$T/m/$name.got"; then
-			log "KNOWN DEFECT (issue 13, open): checkpoint $name @$ts differs in mtimes only:"
-			manifest_diff_summary "$T/m/$name.manifest" "$T/m/$name.got"
 		else
 			head -n 25 "$T/m/$name.log"
 			check_fail "checkpoint $name @$ts: mounted tree differs from the live tree"
