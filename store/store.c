@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
-#include <ftw.h>
 #include <signal.h>
 #include <openssl/evp.h>
 
@@ -430,11 +429,6 @@ static int take_lock(struct cdp_store *s)
 	return 0;
 }
 
-static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 /* Removes the private directories of readers that died without closing
  * (named cdpfs-reader-PID-XXXXXX). */
 static void sweep_dead_readers(const char *tmpdir)
@@ -455,7 +449,7 @@ static void sweep_dead_readers(const char *tmpdir)
 		    cdp_store_pid_alive((uint32_t)pid))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
-		nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+		cdp_rm_tree(path);
 	}
 	closedir(d);
 }
@@ -715,7 +709,7 @@ void cdp_store_close(struct cdp_store *s)
 	if (s->wopts_sync)
 		rocksdb_writeoptions_destroy(s->wopts_sync);
 	if (s->secondary_dir) {
-		nftw(s->secondary_dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+		cdp_rm_tree(s->secondary_dir);
 		free(s->secondary_dir);
 	}
 	cdp_chunklog_close(s->chunks);

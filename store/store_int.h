@@ -45,6 +45,19 @@ extern struct cdp_sys cdp_sys;
 /* Restores the real system calls. */
 void cdp_sys_reset(void);
 
+/* ------------------------------------------------ file system chores */
+
+/*
+ * Removes path and, if it is a directory, everything below it, children
+ * first (rm -rf, fsutil.c).  Symbolic links are never followed: a link,
+ * at the top or inside, is removed itself and what it names is left alone.
+ * An entry that vanishes during the walk counts as removed.  Stops at the
+ * first entry it cannot remove.  Returns 0, -ENOENT if path does not exist,
+ * or the -errno of the first failure (-EACCES, -EBUSY, -EROFS, ...; -EIO
+ * if the walk failed without saying why).
+ */
+int cdp_rm_tree(const char *path);
+
 /* ------------------------------------------------------------ bytes */
 
 static inline void put_u32be(uint8_t *p, uint32_t v)
