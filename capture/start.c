@@ -340,24 +340,6 @@ out:
 	return rc;
 }
 
-static int pid_alive(int pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (p && (p = strrchr(buf, ')')) && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return 0;
-	return 1;
-}
-
 int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t errlen)
 {
 	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], esc[PATH_MAX * 3];
@@ -407,9 +389,9 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 		return -EBUSY;
 	}
 	if (last && pid > 0) {
-		while (pid_alive(pid) && mono_ms() < deadline)
+		while (cdp_store_pid_alive((uint32_t)pid) && mono_ms() < deadline)
 			poll(NULL, 0, 20);
-		if (pid_alive(pid)) {
+		if (cdp_store_pid_alive((uint32_t)pid)) {
 			cdp_errf(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
 				"%d) still serves files left open through it; it exits once they "
 				"are closed", path, pid);

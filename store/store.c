@@ -209,7 +209,8 @@ int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_t
 }
 
 /* A zombie (killed, not yet reaped by its parent) holds no store and counts
- * as dead: its state letter in /proc/PID/stat is 'Z' (or 'X'). */
+ * as dead: its state letter in /proc/PID/stat is 'Z' (or 'X').  Unsure
+ * (no /proc) is alive; store.h says why. */
 int cdp_store_pid_alive(uint32_t pid)
 {
 	char path[64], buf[512], *p;

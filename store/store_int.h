@@ -316,7 +316,6 @@ int cdp_store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id);
 int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts);
 int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v);
 int cdp_store_writer_locked(struct cdp_store *s);
-int cdp_store_pid_alive(uint32_t pid);
 typedef int (*root_fn)(void *arg, struct root_rec *r);
 int cdp_store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg);
 int cdp_rocks_err(char *err, int fallback);
