@@ -157,6 +157,18 @@ void cdp_dirent_value_encode(uint8_t *out, uint64_t child, uint32_t type); /* DI
  * error here: callers test for VAL_TOMBSTONE first). */
 int cdp_dirent_value_decode(const char *val, size_t len, uint64_t *child, uint32_t *type);
 
+/* An overlay's 'E' entry value (overlay index, docs/format.md "Overlays"):
+ * 'E', u64 child id, u32 file type (S_IFMT bits); or the 'W' byte alone, a
+ * whiteout hiding the base's entry of that name. */
+#define OVL_ENTRY_VALUE_BYTES (1 + 8 + 4)
+#define OVL_WHITEOUT_VALUE "W"
+#define OVL_WHITEOUT_VALUE_BYTES 1
+void cdp_ovl_entry_value_encode(uint8_t *out, uint64_t child, uint32_t type); /* OVL_ENTRY_VALUE_BYTES */
+/* 0 for an entry (child and type set), 1 for a whiteout (any value that
+ * starts with 'W': one is only ever written alone), CDP_ECORRUPT otherwise
+ * (child and type untouched). */
+int cdp_ovl_entry_value_decode(const char *val, size_t len, uint64_t *child, uint32_t *type);
+
 /* Block value: a reference (type, sha256, u32 raw len) or a ZERO byte. */
 #define BLOCKREF_VALUE_BYTES (1 + CDP_HASH_BYTES + 4)
 void cdp_blockref_encode(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len);
