@@ -28,6 +28,11 @@ int cdp_mount_listed(const char *path, const char *fstype, const char *source_pr
  * twice *cap (first_cap when *cap is 0) and *cap updated.  NULL when out of
  * memory; p is then unchanged and still the caller's. */
 void *cdp_array_grow(void *p, size_t *cap, size_t n, size_t elem_size, size_t first_cap);
+/* The same for room for need elements in all: p itself while need <= *cap,
+ * else p reallocated to *cap (first_cap when *cap is 0, 1 when both are)
+ * doubled until it holds need, and *cap updated.  NULL when out of memory
+ * or when the size would overflow; p and *cap are then unchanged. */
+void *cdp_array_reserve(void *p, size_t *cap, size_t need, size_t elem_size, size_t first_cap);
 
 /*
  * A daemon with a ready pipe (squashfuse's notify_pipe), in three steps:

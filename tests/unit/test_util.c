@@ -66,6 +66,45 @@ static void test_array_grow(void **state)
 	assert_int_equal(cap, SIZE_MAX / 2 + 1);
 }
 
+/* Room for need elements at once, doubling from first_cap. */
+static void test_array_reserve(void **state)
+{
+	size_t cap = 0, i;
+	int *v = NULL, *n;
+
+	(void)state;
+	n = cdp_array_reserve(v, &cap, 1, sizeof(*v), 16);
+	assert_non_null(n);
+	assert_int_equal(cap, 16);
+	v = n;
+	for (i = 0; i < 16; i++)
+		v[i] = (int)i;
+	/* already big enough: the same array */
+	assert_ptr_equal(cdp_array_reserve(v, &cap, 16, sizeof(*v), 16), v);
+	assert_int_equal(cap, 16);
+	n = cdp_array_reserve(v, &cap, 17, sizeof(*v), 16);
+	assert_non_null(n);
+	assert_int_equal(cap, 32);
+	v = n;
+	n = cdp_array_reserve(v, &cap, 100, sizeof(*v), 16);
+	assert_non_null(n);
+	assert_int_equal(cap, 128);
+	v = n;
+	for (i = 0; i < 16; i++)
+		assert_int_equal(v[i], (int)i);
+	/* too big: NULL, and the array and its capacity as they were */
+	assert_null(cdp_array_reserve(v, &cap, SIZE_MAX / 2, sizeof(*v), 16));
+	assert_int_equal(cap, 128);
+	free(v);
+
+	/* first_cap 0 still grows */
+	cap = 0;
+	v = cdp_array_reserve(NULL, &cap, 3, sizeof(*v), 0);
+	assert_non_null(v);
+	assert_true(cap >= 3);
+	free(v);
+}
+
 /* A child says ready with info, or fails with a message that holds a
  * newline and a backslash, or exits saying nothing: the parent hears each
  * word as it was said. */
@@ -114,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_mount_field_unescape),
 		cmocka_unit_test(test_mount_listed),
 		cmocka_unit_test(test_array_grow),
+		cmocka_unit_test(test_array_reserve),
 		cmocka_unit_test(test_daemon_ready_pipe),
 	};
 
