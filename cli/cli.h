@@ -179,9 +179,6 @@ size_t cli_opt_escape(const char *s, char *out, size_t size);
  * /proc/PID/stat.  Returns 0, -errno when /proc has no entry it can read
  * (-ENOENT: no such process), -EINVAL when the entry cannot be parsed. */
 int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp);
-/* 1 while pid runs: /proc has a readable entry for it and it is neither a
- * zombie nor dead; else 0 (an unreadable /proc counts as gone). */
-int cli_process_running(pid_t pid);
 
 /* The verbs (cli/cmd_<group>.c, help and version in cli/main.c). */
 extern const struct cli_cmd cli_cmd_capture;

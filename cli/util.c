@@ -355,13 +355,6 @@ int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp)
 	return ret;
 }
 
-int cli_process_running(pid_t pid)
-{
-	char state;
-
-	return cli_proc_stat(pid, &state, NULL) == 0 && state != 'Z' && state != 'X';
-}
-
 int cli_is_mount_point(const char *path)
 {
 	struct stat st, up;
