@@ -148,7 +148,8 @@ int cdp_dirent_value_decode(const char *val, size_t len, uint64_t *child, uint32
 #define OVL_ENTRY_VALUE_BYTES (1 + 8 + 4)
 #define OVL_WHITEOUT_VALUE "W"
 #define OVL_WHITEOUT_VALUE_BYTES 1
-void cdp_ovl_entry_value_encode(uint8_t *out, uint64_t child, uint32_t type); /* OVL_ENTRY_VALUE_BYTES */
+/* out: OVL_ENTRY_VALUE_BYTES */
+void cdp_ovl_entry_value_encode(uint8_t *out, uint64_t child, uint32_t type);
 /* 0 for an entry (child and type set), 1 for a whiteout (any value that
  * starts with 'W': one is only ever written alone), CDP_ECORRUPT otherwise
  * (child and type untouched). */
@@ -257,8 +258,9 @@ ssize_t cdp_chunk_compress(const void *raw, size_t raw_len, void *out, size_t ou
 /* ------------------------------------------------------------ overlays */
 
 /* Decodes an overlay inode record ('I', u32 flags, u64 base_limit, 'B'
- * attributes, symlink target; see overlay.c and overlay_index.c).  *target is heap or NULL.
- * CDP_ECORRUPT on a short or mistyped value. */
+ * attributes, symlink target; see overlay.c and overlay_index.c).  *target
+ * is heap or NULL.  CDP_ECORRUPT on a short or mistyped value. */
+#define OVL_INODE_HEADER_BYTES (1 + 4 + 8)   /* before the attributes */
 int cdp_overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint64_t *base_limit,
 			     struct cdp_attr *a, char **target);
 
