@@ -271,8 +271,9 @@ int cap_write_all(int fd, const char *buf, size_t len);
 /* Reads one line (without the newline); returns its length or -errno. */
 ssize_t cap_read_line(int fd, char *buf, size_t size);
 
-/* daemon.c: runs the daemon in this process.  ready_fd (or -1) gets "ok"
- * or "err MESSAGE" once every dir is protected; start_lock_fd (or -1) is
+/* daemon.c: runs the daemon in this process.  ready_fd (or -1) is told
+ * ready or the error line (cdp_daemon_ready/_failed) once every dir is
+ * protected; start_lock_fd (or -1) is
  * closed then.  Returns the exit status. */
 struct cdp_capture_request;
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,

@@ -708,8 +708,8 @@ static int serve(struct cap_daemon *d, int sfd)
 	return orphans;
 }
 
-/* Runs the daemon in this process.  ready_fd (or -1) gets "ok" or "err
- * MESSAGE" once every dir is protected.  Returns the exit status. */
+/* Runs the daemon in this process.  ready_fd (or -1) is told ready or the
+ * error line (util/daemonize.c) once every dir is protected.  Returns the exit status. */
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
 		    FILE *progress, char *err, size_t errlen)
@@ -795,8 +795,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		goto out_sock;
 	}
 	if (ready_fd >= 0) {
-		cap_write_all(ready_fd, "ok\n", 3);
-		close(ready_fd);
+		cdp_daemon_ready(ready_fd, NULL);
 		ready_fd = -1;
 	}
 	if (start_lock_fd >= 0) {
@@ -852,14 +851,9 @@ out_sig:
 out:
 	if (start_lock_fd >= 0)
 		close(start_lock_fd);
-	if (ready_fd >= 0) {
-		char line[1100];
-
-		snprintf(line, sizeof(line), "err %s\n", err && err[0] ? err :
-			 "cdpfs: the capture daemon failed to start");
-		cap_write_all(ready_fd, line, strlen(line));
-		close(ready_fd);
-	}
+	if (ready_fd >= 0)
+		cdp_daemon_failed(ready_fd, err && err[0] ? err :
+				  "cdpfs: the capture daemon failed to start");
 	if (rc == 0)
 		cdp_log(LOG_INFO, "capture daemon of store '%s' exits", store_path);
 	return rc;

@@ -29,6 +29,112 @@ int cap_real_open_flags(int flags)
 	return flags;
 }
 
+/* Mode, then owner; with neither nor anything else to set, the empty
+ * chown that still moves ctime.  *applied is set once a change is made. */
+static int setattr_mode_owner(int fd, const char *proc, int by_fd, const struct stat *attr,
+			      int valid, int *applied)
+{
+	if (valid & FUSE_SET_ATTR_MODE) {
+		if ((by_fd ? fchmod(fd, attr->st_mode) : chmod(proc, attr->st_mode)) < 0)
+			return -errno;
+		*applied = 1;
+	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		*applied = 1;
+	}
+	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		/* chown(f, -1, -1) reaches us with nothing to set; Linux still
+		 * updates ctime, so do the same call on the real file */
+		if (fchownat(fd, "", (uid_t)-1, (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* ftruncate: the kernel checked that the caller's file is writable, and
+ * ours is then O_RDWR (cap_real_open_flags); libfuse leaves fi->flags 0
+ * here.  A file renamed over or unlinked while open is reached only
+ * through it.  *rfd gets the descriptor truncated (fd when by_fd, else
+ * one opened here that the caller closes), -1 when none could be opened. */
+static int setattr_size(struct cap_root *r, struct cap_node *n, int fd, int by_fd, off_t size,
+			int *rfd)
+{
+	if (by_fd) {
+		*rfd = fd;
+	} else {
+		int close_rfd;
+
+		*rfd = cap_node_open(r, n, O_RDWR, &close_rfd);
+		if (*rfd < 0) {
+			int rc = *rfd;
+
+			*rfd = -1;
+			return rc;
+		}
+	}
+	if (ftruncate(*rfd, size) < 0)
+		return -errno;
+	return 0;
+}
+
+static int setattr_times(struct cap_node *n, int fd, const char *proc, int by_fd,
+			 const struct stat *attr, int valid)
+{
+	struct timespec tv[2];
+	int rc;
+
+	tv[0].tv_sec = 0;
+	tv[1].tv_sec = 0;
+	tv[0].tv_nsec = UTIME_OMIT;
+	tv[1].tv_nsec = UTIME_OMIT;
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	if (by_fd)
+		rc = futimens(fd, tv);
+	else if (n->type == S_IFLNK)
+		rc = utimensat(fd, "", tv, AT_EMPTY_PATH);
+	else
+		rc = utimensat(AT_FDCWD, proc, tv, 0);
+	return rc < 0 ? -errno : 0;
+}
+
+/* One operation with the state the setattr left: the truncation (read
+ * back from rfd), then the attributes (a symlink's with its target). */
+static void setattr_journal(struct cap_root *r, struct cap_node *n, int valid, int truncated,
+			    int fd, int rfd, uint64_t size, const char *target)
+{
+	struct cdp_op *op = cap_op_start(r);
+	uint64_t fid = 0;
+
+	cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid);
+	if (op && fid) {
+		int jrc = 0;
+
+		if ((valid & FUSE_SET_ATTR_SIZE) && truncated)
+			jrc = cap_journal_truncate(r, op, fid, rfd, size);
+		if (jrc == 0)
+			jrc = n->type == S_IFLNK ? cap_op_attr_target(r, op, fid, fd, target) :
+				cap_op_attr_fd(r, op, fid, fd, NULL);
+		if (jrc < 0)
+			cap_store_error(r, "journaling setattr", jrc);
+		cap_op_finish(r, op, jrc);
+	} else {
+		cap_op_finish(r, op, -EINVAL);
+	}
+}
+
 void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		 struct fuse_file_info *fi)
 {
@@ -36,10 +142,8 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct cap_node *n = cap_node_get(r, ino);
 	char proc[64], target[PATH_MAX + 1];
 	struct stat st;
-	struct cdp_op *op = NULL;
 	unsigned held[CAP_MAX_LOCKS];
 	int nheld, fd, close_fd = 0, rfd = -1, rc = 0, applied = 0, truncated = 0;
-	uint64_t fid = 0;
 
 	cap_lock_inos(r, &n->ino, 1, held, &nheld);
 	if (fi) {
@@ -56,80 +160,19 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	 * afterwards would move the atime just set. */
 	if (n->type == S_IFLNK && r->journal && cap_read_target(fd, target, sizeof(target)) < 0)
 		target[0] = '\0';
-	if (valid & FUSE_SET_ATTR_MODE) {
-		if ((fi ? fchmod(fd, attr->st_mode) : chmod(proc, attr->st_mode)) < 0) {
-			rc = -errno;
-			goto out;
-		}
-		applied = 1;
-	}
-	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
-		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
-
-		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = -errno;
-			goto out;
-		}
-		applied = 1;
-	}
-	if (!(valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
-		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
-		/* chown(f, -1, -1) reaches us with nothing to set; Linux still
-		 * updates ctime, so do the same call on the real file */
-		if (fchownat(fd, "", (uid_t)-1, (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = -errno;
-			goto out;
-		}
-	}
+	rc = setattr_mode_owner(fd, proc, fi != NULL, attr, valid, &applied);
+	if (rc < 0)
+		goto out;
 	if (valid & FUSE_SET_ATTR_SIZE) {
-		/* ftruncate: the kernel checked that the caller's file is
-		 * writable, and ours is then O_RDWR (cap_real_open_flags); libfuse
-		 * leaves fi->flags 0 here.  A file renamed over or unlinked
-		 * while open is reached only through it. */
-		if (fi) {
-			rfd = fd;
-		} else {
-			int close_rfd;
-
-			rfd = cap_node_open(r, n, O_RDWR, &close_rfd);
-			if (rfd < 0) {
-				rc = rfd;
-				rfd = -1;
-				goto out;
-			}
-		}
-		if (ftruncate(rfd, attr->st_size) < 0) {
-			rc = -errno;
+		rc = setattr_size(r, n, fd, fi != NULL, attr->st_size, &rfd);
+		if (rc < 0)
 			goto out;
-		}
 		applied = truncated = 1;
 	}
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		struct timespec tv[2];
-
-		tv[0].tv_sec = 0;
-		tv[1].tv_sec = 0;
-		tv[0].tv_nsec = UTIME_OMIT;
-		tv[1].tv_nsec = UTIME_OMIT;
-		if (valid & FUSE_SET_ATTR_ATIME_NOW)
-			tv[0].tv_nsec = UTIME_NOW;
-		else if (valid & FUSE_SET_ATTR_ATIME)
-			tv[0] = attr->st_atim;
-		if (valid & FUSE_SET_ATTR_MTIME_NOW)
-			tv[1].tv_nsec = UTIME_NOW;
-		else if (valid & FUSE_SET_ATTR_MTIME)
-			tv[1] = attr->st_mtim;
-		if (fi)
-			rc = futimens(fd, tv);
-		else if (n->type == S_IFLNK)
-			rc = utimensat(fd, "", tv, AT_EMPTY_PATH);
-		else
-			rc = utimensat(AT_FDCWD, proc, tv, 0);
-		if (rc < 0) {
-			rc = -errno;
+		rc = setattr_times(n, fd, proc, fi != NULL, attr, valid);
+		if (rc < 0)
 			goto out;
-		}
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
@@ -138,24 +181,8 @@ void cap_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 out:
 	/* A change that failed half way (chmod done, then chown refused)
 	 * still journals the state it left: what was applied is real. */
-	if (r->journal && (rc == 0 || applied)) {
-		op = cap_op_start(r);
-		cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid);
-		if (op && fid) {
-			int jrc = 0;
-
-			if ((valid & FUSE_SET_ATTR_SIZE) && truncated)
-				jrc = cap_journal_truncate(r, op, fid, rfd, (uint64_t)attr->st_size);
-			if (jrc == 0)
-				jrc = n->type == S_IFLNK ? cap_op_attr_target(r, op, fid, fd, target) :
-					cap_op_attr_fd(r, op, fid, fd, NULL);
-			if (jrc < 0)
-				cap_store_error(r, "journaling setattr", jrc);
-			cap_op_finish(r, op, jrc);
-		} else {
-			cap_op_finish(r, op, -EINVAL);
-		}
-	}
+	if (r->journal && (rc == 0 || applied))
+		setattr_journal(r, n, valid, truncated, fd, rfd, (uint64_t)attr->st_size, target);
 	if (rfd >= 0 && rfd != fd)
 		close(rfd);
 	if (close_fd && fd >= 0 && !fi)

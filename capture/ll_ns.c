@@ -404,122 +404,177 @@ static void rename_failed_changes(struct cap_root *r, struct cap_node *pn, int p
 							 (fuse_ino_t)(uintptr_t)dirs[i], -1, 0);
 }
 
+/* The two names of a rename, and what they were once locked. */
+struct rename_names {
+	struct cap_node *pn, *npn;     /* the parents */
+	int pfd, npfd;                 /* their O_PATH descriptors */
+	const char *name, *newname;
+	unsigned flags;                /* RENAME_EXCHANGE, RENAME_WHITEOUT, ... */
+	struct stat sst, dst;          /* the source; the destination if have_dst */
+	int have_dst;
+	struct cap_handle sfh, dfh;    /* type -1 when unknown */
+	uint64_t sfid, dfid;           /* 0 when not known to the journal */
+};
+
+/* Locks both parents and what both names hold, retrying until the names
+ * still hold the same inodes once locked.  0 with the locks in held, or
+ * -errno (-EAGAIN after 9 tries) with *nheld the locks still held (maybe 0). */
+static int rename_lock(struct cap_root *r, struct rename_names *rn, unsigned *held, int *nheld)
+{
+	uint64_t inos[4];
+	struct stat tmp;
+	int tries;
+
+	for (tries = 0;; tries++) {
+		if (fstatat(rn->pfd, rn->name, &rn->sst, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		rn->have_dst = fstatat(rn->npfd, rn->newname, &rn->dst, AT_SYMLINK_NOFOLLOW) == 0;
+		inos[0] = rn->pn->ino;
+		inos[1] = rn->npn->ino;
+		inos[2] = rn->sst.st_ino;
+		inos[3] = rn->have_dst ? rn->dst.st_ino : 0;
+		cap_lock_inos(r, inos, 4, held, nheld);
+		if (fstatat(rn->pfd, rn->name, &tmp, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (tmp.st_ino == rn->sst.st_ino) {
+			struct stat tmp2;
+			int now_dst = fstatat(rn->npfd, rn->newname, &tmp2,
+					      AT_SYMLINK_NOFOLLOW) == 0;
+
+			if (now_dst == rn->have_dst &&
+			    (!rn->have_dst || tmp2.st_ino == rn->dst.st_ino))
+				return 0;
+		}
+		cap_unlock(r, held, *nheld);
+		*nheld = 0;
+		if (tries > 8)
+			return -EAGAIN;
+	}
+}
+
+/* The handles and fids of both names, taken before the rename moves them. */
+static void rename_identify(struct cap_root *r, struct rename_names *rn)
+{
+	if (cap_handle_at(r, rn->pfd, rn->name, &rn->sfh) < 0)
+		rn->sfh.type = -1;
+	if (!rn->have_dst || cap_handle_at(r, rn->npfd, rn->newname, &rn->dfh) < 0)
+		rn->dfh.type = -1;
+	if (r->journal) {
+		cap_fid_of(r, NULL, rn->sst.st_ino, &rn->sfh, NULL, &rn->sfid);
+		if (rn->have_dst)
+			cap_fid_of(r, NULL, rn->dst.st_ino, &rn->dfh, NULL, &rn->dfid);
+	}
+}
+
+/* The directory entries a done rename changed: both swapped for an
+ * exchange (and the attributes of what now sits at the old name), else the
+ * old name gone (or a whiteout), the new one naming the source and a
+ * replaced destination's lost link. */
+static int rename_journal_entries(struct cap_root *r, struct cdp_op *op,
+				  const struct rename_names *rn, uint64_t pfid, uint64_t npfid)
+{
+	int jrc, cfd;
+
+	if (rn->flags & RENAME_EXCHANGE) {
+		jrc = cdp_op_dirent(op, pfid, rn->name, rn->dfid, rn->dst.st_mode & S_IFMT);
+		if (jrc == 0)
+			jrc = cdp_op_dirent(op, npfid, rn->newname, rn->sfid,
+					    rn->sst.st_mode & S_IFMT);
+		cfd = openat(rn->pfd, rn->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (jrc == 0 && cfd >= 0 && rn->dfid)
+			jrc = cap_op_attr_fd(r, op, rn->dfid, cfd, NULL);
+		if (cfd >= 0)
+			close(cfd);
+		return jrc;
+	}
+	if (rn->flags & RENAME_WHITEOUT)
+		jrc = cap_journal_whiteout(r, op, rn->pfd, rn->name, pfid);
+	else
+		jrc = cdp_op_dirent(op, pfid, rn->name, 0, rn->sst.st_mode & S_IFMT);
+	if (jrc == 0)
+		jrc = cdp_op_dirent(op, npfid, rn->newname, rn->sfid, rn->sst.st_mode & S_IFMT);
+	if (jrc == 0 && rn->have_dst && rn->dfid)
+		jrc = cap_journal_lost_link(r, op, rn->dst.st_ino, &rn->dfh, rn->dfid);
+	return jrc;
+}
+
+/* One operation for a done rename: its entries, then the attributes of the
+ * source at its new name and of both parents. */
+static void rename_journal(struct cap_root *r, const struct rename_names *rn)
+{
+	uint64_t pfid = 0, npfid = 0;
+	struct cdp_op *op;
+	int jrc, cfd;
+
+	if (!r->journal || !rn->sfid || !(op = cap_op_start(r)))
+		return;
+	jrc = cap_fid_of(r, rn->pn, rn->pn->ino, &rn->pn->fh, NULL, &pfid);
+	if (jrc == 0)
+		jrc = cap_fid_of(r, rn->npn, rn->npn->ino, &rn->npn->fh, NULL, &npfid);
+	if (jrc == 0)
+		jrc = rename_journal_entries(r, op, rn, pfid, npfid);
+	cfd = openat(rn->npfd, rn->newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (jrc == 0 && cfd >= 0)
+		jrc = cap_op_attr_fd(r, op, rn->sfid, cfd, NULL);
+	if (cfd >= 0)
+		close(cfd);
+	if (jrc == 0)
+		jrc = cap_op_attr_fd(r, op, pfid, rn->pfd, NULL);
+	if (jrc == 0 && npfid != pfid)
+		jrc = cap_op_attr_fd(r, op, npfid, rn->npfd, NULL);
+	if (jrc < 0)
+		cap_store_error(r, "journaling a rename", jrc);
+	cap_op_finish(r, op, jrc);
+}
+
 void cap_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct cap_root *r = cap_root_of(req);
-	struct cap_node *pn = cap_node_get(r, parent), *npn = cap_node_get(r, newparent);
-	struct cap_handle sfh, dfh;
-	struct stat sst, dst, tmp, before[2];
-	struct cdp_op *op;
+	struct rename_names rn;
+	struct stat before[2];
 	unsigned held[CAP_MAX_LOCKS];
-	uint64_t inos[4], pfid = 0, npfid = 0, sfid = 0, dfid = 0;
-	int nheld = 0, pfd, npfd = -1, close_p, close_np = 0, rc = 0, tries, have_dst;
-	int have_before;
+	int nheld = 0, close_p, close_np = 0, rc = 0, have_before;
 
-	pfd = cap_node_open(r, pn, O_PATH, &close_p);
-	if (pfd < 0) {
-		fuse_reply_err(req, -pfd);
+	memset(&rn, 0, sizeof(rn));
+	rn.pn = cap_node_get(r, parent);
+	rn.npn = cap_node_get(r, newparent);
+	rn.name = name;
+	rn.newname = newname;
+	rn.flags = flags;
+	rn.npfd = -1;
+	rn.pfd = cap_node_open(r, rn.pn, O_PATH, &close_p);
+	if (rn.pfd < 0) {
+		fuse_reply_err(req, -rn.pfd);
 		return;
 	}
-	npfd = cap_node_open(r, npn, O_PATH, &close_np);
-	if (npfd < 0) {
-		rc = npfd;
-		npfd = -1;
+	rn.npfd = cap_node_open(r, rn.npn, O_PATH, &close_np);
+	if (rn.npfd < 0) {
+		rc = rn.npfd;
+		rn.npfd = -1;
 		goto out_close;
 	}
-	for (tries = 0;; tries++) {
-		if (fstatat(pfd, name, &sst, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = -errno;
-			goto out_close;
-		}
-		have_dst = fstatat(npfd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-		inos[0] = pn->ino;
-		inos[1] = npn->ino;
-		inos[2] = sst.st_ino;
-		inos[3] = have_dst ? dst.st_ino : 0;
-		cap_lock_inos(r, inos, 4, held, &nheld);
-		if (fstatat(pfd, name, &tmp, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = -errno;
-			goto out_unlock;
-		}
-		if (tmp.st_ino == sst.st_ino) {
-			struct stat tmp2;
-			int now_dst = fstatat(npfd, newname, &tmp2, AT_SYMLINK_NOFOLLOW) == 0;
-
-			if (now_dst == have_dst && (!have_dst || tmp2.st_ino == dst.st_ino))
-				break;
-		}
-		cap_unlock(r, held, nheld);
-		nheld = 0;
-		if (tries > 8) {
-			rc = -EAGAIN;
-			goto out_close;
-		}
-	}
-	if (cap_handle_at(r, pfd, name, &sfh) < 0)
-		sfh.type = -1;
-	if (!have_dst || cap_handle_at(r, npfd, newname, &dfh) < 0)
-		dfh.type = -1;
-	if (r->journal) {
-		cap_fid_of(r, NULL, sst.st_ino, &sfh, NULL, &sfid);
-		if (have_dst)
-			cap_fid_of(r, NULL, dst.st_ino, &dfh, NULL, &dfid);
-	}
-	have_before = fstat(pfd, &before[0]) == 0 && fstat(npfd, &before[1]) == 0;
-	if (renameat2(pfd, name, npfd, newname, flags) < 0) {
+	rc = rename_lock(r, &rn, held, &nheld);
+	if (rc < 0)
+		goto out_unlock;   /* nheld says what is still locked */
+	rename_identify(r, &rn);
+	have_before = fstat(rn.pfd, &before[0]) == 0 && fstat(rn.npfd, &before[1]) == 0;
+	if (renameat2(rn.pfd, name, rn.npfd, newname, flags) < 0) {
 		rc = -errno;
 		if (have_before)
-			rename_failed_changes(r, pn, pfd, npn, npfd, before);
+			rename_failed_changes(r, rn.pn, rn.pfd, rn.npn, rn.npfd, before);
 		goto out_unlock;
 	}
-	if (have_dst && dst.st_ino == sst.st_ino && !(flags & RENAME_EXCHANGE))
-		goto out_unlock;   /* two links of one inode: nothing happened */
-	if (r->journal && sfid && (op = cap_op_start(r))) {
-		int jrc = cap_fid_of(r, pn, pn->ino, &pn->fh, NULL, &pfid);
-		int cfd;
-
-		if (jrc == 0)
-			jrc = cap_fid_of(r, npn, npn->ino, &npn->fh, NULL, &npfid);
-		if (jrc == 0 && (flags & RENAME_EXCHANGE)) {
-			jrc = cdp_op_dirent(op, pfid, name, dfid, dst.st_mode & S_IFMT);
-			if (jrc == 0)
-				jrc = cdp_op_dirent(op, npfid, newname, sfid, sst.st_mode & S_IFMT);
-			cfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-			if (jrc == 0 && cfd >= 0 && dfid)
-				jrc = cap_op_attr_fd(r, op, dfid, cfd, NULL);
-			if (cfd >= 0)
-				close(cfd);
-		} else if (jrc == 0) {
-			if (flags & RENAME_WHITEOUT)
-				jrc = cap_journal_whiteout(r, op, pfd, name, pfid);
-			else
-				jrc = cdp_op_dirent(op, pfid, name, 0, sst.st_mode & S_IFMT);
-			if (jrc == 0)
-				jrc = cdp_op_dirent(op, npfid, newname, sfid, sst.st_mode & S_IFMT);
-			if (jrc == 0 && have_dst && dfid)
-				jrc = cap_journal_lost_link(r, op, dst.st_ino, &dfh, dfid);
-		}
-		cfd = openat(npfd, newname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (jrc == 0 && cfd >= 0)
-			jrc = cap_op_attr_fd(r, op, sfid, cfd, NULL);
-		if (cfd >= 0)
-			close(cfd);
-		if (jrc == 0)
-			jrc = cap_op_attr_fd(r, op, pfid, pfd, NULL);
-		if (jrc == 0 && npfid != pfid)
-			jrc = cap_op_attr_fd(r, op, npfid, npfd, NULL);
-		if (jrc < 0)
-			cap_store_error(r, "journaling a rename", jrc);
-		cap_op_finish(r, op, jrc);
-	}
+	/* two links of one inode: nothing happened */
+	if (!(rn.have_dst && rn.dst.st_ino == rn.sst.st_ino && !(flags & RENAME_EXCHANGE)))
+		rename_journal(r, &rn);
 out_unlock:
 	cap_unlock(r, held, nheld);
 out_close:
 	if (close_p)
-		close(pfd);
-	if (close_np && npfd >= 0)
-		close(npfd);
+		close(rn.pfd);
+	if (close_np && rn.npfd >= 0)
+		close(rn.npfd);
 	fuse_reply_err(req, -rc);
 }
 

@@ -181,7 +181,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	char **dirs = NULL;
 	const char *host = req->host;
 	size_t i;
-	int rc, pipefd[2], fd, lock_fd = -1;
+	int rc, ready_fd, fd, lock_fd = -1;
 	pid_t pid;
 
 	if (err && errlen)
@@ -261,19 +261,9 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		lock_fd = -1;
 		goto out;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		rc = -errno;
-		cdp_errf(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
-		goto out;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
+	pid = cdp_daemon_fork(&ready_fd, "cdpfs: ", "capture daemon", err, errlen);
 	if (pid < 0) {
-		rc = -errno;
-		cdp_errf(err, errlen, "cdpfs: cannot fork the capture daemon: %s", strerror(errno));
-		close(pipefd[0]);
-		close(pipefd[1]);
+		rc = (int)pid;
 		goto out;
 	}
 	if (pid == 0) {
@@ -281,18 +271,16 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		FILE *progress = NULL;
 		int null_fd, log_fd, term_fd = -1;
 
-		close(pipefd[0]);
-		setsid();
 		if (chdir("/") < 0)
 			_exit(1);
 		/* Keep no descriptor of the caller (a pipe of a shell's command
 		 * substitution would never see its end): the ready pipe goes to
 		 * fd 3, the terminal for progress to fd 4, the rest is closed. */
-		if (dup2(pipefd[1], 3) < 0)
+		if (dup2(ready_fd, 3) < 0)
 			_exit(1);
-		if (pipefd[1] != 3)
-			close(pipefd[1]);
-		pipefd[1] = 3;
+		if (ready_fd != 3)
+			close(ready_fd);
+		ready_fd = 3;
 		if (req->progress && dup2(STDERR_FILENO, 4) == 4)
 			term_fd = 4;
 		close_range(term_fd == 4 ? 5 : 4, ~0U, 0);
@@ -313,24 +301,23 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 			progress = fdopen(term_fd, "w");
 		cdp_log_init("cdpfs", 0, LOG_INFO);
 		cdp_log_timestamps(1);   /* stderr is STORE/capture.log */
-		rc = cap_daemon_main(req, store, dirs, host, pipefd[1], -1, progress, cerr,
+		rc = cap_daemon_main(req, store, dirs, host, ready_fd, -1, progress, cerr,
 				 sizeof(cerr));
 		_exit(rc < 0 ? 1 : 0);
 	}
-	close(pipefd[1]);
-	rc = (int)cap_read_line(pipefd[0], reply_line, sizeof(reply_line));
-	close(pipefd[0]);
-	if (rc > 0 && strcmp(reply_line, "ok") == 0) {
+	switch (cdp_daemon_wait(ready_fd, pid, reply_line, sizeof(reply_line), NULL)) {
+	case CDP_DAEMON_READY:
 		rc = 0;
-	} else if (rc > 0 && strncmp(reply_line, "err ", 4) == 0) {
-		cdp_errf(err, errlen, "%s", reply_line + 4);
+		break;
+	case CDP_DAEMON_FAILED:
+		cdp_errf(err, errlen, "%s", reply_line);
 		rc = -EIO;
-		waitpid(pid, NULL, 0);
-	} else {
+		break;
+	case CDP_DAEMON_GONE:
 		cdp_errf(err, errlen, "cdpfs: the capture daemon exited during start-up; see "
 			"'%s/%s'", store, CAP_LOG_NAME);
 		rc = -EIO;
-		waitpid(pid, NULL, 0);
+		break;
 	}
 out:
 	if (lock_fd >= 0)
@@ -339,24 +326,6 @@ out:
 		free(dirs[i]);
 	free(dirs);
 	return rc;
-}
-
-static int pid_alive(int pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (p && (p = strrchr(buf, ')')) && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return 0;
-	return 1;
 }
 
 int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t errlen)
@@ -424,9 +393,9 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 		return -EBUSY;
 	}
 	if (last && pid > 0) {
-		while (pid_alive(pid) && mono_ms() < deadline)
+		while (cdp_store_pid_alive((uint32_t)pid) && mono_ms() < deadline)
 			poll(NULL, 0, 20);
-		if (pid_alive(pid)) {
+		if (cdp_store_pid_alive((uint32_t)pid)) {
 			cdp_errf(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
 				"%d) still serves files left open through it; it exits once they "
 				"are closed", path, pid);

@@ -179,14 +179,6 @@ size_t cli_opt_escape(const char *s, char *out, size_t size);
  * /proc/PID/stat.  Returns 0, -errno when /proc has no entry it can read
  * (-ENOENT: no such process), -EINVAL when the entry cannot be parsed. */
 int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp);
-/* 1 while pid runs: /proc has a readable entry for it and it is neither a
- * zombie nor dead; else 0 (an unreadable /proc counts as gone). */
-int cli_process_running(pid_t pid);
-/* The growing array of git's ALLOC_GROW: items (of size bytes each, *cap
- * of them) made to hold at least need, the capacity doubling from min_cap.
- * Returns the array, moved or not (*cap updated), or NULL when out of
- * memory (items and *cap are then as they were). */
-void *cli_grow(void *items, size_t *cap, size_t need, size_t size, size_t min_cap);
 
 /* The verbs (cli/cmd_<group>.c, help and version in cli/main.c). */
 extern const struct cli_cmd cli_cmd_capture;

@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "fs/fs.h"
+#include "store.h"
 
 static const struct cli_option mount_options[] = {
 	{ NULL, 0, 0, "SPEC", "HOST@TIME or HOST:/DIR@TIME (see cdpfs(8) for TIME)" },
@@ -239,7 +240,7 @@ static int cmd_umount(struct cli_ctx *ctx)
 		size_t k, alive = 0;
 
 		for (k = 0; k < ndaemons; k++)
-			alive += cli_process_running(daemons[k]);
+			alive += cdp_store_pid_alive((uint32_t)daemons[k]);
 		if (!alive)
 			return 0;
 		nanosleep(&ts, NULL);

@@ -31,6 +31,7 @@
 
 #include "cli/cli.h"
 #include "cli/drill.h"
+#include "util/util.h"
 #include "store.h"
 
 /* ------------------------------------------------------------ reports */
@@ -405,7 +406,7 @@ int drill_list(const char *store, const char *host, int json)
 			die("'%s' is not a drill index this cdpfs reads (expected '%s')", index,
 			    DRILL_INDEX_HEADER);
 		while (fgets(line, sizeof(line), f)) {
-			struct drill_index_row *grown = cli_grow(rows, &cap, n + 1, sizeof(*rows), 64);
+			struct drill_index_row *grown = cdp_array_reserve(rows, &cap, n + 1, sizeof(*rows), 64);
 
 			if (!grown)
 				die("out of memory");

@@ -44,6 +44,7 @@
 
 #include "cli/cli.h"
 #include "cli/drill.h"
+#include "util/util.h"
 
 struct child {
 	char *name;
@@ -88,7 +89,7 @@ void cli_hash_hex(const uint8_t hash[CDP_HASH_BYTES], char *hex)
 
 static int line_put(struct walk *w, const char *s, size_t len)
 {
-	char *n = cli_grow(w->line, &w->line_cap, w->line_len + len + 1, 1, 512);
+	char *n = cdp_array_reserve(w->line, &w->line_cap, w->line_len + len + 1, 1, 512);
 
 	if (!n)
 		return -ENOMEM;
@@ -131,7 +132,7 @@ static int line_escaped(struct walk *w, const char *s, size_t len)
 
 	if (len > (SIZE_MAX - w->line_len - 1) / 3)
 		return -ENOMEM;
-	n = cli_grow(w->line, &w->line_cap, w->line_len + 3 * len + 1, 1, 512);
+	n = cdp_array_reserve(w->line, &w->line_cap, w->line_len + 3 * len + 1, 1, 512);
 	if (!n)
 		return -ENOMEM;
 	w->line = n;
@@ -407,7 +408,7 @@ static int collect_child(void *arg, const char *name, uint64_t fid, uint32_t typ
 	(void)type;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return 0;
-	n = cli_grow(c->v, &c->cap, c->n + 1, sizeof(*c->v), 16);
+	n = cdp_array_reserve(c->v, &c->cap, c->n + 1, sizeof(*c->v), 16);
 	if (!n)
 		return -ENOMEM;
 	c->v = n;
@@ -476,7 +477,7 @@ static int walk_entry(struct walk *w, uint64_t fid, char **path, size_t *cap, si
 		qsort(kids.v, kids.n, sizeof(*kids.v), child_cmp);
 	for (i = 0; i < kids.n && ret == 0; i++) {
 		size_t nlen = strlen(kids.v[i].name);
-		char *n = cli_grow(*path, cap, path_len + nlen + 2, 1, 256);
+		char *n = cdp_array_reserve(*path, cap, path_len + nlen + 2, 1, 256);
 
 		if (!n) {
 			ret = -ENOMEM;

@@ -356,31 +356,6 @@ int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp)
 	return ret;
 }
 
-int cli_process_running(pid_t pid)
-{
-	char state;
-
-	return cli_proc_stat(pid, &state, NULL) == 0 && state != 'Z' && state != 'X';
-}
-
-void *cli_grow(void *items, size_t *cap, size_t need, size_t size, size_t min_cap)
-{
-	size_t n = *cap ? *cap : (min_cap ? min_cap : 1);
-	void *p;
-
-	if (need <= *cap)
-		return items;
-	while (n < need)
-		n = n > SIZE_MAX / 2 ? need : n * 2;
-	if (size && n > SIZE_MAX / size)
-		return NULL;
-	p = realloc(items, n * size);
-	if (!p)
-		return NULL;
-	*cap = n;
-	return p;
-}
-
 int cli_is_mount_point(const char *path)
 {
 	struct stat st, up;

@@ -10,9 +10,9 @@
  * threads, and a process that forks after that would inherit a store whose
  * background threads are gone.  So without -f the caller forks first; the
  * child opens the store, resolves the instant, checks the host and the
- * directory, mounts, and only then writes "ready" (or its one error line)
- * into the pipe the parent waits on.  The parent returns 0 only once the
- * kernel serves the mount.  The instant ("latest", "-10m") is resolved once,
+ * directory, mounts, and only then says ready (or its one error line)
+ * over the pipe the parent waits on (util/daemonize.c).  The parent
+ * returns 0 only once the kernel serves the mount.  The instant ("latest", "-10m") is resolved once,
  * in the child, just before mounting; it never moves afterwards.
  */
 #include <errno.h>
@@ -381,7 +381,7 @@ static int fs_serve(struct cdp_fs_launch *l, int ready_fd, char *err, size_t err
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct refresher refresh;
-	char info[PATH_MAX + 256];   /* '0', then the line for --verbose */
+	char info[PATH_MAX + 256];   /* the line for --verbose */
 	struct cdp_fs fs;
 	char optbuf[2048] = "", fsname[PATH_MAX + 16], esc[2 * PATH_MAX];
 	char *argv[5];
@@ -460,14 +460,14 @@ static int fs_serve(struct cdp_fs_launch *l, int ready_fd, char *err, size_t err
 
 		cdp_time_format(cdp_view_requested_ts(fs.view), asked, sizeof(asked));
 		cdp_time_format(cdp_view_ts(fs.view), newest, sizeof(newest));
-		snprintf(info + 1, sizeof(info) - 1, "mounted '%s' as of %s (newest change "
+		snprintf(info, sizeof(info), "mounted '%s' as of %s (newest change "
 			 "%s, seq %llu) on '%s'%s%s%s", l->req->spec, asked, newest,
 			 (unsigned long long)cdp_view_seq(fs.view), l->mountpoint,
 			 fs.ovl ? (fs.ovl_private ? ", writable (private overlay, discarded at "
 				   "unmount)" : ", writable (overlay '") : "",
 			 fs.ovl && !fs.ovl_private ? l->opts.overlay : "",
 			 fs.ovl && !fs.ovl_private ? "')" : "");
-		cdp_log(LOG_INFO, "%s", info + 1);
+		cdp_log(LOG_INFO, "%s", info);
 	}
 	if (ready_fd >= 0) {
 		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -482,10 +482,8 @@ static int fs_serve(struct cdp_fs_launch *l, int ready_fd, char *err, size_t err
 			if (devnull > STDERR_FILENO)
 				close(devnull);
 		}
-		info[0] = '0';
-		if (write(ready_fd, info, strlen(info)) < 1)
+		if (cdp_daemon_ready(ready_fd, info) < 0)
 			cdp_log(LOG_WARNING, "cannot tell the caller the mount is ready");
-		close(ready_fd);
 		if (chdir("/") < 0)
 			cdp_log(LOG_WARNING, "cannot change directory to '/'");
 	}
@@ -518,37 +516,27 @@ out_release:
 	return ret;
 }
 
-/* Waits for the daemon's word: '0' and what was mounted (printed with
- * verbose), or '1' and an error line; the daemon closes the pipe after. */
+/* Waits for the daemon's word: ready and what was mounted (printed with
+ * verbose), or its error line. */
 static int wait_ready(int fd, pid_t pid, int verbose, char *err, size_t errlen)
 {
-	char buf[PATH_MAX + 256];
-	size_t used = 0;
-	ssize_t n;
-	int status;
+	char msg[PATH_MAX + 256];
+	int status = 0;
 
-	for (;;) {
-		n = read(fd, buf + used, sizeof(buf) - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		if (used == sizeof(buf) - 1)
-			break;
-	}
-	buf[used] = '\0';
-	if (used >= 1 && buf[0] == '0') {
-		if (verbose && buf[1])
-			printf("%s\n", buf + 1);
+	switch (cdp_daemon_wait(fd, pid, msg, sizeof(msg), &status)) {
+	case CDP_DAEMON_READY:
+		if (verbose && msg[0])
+			printf("%s\n", msg);
 		return 0;
+	case CDP_DAEMON_FAILED:
+		if (msg[0]) {
+			cdp_errf(err, errlen, "%s", msg);
+			return -EIO;
+		}
+		break;
+	case CDP_DAEMON_GONE:
+		break;
 	}
-	if (used > 1 && buf[0] == '1') {
-		cdp_errf(err, errlen, "%s", buf + 1);
-		waitpid(pid, &status, 0);
-		return -EIO;
-	}
-	waitpid(pid, &status, 0);
 	if (WIFSIGNALED(status))
 		cdp_errf(err, errlen, "the mount daemon died (signal %d) before the mount was "
 		     "ready", WTERMSIG(status));
@@ -560,7 +548,7 @@ static int wait_ready(int fd, pid_t pid, int verbose, char *err, size_t errlen)
 int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 {
 	struct cdp_fs_launch l;
-	int ret, pipefd[2], log_fd = -1;
+	int ret, ready_fd, log_fd = -1;
 	pid_t pid;
 
 	memset(&l, 0, sizeof(l));
@@ -620,26 +608,14 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		ret = -errno;
-		cdp_errf(err, errlen, "cannot create a pipe: %s", strerror(-ret));
-		goto out;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
+	pid = cdp_daemon_fork(&ready_fd, "", "mount daemon", err, errlen);
 	if (pid < 0) {
-		ret = -errno;
-		cdp_errf(err, errlen, "cannot fork the mount daemon: %s", strerror(-ret));
-		close(pipefd[0]);
-		close(pipefd[1]);
+		ret = (int)pid;
 		goto out;
 	}
 	if (pid == 0) {
 		char line[1024];
 
-		close(pipefd[0]);
-		setsid();
 		if (log_fd >= 0 && dup2(log_fd, STDERR_FILENO) == STDERR_FILENO) {
 			close(log_fd);
 			log_fd = -1;
@@ -649,18 +625,14 @@ int cdp_fs_mount(const struct cdp_mount_request *req, char *err, size_t errlen)
 		} else
 			cdp_log_init("cdpfs", 1, req->debug ? LOG_DEBUG : LOG_INFO);
 		line[0] = '\0';
-		ret = fs_serve(&l, pipefd[1], line + 1, sizeof(line) - 1);
+		ret = fs_serve(&l, ready_fd, line, sizeof(line));
 		if (ret < 0) {
-			line[0] = '1';
-			if (write(pipefd[1], line, strlen(line)) < 0)
-				_exit(1);
+			cdp_daemon_failed(ready_fd, line);
 			_exit(1);
 		}
 		_exit(0);
 	}
-	close(pipefd[1]);
-	ret = wait_ready(pipefd[0], pid, req->verbose, err, errlen);
-	close(pipefd[0]);
+	ret = wait_ready(ready_fd, pid, req->verbose, err, errlen);
 out:
 	if (log_fd >= 0)
 		close(log_fd);

@@ -262,6 +262,11 @@ int cdp_index_record_decode(struct cdp_store *s, const uint8_t *p, size_t len, u
 	return pos == len ? 0 : -CDP_ECORRUPT;
 }
 
+int cdp_index_entries_check(const uint8_t *p, size_t len, uint32_t count)
+{
+	return cdp_index_record_decode(NULL, p, len, count, NULL);
+}
+
 struct replay {
 	struct cdp_store *s;
 	uint64_t lsn;          /* the newest lsn in the index */

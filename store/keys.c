@@ -205,6 +205,27 @@ int cdp_dirent_value_decode(const char *val, size_t len, uint64_t *child, uint32
 	return 0;
 }
 
+void cdp_ovl_entry_value_encode(uint8_t *out, uint64_t child, uint32_t type)
+{
+	out[0] = 'E';
+	put_u64be(out + 1, child);
+	put_u32be(out + 9, type);
+}
+
+int cdp_ovl_entry_value_decode(const char *val, size_t len, uint64_t *child, uint32_t *type)
+{
+	const uint8_t *p = (const uint8_t *)val;
+
+	if (len == OVL_ENTRY_VALUE_BYTES && p[0] == 'E') {
+		*child = get_u64be(p + 1);
+		*type = get_u32be(p + 9);
+		return 0;
+	}
+	if (len >= OVL_WHITEOUT_VALUE_BYTES && p[0] == OVL_WHITEOUT_VALUE[0])
+		return 1;
+	return -CDP_ECORRUPT;
+}
+
 void cdp_blockref_encode(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len)
 {
 	out[0] = VAL_CHUNKREF;

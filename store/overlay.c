@@ -30,7 +30,8 @@
  *                            target; or 'G': a base object that is gone
  *                            (no fall-through)
  *   'E' parent name          entry: 'E', u64 child, u32 S_IFMT type; or a
- *                            whiteout 'W' hiding the base entry
+ *                            whiteout 'W' hiding the base entry (codec:
+ *                            cdp_ovl_entry_value_*, keys.c)
  *   'B' id u64 block         block state: 'D' (in the delta file) or 'Z'
  *   'X' id name              xattr: 'V' then the value
  *   'O' id                   orphan: no name left; purged at the next open
@@ -51,7 +52,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>

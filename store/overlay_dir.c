@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>
@@ -51,13 +50,9 @@ static int entry_get(struct cdp_overlay *o, uint64_t parent, const char *name,
 	if (ret < 0)
 		return ret;
 	if (val) {
-		if (len == 13 && val[0] == 'E') {
-			*child = get_u64be((const uint8_t *)val + 1);
-			*type = get_u32be((const uint8_t *)val + 9);
-			ret = 0;
-		} else {
-			ret = len >= 1 && val[0] == 'W' ? -ENOENT : -CDP_ECORRUPT;
-		}
+		ret = cdp_ovl_entry_value_decode(val, len, child, type);
+		if (ret == 1)   /* a whiteout */
+			ret = -ENOENT;
 		rocksdb_free(val);
 		return ret;
 	}
@@ -69,12 +64,10 @@ static int entry_get(struct cdp_overlay *o, uint64_t parent, const char *name,
 static void entry_put(struct txn *t, uint64_t parent, const char *name, uint64_t child,
 		      uint32_t type)
 {
-	uint8_t v[13];
+	uint8_t v[OVL_ENTRY_VALUE_BYTES];
 	struct okey k;
 
-	v[0] = 'E';
-	put_u64be(v + 1, child);
-	put_u32be(v + 9, type & S_IFMT);
+	cdp_ovl_entry_value_encode(v, child, type & S_IFMT);
 	cdp_ovl_key_name(&k, 'E', parent, name);
 	cdp_ovl_wb_put(t->wb, &k, v, sizeof(v));
 }
@@ -85,7 +78,7 @@ static void entry_remove(struct txn *t, uint64_t parent, const char *name)
 
 	cdp_ovl_key_name(&k, 'E', parent, name);
 	if (base_has(t->o, parent, name))
-		cdp_ovl_wb_put(t->wb, &k, "W", 1);
+		cdp_ovl_wb_put(t->wb, &k, OVL_WHITEOUT_VALUE, OVL_WHITEOUT_VALUE_BYTES);
 	else
 		cdp_ovl_wb_del(t->wb, &k);
 }
@@ -191,12 +184,9 @@ static int overlay_entries(struct cdp_overlay *o, uint64_t dir, struct ov_ent **
 			ret = -ENOMEM;
 			break;
 		}
-		if (vlen == 13 && val[0] == 'E') {
-			e->child = get_u64be((const uint8_t *)val + 1);
-			e->type = get_u32be((const uint8_t *)val + 9);
-		} else {
+		/* what is not an entry hides the base's name, as a whiteout */
+		if (cdp_ovl_entry_value_decode(val, vlen, &e->child, &e->type) != 0)
 			e->whiteout = 1;
-		}
 		count++;
 	}
 	if (ret == 0)

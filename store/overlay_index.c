@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/falloc.h>
@@ -132,15 +131,16 @@ int cdp_overlay_inode_decode(const char *val, size_t len, uint32_t *flags, uint6
 	int ret;
 
 	*target = NULL;
-	if (len < 13 || val[0] != 'I')
+	if (len < OVL_INODE_HEADER_BYTES || val[0] != 'I')
 		return -CDP_ECORRUPT;
 	*flags = get_u32be((const uint8_t *)val + 1);
 	*base_limit = get_u64be((const uint8_t *)val + 5);
-	ret = cdp_attr_decode(val + 13, len - 13, a, &hdr);
+	ret = cdp_attr_decode(val + OVL_INODE_HEADER_BYTES, len - OVL_INODE_HEADER_BYTES, a, &hdr);
 	if (ret < 0)
 		return ret;
-	if (13 + hdr < len) {
-		*target = strndup(val + 13 + hdr, len - 13 - hdr);
+	if (OVL_INODE_HEADER_BYTES + hdr < len) {
+		*target = strndup(val + OVL_INODE_HEADER_BYTES + hdr,
+				  len - OVL_INODE_HEADER_BYTES - hdr);
 		if (!*target)
 			return -ENOMEM;
 	}
@@ -188,7 +188,7 @@ int cdp_ovl_ino_get(struct cdp_overlay *o, uint64_t id, struct ovl_ino *in)
 int cdp_ovl_ino_put(rocksdb_writebatch_t *wb, uint64_t id, const struct ovl_ino *in)
 {
 	size_t tlen = in->target ? strlen(in->target) : 0;
-	uint8_t *v = malloc(13 + ATTR_VALUE_BYTES + tlen);
+	uint8_t *v = malloc(OVL_INODE_HEADER_BYTES + ATTR_VALUE_BYTES + tlen);
 	struct okey k;
 
 	if (!v)
@@ -196,11 +196,11 @@ int cdp_ovl_ino_put(rocksdb_writebatch_t *wb, uint64_t id, const struct ovl_ino 
 	v[0] = 'I';
 	put_u32be(v + 1, in->flags);
 	put_u64be(v + 5, in->base_limit);
-	cdp_attr_encode(v + 13, &in->a);
+	cdp_attr_encode(v + OVL_INODE_HEADER_BYTES, &in->a);
 	if (tlen)
-		memcpy(v + 13 + ATTR_VALUE_BYTES, in->target, tlen);
+		memcpy(v + OVL_INODE_HEADER_BYTES + ATTR_VALUE_BYTES, in->target, tlen);
 	cdp_ovl_key_id(&k, 'I', id);
-	cdp_ovl_wb_put(wb, &k, v, 13 + ATTR_VALUE_BYTES + tlen);
+	cdp_ovl_wb_put(wb, &k, v, OVL_INODE_HEADER_BYTES + ATTR_VALUE_BYTES + tlen);
 	free(v);
 	return 0;
 }

@@ -203,12 +203,6 @@ static int overlay_in_use(const char *path)
 	return busy;
 }
 
-static int rm_fn(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st; (void)type; (void)ftw;
-	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 int cdp_overlay_destroy(const char *path)
 {
 	char target[PATH_MAX];
@@ -228,9 +222,7 @@ int cdp_overlay_destroy(const char *path)
 	}
 	if (overlay_in_use(path))
 		return -EBUSY;
-	if (nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		return errno ? -errno : -EIO;
-	return 0;
+	return cdp_rm_tree(path);
 }
 
 

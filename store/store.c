@@ -24,7 +24,6 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include <ftw.h>
 #include <signal.h>
 #include <openssl/evp.h>
 
@@ -217,7 +216,8 @@ int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_t
 }
 
 /* A zombie (killed, not yet reaped by its parent) holds no store and counts
- * as dead: its state letter in /proc/PID/stat is 'Z' (or 'X'). */
+ * as dead: its state letter in /proc/PID/stat is 'Z' (or 'X').  Unsure
+ * (no /proc) is alive; store.h says why. */
 int cdp_store_pid_alive(uint32_t pid)
 {
 	char path[64], buf[512], *p;
@@ -459,11 +459,6 @@ static int take_lock(struct cdp_store *s)
 	return 0;
 }
 
-static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 /* Removes the private directories of readers that died without closing
  * (named cdpfs-reader-PID-XXXXXX). */
 static void sweep_dead_readers(const char *tmpdir)
@@ -484,7 +479,7 @@ static void sweep_dead_readers(const char *tmpdir)
 		    cdp_store_pid_alive((uint32_t)pid))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
-		nftw(path, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+		cdp_rm_tree(path);
 	}
 	closedir(d);
 }
@@ -853,7 +848,7 @@ void cdp_store_close(struct cdp_store *s)
 	if (s->unapplied)
 		rocksdb_writebatch_destroy(s->unapplied);
 	if (s->secondary_dir) {
-		nftw(s->secondary_dir, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+		cdp_rm_tree(s->secondary_dir);
 		free(s->secondary_dir);
 	}
 	cdp_chunklog_close(s->chunks);

@@ -201,6 +201,21 @@ struct cdp_host_info {
 int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n);
 void cdp_host_info_free(struct cdp_host_info *hosts, size_t n);
 
+/*
+ * Whether process pid still runs: the one test for a capture session's
+ * daemon (root records), a reader's private directory and the daemons that
+ * `cdpfs capture --stop` and `cdpfs umount` wait for.  Returns 0 for pid 0, for a pid that
+ * kill(2) does not find, and for a zombie or dead task ('Z' or 'X' in
+ * /proc/PID/stat: it holds no store and serves no file); 1 otherwise.
+ * When the process exists but /proc/PID/stat cannot be read, the answer is
+ * 1 (alive): wrongly dead would let a new session take a live writer's root
+ * and a reader sweep remove a live reader's directory, while wrongly alive
+ * costs a bounded wait at worst: cdp_journal_root_begin() fails at once with
+ * -EBUSY, the sweep leaves a directory for later, and capture --stop and
+ * umount wait their deadline and report the daemon still running.
+ */
+int cdp_store_pid_alive(uint32_t pid);
+
 /* ------------------------------------------------------------ attributes */
 
 struct cdp_attr {

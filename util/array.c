@@ -9,15 +9,21 @@
 
 #include "util/util.h"
 
-void *cdp_array_grow(void *p, size_t *cap, size_t n, size_t elem_size, size_t first_cap)
+void *cdp_array_reserve(void *p, size_t *cap, size_t need, size_t elem_size, size_t first_cap)
 {
-	size_t ncap;
+	size_t ncap = *cap ? *cap : (first_cap ? first_cap : 1);
 	void *np;
 
-	if (n < *cap)
+	if (need <= *cap)
 		return p;
-	ncap = *cap ? *cap * 2 : first_cap;
-	if (ncap < *cap || (elem_size && ncap > SIZE_MAX / elem_size)) {
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		ncap *= 2;
+	}
+	if (elem_size && ncap > SIZE_MAX / elem_size) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -25,4 +31,13 @@ void *cdp_array_grow(void *p, size_t *cap, size_t n, size_t elem_size, size_t fi
 	if (np)
 		*cap = ncap;
 	return np;
+}
+
+void *cdp_array_grow(void *p, size_t *cap, size_t n, size_t elem_size, size_t first_cap)
+{
+	if (n == SIZE_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return cdp_array_reserve(p, cap, n + 1, elem_size, first_cap);
 }

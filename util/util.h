@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * util.h - small helpers that capture/ and fs/ both use, free of FUSE and
- * of the store: the mount table (util/mounts.c) and growing arrays
- * (util/array.c).  Anything here is a pure function of its arguments and
- * of /proc/self.
+ * of the store: the mount table (util/mounts.c), growing arrays
+ * (util/array.c) and forking a daemon that reports readiness over a pipe
+ * (util/daemonize.c).  All but the last are pure functions of their
+ * arguments and of /proc/self.
  */
 #ifndef CDP_UTIL_H
 #define CDP_UTIL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Undoes, in place, the \ooo octal escapes the kernel writes for space,
  * tab, newline and backslash in a field of /proc/self/mounts or
@@ -30,5 +32,47 @@ int cdp_mount_find(const char *path, const char *fstype, const char *source_pref
  * twice *cap (first_cap when *cap is 0) and *cap updated.  NULL when out of
  * memory; p is then unchanged and still the caller's. */
 void *cdp_array_grow(void *p, size_t *cap, size_t n, size_t elem_size, size_t first_cap);
+/* The same for room for need elements in all: p itself while need <= *cap,
+ * else p reallocated to *cap (first_cap when *cap is 0, 1 when both are)
+ * doubled until it holds need, and *cap updated.  NULL when out of memory
+ * or when the size would overflow; p and *cap are then unchanged. */
+void *cdp_array_reserve(void *p, size_t *cap, size_t need, size_t elem_size, size_t first_cap);
+
+/*
+ * A daemon with a ready pipe (squashfuse's notify_pipe), in three steps:
+ * the command calls cdp_daemon_fork(); the child, once it serves, calls
+ * cdp_daemon_ready() (or cdp_daemon_failed() with its one error line);
+ * the parent calls cdp_daemon_wait() for that word.
+ *
+ * cdp_daemon_fork() flushes stdout and stderr, makes the pipe
+ * (close-on-exec) and forks.  In the parent it returns the child's pid and
+ * *ready_fd is the read end; in the child, which it has made a session
+ * leader (setsid), it returns 0 and *ready_fd is the write end.  On
+ * failure it returns -errno with err set to "PREFIXcannot create a pipe:
+ * REASON" or "PREFIXcannot fork the DAEMON_NAME: REASON" (msg_prefix is
+ * "cdpfs: " or "").
+ */
+pid_t cdp_daemon_fork(int *ready_fd, const char *msg_prefix, const char *daemon_name,
+		      char *err, size_t errlen);
+
+/* The child's word, each writing one line and closing ready_fd: ready, with
+ * info (NULL or "" for none) for the parent to show, or failed, with msg
+ * (at most about 4 KiB travels).  0, or -errno when the write failed (the
+ * parent then sees CDP_DAEMON_GONE or nothing it can tell). */
+int cdp_daemon_ready(int ready_fd, const char *info);
+int cdp_daemon_failed(int ready_fd, const char *msg);
+
+enum cdp_daemon_word {
+	CDP_DAEMON_READY,    /* msg: the child's info, maybe "" */
+	CDP_DAEMON_FAILED,   /* msg: the child's error line */
+	CDP_DAEMON_GONE,     /* the child ended (or said nothing legible) */
+};
+
+/* Parent: reads the child's line from ready_fd and closes it.  msg (size
+ * bytes) gets the info or error text.  Unless the answer is
+ * CDP_DAEMON_READY, reaps the child and stores its wait status in *status
+ * (when status is not NULL); a ready daemon runs on and is not waited for. */
+enum cdp_daemon_word cdp_daemon_wait(int ready_fd, pid_t pid, char *msg, size_t size,
+				     int *status);
 
 #endif /* CDP_UTIL_H */

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	/* the first four bytes: the entry count; the rest: the entries */
 	count = get_u32be(data) % 4096;
-	ret = cdp_index_record_decode(NULL, data + 4, size - 4, count, NULL);
+	ret = cdp_index_entries_check(data + 4, size - 4, count);
 	CHECK(ret == 0 || ret == -CDP_ECORRUPT);
 
 	rec = malloc(IREC_HEADER_BYTES + size - 4);

@@ -13,7 +13,7 @@
 #include "store_test.h"
 #include "fuzz.h"
 
-#define INO_HEADER_BYTES 13   /* 'I', u32 flags, u64 base_limit */
+#define INO_HEADER_BYTES OVL_INODE_HEADER_BYTES   /* 'I', u32 flags, u64 base_limit */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

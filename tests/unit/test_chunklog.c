@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +37,6 @@ struct fx {
 	uint32_t root_id;
 	uint64_t fid;
 };
-
-static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void fx_open(struct fx *f)
 {
@@ -92,7 +86,7 @@ static int teardown(void **state)
 
 	cdp_sys_reset();
 	fx_close(f);
-	nftw(f->top, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	cdp_rm_tree(f->top);
 	free(f);
 	return 0;
 }

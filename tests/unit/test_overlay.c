@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <stdio.h>
@@ -36,6 +35,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_test.h"   /* cdp_rm_tree */
 #include "overlay.h"
 
 #define BS 8192u
@@ -374,12 +374,6 @@ static void expect_same_dump(const char *want, const char *got, const char *what
 
 /* ------------------------------------------------------------ fixture */
 
-static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st; (void)type; (void)ftw;
-	return remove(path);
-}
-
 static void overlay_make(struct fx *f, const char *path, const char *name, int is_private)
 {
 	struct cdp_overlay_info info;
@@ -467,7 +461,7 @@ static int teardown(void **state)
 	cdp_view_free(f->base);
 	cdp_journal_close(f->j);
 	cdp_store_close(f->s);
-	nftw(f->top, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	cdp_rm_tree(f->top);
 	free(f);
 	return 0;
 }

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +29,6 @@
 
 static char top[256], dir[300];
 
-static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -48,7 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	cdp_sys_reset();
-	nftw(top, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	cdp_rm_tree(top);
 	return 0;
 }
 

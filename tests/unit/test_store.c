@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_test.h"   /* cdp_rm_tree */
 
 #define BS 8192
 
@@ -33,11 +33,6 @@ struct fx {
 	struct cdp_journal *j;
 	uint32_t root_id;
 };
-
-static int rm_fn(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -67,7 +62,7 @@ static int teardown(void **state)
 	cdp_store_close(f->s);
 	snprintf(top, sizeof(top), "%s", f->dir);
 	*strrchr(top, '/') = 0;
-	nftw(top, rm_fn, 16, FTW_DEPTH | FTW_PHYS);
+	cdp_rm_tree(top);
 	free(f);
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test_util.c - unit tests of util/: the mount-field unescaper, the
- * mountinfo lookup (against this process's own /proc and /) and array
- * growth.
+ * mountinfo lookup (against this process's own /proc and /), array
+ * growth and the ready pipe of a forked daemon.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util/util.h"
 
@@ -64,12 +66,95 @@ static void test_array_grow(void **state)
 	assert_int_equal(cap, SIZE_MAX / 2 + 1);
 }
 
+/* Room for need elements at once, doubling from first_cap. */
+static void test_array_reserve(void **state)
+{
+	size_t cap = 0, i;
+	int *v = NULL, *n;
+
+	(void)state;
+	n = cdp_array_reserve(v, &cap, 1, sizeof(*v), 16);
+	assert_non_null(n);
+	assert_int_equal(cap, 16);
+	v = n;
+	for (i = 0; i < 16; i++)
+		v[i] = (int)i;
+	/* already big enough: the same array */
+	assert_ptr_equal(cdp_array_reserve(v, &cap, 16, sizeof(*v), 16), v);
+	assert_int_equal(cap, 16);
+	n = cdp_array_reserve(v, &cap, 17, sizeof(*v), 16);
+	assert_non_null(n);
+	assert_int_equal(cap, 32);
+	v = n;
+	n = cdp_array_reserve(v, &cap, 100, sizeof(*v), 16);
+	assert_non_null(n);
+	assert_int_equal(cap, 128);
+	v = n;
+	for (i = 0; i < 16; i++)
+		assert_int_equal(v[i], (int)i);
+	/* too big: NULL, and the array and its capacity as they were */
+	assert_null(cdp_array_reserve(v, &cap, SIZE_MAX / 2, sizeof(*v), 16));
+	assert_int_equal(cap, 128);
+	free(v);
+
+	/* first_cap 0 still grows */
+	cap = 0;
+	v = cdp_array_reserve(NULL, &cap, 3, sizeof(*v), 0);
+	assert_non_null(v);
+	assert_true(cap >= 3);
+	free(v);
+}
+
+/* A child says ready with info, or fails with a message that holds a
+ * newline and a backslash, or exits saying nothing: the parent hears each
+ * word as it was said. */
+static void test_daemon_ready_pipe(void **state)
+{
+	static const char *const said[] = { "mounted 'a\\b' on '/x\ny'", "no host 'db\n02'" };
+	char msg[256];
+	int fd, status, i;
+	pid_t pid;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		pid = cdp_daemon_fork(&fd, "", "test daemon", msg, sizeof(msg));
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			if (i == 0)
+				cdp_daemon_ready(fd, said[0]);
+			else if (i == 1)
+				cdp_daemon_failed(fd, said[1]);
+			_exit(i == 0 ? 0 : 3);
+		}
+		status = -1;
+		switch (cdp_daemon_wait(fd, pid, msg, sizeof(msg), &status)) {
+		case CDP_DAEMON_READY:
+			assert_int_equal(i, 0);
+			assert_string_equal(msg, said[0]);
+			waitpid(pid, NULL, 0);
+			break;
+		case CDP_DAEMON_FAILED:
+			assert_int_equal(i, 1);
+			assert_string_equal(msg, said[1]);
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+			break;
+		case CDP_DAEMON_GONE:
+			assert_int_equal(i, 2);
+			assert_string_equal(msg, "");
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+			break;
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mount_field_unescape),
 		cmocka_unit_test(test_mount_listed),
 		cmocka_unit_test(test_array_grow),
+		cmocka_unit_test(test_array_reserve),
+		cmocka_unit_test(test_daemon_ready_pipe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
