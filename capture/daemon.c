@@ -735,8 +735,10 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 					"process; is a capture daemon of this store starting?",
 					store_path);
 			else
-				cdp_errf(err, errlen, "cdpfs: cannot open store '%s': %s", store_path,
-					cdp_strerror(rc));
+				cdp_errf(err, errlen, "cdpfs: cannot open store '%s': %s%s%s",
+					store_path, cdp_strerror(rc),
+					*cdp_store_last_error() ? ": " : "",
+					cdp_store_last_error());
 			goto out_sig;
 		}
 	}

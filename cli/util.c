@@ -102,7 +102,8 @@ int cli_store_open(const char *store, struct cdp_store **s, char *err, size_t er
 		cdp_errf(err, errlen, "store '%s' has another format version (this cdpfs reads "
 			 "format %d)", store, CDP_FORMAT_VERSION);
 	else
-		cdp_errf(err, errlen, "cannot open store '%s': %s", store, cdp_strerror(ret));
+		cdp_errf(err, errlen, "cannot open store '%s': %s%s%s", store, cdp_strerror(ret),
+			 *cdp_store_last_error() ? ": " : "", cdp_store_last_error());
 	return ret;
 }
 

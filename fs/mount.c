@@ -188,8 +188,9 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 			     "reads format %d; use the cdpfs release that wrote it)",
 			     store_path, CDP_FORMAT_VERSION);
 		else
-			cdp_errf(err, errlen, "cannot open store '%s': %s", store_path,
-			     cdp_strerror(ret));
+			cdp_errf(err, errlen, "cannot open store '%s': %s%s%s", store_path,
+			     cdp_strerror(ret), *cdp_store_last_error() ? ": " : "",
+			     cdp_store_last_error());
 		goto out_err;
 	}
 	fs->block_size = cdp_store_block_size(fs->store);
@@ -261,8 +262,10 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 		else if (ret == -CDP_EFUTURE)
 			cdp_errf(err, errlen, "time '%s' is in the future", time_text);
 		else
-			cdp_errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s",
-			     host, time_text, store_path, cdp_strerror(ret));
+			cdp_errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s%s%s",
+			     host, time_text, store_path, cdp_strerror(ret),
+			     *cdp_store_last_error() ? ": unreadable index: " : "",
+			     cdp_store_last_error());
 		goto out_err;
 	}
 

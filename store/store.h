@@ -63,6 +63,12 @@ enum cdp_error {
 
 /* Returns a static string for a negative errno or a negative CDP_E* code. */
 const char *cdp_strerror(int err);
+/* The index's own words for the last RocksDB error met by this thread
+ * ("Corruption: block checksum mismatch: ... in .../index/000027.sst"), or
+ * "" when none: the real cause behind a CDP_ECORRUPT or -EIO from the
+ * index, for a front end's one-line message.  Thread-local static storage,
+ * valid until the thread's next store call. */
+const char *cdp_store_last_error(void);
 
 /* ----------------------------------------------------------------- logging */
 
