@@ -730,6 +730,10 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 				cdp_errf(err, errlen, "cdpfs: store '%s' was written by another format "
 					"version of cdpfs (this one writes version %d); use another "
 					"--store", store_path, CDP_FORMAT_VERSION);
+			else if (rc == -ENOTEMPTY)
+				cdp_errf(err, errlen, "cdpfs: '%s' is not a cdpfs store and not "
+					"empty; a store is created only in an empty or missing "
+					"directory (name another --store)", store_path);
 			else if (rc == -CDP_ELOCKED)
 				cdp_errf(err, errlen, "cdpfs: store '%s' is open for writing by another "
 					"process; is a capture daemon of this store starting?",

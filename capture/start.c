@@ -214,6 +214,20 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	rc = check_dirs(req, store, dirs, err, errlen);
 	if (rc < 0)
 		goto out;
+	/* before anything is written there (capture.lock, capture.log) */
+	rc = cdp_store_check_dir(store);
+	if (rc < 0) {
+		if (rc == -ENOTEMPTY)
+			cdp_errf(err, errlen, "cdpfs: '%s' is not a cdpfs store and not empty; a "
+				"store is created only in an empty or missing directory (name "
+				"another --store)", store);
+		else if (rc == -ENOTDIR)
+			cdp_errf(err, errlen, "cdpfs: store '%s' is not a directory", store);
+		else
+			cdp_errf(err, errlen, "cdpfs: cannot use store '%s': %s", store,
+				strerror(-rc));
+		goto out;
+	}
 	rc = make_store_dir(store, store, sizeof(store), err, errlen);
 	if (rc < 0)
 		goto out;

@@ -469,6 +469,49 @@ static int check_format(const char *dir)
 	return -CDP_ECORRUPT;
 }
 
+/* Names a capture starter leaves in the store directory before the store
+ * exists (capture/start.c): they do not make a directory "not empty". */
+static int starter_file(const char *name)
+{
+	return strcmp(name, "capture.lock") == 0 || strcmp(name, "capture.log") == 0;
+}
+
+int cdp_store_check_dir(const char *dir)
+{
+	char path[PATH_MAX], line[64];
+	struct dirent *de;
+	struct stat st;
+	ssize_t n;
+	int fd, other = 0, ret;
+	DIR *d;
+
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		n = read(fd, line, sizeof(line) - 1);
+		close(fd);
+		line[n > 0 ? n : 0] = 0;
+		return strncmp(line, "cdpfs store format ", 19) == 0 ? 0 : -ENOTEMPTY;
+	}
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    starter_file(de->d_name))
+			continue;
+		other = 1;
+		break;
+	}
+	ret = other ? -ENOTEMPTY : 0;
+	closedir(d);
+	return ret;
+}
+
 static int take_lock(struct cdp_store *s)
 {
 	char path[PATH_MAX];
@@ -718,6 +761,9 @@ int cdp_store_open(const char *dir, unsigned flags, const struct cdp_store_optio
 		snprintf(sub, sizeof(sub), "%s/index", dir);
 		if (access(sub, F_OK) == 0)
 			return -CDP_ECORRUPT;   /* an index without FORMAT: not ours to touch */
+		ret = cdp_store_check_dir(dir);   /* only in an empty directory */
+		if (ret < 0)
+			return ret;
 		snprintf(sub, sizeof(sub), "%s/segments", dir);
 		ret = mkdir_p(sub, 0750);
 		if (ret == 0)

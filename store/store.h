@@ -121,9 +121,22 @@ struct cdp_store_options {
 };
 
 /*
+ * Whether dir may be given to cdp_store_open with CDP_STORE_CREATE: a store
+ * is created only in a missing or empty directory (one holding nothing but
+ * the capture starter's capture.lock and capture.log counts as empty), and
+ * anything else that is not a store is never touched.  0: missing, empty,
+ * or holding a FORMAT file whose line is a cdpfs store's (of any version:
+ * cdp_store_open then checks it); -ENOTDIR: not a directory; -ENOTEMPTY:
+ * a directory holding other things and no such FORMAT (another program's
+ * files or RocksDB); other -errno when it cannot be read.  Writes nothing.
+ */
+int cdp_store_check_dir(const char *dir);
+
+/*
  * Opens the store in directory dir.  opts may be NULL for defaults.
- * Errors: CDP_ENOSTORE (missing and no CREATE), CDP_EVERSION, CDP_ELOCKED,
- * CDP_ECORRUPT, -EACCES and other errno.  A torn tail of the last segment is
+ * Errors: CDP_ENOSTORE (missing and no CREATE), -ENOTEMPTY (CREATE on a
+ * directory that is neither empty nor a store, see cdp_store_check_dir),
+ * CDP_EVERSION, CDP_ELOCKED, CDP_ECORRUPT, -EACCES and other errno.  A torn tail of the last segment is
  * detected and ignored here.  *out is owned by the caller: cdp_store_close().
  */
 int cdp_store_open(const char *dir, unsigned flags,
