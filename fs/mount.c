@@ -505,6 +505,7 @@ static int fs_serve(struct cdp_fs_launch *l, int ready_fd, char *err, size_t err
 	fuse_loop_cfg_destroy(loop_cfg);
 	refresher_stop(&refresh);
 	fuse_session_unmount(se);
+	cdp_fs_log_read_errors();
 	cdp_log(LOG_INFO, "unmounted '%s'", l->mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(se);
