@@ -12,7 +12,8 @@
 #     (missing-segment) and chunk locations deleted from the index
 #     (missing-chunk): each exits 1, and names the damaged files by path
 #     under the captured directory, with seqs and instants;
-#   - --json is one object with "result": "problems" and the paths;
+#   - --json is one object with "result": "problems" and the paths, and
+#     for the deleted segment equals tests/golden/verify.json;
 #   - an unknown host or a missing store exits 2.
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
@@ -92,6 +93,8 @@ expect_damage "segment cut short" outside-segment "$T/trunc"
 cp -a "$STORE" "$T/gone"
 rm "$T/gone/segments/$seg"
 expect_damage "segment deleted" missing-segment "$T/gone"
+run_verify "segment deleted, --json" 1 --store "$T/gone" --json
+golden_check verify.json "$T/verify.out"
 
 # chunk locations deleted from the index
 cp -a "$STORE" "$T/nokey"
