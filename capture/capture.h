@@ -48,4 +48,10 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
  * was the last one, the daemon) to be gone.  Same error convention. */
 int cdp_capture_stop(const char *store, const char *dir, char *err, size_t errlen);
 
+/* Asks the capture daemon of store, when one runs, to make a snapshot of
+ * the store in dest (cdp_store_snapshot(), store.h).  Returns 0 when it
+ * did, 1 when no daemon runs (the caller opens the store itself), or
+ * non-zero with one line in err. */
+int cdp_capture_snapshot(const char *store, const char *dest, char *err, size_t errlen);
+
 #endif /* CDP_CAPTURE_H */

@@ -509,6 +509,20 @@ static void *conn_main(void *arg)
 			cap_ctl_reply(c->fd, "ok");
 	} else if (strcmp(cmd, "stop") == 0 && a1) {
 		handle_stop(d, c->fd, a1);
+	} else if (strcmp(cmd, "snapshot") == 0 && a1) {
+		uint64_t linked, copied;
+		int rc = d->store ? cdp_store_snapshot(d->store, a1, &linked, &copied) : -ENOENT;
+
+		if (rc < 0)
+			cap_ctl_reply(c->fd, "err cdpfs: cannot snapshot store '%s' into '%s': %s",
+				      d->store_path, a1, cdp_strerror(rc));
+		else
+			cap_ctl_reply(c->fd, "ok %llu %llu", (unsigned long long)linked,
+				      (unsigned long long)copied);
+		if (rc == 0)
+			cdp_log(LOG_INFO, "snapshot of the store in '%s' (%llu segments linked, "
+				"%llu copied)", a1, (unsigned long long)linked,
+				(unsigned long long)copied);
 	} else if (strcmp(cmd, "list") == 0) {
 		char out[8192], esc[PATH_MAX * 3];
 		size_t o = (size_t)snprintf(out, sizeof(out), "ok %d", (int)getpid());

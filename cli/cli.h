@@ -197,6 +197,7 @@ extern const struct cli_cmd cli_cmd_overlay;
 extern const struct cli_cmd cli_cmd_drill;
 extern const struct cli_cmd cli_cmd_bisect;
 extern const struct cli_cmd cli_cmd_verify;
+extern const struct cli_cmd cli_cmd_snapshot;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

@@ -121,6 +121,18 @@ struct cdp_store_options {
 };
 
 /*
+ * A consistent copy of the store in dest (missing or empty; made), which
+ * opens and mounts like the original: a RocksDB checkpoint of the index,
+ * the sealed segments hard-linked (copied across filesystems) and the open
+ * one copied up to the index's "durable" offset (snapshot.c).  Only a
+ * writer (the capture daemon, or a process holding the writer lock) can
+ * make one: -EROFS for a reader.  Counts of segments linked and copied in
+ * the out parameters.  Errors: -ENOTEMPTY, -ENOTDIR, CDP_ECORRUPT, -errno.
+ */
+int cdp_store_snapshot(struct cdp_store *s, const char *dest, uint64_t *segments_linked,
+		       uint64_t *segments_copied);
+
+/*
  * Whether dir may be given to cdp_store_open with CDP_STORE_CREATE: a store
  * is created only in a missing or empty directory (one holding nothing but
  * the capture starter's capture.lock and capture.log counts as empty), and
