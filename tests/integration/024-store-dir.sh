@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# 019-store-dir - a store is created only in an empty or missing directory.
+# 024-store-dir - a store is created only in an empty or missing directory.
 # `cdpfs capture --store DIR` on a directory that is not a cdpfs store and
 # holds anything (files of its own; another program's RocksDB database; a
 # FORMAT file that is not a cdpfs store's) is refused with one line and a

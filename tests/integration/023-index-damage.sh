@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# 018-index-damage - a damaged RocksDB index never reads as a hole.  A tree
+# 023-index-damage - a damaged RocksDB index never reads as a hole.  A tree
 # is captured and the capture stopped (its index is then in .sst tables);
 # then, for every table file of the index, one copy of the store with
 # bytes flipped in the table and one with the table cut to half its size:
