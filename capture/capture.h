@@ -73,4 +73,10 @@ struct cdp_capture_status {
 int cdp_capture_status(const char *store, struct cdp_capture_status *st);
 void cdp_capture_status_free(struct cdp_capture_status *st);
 
+/* Asks the capture daemon of store, when one runs, to make a snapshot of
+ * the store in dest (cdp_store_snapshot(), store.h).  Returns 0 when it
+ * did, 1 when no daemon runs (the caller opens the store itself), or
+ * non-zero with one line in err. */
+int cdp_capture_snapshot(const char *store, const char *dest, char *err, size_t errlen);
+
 #endif /* CDP_CAPTURE_H */

@@ -538,6 +538,20 @@ static void *conn_main(void *arg)
 		handle_stop(d, c->fd, a1);
 	} else if (strcmp(cmd, "status") == 0) {
 		handle_status(d, c->fd);
+	} else if (strcmp(cmd, "snapshot") == 0 && a1) {
+		uint64_t linked, copied;
+		int rc = d->store ? cdp_store_snapshot(d->store, a1, &linked, &copied) : -ENOENT;
+
+		if (rc < 0)
+			cap_ctl_reply(c->fd, "err cdpfs: cannot snapshot store '%s' into '%s': %s",
+				      d->store_path, a1, cdp_strerror(rc));
+		else
+			cap_ctl_reply(c->fd, "ok %llu %llu", (unsigned long long)linked,
+				      (unsigned long long)copied);
+		if (rc == 0)
+			cdp_log(LOG_INFO, "snapshot of the store in '%s' (%llu segments linked, "
+				"%llu copied)", a1, (unsigned long long)linked,
+				(unsigned long long)copied);
 	} else if (strcmp(cmd, "list") == 0) {
 		char out[8192], esc[PATH_MAX * 3];
 		size_t o = (size_t)snprintf(out, sizeof(out), "ok %d", (int)getpid());
@@ -760,13 +774,19 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 					"version of cdpfs (this one writes version %d; a format 1 "
 					"store is still mounted and read, not written); use another "
 					"--store", store_path, CDP_FORMAT_VERSION);
+			else if (rc == -ENOTEMPTY)
+				cdp_errf(err, errlen, "cdpfs: '%s' is not a cdpfs store and not "
+					"empty; a store is created only in an empty or missing "
+					"directory (name another --store)", store_path);
 			else if (rc == -CDP_ELOCKED)
 				cdp_errf(err, errlen, "cdpfs: store '%s' is open for writing by another "
 					"process; is a capture daemon of this store starting?",
 					store_path);
 			else
-				cdp_errf(err, errlen, "cdpfs: cannot open store '%s': %s", store_path,
-					cdp_strerror(rc));
+				cdp_errf(err, errlen, "cdpfs: cannot open store '%s': %s%s%s",
+					store_path, cdp_strerror(rc),
+					*cdp_store_last_error() ? ": " : "",
+					cdp_store_last_error());
 			goto out_sig;
 		}
 	}

@@ -215,6 +215,20 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	rc = check_dirs(req, store, dirs, err, errlen);
 	if (rc < 0)
 		goto out;
+	/* before anything is written there (capture.lock, capture.log) */
+	rc = cdp_store_check_dir(store);
+	if (rc < 0) {
+		if (rc == -ENOTEMPTY)
+			cdp_errf(err, errlen, "cdpfs: '%s' is not a cdpfs store and not empty; a "
+				"store is created only in an empty or missing directory (name "
+				"another --store)", store);
+		else if (rc == -ENOTDIR)
+			cdp_errf(err, errlen, "cdpfs: store '%s' is not a directory", store);
+		else
+			cdp_errf(err, errlen, "cdpfs: cannot use store '%s': %s", store,
+				strerror(-rc));
+		goto out;
+	}
 	rc = make_store_dir(store, store, sizeof(store), err, errlen);
 	if (rc < 0)
 		goto out;
@@ -401,6 +415,41 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 				"are closed", path, pid);
 			return -EBUSY;
 		}
+	}
+	return 0;
+}
+
+int cdp_capture_snapshot(const char *store_arg, const char *dest, char *err, size_t errlen)
+{
+	char store[PATH_MAX], real[PATH_MAX], abs[PATH_MAX], esc[PATH_MAX * 3];
+	char line[PATH_MAX * 3 + 32], reply_line[2048];
+	int fd, rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0 ||
+	    abs_path(dest, abs, sizeof(abs)) < 0) {
+		cdp_errf(err, errlen, "cdpfs: path too long");
+		return -ENAMETOOLONG;
+	}
+	if (realpath(store, real))
+		snprintf(store, sizeof(store), "%s", real);
+	fd = cap_ctl_connect(store);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	cap_field_escape(abs, esc, sizeof(esc));
+	snprintf(line, sizeof(line), "snapshot %s\n", esc);
+	rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
+	if (rc < 0) {
+		cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' (%s); see "
+			"%s/%s", store, strerror(-rc), store, CAP_LOG_NAME);
+		return rc;
+	}
+	if (strncmp(reply_line, "ok", 2) != 0) {
+		cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
+			reply_line + 4 : reply_line);
+		return -EIO;
 	}
 	return 0;
 }

@@ -85,13 +85,15 @@ static void bisect_view(struct bisect *b, int64_t ts, uint64_t *seq, int64_t *vi
 static int bisect_try(struct bisect *b, int64_t ts, char *why, size_t whylen)
 {
 	struct drill_mount m;
-	char err[1024], at[48], *extra[5], **envp, log[PATH_MAX + 64];
+	char err[1024], at[48], *extra[5], **envp, log[PATH_MAX + 64], mlog[PATH_MAX + 64];
 	struct drill_check_result r;
+	struct drill_read_errors re;
 	size_t i;
 	int pass = 1, ret;
 
 	why[0] = '\0';
-	ret = drill_mount_open(&m, b->store, b->host, b->dir, ts, NULL, NULL, err, sizeof(err));
+	snprintf(mlog, sizeof(mlog), "%s/step-%u-mount.log", b->workdir, b->steps + 1);
+	ret = drill_mount_open(&m, b->store, b->host, b->dir, ts, NULL, mlog, err, sizeof(err));
 	if (ret < 0)
 		bisect_die(b, "%s", err);
 	cli_format_at(ts, at, sizeof(at));
@@ -134,6 +136,12 @@ static int bisect_try(struct bisect *b, int64_t ts, char *why, size_t whylen)
 	if (drill_interrupted())
 		bisect_die(b, "bisect interrupted by %s (unmounted)",
 			   drill_signal_name(drill_interrupted()));
+	/* a verdict over unreadable data is no verdict */
+	drill_read_errors_scan(mlog, &re);
+	if (re.count)
+		bisect_die(b, "step %u at %s: store read errors: %llu (first: %s); the check's "
+			   "verdict there proves nothing (run 'cdpfs verify --data')", b->steps, at,
+			   (unsigned long long)re.count, re.first[0] ? re.first : "EIO");
 	return pass;
 }
 
@@ -143,11 +151,14 @@ static void bisect_cleanup(struct bisect *b)
 	unsigned s;
 	size_t i;
 
-	for (s = 1; s <= b->steps; s++)
+	for (s = 1; s <= b->steps + 1; s++) {
 		for (i = 0; i < b->nchecks; i++) {
 			snprintf(path, sizeof(path), "%s/step-%u-check-%zu.log", b->workdir, s, i + 1);
 			unlink(path);
 		}
+		snprintf(path, sizeof(path), "%s/step-%u-mount.log", b->workdir, s);
+		unlink(path);
+	}
 	rmdir(b->workdir);
 }
 

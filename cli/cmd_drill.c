@@ -124,6 +124,63 @@ out:
 	return ret;
 }
 
+/* Names the files of re->fids by their paths in the drilled tree (the
+ * base at the drill's seq), walking it until each is found. */
+struct name_walk {
+	struct cdp_view *v;
+	struct drill_read_errors *re;
+	char path[PATH_MAX];
+	size_t found;
+	int depth;
+};
+
+static int name_walk_fn(void *arg, const char *name, uint64_t fid, uint32_t type)
+{
+	struct name_walk *w = arg;
+	size_t len = strlen(w->path), i, n;
+	int ret = 0;
+
+	if (len + 1 + strlen(name) + 1 > sizeof(w->path))
+		return 0;
+	snprintf(w->path + len, sizeof(w->path) - len, "%s%s", len == 1 ? "" : "/", name);
+	for (i = 0; i < w->re->nfids; i++) {
+		if (w->re->fids[i] != fid)
+			continue;
+		n = strlen(w->re->paths);
+		snprintf(w->re->paths + n, sizeof(w->re->paths) - n, "%s%s",
+			 n ? "\t" : "", w->path);
+		w->found++;
+	}
+	if (S_ISDIR(type) && w->found < w->re->nfids && w->depth < 128) {
+		w->depth++;
+		ret = cdp_view_readdir(w->v, fid, NULL, name_walk_fn, w);
+		w->depth--;
+	}
+	w->path[len] = '\0';
+	(void)ret;   /* an unreadable directory: its files stay unnamed */
+	return w->found >= w->re->nfids;
+}
+
+static void read_error_paths(struct drill *d)
+{
+	struct drill_read_errors *re = &d->read_errors;
+	struct cdp_store *s = NULL;
+	struct name_walk w;
+	uint64_t root = CDP_ROOT_FID;
+	char err[512];
+
+	if (!re->nfids || !d->seq || cli_store_open(d->store, &s, err, sizeof(err)) < 0)
+		return;
+	memset(&w, 0, sizeof(w));
+	w.re = re;
+	strcpy(w.path, "/");
+	if (cdp_view_open_seq(s, d->host, d->view_ts_ns, d->seq, &w.v) == 0 &&
+	    (!d->dir || cdp_view_resolve(w.v, d->dir, &root) == 0))
+		cdp_view_readdir(w.v, root, NULL, name_walk_fn, &w);
+	cdp_view_free(w.v);
+	cdp_store_close(s);
+}
+
 static void make_id(struct drill *d)
 {
 	time_t t = (time_t)(d->started_ns / 1000000000);
@@ -365,6 +422,23 @@ out_unmount:
 			d->result = "error";
 		if (!d->error[0])
 			snprintf(d->error, sizeof(d->error), "unmount: %s", err);
+	}
+	/* a drill is evidence only if every byte it read was good */
+	mountlog = cli_path_join(d->dir_path, "mount.log");
+	drill_read_errors_scan(mountlog, &d->read_errors);
+	free(mountlog);
+	if (d->read_errors.count) {
+		read_error_paths(d);
+		if (strcmp(d->result, "pass") == 0)
+			d->result = "fail";
+		if (!d->error[0])
+			snprintf(d->error, sizeof(d->error), "store read errors: %llu (first: %s)",
+				 (unsigned long long)d->read_errors.count,
+				 d->read_errors.first[0] ? d->read_errors.first : "EIO");
+		if (!json)
+			printf("store read errors: %llu during the drill (first: %s)\n",
+			       (unsigned long long)d->read_errors.count,
+			       d->read_errors.first[0] ? d->read_errors.first : "EIO");
 	}
 out_report:
 	d->finished_ns = cdp_now_ns();

@@ -124,6 +124,25 @@ char **drill_environ(char *const extra[]);
  * bisection makes anything. */
 void drill_require_store(const char *store);
 
+/* What a drill's or bisect step's mount met: the count of EIO replies and
+ * the first files (fids) from the mount's "store read errors: N; files:
+ * ..." line at unmount (fs/fs_int.h), and the first store error line it
+ * logged ("corrupt chunk ...", "unreadable index: ..."); paths are filled
+ * by the caller (cmd_drill.c).  A count above 0 means the checks read bad
+ * data or none: never a pass. */
+#define DRILL_READ_ERROR_FIDS 16
+struct drill_read_errors {
+	uint64_t count;
+	char first[512];
+	uint64_t fids[DRILL_READ_ERROR_FIDS];
+	size_t nfids;
+	char paths[2048];    /* "', '"-joined paths, or empty */
+};
+/* Reads the mount log at path (after the unmount: the daemon has exited).
+ * A missing log is no errors.  Error lines with no summary line (a daemon
+ * that died) count one each. */
+void drill_read_errors_scan(const char *path, struct drill_read_errors *re);
+
 /* Per check, unless --timeout says otherwise. */
 #define DRILL_DEFAULT_TIMEOUT_S 600
 
@@ -185,6 +204,7 @@ struct drill {
 	int in_gap;
 	int64_t gap_from_ns, gap_to_ns;  /* to 0: capture not running since */
 	char gap_dir[PATH_MAX];
+	struct drill_read_errors read_errors;   /* what the mount met */
 };
 
 /* "pass", "fail", "timeout", "interrupted" or "not run" (static strings). */

@@ -64,6 +64,31 @@ static void json_ms(FILE *out, const char *key, int64_t from_ns, int64_t to_ns, 
 	fputs(last ? "\n" : ",\n", out);
 }
 
+/* "read_errors": {"count", "first", "paths": [...]}: EIO replies of the
+ * drill's mount; count 0, first null and paths [] when it read all well. */
+static void read_errors_json(const struct drill *d, FILE *out)
+{
+	const struct drill_read_errors *re = &d->read_errors;
+	char buf[sizeof(re->paths)], *p, *tab;
+	int n = 0;
+
+	fprintf(out, ",\n  \"read_errors\": {\"count\": %llu, \"first\": ",
+		(unsigned long long)re->count);
+	cli_json_string_or_null(out, re->first);
+	fputs(", \"paths\": [", out);
+	snprintf(buf, sizeof(buf), "%s", re->paths);
+	for (p = buf; *p; p = tab + 1) {
+		tab = strchr(p, '\t');
+		if (tab)
+			*tab = '\0';
+		fputs(n++ ? ", " : "", out);
+		cli_json_string(out, p);
+		if (!tab)
+			break;
+	}
+	fputs("]}", out);
+}
+
 void drill_report_json(const struct drill *d, FILE *out)
 {
 	size_t i;
@@ -74,6 +99,7 @@ void drill_report_json(const struct drill *d, FILE *out)
 	cli_json_string(out, d->result);
 	fputs(",\n  \"error\": ", out);
 	cli_json_string_or_null(out, d->error);
+	read_errors_json(d, out);
 	fputs(",\n  \"host\": ", out);
 	cli_json_string(out, d->host);
 	fputs(",\n  \"dir\": ", out);
@@ -237,6 +263,16 @@ void drill_report_md(const struct drill *d, FILE *out)
 			d->overlay, d->overlay);
 	else
 		fputs("| Overlay | private, discarded at unmount |\n", out);
+	if (d->read_errors.count) {
+		fprintf(out, "| Store read errors | %llu; first: ",
+			(unsigned long long)d->read_errors.count);
+		md_text(out, d->read_errors.first[0] ? d->read_errors.first : "EIO");
+		fputs("; files: ", out);
+		md_text(out, d->read_errors.paths[0] ? d->read_errors.paths : "not named");
+		fputs(" |\n", out);
+	} else {
+		fputs("| Store read errors | none |\n", out);
+	}
 	if (d->unmount_error[0]) {
 		fputs("| Unmount | ", out);
 		md_text(out, d->unmount_error);

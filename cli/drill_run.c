@@ -333,6 +333,57 @@ int drill_mount_close(struct drill_mount *m, char *err, size_t errlen)
 	return ret;
 }
 
+/* ------------------------------------------------------- read errors */
+
+static int store_error_line(const char *msg)
+{
+	return strstr(msg, "corrupt chunk") || strstr(msg, "unreadable index") ||
+	       strstr(msg, "missing from the index") || strstr(msg, "bad block record") ||
+	       strstr(msg, "bad chunk index record") || strncmp(msg, "overlay index:", 14) == 0;
+}
+
+void drill_read_errors_scan(const char *path, struct drill_read_errors *re)
+{
+	char line[4096], *msg, *files, *end;
+	uint64_t lines = 0, summary = 0;
+	int have_summary = 0;
+	FILE *f;
+
+	memset(re, 0, sizeof(*re));
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		msg = strstr(line, "cdpfs: ");
+		if (!msg)
+			continue;
+		msg += 7;
+		if (strncmp(msg, "store read errors: ", 19) == 0) {
+			have_summary = 1;
+			summary += strtoull(msg + 19, NULL, 10);
+			files = strstr(msg, "files: ");
+			for (files = files ? files + 7 : NULL; files && *files;) {
+				uint64_t fid = strtoull(files, &end, 10);
+
+				if (end == files)
+					break;
+				if (re->nfids < DRILL_READ_ERROR_FIDS)
+					re->fids[re->nfids++] = fid;
+				files = end;
+				while (*files == ' ')
+					files++;
+			}
+		} else if (store_error_line(msg)) {
+			lines++;
+			if (!re->first[0])
+				snprintf(re->first, sizeof(re->first), "%s", msg);
+		}
+	}
+	fclose(f);
+	re->count = have_summary ? summary : lines;
+}
+
 /* ------------------------------------------------------------ checks */
 
 /*

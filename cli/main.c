@@ -23,6 +23,8 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_drill,
 	&cli_cmd_bisect,
 	&cli_cmd_rebuild_index,
+	&cli_cmd_verify,
+	&cli_cmd_snapshot,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL

@@ -103,7 +103,8 @@ int cli_store_open(const char *store, struct cdp_store **s, char *err, size_t er
 			 "formats 1 and %d, writes %d)", store, CDP_FORMAT_VERSION,
 			 CDP_FORMAT_VERSION);
 	else
-		cdp_errf(err, errlen, "cannot open store '%s': %s", store, cdp_strerror(ret));
+		cdp_errf(err, errlen, "cannot open store '%s': %s%s%s", store, cdp_strerror(ret),
+			 *cdp_store_last_error() ? ": " : "", cdp_store_last_error());
 	return ret;
 }
 

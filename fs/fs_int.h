@@ -63,8 +63,19 @@ struct fuse_lowlevel_ops;
 struct fuse_req;
 struct stat;
 extern const struct fuse_lowlevel_ops cdp_fs_ll_ops;
-/* Store errors that are not errnos become EIO for the kernel. */
+/* Store errors that are not errnos become EIO for the kernel; each EIO
+ * reply counts as a read error of the mount. */
 int cdp_fs_errno(int err);
+/* Read errors: the first CDP_FS_READ_ERROR_FIDS files (fids, or overlay
+ * object ids, which are the base's fids for its objects) whose reads
+ * failed are kept; at unmount, when any reply was EIO, the mount logs
+ * one line "store read errors: N; files: FID FID..." (or "-"), which
+ * `cdpfs drill` and `cdpfs bisect` read from the mount's log
+ * (docs/format.md, report.json read_errors). */
+#define CDP_FS_READ_ERROR_FIDS 16
+#define CDP_FS_READ_ERRORS_LINE "store read errors:"
+void cdp_fs_note_read_error(uint64_t fid);
+void cdp_fs_log_read_errors(void);
 /* st_ino is fid; st_blksize is fs->io_blksize; st_blocks as recorded, or
  * the size rounded up to io_blksize. */
 void cdp_fs_attr_to_stat(const struct cdp_fs *fs, uint64_t fid, const struct cdp_attr *a,

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,14 +43,52 @@ static fuse_ino_t fid_to_ino(const struct cdp_fs *fs, uint64_t fid)
 	return (fuse_ino_t)cdp_fs_ino_of(fs, fid);
 }
 
+/* Read errors this mount met: every EIO reply, and the first files whose
+ * reads failed; protected by read_errors_lock. */
+static pthread_mutex_t read_errors_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t read_errors;
+static uint64_t read_error_fids[CDP_FS_READ_ERROR_FIDS];
+static size_t nread_error_fids;
+
 /* Store errors that are not errnos become EIO for the kernel. */
 int cdp_fs_errno(int err)
 {
 	if (err >= 0)
 		return 0;
-	if (-err >= CDP_ECORRUPT)
+	if (-err >= CDP_ECORRUPT || err == -EIO) {
+		pthread_mutex_lock(&read_errors_lock);
+		read_errors++;
+		pthread_mutex_unlock(&read_errors_lock);
 		return EIO;
+	}
 	return -err;
+}
+
+void cdp_fs_note_read_error(uint64_t fid)
+{
+	size_t i;
+
+	pthread_mutex_lock(&read_errors_lock);
+	for (i = 0; i < nread_error_fids && read_error_fids[i] != fid; i++)
+		;
+	if (i == nread_error_fids && i < CDP_FS_READ_ERROR_FIDS)
+		read_error_fids[nread_error_fids++] = fid;
+	pthread_mutex_unlock(&read_errors_lock);
+}
+
+void cdp_fs_log_read_errors(void)
+{
+	char files[CDP_FS_READ_ERROR_FIDS * 21 + 1] = "";
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&read_errors_lock);
+	for (i = 0; i < nread_error_fids; i++)
+		n += (size_t)snprintf(files + n, sizeof(files) - n, "%s%llu", i ? " " : "",
+				      (unsigned long long)read_error_fids[i]);
+	if (read_errors)
+		cdp_log(LOG_ERR, CDP_FS_READ_ERRORS_LINE " %llu; files: %s",
+			(unsigned long long)read_errors, files[0] ? files : "-");
+	pthread_mutex_unlock(&read_errors_lock);
 }
 
 static void ts_from_ns(struct timespec *ts, int64_t ns)
@@ -320,8 +359,11 @@ struct read_query {
 static ssize_t read_query_fn(void *arg, void *buf, size_t size, uint64_t off)
 {
 	struct read_query *q = arg;
+	ssize_t n = cdp_view_read(q->fs->view, q->fid, buf, size, off);
 
-	return cdp_view_read(q->fs->view, q->fid, buf, size, off);
+	if (n == -EIO || -n >= CDP_ECORRUPT)
+		cdp_fs_note_read_error(q->fid);
+	return n;
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -188,8 +188,9 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 			     "reads formats 1 and %d; use the cdpfs release that wrote it)",
 			     store_path, CDP_FORMAT_VERSION);
 		else
-			cdp_errf(err, errlen, "cannot open store '%s': %s", store_path,
-			     cdp_strerror(ret));
+			cdp_errf(err, errlen, "cannot open store '%s': %s%s%s", store_path,
+			     cdp_strerror(ret), *cdp_store_last_error() ? ": " : "",
+			     cdp_store_last_error());
 		goto out_err;
 	}
 	fs->block_size = cdp_store_block_size(fs->store);
@@ -261,8 +262,10 @@ static int fs_prepare(struct cdp_fs *fs, const char *store_path, const char *hos
 		else if (ret == -CDP_EFUTURE)
 			cdp_errf(err, errlen, "time '%s' is in the future", time_text);
 		else
-			cdp_errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s",
-			     host, time_text, store_path, cdp_strerror(ret));
+			cdp_errf(err, errlen, "cannot open host '%s' at '%s' in store '%s': %s%s%s",
+			     host, time_text, store_path, cdp_strerror(ret),
+			     *cdp_store_last_error() ? ": unreadable index: " : "",
+			     cdp_store_last_error());
 		goto out_err;
 	}
 
@@ -500,6 +503,7 @@ static int fs_serve(struct cdp_fs_launch *l, int ready_fd, char *err, size_t err
 	fuse_loop_cfg_destroy(loop_cfg);
 	refresher_stop(&refresh);
 	fuse_session_unmount(se);
+	cdp_fs_log_read_errors();
 	cdp_log(LOG_INFO, "unmounted '%s'", l->mountpoint);
 out_signals:
 	fuse_remove_signal_handlers(se);

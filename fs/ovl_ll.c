@@ -446,8 +446,11 @@ struct read_query {
 static ssize_t read_query_fn(void *arg, void *buf, size_t size, uint64_t off)
 {
 	struct read_query *q = arg;
+	ssize_t n = cdp_overlay_read(q->fs->ovl, q->id, buf, size, off);
 
-	return cdp_overlay_read(q->fs->ovl, q->id, buf, size, off);
+	if (n == -EIO || -n >= CDP_ECORRUPT)
+		cdp_fs_note_read_error(q->id);
+	return n;
 }
 
 static void ovl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

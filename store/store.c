@@ -25,9 +25,24 @@
 #include <time.h>
 #include <unistd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <openssl/evp.h>
 
 #include "store_int.h"
+
+/* The RocksDB message behind this thread's last index error, for the
+ * front ends' one-line messages (cdp_store_last_error). */
+static __thread char rocks_last_error[256];
+
+const char *cdp_store_last_error(void)
+{
+	return rocks_last_error;
+}
+
+void cdp_store_clear_last_error(void)
+{
+	rocks_last_error[0] = 0;
+}
 
 int cdp_rocks_err(char *err, int fallback)
 {
@@ -35,17 +50,38 @@ int cdp_rocks_err(char *err, int fallback)
 
 	if (!err)
 		return 0;
-	if (strstr(err, "No space left") || strstr(err, "ENOSPC"))
+	snprintf(rocks_last_error, sizeof(rocks_last_error), "%s", err);
+	/* "Corruption: block checksum mismatch" holds "lock": test it first,
+	 * and a lock by its own words ("While lock file: .../LOCK: Resource
+	 * temporarily unavailable"), or a damaged index reads as "in use" */
+	if (strstr(err, "Corruption"))
+		ret = -CDP_ECORRUPT;
+	else if (strstr(err, "No space left") || strstr(err, "ENOSPC"))
 		ret = -CDP_ENOSPACE;
 	else if (strstr(err, "Permission denied"))
 		ret = -EACCES;
-	else if (strstr(err, "lock") || strstr(err, "Resource temporarily unavailable"))
+	else if (strstr(err, "lock file") || strstr(err, "Resource temporarily unavailable"))
 		ret = -CDP_ELOCKED;
-	else if (strstr(err, "Corruption"))
-		ret = -CDP_ECORRUPT;
 	cdp_log(LOG_DEBUG, "rocksdb: %s", err);
 	rocksdb_free(err);
 	return ret;
+}
+
+int cdp_rocks_iter_status(rocksdb_iterator_t *it, const char *fmt, ...)
+{
+	char what[512];
+	char *err = NULL;
+	va_list ap;
+
+	rocksdb_iter_get_error(it, &err);
+	if (!err)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cdp_log(LOG_ERR, "unreadable index: %s: %s", what, err);
+	cdp_rocks_err(err, -EIO);
+	return -EIO;
 }
 
 void cdp_hash(const void *buf, size_t len, uint8_t hash[CDP_HASH_BYTES])
@@ -65,13 +101,30 @@ uint32_t cdp_store_block_size(const struct cdp_store *s)
 	return s->block_size;
 }
 
+/* Up to 48 bytes of a key in hex, for log lines. */
+static const char *key_hex(const struct cdp_key *k, char *buf, size_t size)
+{
+	size_t i, n = k->len < 48 ? k->len : 48;
+
+	buf[0] = 0;
+	for (i = 0; i < n && 2 * i + 3 < size; i++)
+		snprintf(buf + 2 * i, 3, "%02x", k->b[i]);
+	if (n < k->len && 2 * n + 4 < size)
+		strcat(buf, "...");
+	return buf;
+}
+
 int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len)
 {
-	char *err = NULL;
+	char *err = NULL, hex[112];
 
 	*val = rocksdb_get_cf(s->db, s->ropts, s->cf[cf], (const char *)k->b, k->len, len, &err);
-	if (err)
+	if (err) {
+		cdp_log(LOG_ERR, "unreadable index: column family '%s' of '%s', key %s: %s",
+			cdp_cf_names[cf], s->path, key_hex(k, hex, sizeof(hex)), err);
+		*val = NULL;
 		return cdp_rocks_err(err, -EIO);
+	}
 	return 0;
 }
 
@@ -196,6 +249,9 @@ int cdp_store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void
 		if (ret)
 			break;
 	}
+	if (ret == 0)   /* a damaged table must not read as "no roots" */
+		ret = cdp_rocks_iter_status(it, "column family 'default' of '%s', root records "
+					    "of host %u", s->path, host);
 	rocksdb_iter_destroy(it);
 	return ret < 0 ? ret : 0;
 }
@@ -327,6 +383,9 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 			break;
 		}
 	}
+	if (ret == 0)   /* a damaged table must not read as "no hosts" */
+		ret = cdp_rocks_iter_status(it, "column family 'default' of '%s', host names",
+					    s->path);
 	rocksdb_iter_destroy(it);
 	for (i = 0; ret == 0 && i < count; i++) {
 		h = &list[i];
@@ -439,6 +498,49 @@ static int check_format(const char *dir)
 	return -CDP_EVERSION;
 }
 
+/* Names a capture starter leaves in the store directory before the store
+ * exists (capture/start.c): they do not make a directory "not empty". */
+static int starter_file(const char *name)
+{
+	return strcmp(name, "capture.lock") == 0 || strcmp(name, "capture.log") == 0;
+}
+
+int cdp_store_check_dir(const char *dir)
+{
+	char path[PATH_MAX], line[64];
+	struct dirent *de;
+	struct stat st;
+	ssize_t n;
+	int fd, other = 0, ret;
+	DIR *d;
+
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		n = read(fd, line, sizeof(line) - 1);
+		close(fd);
+		line[n > 0 ? n : 0] = 0;
+		return strncmp(line, "cdpfs store format ", 19) == 0 ? 0 : -ENOTEMPTY;
+	}
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    starter_file(de->d_name))
+			continue;
+		other = 1;
+		break;
+	}
+	ret = other ? -ENOTEMPTY : 0;
+	closedir(d);
+	return ret;
+}
+
 static int take_lock(struct cdp_store *s)
 {
 	char path[PATH_MAX];
@@ -482,6 +584,43 @@ static void sweep_dead_readers(const char *tmpdir)
 		cdp_rm_tree(path);
 	}
 	closedir(d);
+}
+
+/*
+ * A RocksDB secondary instance recovers "to a point in time": a table file
+ * that is missing, cut short or whose footer or index is damaged makes it
+ * fall back, without an error, to the version before that file was added,
+ * and the records it held read as never written (files as zeros, a
+ * directory as empty).  So when no writer runs (a writer's primary open
+ * checked every table, and it writes only good ones), a reader first opens
+ * the index read-only, which opens every table (max_open_files -1) and
+ * fails on any of them, and closes it again.  Its info log goes to the
+ * reader's private directory: readers never write to the store.
+ */
+static int check_index_tables(struct cdp_store *s, const char *dbdir, const char *logdir,
+			      const rocksdb_options_t *const *cfopts)
+{
+	rocksdb_column_family_handle_t *cf[CF_COUNT];
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_t *db;
+	char *err = NULL;
+	int i;
+
+	rocksdb_options_set_max_open_files(o, -1);
+	rocksdb_options_set_paranoid_checks(o, 1);
+	rocksdb_options_set_db_log_dir(o, logdir);
+	rocksdb_options_set_block_based_table_factory(o, s->bbopts);
+	db = rocksdb_open_for_read_only_column_families(o, dbdir, CF_COUNT, cdp_cf_names, cfopts,
+							cf, 0, &err);
+	rocksdb_options_destroy(o);
+	if (err) {
+		cdp_log(LOG_ERR, "unreadable index '%s': %s", dbdir, err);
+		return cdp_rocks_err(err, -EIO);
+	}
+	for (i = 0; i < CF_COUNT; i++)
+		rocksdb_column_family_handle_destroy(cf[i]);
+	rocksdb_close(db);
+	return 0;
 }
 
 static int open_db(struct cdp_store *s)
@@ -528,6 +667,12 @@ static int open_db(struct cdp_store *s)
 		s->secondary_dir = strdup(tmpl);
 		if (!s->secondary_dir)
 			return -ENOMEM;
+		if (!cdp_store_writer_locked(s)) {
+			int ret = check_index_tables(s, dbdir, tmpl, cfopts);
+
+			if (ret < 0)
+				return ret;
+		}
 		s->db = rocksdb_open_as_secondary_column_families(s->dbopts, dbdir, tmpl,
 								  CF_COUNT, cdp_cf_names, cfopts,
 								  s->cf, &err);
@@ -700,6 +845,7 @@ static int store_open(const char *dir, unsigned flags, const struct cdp_store_op
 	int ret, format;
 
 	*out = NULL;
+	cdp_store_clear_last_error();
 	if (!dir || !*dir || strlen(dir) > PATH_MAX - 64)
 		return -EINVAL;
 	if (flags & CDP_STORE_CREATE)
@@ -722,6 +868,9 @@ static int store_open(const char *dir, unsigned flags, const struct cdp_store_op
 		snprintf(sub, sizeof(sub), "%s/index", dir);
 		if (access(sub, F_OK) == 0)
 			return -CDP_ECORRUPT;   /* an index without FORMAT: not ours to touch */
+		ret = cdp_store_check_dir(dir);   /* only in an empty directory */
+		if (ret < 0)
+			return ret;
 		snprintf(sub, sizeof(sub), "%s/segments", dir);
 		ret = mkdir_p(sub, 0750);
 		if (ret == 0)

@@ -63,6 +63,12 @@ enum cdp_error {
 
 /* Returns a static string for a negative errno or a negative CDP_E* code. */
 const char *cdp_strerror(int err);
+/* The index's own words for the last RocksDB error met by this thread
+ * ("Corruption: block checksum mismatch: ... in .../index/000027.sst"), or
+ * "" when none: the real cause behind a CDP_ECORRUPT or -EIO from the
+ * index, for a front end's one-line message.  Thread-local static storage,
+ * valid until the thread's next store call. */
+const char *cdp_store_last_error(void);
 
 /* ----------------------------------------------------------------- logging */
 
@@ -115,13 +121,39 @@ struct cdp_store_options {
 };
 
 /*
+ * A consistent copy of the store in dest (missing or empty; made), which
+ * opens and mounts like the original: a RocksDB checkpoint of the index,
+ * the sealed segments hard-linked (copied across filesystems) and the open
+ * one copied up to the index's "durable" offset (snapshot.c).  Only a
+ * writer (the capture daemon, or a process holding the writer lock) can
+ * make one: -EROFS for a reader.  Counts of segments linked and copied in
+ * the out parameters.  Errors: -ENOTEMPTY, -ENOTDIR, CDP_ECORRUPT, -errno.
+ */
+int cdp_store_snapshot(struct cdp_store *s, const char *dest, uint64_t *segments_linked,
+		       uint64_t *segments_copied);
+
+/*
+ * Whether dir may be given to cdp_store_open with CDP_STORE_CREATE: a store
+ * is created only in a missing or empty directory (one holding nothing but
+ * the capture starter's capture.lock and capture.log counts as empty), and
+ * anything else that is not a store is never touched.  0: missing, empty,
+ * or holding a FORMAT file whose line is a cdpfs store's (of any version:
+ * cdp_store_open then checks it); -ENOTDIR: not a directory; -ENOTEMPTY:
+ * a directory holding other things and no such FORMAT (another program's
+ * files or RocksDB); other -errno when it cannot be read.  Writes nothing.
+ */
+int cdp_store_check_dir(const char *dir);
+
+/*
  * Opens the store in directory dir.  opts may be NULL for defaults.
  * A writer first brings the index up to its log (replays index records
  * the index lacks, cuts a torn tail of the newest segment); so does a
  * reader that finds the index behind its log and no writer running (it
  * takes the writer lock for that moment; if it cannot, it reads the index
  * as it is, with a warning).  Format 1 stores open for reading only.
- * Errors: CDP_ENOSTORE (missing and no CREATE), CDP_EVERSION (another
+ * Errors: CDP_ENOSTORE (missing and no CREATE), -ENOTEMPTY (CREATE on a
+ * directory that is neither empty nor a store, see cdp_store_check_dir),
+ * CDP_EVERSION (another
  * format; for a writer, also format 1: `cdpfs upgrade` converts it),
  * CDP_ELOCKED, CDP_ECORRUPT (damage: the log line says where), -EACCES and
  * other errno.  *out is owned by the caller: cdp_store_close().

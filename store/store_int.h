@@ -173,7 +173,16 @@ int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t
 int cdp_store_writer_locked(struct cdp_store *s);
 typedef int (*root_fn)(void *arg, struct root_rec *r);
 int cdp_store_for_each_root(struct cdp_store *s, uint32_t host, root_fn fn, void *arg);
+/* Maps a RocksDB error message to a cdp code and frees it (0 when NULL);
+ * keeps it as this thread's cdp_store_last_error(). */
 int cdp_rocks_err(char *err, int fallback);
+void cdp_store_clear_last_error(void);
+/* An iterator that stops on an error looks like the end of the data: every
+ * loop and seek ends with this.  0 when the iterator has no error; else
+ * logs "unreadable index: WHAT: REASON" (WHAT from fmt: the column family
+ * and what the read was for) and returns -EIO. */
+int cdp_rocks_iter_status(rocksdb_iterator_t *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* journal_writer.c: the writer thread, started and stopped by store.c */
 int cdp_writer_start(struct cdp_store *s);

@@ -109,6 +109,7 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 	int ret;
 
 	*out = NULL;
+	cdp_store_clear_last_error();
 	ret = view_host(s, host, &id);
 	if (ret < 0)
 		return ret;
@@ -139,8 +140,18 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 			v->ts = (int64_t)get_u64be((const uint8_t *)key + 4);
 			v->seq = get_u64be((const uint8_t *)key + 12);
 		}
+	} else {
+		/* else a damaged time index opens the empty state before the
+		 * first op */
+		ret = cdp_rocks_iter_status(it, "column family 'time' of '%s', host '%s': "
+					    "cannot map the instant to an operation", s->path,
+					    host);
 	}
 	rocksdb_iter_destroy(it);
+	if (ret < 0) {
+		free(v);
+		return ret;
+	}
 	v->requested_ts = ts_ns == CDP_TS_LATEST ? v->ts : ts_ns;
 	*out = v;
 	return 0;
@@ -187,7 +198,6 @@ static int version_get(struct cdp_view *v, int cf, const struct cdp_key *k, char
 	rocksdb_iterator_t *it;
 	const char *key, *p;
 	size_t klen;
-	char *err = NULL;
 	int found = 0;
 
 	it = rocksdb_create_iterator_cf(v->s->db, v->s->ropts, v->s->cf[cf]);
@@ -206,11 +216,12 @@ static int version_get(struct cdp_view *v, int cf, const struct cdp_key *k, char
 			}
 		}
 	} else {
-		rocksdb_iter_get_error(it, &err);
+		found = cdp_rocks_iter_status(it, "column family '%s' of '%s', host %u, file %llu "
+					      "at seq %llu", cdp_cf_names[cf], v->s->path, v->host,
+					      (unsigned long long)get_u64be(k->b + 4),
+					      (unsigned long long)v->seq);
 	}
 	rocksdb_iter_destroy(it);
-	if (err)
-		return cdp_rocks_err(err, -EIO);
 	return found;
 }
 
@@ -352,7 +363,6 @@ static int names_walk(struct cdp_view *v, int cf, uint64_t id, const char *after
 	char name[CDP_NAME_MAX + 1];
 	const char *key, *val;
 	size_t klen, vlen, nlen;
-	char *err = NULL;
 	int ret = 0;
 
 	cdp_key_dirent(&prefix, v->host, id, "", 0, 0, 0, 0);
@@ -392,11 +402,11 @@ static int names_walk(struct cdp_view *v, int cf, uint64_t id, const char *after
 		k.b[k.len++] = 1;
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
 	}
-	if (ret == 0) {
-		rocksdb_iter_get_error(it, &err);
-		if (err)
-			ret = cdp_rocks_err(err, -EIO);
-	}
+	if (ret == 0)
+		ret = cdp_rocks_iter_status(it, "column family '%s' of '%s', host %u, names of "
+					    "file %llu at seq %llu", cdp_cf_names[cf], v->s->path,
+					    v->host, (unsigned long long)id,
+					    (unsigned long long)v->seq);
 	rocksdb_iter_destroy(it);
 	return ret;
 }
@@ -451,8 +461,9 @@ int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], 
 	if (ret < 0)
 		return ret;
 	if (!val) {
-		cdp_log(LOG_ERR, "chunk referenced by a block is missing from the index of '%s'",
-			s->path);
+		cdp_log(LOG_ERR, "chunk %02x%02x%02x%02x%02x%02x%02x%02x referenced by a block is "
+			"missing from the index of '%s'", sha[0], sha[1], sha[2], sha[3], sha[4],
+			sha[5], sha[6], sha[7], s->path);
 		return -EIO;
 	}
 	ret = cdp_chunkval_decode(val, vlen, &loc);
@@ -468,7 +479,8 @@ int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], 
 	return 0;
 }
 
-/* Block version at the view's seq: 1 with sha (chunk), 2 (zero), 0 (none). */
+/* Block version at the view's seq: 1 with sha (chunk), 2 (zero), 0 (none);
+ * -EIO (logged) when the index cannot be read, never "none". */
 static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fid,
 			 uint64_t block, uint8_t sha[CDP_HASH_BYTES])
 {
@@ -480,7 +492,10 @@ static int block_version(struct cdp_view *v, rocksdb_iterator_t *it, uint64_t fi
 	cdp_key_block(&k, v->host, fid, block, v->seq);
 	rocksdb_iter_seek(it, (const char *)k.b, k.len);
 	if (!rocksdb_iter_valid(it))
-		return 0;
+		return cdp_rocks_iter_status(it, "column family 'block' of '%s', host %u, file "
+					     "%llu block %llu at seq %llu", v->s->path, v->host,
+					     (unsigned long long)fid, (unsigned long long)block,
+					     (unsigned long long)v->seq);
 	key = rocksdb_iter_key(it, &klen);
 	if (klen != k.len || memcmp(key, k.b, k.len - 8) != 0)
 		return 0;
@@ -520,12 +535,13 @@ ssize_t cdp_view_read(struct cdp_view *v, uint64_t fid, void *buf, size_t len, u
 		in = pos % bs;
 		n = bs - in < end - pos ? bs - in : end - pos;
 		ret = block_version(v, it, fid, b, sha);
-		if (ret < 0) {
+		if (ret < 0 && ret != -EIO) {
 			cdp_log(LOG_ERR, "bad block record of file %llu block %llu in '%s'",
 				(unsigned long long)fid, (unsigned long long)b, s->path);
 			ret = -EIO;
-			break;
 		}
+		if (ret < 0)
+			break;
 		if (ret != 1) {
 			memset((uint8_t *)buf + (pos - off), 0, n);
 			continue;
@@ -558,7 +574,6 @@ int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
 	const char *key, *val;
 	size_t klen, vlen;
 	uint64_t b, kb, found, nblocks;
-	char *err = NULL;
 	int ret, is_data;
 
 	ret = cdp_view_getattr(v, fid, &a);
@@ -599,9 +614,11 @@ int cdp_view_seek(struct cdp_view *v, uint64_t fid, uint64_t off, int want_data,
 		}
 		b++;
 	}
-	rocksdb_iter_get_error(it, &err);
+	ret = cdp_rocks_iter_status(it, "column family 'block' of '%s', host %u, file %llu "
+				    "at seq %llu (seeking %s)", s->path, v->host,
+				    (unsigned long long)fid, (unsigned long long)v->seq,
+				    want_data ? "data" : "a hole");
 	rocksdb_iter_destroy(it);
-	ret = cdp_rocks_err(err, -EIO);
 	if (ret < 0)
 		return ret;
 	if (want_data && found >= nblocks)
@@ -621,7 +638,6 @@ int cdp_view_data_blocks(struct cdp_view *v, uint64_t fid, uint64_t first, uint6
 	const char *key, *val;
 	size_t klen, vlen;
 	uint64_t b, kb;
-	char *err = NULL;
 	int ret = 0;
 
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
@@ -645,10 +661,11 @@ int cdp_view_data_blocks(struct cdp_view *v, uint64_t fid, uint64_t first, uint6
 			break;
 		b++;
 	}
-	rocksdb_iter_get_error(it, &err);
+	if (ret == 0)
+		ret = cdp_rocks_iter_status(it, "column family 'block' of '%s', host %u, file "
+					    "%llu at seq %llu", s->path, v->host,
+					    (unsigned long long)fid, (unsigned long long)v->seq);
 	rocksdb_iter_destroy(it);
-	if (err)
-		return cdp_rocks_err(err, -EIO);
 	return ret;
 }
 

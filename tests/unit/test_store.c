@@ -990,10 +990,65 @@ static void test_model(void **state)
 	free(buf);
 }
 
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* A store is created only in an empty or missing directory: anything else
+ * that is not a store is refused, and nothing is written into it. */
+static void test_create_only_empty(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_store *s = NULL;
+	char dir[512], path[600];
+	struct stat st;
+	int ret;
+
+	snprintf(dir, sizeof(dir), "%s", f->dir);
+	*strrchr(dir, '/') = 0;
+	strcat(dir, "/other");
+	assert_int_equal(cdp_store_check_dir(dir), 0);   /* missing */
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(cdp_store_check_dir(dir), 0);   /* empty */
+	put_file(dir, "capture.log", "");
+	assert_int_equal(cdp_store_check_dir(dir), 0);   /* a starter's log only */
+	put_file(dir, "CURRENT", "MANIFEST-000005\n");   /* another program's RocksDB */
+	ret = cdp_store_check_dir(dir);
+	if (ret != -ENOTEMPTY)
+		fail_msg("expected -ENOTEMPTY for a directory of another program, got %d", ret);
+	ret = cdp_store_open(dir, CDP_STORE_CREATE, NULL, &s);
+	if (ret != -ENOTEMPTY)
+		fail_msg("expected creating a store in a non-empty directory to fail with "
+			 "-ENOTEMPTY, got %d (%s)", ret, cdp_strerror(ret));
+	assert_null(s);
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	if (stat(path, &st) == 0)
+		fail_msg("expected nothing written into '%s', found '%s'", dir, path);
+	snprintf(path, sizeof(path), "%s/segments", dir);
+	if (stat(path, &st) == 0)
+		fail_msg("expected nothing written into '%s', found '%s'", dir, path);
+	put_file(dir, "FORMAT", "some other format\n");
+	assert_int_equal(cdp_store_check_dir(dir), -ENOTEMPTY);
+	assert_int_equal(cdp_store_check_dir(f->dir), 0);   /* a store */
+	put_file(dir, "FORMAT", "cdpfs store format 9\n");
+	assert_int_equal(cdp_store_check_dir(dir), 0);      /* a store: open says which */
+	snprintf(path, sizeof(path), "%s/FORMAT", f->dir);
+	assert_int_equal(cdp_store_check_dir(path), -ENOTDIR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_common_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_only_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_hole, setup, teardown),
