@@ -177,28 +177,14 @@ static void test_crashed_session(void **state)
 	struct cdp_journal *j;
 	struct cdp_host_info *h;
 	struct cdp_view *v;
-	int pipefd[2], status, resuming;
+	int resuming;
 	char line[64] = "";
 	int64_t last_ts, killed_ts, from;
 	uint32_t id;
 	uint8_t buf[BS];
 	size_t n;
-	pid_t pid;
 
-	assert_int_equal(pipe(pipefd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		crashing_child();
-	}
-	close(pipefd[1]);
-	assert_true(read(pipefd[0], line, sizeof(line) - 1) > 0);
-	close(pipefd[0]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFSIGNALED(status))
-		fail_msg("child: expected it killed after capturing, got exit %d",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	run_child(crashing_child, line, sizeof(line));
 	assert_int_equal(sscanf(line, "%" SCNd64 " %" SCNd64, &last_ts, &killed_ts), 2);
 
 	/* the dead writer's lock is gone */
