@@ -79,21 +79,6 @@ static int64_t host_now(struct cdp_journal *j)
 	return now;
 }
 
-/* The root's heartbeat: the instant it was last known captured (0: none). */
-static int root_alive(struct cdp_store *s, uint32_t host, uint32_t root_id, int64_t *alive)
-{
-	struct cdp_key k;
-	uint8_t v[8];
-	int ret;
-
-	*alive = 0;
-	cdp_key_host_meta(&k, host, HM_ALIVE, 1, root_id);
-	ret = cdp_store_get_fixed(s, &k, v, sizeof(v));
-	if (ret > 0)
-		*alive = (int64_t)get_u64be(v);
-	return ret < 0 ? ret : 0;
-}
-
 /* Adds (live 1) or removes root_id from the roots whose heartbeat the
  * writer moves. */
 static int live_root_set(struct cdp_journal *j, uint32_t root_id, int live)
@@ -157,7 +142,7 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path, uint32_t
 			ret = cdp_store_host_meta_i64(s, j->h->id, HM_LATEST, 1, &last_ts);
 			if (ret < 0)
 				goto out;
-			ret = root_alive(s, j->h->id, f.rec.root_id, &alive);
+			ret = cdp_store_root_alive(s, j->h->id, f.rec.root_id, &alive);
 			if (ret < 0)
 				goto out;
 			f.rec.gap_from = f.rec.session_start;

@@ -334,15 +334,17 @@ static int host_cmp(const void *a, const void *b)
 		      ((const struct cdp_host_info *)b)->name);
 }
 
-static int root_alive_ts(struct cdp_store *s, uint32_t host, struct cdp_root_info *ri)
+int cdp_store_root_alive(struct cdp_store *s, uint32_t host, uint32_t root_id, int64_t *alive)
 {
 	struct cdp_key k;
 	uint8_t v[8];
 	int ret;
 
-	cdp_key_host_meta(&k, host, HM_ALIVE, 1, ri->root_id);
+	*alive = 0;
+	cdp_key_host_meta(&k, host, HM_ALIVE, 1, root_id);
 	ret = cdp_store_get_fixed(s, &k, v, sizeof(v));
-	ri->alive_ts_ns = ret > 0 ? (int64_t)get_u64be(v) : 0;
+	if (ret > 0)
+		*alive = (int64_t)get_u64be(v);
 	return ret < 0 ? ret : 0;
 }
 
@@ -400,7 +402,8 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 		if (ret == 0)
 			ret = cdp_store_for_each_root(s, h->host_id, add_root_fn, h);
 		for (j = 0; ret == 0 && j < h->nroots; j++)
-			ret = root_alive_ts(s, h->host_id, &h->roots[j]);
+			ret = cdp_store_root_alive(s, h->host_id, h->roots[j].root_id,
+						   &h->roots[j].alive_ts_ns);
 	}
 	if (ret < 0) {
 		cdp_host_info_free(list, count);

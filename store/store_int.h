@@ -167,6 +167,9 @@ int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **v
 /* A meta value of exactly len bytes into out: 1, 0 when absent,
  * CDP_ECORRUPT for another length, or the read's error. */
 int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out, size_t len);
+/* A root's heartbeat (HM_ALIVE): the instant it was last known captured
+ * through, 0 when none. */
+int cdp_store_root_alive(struct cdp_store *s, uint32_t host, uint32_t root_id, int64_t *alive);
 int cdp_store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id);
 int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts);
 int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v);

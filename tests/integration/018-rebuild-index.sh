@@ -77,14 +77,5 @@ cat "$T/damaged.out"
 grep -q "damaged at segment ${second%.seg}" "$T/damaged.out" ||
 	check_fail "rebuild-index did not name the damaged segment ${second%.seg}: $(cat "$T/damaged.out")"
 # the first session's instants lie before the damage: still exact
-for c in "${CHECKPOINTS[@]}"; do
-	read -r name ts dir <<<"$c"
-	case $name in p1-*|p2-*) ;; *) continue ;; esac
-	mnt=$T/mnt/damaged-$name
-	mount_at "$HOST" "@$ts" "$mnt"
-	manifest "$mnt$dir" >"$T/m/$name.damaged" || check_fail "manifest of $mnt$dir failed"
-	compare_manifest "$T/m/$name.manifest" "$T/m/$name.damaged" "after a damaged rebuild, $name" ||
-		check_fail "after a rebuild that stopped at damage, $name (before the damage) differs"
-	umount_at "$mnt"
-done
+verify_checkpoints 'p[12]-*'
 finish

@@ -64,13 +64,7 @@ CAPTURED=()
 before=("${DAEMON_PIDS[@]}")
 capture_start "$DATA"
 new_daemon_pids "${before[@]}"
-kill -KILL "${VICTIMS[@]}"
-for i in $(seq 1 300); do
-	alive=0
-	for p in "${VICTIMS[@]}"; do [ -e "/proc/$p" ] && alive=1; done
-	[ $alive = 0 ] && break
-	sleep 0.1
-done
+kill_capture "${VICTIMS[@]}"
 rc=0
 env -u CDPFS_STORE "$CDPFS" capture --stop "$DATA" >"$T/stop2.out" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || check_fail "capture --stop of a dead capture exited $rc: $(cat "$T/stop2.out")"

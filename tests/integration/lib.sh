@@ -285,13 +285,16 @@ checkpoint() {
 	log "checkpoint $name at @$ts ($(wc -l <"$T/m/$name.manifest") entries)"
 }
 
-# verify_checkpoints: mounts HOST@@instant of each checkpoint and requires
-# the manifest of MNT/DIR to equal the live one; every mismatch is reported.
+# verify_checkpoints [GLOB]: mounts HOST@@instant of each checkpoint (whose
+# name matches GLOB, default all) and requires the manifest of MNT/DIR to
+# equal the live one; every mismatch is reported.
 verify_checkpoints() {
-	local c name ts dir mnt
+	local c name ts dir mnt only=${1:-*}
 	if [ "${CDPFS_IT_DRYRUN:-0}" = 1 ]; then log "dry run: no verification"; return 0; fi
 	for c in "${CHECKPOINTS[@]}"; do
 		read -r name ts dir <<<"$c"
+		# shellcheck disable=SC2053
+		[[ $name == $only ]] || continue
 		mnt=$T/mnt/$name
 		mount_at "$HOST" "@$ts" "$mnt"
 		if ! manifest "$mnt$dir" >"$T/m/$name.got"; then
@@ -379,15 +382,10 @@ new_daemon_pids() {
 	[ ${#VICTIMS[@]} -ge 1 ] || fail "cannot find the capture daemon's pid (no new cdpfs process naming '$T')"
 }
 
-# crash_capture DIR PID...: SIGKILL to the capture daemon PIDs (recorded by
-# this test), then takes the dead mount off DIR.  The dead daemon stays a
-# zombie until its parent (init, after daemonising) reaps it; some PID 1s
-# (containers, this VM's) reap only every few seconds, and the store takes a
-# zombie's pid for a live session: wait up to 30 s for the reap, so that a
-# test checks crash recovery.
-crash_capture() {
-	local dir=$1 p i zombie
-	shift
+# kill_capture PID...: SIGKILL to the capture daemon PIDs (recorded by this
+# test), then waits for the reap; its dead mount stays.
+kill_capture() {
+	local p i zombie
 	kill -KILL "$@"
 	for i in $(seq 1 300); do
 		zombie=0
@@ -396,6 +394,18 @@ crash_capture() {
 		sleep 0.1
 	done
 	log "killed daemon reaped after $((i / 10)).$((i % 10)) s (zombie=$zombie)"
+}
+
+# crash_capture DIR PID...: kill_capture, then takes the dead mount off DIR.
+# The dead daemon stays a
+# zombie until its parent (init, after daemonising) reaps it; some PID 1s
+# (containers, this VM's) reap only every few seconds, and the store takes a
+# zombie's pid for a live session: wait up to 30 s for the reap, so that a
+# test checks crash recovery.
+crash_capture() {
+	local dir=$1
+	shift
+	kill_capture "$@"
 	fusermount3 -uz "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null || true
 	is_mounted "$dir" && fail "cannot unmount the dead capture mount on '$dir'"
 	CAPTURED=()
