@@ -20,6 +20,7 @@
 #include "store.h"
 
 /* "cdpfs: " and the message on stderr, after what stdout holds. */
+__attribute__((format(printf, 1, 0)))
 static void say(const char *fmt, va_list ap)
 {
 	fflush(stdout);

@@ -94,7 +94,10 @@ cp -a "$STORE" "$T/gone"
 rm "$T/gone/segments/$seg"
 expect_damage "segment deleted" missing-segment "$T/gone"
 run_verify "segment deleted, --json" 1 --store "$T/gone" --json
-golden_check verify.json "$T/verify.out"
+# file ids and the count of names depend on how deep $T is (capture gives
+# every directory above the captured one a file id): they are not compared
+sed -E 's/"(fid|names)": [0-9]+/"\1": @N@/g' "$T/verify.out" >"$T/verify.norm"
+golden_check verify.json "$T/verify.norm"
 
 # chunk locations deleted from the index
 cp -a "$STORE" "$T/nokey"
