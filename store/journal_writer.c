@@ -727,6 +727,14 @@ static void *writer_main(void *arg)
 		cdp_journal_imap_prune(w, last_ticket);
 		pthread_cond_broadcast(&w->done_cond);
 		pthread_cond_broadcast(&w->space_cond);
+		if (batch && !degraded) {
+			/* after the answer: zeros ahead for the next syncs */
+			pthread_mutex_unlock(&w->qlock);
+			pthread_mutex_lock(&s->log_lock);
+			cdp_chunklog_runway(s->chunks);
+			pthread_mutex_unlock(&s->log_lock);
+			pthread_mutex_lock(&w->qlock);
+		}
 		if (w->head && final)
 			final = 0;   /* ops raced in before stop: drain them too */
 	}

@@ -652,6 +652,10 @@ static int open_db(struct cdp_store *s)
 	rocksdb_block_based_options_set_filter_policy(s->bbopts,
 						      rocksdb_filterpolicy_create_bloom(10));
 	rocksdb_options_set_block_based_table_factory(s->dbopts, s->bbopts);
+	/* and in the memtables, where the chunks of the last minutes are: a
+	 * miss there walked the skip list (6% of the writer's time) */
+	rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->dbopts, 0.05);
+	rocksdb_options_set_memtable_whole_key_filtering(s->dbopts, 1);
 	for (i = 0; i < CF_COUNT; i++)
 		cfopts[i] = s->dbopts;
 	if (s->writer) {

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "store.h"
 
@@ -38,6 +39,7 @@ extern uint64_t cdp_segment_max_bytes;
 struct cdp_sys {
 	int (*open)(const char *path, int flags, mode_t mode);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
+	ssize_t (*pwritev)(int fd, const struct iovec *iov, int n, off_t off);
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
 	int (*fdatasync)(int fd);
 	int (*ftruncate)(int fd, off_t len);
@@ -229,6 +231,10 @@ uint32_t cdp_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 /* Builds a record (header + payload) into out (REC_HEADER_BYTES + stored). */
 void cdp_chunk_record_build(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len,
 			    const void *payload, uint32_t stored_len, int zstd);
+/* The same, the header alone (REC_HEADER_BYTES into out, its CRC over the
+ * payload where it is): the payload follows it in the log. */
+void cdp_chunk_record_header(uint8_t *out, const uint8_t sha[CDP_HASH_BYTES], uint32_t raw_len,
+			     const void *payload, uint32_t stored_len, int zstd);
 /* Validates a record header + payload already read; returns 0 or CDP_ECORRUPT. */
 int cdp_chunk_record_check(const uint8_t *rec, size_t avail, uint32_t *raw_len,
 			   uint32_t *stored_len, int *zstd, uint8_t sha[CDP_HASH_BYTES]);
@@ -255,10 +261,17 @@ int cdp_chunklog_open(const char *segdir, int writer, struct cdp_chunklog **out)
 void cdp_chunklog_close(struct cdp_chunklog *cl);
 /* The newest segment id when the log was opened (0: none). */
 uint32_t cdp_chunklog_last_segment(const struct cdp_chunklog *cl);
-/* Writer: appends a record; *loc receives where.  Opens/rolls segments. */
+/* Writer: appends a record; *loc receives where.  Opens/rolls segments.
+ * The payload is not copied: it must stay valid and unchanged until the
+ * next cdp_chunklog_sync() or cdp_chunklog_rollback(), which write it. */
 int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
 			struct cdp_chunk_loc *loc);
+/* Writer, after a sync: while the log is synced in small steps, keeps the
+ * newest segment written with zeros ahead of its records, so that a sync
+ * commits no size change (chunklog.c says why and how recovery treats it).
+ * Never fails: a disk that refuses the zeros just gets no runway. */
+int cdp_chunklog_runway(struct cdp_chunklog *cl);
 /* Writer: appends an index record; *seg and *end receive the segment and
  * the offset just past the record. */
 int cdp_chunklog_append_index(struct cdp_chunklog *cl, uint64_t lsn, const void *payload,

@@ -6,6 +6,7 @@
  * not locked: tests change it only while no store is writing.
  */
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -18,6 +19,7 @@ static int sys_open(const char *path, int flags, mode_t mode)
 struct cdp_sys cdp_sys = {
 	.open = sys_open,
 	.pwrite = pwrite,
+	.pwritev = pwritev,
 	.pread = pread,
 	.fdatasync = fdatasync,
 	.ftruncate = ftruncate,
@@ -27,6 +29,7 @@ void cdp_sys_reset(void)
 {
 	cdp_sys.open = sys_open;
 	cdp_sys.pwrite = pwrite;
+	cdp_sys.pwritev = pwritev;
 	cdp_sys.pread = pread;
 	cdp_sys.fdatasync = fdatasync;
 	cdp_sys.ftruncate = ftruncate;

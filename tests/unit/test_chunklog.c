@@ -236,6 +236,21 @@ static void test_incompressible(void **state)
 	assert_int_equal(cdp_chunk_incompressible(blk, sizeof(blk)), 0);
 	assert_true(cdp_chunk_compress(blk, sizeof(blk), out, sizeof(out), &zstd) < 2048);
 	assert_int_equal(zstd, 1);
+	/* the edge is 7 bits a byte: bytes spread evenly over 192 values
+	 * (7.58 bits) are raw, over 96 values (6.58 bits) worth zstd */
+	for (i = 0; i < sizeof(blk); i++) {
+		x = x * 1103515245u + 12345u;
+		blk[i] = (uint8_t)((x >> 16) % 192);
+	}
+	assert_int_equal(cdp_chunk_incompressible(blk, sizeof(blk)), 1);
+	for (i = 0; i < sizeof(blk); i++) {
+		x = x * 1103515245u + 12345u;
+		blk[i] = (uint8_t)((x >> 16) % 96);
+	}
+	assert_int_equal(cdp_chunk_incompressible(blk, sizeof(blk)), 0);
+	assert_true(cdp_chunk_compress(blk, sizeof(blk), out, sizeof(out), &zstd) <
+		    (ssize_t)sizeof(blk) * 7 / 8);
+	assert_int_equal(zstd, 1);
 }
 
 static void test_key_order(void **state)
@@ -689,6 +704,12 @@ static ssize_t full_pwrite(int fd, const void *buf, size_t len, off_t off)
 	return -1;
 }
 
+static ssize_t full_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	errno = ENOSPC;
+	return -1;
+}
+
 static void test_disk_full(void **state)
 {
 	struct fx *f = *state;
@@ -703,6 +724,7 @@ static void test_disk_full(void **state)
 	assert_int_equal(cdp_journal_degraded(f->j, &since), 0);
 	before = cdp_now_ns();
 	cdp_sys.pwrite = full_pwrite;
+	cdp_sys.pwritev = full_pwritev;
 	assert_int_equal(write_blocks(f, 1, 1, 1), 0);
 	ret = cdp_journal_sync(f->j);
 	if (ret != -CDP_ENOSPACE)
@@ -729,6 +751,137 @@ static void test_disk_full(void **state)
 		fail_msg("gap: expected it to start at %lld, got %lld", (long long)since,
 			 (long long)h[0].roots[0].gaps[0].from_ts_ns);
 	cdp_host_info_free(h, n);
+}
+
+struct seg_records {
+	uint32_t seg;
+	int n;
+	uint64_t end;   /* just past the segment's last record */
+};
+
+static int seg_records_fn(void *arg, const struct cdp_logrec *r)
+{
+	struct seg_records *sr = arg;
+
+	if (r->segment == sr->seg) {
+		sr->n++;
+		sr->end = r->end;
+	}
+	return 0;
+}
+
+/* The records of segment seg of the store in dir (a scan from its start
+ * that runs on to the newest segment). */
+static struct seg_records segment_records(const char *dir, uint32_t seg)
+{
+	struct seg_records sr = { .seg = seg, .end = SEG_HEADER_BYTES };
+	struct cdp_chunklog *cl;
+	struct cdp_scan_end end;
+	char segdir[400];
+
+	snprintf(segdir, sizeof(segdir), "%s/segments", dir);
+	assert_int_equal(cdp_chunklog_open(segdir, 0, &cl), 0);
+	assert_int_equal(cdp_chunklog_scan(cl, seg, SEG_HEADER_BYTES, seg_records_fn, &sr, &end),
+			 0);
+	cdp_chunklog_close(cl);
+	return sr;
+}
+
+/* Fails unless segment seg of f's store ends at its last record (zeros:
+ * with_runway > 0, at least 256 KiB of them past it). */
+static void expect_segment_end(struct fx *f, uint32_t seg, int with_runway, const char *when)
+{
+	struct seg_records sr = segment_records(f->dir, seg);
+	char path[400];
+	off_t size;
+
+	snprintf(path, sizeof(path), "%s/segments/%08u.seg", f->dir, seg);
+	size = file_size(path);
+	if (!sr.n)
+		fail_msg("%s: expected records in segment %u, found none", when, seg);
+	if (with_runway && (off_t)sr.end + (256 << 10) > size)
+		fail_msg("%s: expected zeros at least 256 KiB past the last record of segment %u "
+			 "(at %llu), the file has %lld bytes", when, seg,
+			 (unsigned long long)sr.end, (long long)size);
+	if (!with_runway && (off_t)sr.end != size)
+		fail_msg("%s: expected segment %u to end at its last record (%llu), it has %lld "
+			 "bytes", when, seg, (unsigned long long)sr.end, (long long)size);
+}
+
+/*
+ * The zeroed runway: a log synced in small steps keeps zeros written ahead
+ * of its records in the newest segment (so a sync commits no size change),
+ * records overwrite them, a sealed segment and a closed store hold none,
+ * and after a kill -9 the next writer cuts them off like a torn tail, every
+ * acknowledged block intact.
+ */
+static void test_runway(void **state)
+{
+	struct fx *f = *state;
+	char seg1[400];
+	int b, pfd[2], st, s;
+	off_t size;
+	pid_t pid;
+	char c;
+
+	snprintf(seg1, sizeof(seg1), "%s/segments/00000001.seg", f->dir);
+	for (b = 0; b < 4; b++) {
+		assert_int_equal(write_blocks(f, b, 1, 1), 0);
+		assert_int_equal(cdp_journal_sync(f->j), 0);
+	}
+	expect_segment_end(f, 1, 1, "small syncs");
+	/* more records go into the runway: the file does not grow */
+	size = file_size(seg1);
+	assert_int_equal(write_blocks(f, 4, 1, 1), 0);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	assert_int_equal(file_size(seg1), size);
+	for (b = 0; b < 5; b++)
+		assert_int_equal(check_block(f->s, f->fid, b, 1), 0);
+	/* a clean close cuts it */
+	fx_close(f);
+	expect_segment_end(f, 1, 0, "after a clean close");
+	/* a kill -9 with a runway out: cut at the next open, nothing lost */
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		fx_open(f);
+		for (b = 0; b < 6; b++)
+			if (write_blocks(f, b, 1, 2) < 0 || cdp_journal_sync(f->j) < 0)
+				_exit(2);
+		if (write(pfd[1], "k", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	expect_segment_end(f, 2, 1, "at the kill");
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	fx_open(f);
+	for (b = 0; b < 6; b++)
+		assert_int_equal(check_block(f->s, f->fid, b, 2), 0);
+	expect_segment_end(f, 2, 0, "after the kill, the next writer open");
+	/* segments sealed while a runway was out hold none */
+	cdp_segment_max_bytes = 4096;
+	for (b = 0; b < 24; b++) {
+		assert_int_equal(write_blocks(f, b % 8, 1, 3 + b), 0);
+		assert_int_equal(cdp_journal_sync(f->j), 0);
+	}
+	cdp_segment_max_bytes = CDP_SEGMENT_MAX_BYTES;
+	for (s = 3;; s++) {
+		snprintf(seg1, sizeof(seg1), "%s/segments/%08d.seg", f->dir, s + 1);
+		if (access(seg1, F_OK) < 0)
+			break;   /* s is the newest */
+		expect_segment_end(f, (uint32_t)s, 0, "a segment sealed with a runway out");
+	}
+	if (s < 5)
+		fail_msg("sealed segments: expected the log to roll at least twice, newest %d", s);
+	for (b = 0; b < 8; b++)
+		assert_int_equal(check_block(f->s, f->fid, b, 3 + 16 + b), 0);
 }
 
 static void test_segment_roll(void **state)
@@ -771,6 +924,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_roll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_lags_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_rebuilt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_power_loss, setup, teardown),
