@@ -53,15 +53,17 @@ PROFILES = {
     "quick": dict(reps=3, seq_bytes=256 * MiB, rand_file=64 * MiB, rand_s=1, fsync_s=1,
                   tree_files=1000, past_file=128 * MiB, past_files=1500, rewrite_rounds=3,
                   randread_s=1, versions=40_000, ingest_bytes=256 * MiB, limit_mib=128,
-                  fsync_file=16 * MiB),
+                  fsync_file=16 * MiB, pgbench_scale=10, pgbench_s=15),
     # every fio run 10-30 s, the datasets of the issue
     "full": dict(reps=3, seq_bytes=3 * GiB, rand_file=1 * GiB, rand_s=10, fsync_s=10,
                  tree_files=20000, past_file=1 * GiB, past_files=20000, rewrite_rounds=10,
                  randread_s=8, versions=1_000_000, ingest_bytes=4 * GiB, limit_mib=512,
-                 fsync_file=64 * MiB),
+                 fsync_file=64 * MiB, pgbench_scale=10, pgbench_s=60),
 }
 
 PROD_SYSTEMS = ["native", "passthrough", "bindfs", "capture"]
+# pgbench: a fresh cluster per run is ~10 s of set-up; bindfs adds nothing
+PG_SYSTEMS = ["native", "passthrough", "capture"]
 PAST_SYSTEMS = ["native", "cdpfs", "restic", "borg"]
 
 
@@ -88,6 +90,7 @@ class Janitor:
         self.captures = []    # (store, dir) under capture
         self.procs = []       # Popen objects we started and must end
         self.daemons = []     # pids of daemons cdpfs forked for us
+        self.pg_clusters = []  # (pg_ctl command, data dir) of running clusters
         self.pids_file = os.path.join(work, "pids")
 
     def _write_pids(self):
@@ -141,7 +144,17 @@ class Janitor:
                 subprocess.run(["fusermount3", "-uz", d], capture_output=True)
             raise BenchError("cannot stop the capture of '%s': %s" % (d, r.stderr.strip()))
 
+    def stop_pg(self, ctl, data):
+        subprocess.run(ctl + ["-m", "fast", "stop"], capture_output=True, timeout=120)
+        if (ctl, data) in self.pg_clusters:
+            self.pg_clusters.remove((ctl, data))
+
     def everything(self):
+        for ctl, data in list(reversed(self.pg_clusters)):
+            try:
+                self.stop_pg(ctl, data)
+            except Exception as e:   # keep cleaning
+                warn(str(e))
         for store, d in list(reversed(self.captures)):
             try:
                 self.stop_capture(store, d)
@@ -182,6 +195,27 @@ def timed(cmd, **kw):
     t0 = time.monotonic()
     sh(cmd, **kw)
     return time.monotonic() - t0
+
+
+def pg_bindir():
+    dirs = sorted((d for d in os.listdir("/usr/lib/postgresql") if d.isdigit()), key=int) \
+        if os.path.isdir("/usr/lib/postgresql") else []
+    return os.path.join("/usr/lib/postgresql", dirs[-1], "bin") if dirs else None
+
+
+def pg_missing():
+    """Why the pgbench case cannot run here, or None."""
+    pgbin = pg_bindir()
+    if not pgbin or not os.access(os.path.join(pgbin, "initdb"), os.X_OK):
+        return "PostgreSQL server not installed (scripts/bench/install-bench-deps)"
+    if not os.access(os.path.join(pgbin, "pgbench"), os.X_OK):
+        return "pgbench not installed"
+    try:
+        import pwd
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "no postgres user"
+    return None
 
 
 def drop_caches():
@@ -452,10 +486,10 @@ class Bench:
 
     # ---------------------------------------------------- production cost
 
-    def prod_case(self, case, body):
+    def prod_case(self, case, body, systems=PROD_SYSTEMS):
         """Runs body(dir) on every system, alternated, reps times."""
         for rep in range(self.p["reps"]):
-            for system in PROD_SYSTEMS:
+            for system in systems:
                 tag = "%s-%d" % (case, rep)
                 with ProdSystem(self, system, tag) as s:
                     value, bytes_written = body(s.dir)
@@ -509,6 +543,53 @@ class Bench:
                            ("rand4fsync", rand4), ("untar", untar)):
             if self.want(case) or self.want("production"):
                 self.prod_case(case, body)
+        if self.want("pgbench") or self.want("production"):
+            why = pg_missing()
+            if why:
+                self.notes["pgbench"] = why
+            else:
+                self.prod_case("pgbench", self.pgbench, PG_SYSTEMS)
+
+    def pgbench(self, d):
+        """A fresh PostgreSQL cluster in d (the postgres user, a private port
+        and socket directory, no TCP), pgbench -i at the profile's scale,
+        then pgbench -c 4 -j 2 with synchronous_commit on for the profile's
+        seconds.  Returns (TPS, bytes the cluster holds after the run)."""
+        p = self.p
+        pgbin = pg_bindir()
+        data = os.path.join(d, "pgdata")
+        sock = fresh_dir(os.path.join(self.work, "pgsock"))
+        os.makedirs(data)
+        for path in (data, sock):
+            shutil.chown(path, "postgres", "postgres")
+        os.chmod(data, 0o700)
+        port = 20000 + random.randrange(20000)
+        as_pg = ["runuser", "-u", "postgres", "--"]
+        sh(as_pg + [os.path.join(pgbin, "initdb"), "-N", "-A", "trust", "-U", "postgres",
+                    "-D", data])
+        with open(os.path.join(data, "postgresql.conf"), "a") as f:
+            f.write("port = %d\nunix_socket_directories = '%s'\nlisten_addresses = ''\n"
+                    "shared_buffers = 128MB\nmax_wal_size = 1GB\nsynchronous_commit = on\n"
+                    "fsync = on\n" % (port, sock))
+        ctl = as_pg + [os.path.join(pgbin, "pg_ctl"), "-D", data, "-w", "-t", "60"]
+        sh(ctl + ["-l", os.path.join(sock, "server.log"), "start"])
+        JAN.pg_clusters.append((ctl, data))
+        try:
+            conn = ["-h", sock, "-p", str(port), "-U", "postgres"]
+            sh(as_pg + [os.path.join(pgbin, "pgbench")] + conn +
+               ["-i", "-q", "-s", str(p["pgbench_scale"]), "postgres"], timeout=600)
+            out = sh(as_pg + [os.path.join(pgbin, "pgbench")] + conn +
+                     ["-c", "4", "-j", "2", "-T", str(p["pgbench_s"]), "postgres"],
+                     timeout=p["pgbench_s"] + 300)
+        finally:
+            JAN.stop_pg(ctl, data)
+        tps = None
+        for line in out.splitlines():
+            if line.startswith("tps = ") and "without initial connection" in line:
+                tps = float(line.split()[2])
+        if tps is None:
+            raise BenchError("pgbench printed no tps line: %s" % out[-300:])
+        return tps, du_bytes(data)
 
     # ---------------------------------------------------- the past
 
@@ -764,16 +845,19 @@ class Bench:
         f1 = lambda v: "%.1f" % v
         f2 = lambda v: "%.2f" % v
 
+        # the targets of issue 9: capture against the bare FUSE passthrough
         prod = [
-            (("seqwrite", "seq write 1 MiB, end fsync"), "MB/s", f0, 0.90, 0.45),
-            (("randbuf", "rand write 8 KiB buffered, end fsync"), "IOPS", f0, 0.85, 0.25),
-            (("randfsync", "rand write 8 KiB, fsync each"), "IOPS", f0, None, 0.70),
-            (("rand4fsync", "4 jobs rand 8 KiB, fsync each"), "IOPS", f0, None, 0.70),
+            (("seqwrite", "seq write 1 MiB, end fsync"), "MB/s", f0, 0.90),
+            (("randbuf", "rand write 8 KiB buffered, end fsync"), "IOPS", f0, 0.85),
+            (("randfsync", "rand write 8 KiB, fsync each"), "IOPS", f0, 0.80),
+            (("rand4fsync", "4 jobs rand 8 KiB, fsync each"), "IOPS", f0, 0.80),
+            (("pgbench", "PostgreSQL pgbench -s %d -c 4, %d s, synchronous_commit on" % (
+                self.p["pgbench_scale"], self.p["pgbench_s"])), "TPS", f0, 0.80),
         ]
-        for case, unit, fmt, vs_pt, vs_nat in prod:
+        for case, unit, fmt, vs_pt in prod:
             nat = m(case[0], "native")
             pt = m(case[0], "passthrough")
-            for system in PROD_SYSTEMS:
+            for system in PG_SYSTEMS if case[0] == "pgbench" else PROD_SYSTEMS:
                 v = m(case[0], system)
                 rs = ""
                 if v is not None and nat:
@@ -783,14 +867,9 @@ class Bench:
                 if system != "capture":
                     row(case, system, unit, fmt, rs)
                     continue
-                tg = []
-                ok = True
-                if vs_pt:
-                    tg.append(">= %d%% pt" % (vs_pt * 100))
-                    ok = ok and ratio(v, pt) is not None and ratio(v, pt) >= vs_pt
-                tg.append(">= %d%% native" % (vs_nat * 100))
-                ok = ok and ratio(v, nat) is not None and ratio(v, nat) >= vs_nat
-                row(case, system, unit, fmt, rs, ", ".join(tg), yes(ok) if v is not None else "")
+                ok = ratio(v, pt) is not None and ratio(v, pt) >= vs_pt
+                row(case, system, unit, fmt, rs, ">= %.2fx pt" % vs_pt,
+                    yes(ok) if v is not None else "")
         pt = m("untar", "passthrough")
         nat = m("untar", "native")
         for system in PROD_SYSTEMS:
@@ -800,17 +879,21 @@ class Bench:
                 if v is not None and pt:
                     rs += ", %.2fx pt" % ratio(v, pt)
                 row(("untar", "untar %d files, then sync" % self.p["tree_files"]), system, "s", f2,
-                    rs, "<= 1.3x pt", yes(v is not None and pt and v / pt <= 1.3))
+                    rs, "<= 1.15x pt", yes(v is not None and pt and v / pt <= 1.15))
             else:
                 row(("untar", "untar %d files, then sync" % self.p["tree_files"]), system, "s", f2, rs)
 
         # capture daemon figures, per case (untar is metadata: its bytes are few)
+        # CPU per GB: <= 3 s/GB where the data decides (issue 9), reported
+        # where the operations do (fsync each, untar: many small requests)
         allex = []
+        cpu_target = {"seqwrite": 3, "ingest": 3}
         for c, label in (("seqwrite", "seq write"), ("randbuf", "buffered rand write"),
                          ("randfsync", "fsync each write"), ("rand4fsync", "4 jobs fsync each"),
-                         ("untar", "untar")):
+                         ("untar", "untar"), ("ingest", "ingest of incompressible data")):
             ex = self.extra.get((c, "capture"), [])
-            allex += ex
+            if c != "ingest":
+                allex += ex
             ptex = self.extra.get((c, "passthrough"), [])
             key = "cpu-" + c
             S[(key, "capture")] = [e["cpu_s"] / (e["bytes_written"] / 1e9) for e in ex
@@ -818,10 +901,12 @@ class Bench:
             S[(key, "passthrough")] = [e["cpu_s"] / (e["bytes_written"] / 1e9) for e in ptex
                                        if e["bytes_written"]]
             pt = med(S[(key, "passthrough")])
+            tgt = cpu_target.get(c)
             r = row((key, "capture daemon CPU s per GB written (%s)" % label), "capture", "s/GB",
-                    f1, "passthrough %.1f s/GB" % pt if pt is not None else "", "<= 4 s/GB", "")
-            if r["median"] is not None:
-                r["met"] = yes(r["median"] <= 4)
+                    f1, "passthrough %.1f s/GB" % pt if pt is not None else "",
+                    "<= %d s/GB" % tgt if tgt else "reported", "" if tgt else "n/a")
+            if r["median"] is not None and tgt:
+                r["met"] = yes(r["median"] <= tgt)
         if allex:
             S[("daemonrss", "capture")] = [e["rss_peak_bytes"] / MiB for e in allex]
         r = row(("daemonrss", "capture daemon peak RSS (every run above)"), "capture", "MiB", f0,
@@ -868,9 +953,9 @@ class Bench:
                 rr, rb = ratio(m("lsR", "restic"), v), ratio(m("lsR", "borg"), v)
                 if rr or rb:
                     rs += ", restic %.1fx, borg %.1fx slower" % (rr or 0, rb or 0)
-                ok = v is not None and nat_ls and v / nat_ls <= 2 and (rr or 0) >= 5 and (rb or 0) >= 5
+                ok = v is not None and nat_ls and v / nat_ls <= 2
                 row(("lsR", "ls -lR of the tree at an instant, cold"), system, "s", f2, rs,
-                    "<= 2x native, >= 5x faster than restic, borg", yes(ok))
+                    "<= 2x native", yes(ok))
             else:
                 row(("lsR", "ls -lR of the tree at an instant, cold"), system, "s", f2, rs)
         for system in PAST_SYSTEMS:
@@ -880,9 +965,9 @@ class Bench:
                 rr, rb = ratio(v, m("seqread", "restic")), ratio(v, m("seqread", "borg"))
                 if rr or rb:
                     rs += ", %.1fx restic, %.1fx borg" % (rr or 0, rb or 0)
-                ok = v is not None and nat_seq and v / nat_seq >= 0.6 and (rr or 0) >= 5 and (rb or 0) >= 5
+                ok = v is not None and nat_seq and v / nat_seq >= 0.6
                 row(("seqread", "seq read of the big file at an instant, cold"), system, "MB/s", f0,
-                    rs, ">= 60% native, >= 5x restic, borg", yes(ok))
+                    rs, ">= 0.6x native", yes(ok))
             else:
                 row(("seqread", "seq read of the big file at an instant, cold"), system, "MB/s",
                     f0, rs)
@@ -917,10 +1002,11 @@ class Bench:
         r = row(("ingest", "ingest of an incompressible %s stream" % (
             "%d GiB" % (self.p["ingest_bytes"] // GiB) if self.p["ingest_bytes"] >= GiB else
             "%d MiB" % (self.p["ingest_bytes"] // MiB))), "capture", "MB/s", f0,
-            "%.2fx one-core limit" % (v / lim) if v is not None and lim else "",
-            ">= 80% of one-core limit, more with 2 cores", "")
-        if r["median"] is not None and lim:
-            r["met"] = yes(v >= 0.8 * lim) + (" (above 1-core: %s)" % yes(v > lim))
+            "%.2fx two-core limit, %.2fx one-core" % (v / limn, v / lim)
+            if v is not None and lim and limn else "",
+            ">= 0.8x two-core limit", "")
+        if r["median"] is not None and limn:
+            r["met"] = yes(v >= 0.8 * limn)
         return rows
 
     def render(self, rows, md=False):
@@ -978,7 +1064,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(SRCDIR, "bench", "results"))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="comma-separated groups: production, seqwrite, randbuf, "
-                    "randfsync, rand4fsync, untar, past, versions, ingest")
+                    "randfsync, rand4fsync, untar, pgbench, past, versions, ingest")
     args = ap.parse_args()
     args.profile = args.profile or "quick"
     for tool in (CDPFS, LIMIT_TOOL):
@@ -1000,7 +1086,7 @@ def main():
     status = 0
     try:
         for name, fn in groups:
-            prod_cases = {"seqwrite", "randbuf", "randfsync", "rand4fsync", "untar"}
+            prod_cases = {"seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "pgbench"}
             if b.only is not None and name not in b.only and not (
                     name == "production" and b.only & prod_cases):
                 for k in ({"production": prod_cases, "past": {"mount", "lsR", "seqread",
@@ -1013,7 +1099,7 @@ def main():
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
                 warn("%s failed: %s" % (name, e))
                 JAN.everything()
-                for k in ("seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "mount",
+                for k in ("seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "pgbench", "mount",
                           "lsR", "seqread", "randread", "mountrss", "storesize", "mount1m",
                           "ingest", "limit1"):
                     b.notes.setdefault(k, "%s failed: %s" % (name, str(e)[:120]))
