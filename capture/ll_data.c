@@ -262,7 +262,8 @@ void cap_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		uint64_t uoff = (uint64_t)off, end = uoff + (uint64_t)res;
 		struct cdp_op *op = cap_op_start(r);
 		struct stat st;
-		int jrc = cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid);
+		struct cdp_attr a;
+		int jrc = cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid), reread = 0;
 
 		if (jrc == 0 && fstat(fd, &st) < 0)
 			jrc = -errno;
@@ -271,13 +272,21 @@ void cap_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		for (b = first; op && fid && jrc == 0 && b <= last; b++) {
 			uint64_t bstart = b * bs;
 
-			if (bstart >= uoff && bstart + bs <= end)
+			if (bstart >= uoff && bstart + bs <= end) {
 				jrc = cdp_op_data(op, fid, bstart, buf + (bstart - uoff), bs);
-			else
+			} else {
 				jrc = cap_op_blocks(r, op, fid, fd, b, b + 1, (uint64_t)st.st_size);
+				reread = 1;
+			}
 		}
-		if (op && fid && jrc == 0)
+		/* the attributes after the write: the stat above, unless reading a
+		 * partial block back may have moved the atime since */
+		if (op && fid && jrc == 0 && reread) {
 			jrc = cap_op_attr_fd(r, op, fid, fd, NULL);
+		} else if (op && fid && jrc == 0) {
+			cdp_attr_from_stat(&st, &a);
+			jrc = cdp_op_attr(op, fid, &a, NULL);
+		}
 		if (jrc < 0)
 			cap_store_error(r, "journaling a write", jrc);
 		cap_op_finish(r, op, fid ? jrc : -EINVAL);
