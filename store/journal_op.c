@@ -348,7 +348,7 @@ int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns)
 		w->st.queue_peak_bytes = w->queue_bytes;
 	w->st.ops++;
 	/* the writer sleeps on an idle deadline while the queue is empty */
-	if (w->head == op || w->queue_bytes >= s->opts.queue_limit_bytes / 2)
+	if (w->head == op || w->queue_bytes >= s->opts.queue_limit_bytes / 8)
 		pthread_cond_signal(&w->work_cond);
 	/* once qlock is released the writer may commit and free op */
 	if (seq)

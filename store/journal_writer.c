@@ -683,7 +683,10 @@ static void *writer_main(void *arg)
 			now = mono_ns();
 			if (w->stop || w->flush_gen != w->done_gen)
 				break;
-			if (w->head && (w->queue_bytes >= s->opts.queue_limit_bytes / 2 ||
+			/* a group is cut after the interval, or at an eighth of
+			 * the queue (8 MiB): bigger groups only make the lag
+			 * longer (each takes longer to hash and write) */
+			if (w->head && (w->queue_bytes >= s->opts.queue_limit_bytes / 8 ||
 					now - w->head->enq_mono_ns >= interval))
 				break;
 			if (!w->head && w->hosts && !w->degraded &&

@@ -910,7 +910,7 @@ static int store_open(const char *dir, unsigned flags, const struct cdp_store_op
 	if (!s->opts.queue_limit_bytes)
 		s->opts.queue_limit_bytes = 64u << 20;
 	if (!s->opts.commit_interval_ms)
-		s->opts.commit_interval_ms = 100;
+		s->opts.commit_interval_ms = 50;
 	if (!s->opts.block_cache_bytes)
 		s->opts.block_cache_bytes = 64u << 20;
 	s->ropts = rocksdb_readoptions_create();

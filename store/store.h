@@ -114,7 +114,7 @@ enum cdp_store_flags {
 
 struct cdp_store_options {
 	size_t queue_limit_bytes;    /* journal back-pressure ceiling; 0: 64 MiB */
-	unsigned commit_interval_ms; /* group commit period; 0: 100 ms */
+	unsigned commit_interval_ms; /* group commit period; 0: 50 ms */
 	size_t block_cache_bytes;    /* decompressed block cache; 0: 64 MiB */
 	unsigned hash_threads;       /* writer's hashing/compression threads;
 				      * 0: online CPUs, at most 4 */

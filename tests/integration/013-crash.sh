@@ -2,7 +2,7 @@
 #
 # 013-crash - what a crash of the capture daemon may lose.  Data written and
 # fsync'ed (fsync returned) must be in the store; data written without fsync
-# must be there once the group commit period (100 ms) has passed, with room
+# must be there once the group commit period (50 ms) has passed, with room
 # for the commit itself on a loaded machine (1 s in all).
 # The daemon is killed with SIGKILL (by the pid this test recorded), the
 # dead mount is lazily unmounted, and the past is mounted: the fsync'ed

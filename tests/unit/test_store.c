@@ -742,7 +742,7 @@ static void test_group_commit_interval(void **state)
 	assert_int_equal(cdp_store_open(f->dir, CDP_STORE_READ, NULL, &r), 0);
 	memset(blk, 0x42, sizeof(blk));
 	write_op(f, fid, BS, 0, blk, BS, NULL);
-	/* no sync: the writer must commit within its 100 ms interval */
+	/* no sync: the writer must commit within its 50 ms interval */
 	nanosleep(&pause, NULL);
 	assert_int_equal(cdp_store_refresh(r), 0);
 	assert_int_equal(cdp_view_open(r, "db01", CDP_TS_LATEST, &v), 0);
