@@ -196,6 +196,10 @@ int cdp_index_commit_locked(struct cdp_store *s, struct cdp_ibatch *b)
 		return ret == -ENOSPC ? -CDP_ENOSPACE : ret;
 	}
 	s->lsn++;
+	if (b->durable) {
+		b->durable(b->durable_arg);
+		b->durable = NULL;
+	}
 	put_position(s, b->wb, seg, end, s->lsn);
 	ret = index_write(s, b->wb);
 	if (ret < 0) {

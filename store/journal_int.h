@@ -76,6 +76,9 @@ struct cdp_writer {
 	size_t queue_bytes;
 	uint64_t next_ticket;
 	uint64_t flush_gen, done_gen;
+	/* the flush generation whose group is durable in the log (it may not
+	 * be in the index yet): what an fsync waits for */
+	uint64_t synced_gen;
 	int stop;
 	int degraded;
 	int64_t degraded_since;

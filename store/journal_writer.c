@@ -213,6 +213,7 @@ struct group {
 	struct pending pend;
 	struct fidset touched;
 	int64_t cut_ts;
+	uint64_t gen;   /* the flush generation the group answers */
 	int final;
 };
 
@@ -598,10 +599,26 @@ static void lag_record(struct cdp_writer *w, int64_t lag_ns, int64_t now_mono)
 	w->lag_win[0][b]++;
 }
 
-/* Writes one cut of the queue; returns 0 or the error that degraded it. */
-static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_ts)
+/* The group's record is durable: the fsyncs it covers may return, before
+ * the index has it (the log is the store; an open replays what the index
+ * lacks).  Called under log_lock. */
+static void group_durable(void *arg)
 {
-	struct group g = { .s = w->s, .cut_ts = cut_ts };
+	struct group *g = arg;
+	struct cdp_writer *w = g->s->w;
+
+	pthread_mutex_lock(&w->qlock);
+	if (w->synced_gen < g->gen)
+		w->synced_gen = g->gen;
+	pthread_cond_broadcast(&w->done_cond);
+	pthread_mutex_unlock(&w->qlock);
+}
+
+/* Writes one cut of the queue (which answers flush generation gen);
+ * returns 0 or the error that degraded it. */
+static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_ts, uint64_t gen)
+{
+	struct group g = { .s = w->s, .cut_ts = cut_ts, .gen = gen };
 	struct cdp_op *op;
 	int64_t failed_ts = 0, t0, t1, t2;
 	size_t nops = 0;
@@ -628,6 +645,8 @@ static int write_group(struct cdp_writer *w, struct cdp_op *batch, int64_t cut_t
 	t2 = mono_ns();
 	if (ret == 0) {
 		g.final = 1;
+		g.ib.durable = group_durable;
+		g.ib.durable_arg = &g;
 		ret = group_write(&g, batch == NULL);
 		if (ret < 0)
 			failed_ts = batch ? batch->ts : cut_ts;
@@ -713,7 +732,7 @@ static void *writer_main(void *arg)
 		for (op = batch; op; op = op->next)
 			bytes += op->bytes;
 		if (!degraded && (batch || have_hosts))
-			write_group(w, batch, cut_ts);
+			write_group(w, batch, cut_ts, target_gen);
 		if (!batch)
 			blocks_trim(w);   /* an idle heartbeat */
 		done_mono = mono_ns();
@@ -863,7 +882,7 @@ int cdp_writer_flush_wait(struct cdp_store *s, uint64_t gen)
 	if (!w || !gen)
 		return 0;
 	pthread_mutex_lock(&w->qlock);
-	while (w->done_gen < gen && !w->stop)
+	while (w->done_gen < gen && w->synced_gen < gen && !w->stop)
 		pthread_cond_wait(&w->done_cond, &w->qlock);
 	ret = w->degraded ? -CDP_ENOSPACE : 0;
 	pthread_mutex_unlock(&w->qlock);

@@ -57,6 +57,10 @@ struct cdp_ibatch {
 	size_t len, cap;
 	uint32_t count;
 	int err;
+	/* called once the record is durable in the log, before the index
+	 * has it (the writer answers fsyncs there); NULL: nobody waits */
+	void (*durable)(void *arg);
+	void *durable_arg;
 };
 int cdp_ibatch_init(struct cdp_ibatch *b);
 void cdp_ibatch_release(struct cdp_ibatch *b);
