@@ -966,23 +966,42 @@ static int record_end(struct cdp_chunklog *cl, size_t n, uint8_t *dst, size_t bu
 	return 0;
 }
 
-int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+/* Appends a chunk record; its payload copied into the buffer (copy) or
+ * queued where the caller holds it. */
+static int chunk_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
-			struct cdp_chunk_loc *loc)
+			struct cdp_chunk_loc *loc, int copy)
 {
-	size_t n = REC_HEADER_BYTES + (size_t)stored_len;
+	size_t n = REC_HEADER_BYTES + (size_t)stored_len, built = copy ? n : REC_HEADER_BYTES;
 	uint8_t *rec;
 	int ret;
 
-	ret = record_begin(cl, n, REC_HEADER_BYTES, &rec);
+	ret = record_begin(cl, n, built, &rec);
 	if (ret < 0)
 		return ret;
-	cdp_chunk_record_header(rec, sha, raw_len, payload, stored_len, zstd);
+	if (copy)
+		cdp_chunk_record_build(rec, sha, raw_len, payload, stored_len, zstd);
+	else
+		cdp_chunk_record_header(rec, sha, raw_len, payload, stored_len, zstd);
 	loc->segment = cl->wseg;
 	loc->offset = cl->wend;
 	loc->stored_len = stored_len;
 	loc->raw_len = raw_len;
-	return record_end(cl, n, rec, REC_HEADER_BYTES, payload);
+	return record_end(cl, n, rec, built, copy ? NULL : payload);
+}
+
+int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
+			struct cdp_chunk_loc *loc)
+{
+	return chunk_append(cl, sha, raw_len, payload, stored_len, zstd, loc, 1);
+}
+
+int cdp_chunklog_append_ref(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			    uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
+			    struct cdp_chunk_loc *loc)
+{
+	return chunk_append(cl, sha, raw_len, payload, stored_len, zstd, loc, 0);
 }
 
 int cdp_chunklog_append_index(struct cdp_chunklog *cl, uint64_t lsn, const void *payload,

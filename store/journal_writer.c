@@ -302,8 +302,9 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 
 	if (r->type == R_DATA) {
 		if (r->fresh) {
-			ret = cdp_chunklog_append(s->chunks, r->sha, r->u, r->data,
-						  (uint32_t)r->len, r->zstd, &loc);
+			/* r->data lives until the group is done, past its sync */
+			ret = cdp_chunklog_append_ref(s->chunks, r->sha, r->u, r->data,
+						      (uint32_t)r->len, r->zstd, &loc);
 			if (ret < 0) {
 				cdp_log(LOG_ERR, "cannot append to chunk log of '%s': %s",
 					s->path, cdp_strerror(ret));

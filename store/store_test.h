@@ -262,11 +262,16 @@ void cdp_chunklog_close(struct cdp_chunklog *cl);
 /* The newest segment id when the log was opened (0: none). */
 uint32_t cdp_chunklog_last_segment(const struct cdp_chunklog *cl);
 /* Writer: appends a record; *loc receives where.  Opens/rolls segments.
- * The payload is not copied: it must stay valid and unchanged until the
- * next cdp_chunklog_sync() or cdp_chunklog_rollback(), which write it. */
+ * The payload is copied. */
 int cdp_chunklog_append(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 			uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
 			struct cdp_chunk_loc *loc);
+/* The same without the copy (the journal writer's blocks): the payload
+ * must stay valid and unchanged until the next cdp_chunklog_sync() or
+ * cdp_chunklog_rollback(), which write it or drop it. */
+int cdp_chunklog_append_ref(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			    uint32_t raw_len, const void *payload, uint32_t stored_len, int zstd,
+			    struct cdp_chunk_loc *loc);
 /* Writer, after a sync: while the log is synced in small steps, keeps the
  * newest segment written with zeros ahead of its records, so that a sync
  * commits no size change (chunklog.c says why and how recovery treats it).
