@@ -209,4 +209,43 @@ void cdp_work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg);
 /* view.c: reads one block's data (block_size bytes) or zeros. */
 int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);
 
+/* view.c: what the query modules need of a view. */
+uint32_t cdp_view_host_id(const struct cdp_view *v);
+struct cdp_store *cdp_view_store(const struct cdp_view *v);
+
+/* scan.c: shared by the query modules (diff.c, filelog.c, restore.c). */
+/* p grown to hold need elements of elem bytes (doubling); NULL when out of
+ * memory (p is then still the caller's). */
+void *cdp_grow(void *p, size_t *cap, size_t need, size_t elem);
+/* fid (never 0) -> an index; open addressing.  Zeroed: empty. */
+struct cdp_fidmap {
+	uint64_t *keys;
+	size_t *vals;
+	size_t cap, n;
+};
+int cdp_fidmap_put(struct cdp_fidmap *m, uint64_t fid, size_t val);   /* 0, -ENOMEM */
+int cdp_fidmap_get(const struct cdp_fidmap *m, uint64_t fid, size_t *val); /* 1: found */
+void cdp_fidmap_release(struct cdp_fidmap *m);
+/* One group of a versioned column family (its key without ~seq) and its
+ * version at each of two seqs: val[k] NULL when it has none at seqs[k]
+ * (a tombstone is a version); seq[k] the version's own seq.  The pointers
+ * live during the callback only. */
+struct cdp_versions {
+	const uint8_t *gkey;
+	size_t glen;
+	const char *val[2];
+	size_t vlen[2];
+	uint64_t seq[2];
+};
+typedef int (*cdp_versions_fn)(void *arg, const struct cdp_versions *g);
+/* Every group of cf under prefix, in key order, in one pass (no seek per
+ * group).  fn returns non-zero to stop (returned).  -ENOMEM, -EIO. */
+int cdp_scan_versions(struct cdp_store *s, int cf, const uint8_t *prefix, size_t plen,
+		      const uint64_t seqs[2], cdp_versions_fn fn, void *arg);
+/* Every version of cf under prefix, in key order (a group's newest first). */
+typedef int (*cdp_history_fn)(void *arg, const uint8_t *gkey, size_t glen, uint64_t seq,
+			      const char *val, size_t vlen);
+int cdp_scan_history(struct cdp_store *s, int cf, const uint8_t *prefix, size_t plen,
+		     cdp_history_fn fn, void *arg);
+
 #endif /* CDP_STORE_INT_H */

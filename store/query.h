@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * query.h - questions asked of the index in the first hour of an incident:
+ * what changed between two views (store/diff.c), every version of one file
+ * (store/filelog.c), and a file or tree of a view written back to a local
+ * directory (store/restore.c).  The third public header of libcdpstore,
+ * beside store.h and overlay.h; nothing here knows about FUSE.
+ *
+ * diff and log read the index only (entries, attributes, block hashes,
+ * xattrs), never a chunk; restore reads and verifies every chunk it writes.
+ * Paths are absolute paths of the host's namespace ("/data/pg/base/1"), as
+ * a view resolves them.  Errors are those of store.h (negative errno or
+ * CDP_E*); a damaged index is -EIO (logged), never "no change".
+ */
+#ifndef CDP_QUERY_H
+#define CDP_QUERY_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+/* ------------------------------------------------------------- diff */
+
+/* What a change touched (cdp_change.what), bit values. */
+enum cdp_change_what {
+	CDP_CHG_CONTENT = 1 << 0,   /* data blocks, a symlink's target, a device number */
+	CDP_CHG_SIZE = 1 << 1,
+	CDP_CHG_MODE = 1 << 2,      /* permission bits */
+	CDP_CHG_OWNER = 1 << 3,     /* uid or gid */
+	CDP_CHG_MTIME = 1 << 4,
+	CDP_CHG_XATTR = 1 << 5,     /* any extended attribute (POSIX ACLs included) */
+	CDP_CHG_NLINK = 1 << 6,     /* link count */
+};
+
+/*
+ * One change, as cdp_diff() reports it.  op is:
+ *   'A' path added           'D' path deleted (path is the old one)
+ *   'M' content changed      'm' metadata only (what says which)
+ *   'T' type changed         'R' renamed: old_path -> path, the same file
+ * A path is compared with the same path in the other view, whatever file
+ * is there (a file replaced by a rename over it is 'M' or 'm', as a
+ * comparison of the two trees would say); a path that exists in one view
+ * only is 'A' or 'D', unless the same file (fid) is at a path found only
+ * in the other view: that pair is one 'R'.  A renamed directory is one
+ * 'R': what changed below it is reported at its new paths, and entries
+ * that kept their place in it are not listed.  A renamed file whose
+ * content or metadata also changed gets an 'M' or 'm' line of its own at
+ * the new path.  The entries of an added or deleted directory are listed
+ * each.  bytes: for 'M' of a regular file, the bytes of the blocks whose
+ * content differs, over the larger of the two sizes (a block past the
+ * smaller size counts too); for 'A' and 'D' of a regular file its size.
+ * Of the times only mtime is compared: ctime moves with any change, and
+ * atime with reads (capture's own reads of partly written blocks too), as
+ * `diff -r` and a manifest ignore them; a directory's size is not compared.
+ */
+struct cdp_change {
+	char op;
+	const char *path;        /* valid during the callback only */
+	const char *old_path;    /* 'R' only, else NULL */
+	uint32_t type;           /* S_IFMT bits at the second view ('D': at the first) */
+	uint32_t old_type;       /* 'T': the type at the first view */
+	unsigned what;           /* enum cdp_change_what ('M', 'm', 'R') */
+	uint64_t bytes;
+	uint64_t size_before, size_after;
+};
+
+typedef int (*cdp_change_fn)(void *arg, const struct cdp_change *c);
+
+/*
+ * Calls fn for each change from view a to view b (same host; a may be
+ * later than b: the changes then read backwards) under dir (an absolute
+ * path; "/" for the whole host), sorted by path (an 'R' by its new path).
+ * A dir missing in one view gives its whole tree as added or deleted;
+ * missing in both, -ENOENT.  fn returns non-zero to stop; that value is
+ * returned.  Cost: one pass over the host's entries and attributes in the
+ * index (no per-file seek), then per changed file its xattrs and block
+ * hashes; unchanged files cost no block read.  Relies on what capture
+ * journals: every op that changes a file's data or xattrs also records its
+ * attributes, so a file whose attribute record is the same in both views
+ * has the same blocks and xattrs.  -EINVAL (views of other hosts), -ENOMEM,
+ * -EIO (the index failed; logged).
+ */
+int cdp_diff(struct cdp_view *a, struct cdp_view *b, const char *dir, cdp_change_fn fn,
+	     void *arg);
+
+/* -------------------------------------------------------------- log */
+
+/* What a version of a file did (cdp_file_version.what), bit values. */
+enum cdp_version_what {
+	CDP_VER_CREATE = 1 << 0,    /* first version: the file appeared */
+	CDP_VER_WRITE = 1 << 1,     /* data blocks written */
+	CDP_VER_TRUNCATE = 1 << 2,  /* size lowered (or blocks zeroed without a write) */
+	CDP_VER_RENAME = 1 << 3,    /* a name moved: from -> to */
+	CDP_VER_CHMOD = 1 << 4,
+	CDP_VER_CHOWN = 1 << 5,
+	CDP_VER_UTIMENS = 1 << 6,   /* times set without a write */
+	CDP_VER_XATTR = 1 << 7,
+	CDP_VER_LINK = 1 << 8,      /* a name added */
+	CDP_VER_UNLINK = 1 << 9,    /* a name removed */
+	CDP_VER_DELETE = 1 << 10,   /* its last name removed: gone */
+	CDP_VER_EXTEND = 1 << 11,   /* size raised without a write (truncate up) */
+	CDP_VER_BASELINE = 1 << 12, /* recorded by a baseline or resync walk */
+};
+
+/* One version: an op (seq) that changed the file. */
+struct cdp_file_version {
+	uint64_t seq;
+	int64_t ts_ns;
+	unsigned what;                /* enum cdp_version_what */
+	uint64_t size;                /* size after (0 once deleted) */
+	uint64_t blocks_changed;      /* block versions written by this op */
+	const char *path;             /* a path of the file after the op (before, when deleted) */
+	const char *from, *to;        /* RENAME: old and new path; LINK: to; UNLINK: from */
+};
+
+/*
+ * Every version of the file that was last at path (the file that is there
+ * at until_seq, or, when nothing is, the last one that was there before),
+ * in seq order, from since_seq to until_seq (inclusive; 0 and
+ * CDP_SEQ_LATEST for all), following the file (its fid) across renames;
+ * its history ends at its deletion.  The kind of change is derived from
+ * the index (docs/design.md, "cdpfs log"): the attribute record against
+ * the previous one (mode, owner, size, times), the block versions of the
+ * op, its xattr versions, and the directory entries that gained or lost
+ * the file at that seq.  *fid gets the file.  fn returns non-zero to stop.
+ * -ENOENT when no file was ever at path before until_seq, -EINVAL for a
+ * relative path, -ENOMEM, -EIO.
+ */
+typedef int (*cdp_version_fn)(void *arg, const struct cdp_file_version *v);
+int cdp_file_log(struct cdp_store *s, const char *host, const char *path, uint64_t since_seq,
+		 uint64_t until_seq, uint64_t *fid, cdp_version_fn fn, void *arg);
+
+/* The seq of the newest op at or before ts_ns (0 when none; CDP_TS_LATEST:
+ * the newest) and its instant, for since/until bounds given as instants. */
+int cdp_host_seq_at(struct cdp_store *s, const char *host, int64_t ts_ns, uint64_t *seq,
+		    int64_t *op_ts_ns);
+
+/* ---------------------------------------------------------- restore */
+
+enum cdp_restore_flags {
+	CDP_RESTORE_DRY_RUN = 1 << 0,   /* read and verify nothing, write nothing: list */
+	CDP_RESTORE_OVERWRITE = 1 << 1, /* dest may exist: what is restored replaces it */
+};
+
+struct cdp_restore_progress {
+	uint64_t files_total, bytes_total;  /* what the restore will write */
+	uint64_t files_done, bytes_done;
+	uint64_t dirs, symlinks, specials, hardlinks;
+	uint64_t holes_bytes;               /* bytes of holes left as holes */
+	uint64_t replaced;                  /* existing entries replaced (OVERWRITE) */
+	uint64_t kept;                      /* existing entries under dest not in the tree */
+	uint64_t xattr_failures;            /* xattrs the destination refused (logged) */
+	uint64_t owner_failures;            /* chown refused (not root; logged) */
+	const char *current;                /* the path being written (valid in the callback) */
+};
+
+/*
+ * Writes the file or tree at path in view v to dest, a path of the local
+ * filesystem: regular files with their holes (only blocks holding data are
+ * written; the size is set with ftruncate), directories, symlinks, fifos,
+ * sockets and device nodes (mknod: root only, else an error), hard links
+ * (a file with several names in the tree is written once and linked), and
+ * each entry's mode, owner (when permitted), xattrs (POSIX ACLs are the
+ * system.posix_acl_* xattrs) and atime/mtime, directories' times set after
+ * their entries.  Every chunk read is verified: a chunk that fails is -EIO
+ * and a message naming the path in err, never wrong bytes.  Each regular
+ * file is written under a temporary name in its directory and renamed into
+ * place, so a failed restore leaves no half file under a restored name.
+ * dest must not exist unless CDP_RESTORE_OVERWRITE (-EEXIST); with it, an
+ * existing entry of another type is removed first, a directory is merged
+ * into (entries under it that are not in the tree are kept and counted).
+ * dest's parent must exist (-ENOENT).  progress (may be NULL) is called
+ * with the totals first (after an index-only walk that counts them), then
+ * at least at every file; fn's st is the caller's to read only.  err gets
+ * one line on failure.  Returns 0 or a negative errno / CDP_E*.
+ */
+typedef void (*cdp_restore_progress_fn)(void *arg, const struct cdp_restore_progress *st);
+typedef void (*cdp_restore_list_fn)(void *arg, char op, const char *path, uint32_t type,
+				    uint64_t size);
+int cdp_restore(struct cdp_view *v, const char *path, const char *dest, unsigned flags,
+		cdp_restore_progress_fn progress, cdp_restore_list_fn list, void *arg,
+		struct cdp_restore_progress *summary, char *err, size_t errlen);
+
+#endif /* CDP_QUERY_H */
