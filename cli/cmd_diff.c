@@ -155,7 +155,7 @@ static void print_what(FILE *out, unsigned what, int json)
 	}
 }
 
-static void print_json_change(const struct cdp_change *c, int first)
+void cli_print_change_json(const struct cdp_change *c, int first, int close)
 {
 	char t[2] = { cli_type_letter(c->type), 0 }, ot[2] = { cli_type_letter(c->old_type), 0 };
 
@@ -170,9 +170,9 @@ static void print_json_change(const struct cdp_change *c, int first)
 		fputs("null", stdout);
 	fputs(", \"what\": [", stdout);
 	print_what(stdout, c->what, 1);
-	printf("], \"bytes\": %llu, \"size_before\": %llu, \"size_after\": %llu}",
+	printf("], \"bytes\": %llu, \"size_before\": %llu, \"size_after\": %llu%s",
 	       (unsigned long long)c->bytes, (unsigned long long)c->size_before,
-	       (unsigned long long)c->size_after);
+	       (unsigned long long)c->size_after, close ? "}" : "");
 }
 
 static int on_change(void *arg, const struct cdp_change *c)
@@ -183,16 +183,32 @@ static int on_change(void *arg, const struct cdp_change *c)
 		return 0;
 	count(o, c);
 	if (o->json)
-		print_json_change(c, o->n == 0);
+		cli_print_change_json(c, o->n == 0, 1);
 	o->n++;
 	if (o->json || o->stat)
 		return 0;
+	cli_print_change(c, NULL, NULL);
+	fputc('\n', stdout);
+	return 0;
+}
+
+void cli_print_change(const struct cdp_change *c, const char *from, const char *to)
+{
+	size_t fl = from ? strlen(from) : 0;
+	const char *path = from && strncmp(c->path, from, fl) == 0 ? c->path + fl : c->path;
+	const char *old = c->old_path && from && strncmp(c->old_path, from, fl) == 0 ?
+		c->old_path + fl : c->old_path;
+
 	printf("%c ", c->op);
 	if (c->op == 'R') {
-		cli_print_path(stdout, c->old_path);
+		if (to)
+			cli_print_path(stdout, to);
+		cli_print_path(stdout, old);
 		fputs(" -> ", stdout);
 	}
-	cli_print_path(stdout, c->path);
+	if (to)
+		cli_print_path(stdout, to);
+	cli_print_path(stdout, path);
 	if (c->op == 'M') {
 		printf(" (%llu bytes changed", (unsigned long long)c->bytes);
 		if (c->what & ~(unsigned)CDP_CHG_CONTENT) {
@@ -207,8 +223,6 @@ static int on_change(void *arg, const struct cdp_change *c)
 	} else if (c->op == 'T') {
 		printf(" (%c -> %c)", cli_type_letter(c->old_type), cli_type_letter(c->type));
 	}
-	fputc('\n', stdout);
-	return 0;
 }
 
 static int row_cmp(const void *x, const void *y)

@@ -30,6 +30,14 @@ int cli_query_operand(const struct cli_cmd *cmd, const char *arg, int need_time,
 		      struct cli_query_spec *q);
 void cli_query_spec_release(struct cli_query_spec *q);
 
+struct cdp_change;
+/* A change as `cdpfs diff` prints it, without the newline; from and to
+ * (both or neither) put to in place of the prefix from of its paths. */
+void cli_print_change(const struct cdp_change *c, const char *from, const char *to);
+/* A change as one element of diff's "changes" array (first: no comma;
+ * close 0 leaves the object open for more keys). */
+void cli_print_change_json(const struct cdp_change *c, int first, int close);
+
 /* p with control bytes and '\\' written \xNN: one path, one line. */
 void cli_print_path(FILE *out, const char *p);
 /* d f l p s c b for S_IFMT bits, '?' otherwise. */

@@ -15,14 +15,21 @@
  * The two trees are walked together by path from dir; names found in one
  * view only become candidates (every entry below them too), and a
  * candidate added and one deleted that are the same file become a rename.
+ *
+ * An overlay against its base (cdp_overlay_diff) is the same comparison
+ * with the second tree read from the overlay: its tree walked through the
+ * overlay (readdir merges the base), an object the overlay has no record
+ * of is its base unchanged, and the block hashes of a changed file are the
+ * base's except where the overlay holds the block ('D', read and hashed,
+ * or 'Z') or past its base limit.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "overlay_int.h"
 #include "query.h"
-#include "store_int.h"
 
 /* A live directory entry of one view. */
 struct ent {
@@ -69,6 +76,8 @@ struct out_change {
 
 struct diff {
 	struct cdp_store *s;
+	struct cdp_overlay *ovl;      /* the second tree, or NULL: view 1 */
+	int scanned;                  /* trees the index scans fill: 2, or 1 */
 	uint32_t host, bs;
 	struct side side[2];
 	struct ino *inos;
@@ -92,7 +101,7 @@ static int ent_cb(void *arg, const struct cdp_versions *g)
 		return -CDP_ECORRUPT;
 	parent = get_u64be(g->gkey + 4);
 	nlen = g->glen - 13;
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < d->scanned; k++) {
 		struct side *sd = &d->side[k];
 		struct ent *e;
 		size_t first;
@@ -128,7 +137,7 @@ static int ino_cb(void *arg, const struct cdp_versions *g)
 	if (g->glen != 12)
 		return -CDP_ECORRUPT;
 	if ((!g->val[0] || g->val[0][0] == VAL_TOMBSTONE) &&
-	    (!g->val[1] || g->val[1][0] == VAL_TOMBSTONE))
+	    (d->scanned < 2 || !g->val[1] || g->val[1][0] == VAL_TOMBSTONE))
 		return 0;
 	v = cdp_grow(d->inos, &d->inos_cap, d->ninos + 1, sizeof(*d->inos));
 	if (!v)
@@ -137,7 +146,7 @@ static int ino_cb(void *arg, const struct cdp_versions *g)
 	in = &d->inos[d->ninos];
 	memset(in, 0, sizeof(*in));
 	in->fid = get_u64be(g->gkey + 4);
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < d->scanned; k++) {
 		if (!g->val[k])
 			continue;
 		in->ver[k] = g->seq[k];
@@ -215,11 +224,15 @@ static int blocks_cb(void *arg, const struct cdp_versions *g)
 	return 0;
 }
 
+static int ovl_blocks(struct diff *d, uint64_t id, struct blocks *out);
+
 static int file_blocks(struct diff *d, uint64_t fid, int k, struct blocks *out)
 {
 	uint8_t prefix[12];
 	uint64_t seqs[2];
 
+	if (k == 1 && d->ovl)
+		return ovl_blocks(d, fid, out);
 	put_u32be(prefix, d->host);
 	put_u64be(prefix + 4, fid);
 	seqs[0] = seqs[1] = d->side[k].seq;
@@ -307,11 +320,15 @@ static int xattr_cb(void *arg, const struct cdp_versions *g)
 	return 0;
 }
 
+static int ovl_xattrs(struct diff *d, uint64_t id, struct xbuf *x);
+
 static int xattrs_of(struct diff *d, uint64_t fid, int k, struct xbuf *x)
 {
 	uint8_t prefix[12];
 	uint64_t seqs[2];
 
+	if (k == 1 && d->ovl)
+		return ovl_xattrs(d, fid, x);
 	put_u32be(prefix, d->host);
 	put_u64be(prefix + 4, fid);
 	seqs[0] = seqs[1] = d->side[k].seq;
@@ -660,6 +677,14 @@ static void names_release(struct diff *d)
 	size_t i = 0, j = 0;
 	struct side *a = &d->side[0], *b = &d->side[1];
 
+	if (d->ovl) {   /* nothing shared */
+		for (i = 0; i < a->n; i++)
+			free(a->v[i].name);
+		for (j = 0; j < b->n; j++)
+			free(b->v[j].name);
+		i = a->n;
+		j = b->n;
+	}
 	while (i < a->n || j < b->n) {
 		if (i < a->n && j < b->n && a->v[i].name == b->v[j].name) {
 			free(a->v[i].name);
@@ -677,13 +702,348 @@ static void names_release(struct diff *d)
 	free(b->v);
 }
 
+/* ------------------------------------------------- an overlay's tree */
+
+/* Appends a block hash to out. */
+static int blk_add(struct blocks *out, uint64_t block, const uint8_t sha[CDP_HASH_BYTES])
+{
+	struct blk *v = cdp_grow(out->v, &out->cap, out->n + 1, sizeof(*out->v));
+
+	if (!v)
+		return -ENOMEM;
+	out->v = v;
+	out->v[out->n].block = block;
+	memcpy(out->v[out->n].sha, sha, CDP_HASH_BYTES);
+	out->n++;
+	return 0;
+}
+
+/* Block b of overlay object id read and hashed (a block of zeros adds
+ * nothing). */
+static int ovl_block_read(struct diff *d, uint64_t id, uint64_t b, uint8_t *buf,
+			  struct blocks *out)
+{
+	uint8_t sha[CDP_HASH_BYTES];
+	ssize_t got = cdp_overlay_read(d->ovl, id, buf, d->bs, b * d->bs);
+	size_t i;
+
+	if (got < 0)
+		return (int)got;
+	memset(buf + got, 0, d->bs - (size_t)got);
+	for (i = 0; i < d->bs && !buf[i]; i++)
+		;
+	if (i == d->bs)
+		return 0;
+	cdp_hash(buf, d->bs, sha);
+	return blk_add(out, b, sha);
+}
+
+/* The blocks of overlay object id as block hashes (see the top). */
+static int ovl_blocks(struct diff *d, uint64_t id, struct blocks *out)
+{
+	struct cdp_overlay *o = d->ovl;
+	struct blocks base = { 0 };
+	struct ovl_ino in;
+	rocksdb_iterator_t *it;
+	struct okey k;
+	const char *key, *val;
+	size_t klen, vlen, i = 0;
+	uint64_t limit_block = 0, limit_end = 0, nblocks, b = 0, sb, stop;
+	uint8_t *buf;
+	int ret;
+
+	out->k = 0;
+	ret = cdp_ovl_ino_get(o, id, &in);
+	if (ret < 0)
+		return ret;
+	nblocks = (in.a.size + d->bs - 1) / d->bs;
+	if (in.flags & OVI_BASE) {
+		limit_block = in.base_limit / d->bs;                 /* whole base blocks */
+		limit_end = (in.base_limit + d->bs - 1) / d->bs;     /* and the cut one */
+		ret = file_blocks(d, id, 0, &base);
+	}
+	buf = malloc(d->bs);
+	if (!buf && ret == 0)
+		ret = -ENOMEM;
+	cdp_ovl_key_block(&k, id, 0);
+	it = rocksdb_create_iterator(o->db, o->ropts);
+	rocksdb_iter_seek(it, (const char *)k.b, k.len);
+	while (ret == 0 && b < nblocks) {
+		char state = 0;
+
+		sb = UINT64_MAX;
+		if (rocksdb_iter_valid(it)) {
+			key = rocksdb_iter_key(it, &klen);
+			if (klen == k.len && memcmp(key, k.b, 9) == 0) {
+				sb = get_u64be((const uint8_t *)key + 9);
+				val = rocksdb_iter_value(it, &vlen);
+				state = vlen ? val[0] : 0;
+			}
+		}
+		if (sb == b) {   /* the overlay's own block: data or zeros */
+			if (state == 'D')
+				ret = ovl_block_read(d, id, b, buf, out);
+			rocksdb_iter_next(it);
+			b++;
+			continue;
+		}
+		stop = sb < nblocks ? sb : nblocks;
+		if (b < limit_block) {   /* the base's blocks, to the next own one */
+			if (stop > limit_block)
+				stop = limit_block;
+			for (; i < base.n && base.v[i].block < stop && ret == 0; i++)
+				if (base.v[i].block >= b)
+					ret = blk_add(out, base.v[i].block, base.v[i].sha);
+			b = stop;
+		} else if (b < limit_end) {   /* the base's block cut at the limit */
+			ret = ovl_block_read(d, id, b, buf, out);
+			b++;
+		} else {   /* zeros past the limit */
+			b = stop;
+		}
+	}
+	if (ret == 0)
+		ret = cdp_ovl_iter_done(it);
+	else
+		rocksdb_iter_destroy(it);
+	free(buf);
+	free(base.v);
+	cdp_ovl_ino_release(&in);
+	return ret;
+}
+
+static int name_sort(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int ovl_xattrs(struct diff *d, uint64_t id, struct xbuf *x)
+{
+	char *names = NULL, **v = NULL, *val = NULL;
+	ssize_t len = cdp_overlay_listxattr(d->ovl, id, NULL, 0), vlen;
+	size_t n = 0, i, nl, need;
+	char *p;
+	int ret = 0;
+
+	if (len <= 0)
+		return (int)len;
+	names = malloc((size_t)len + 1);
+	v = calloc((size_t)len, sizeof(*v));
+	if (!names || !v) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	len = cdp_overlay_listxattr(d->ovl, id, names, (size_t)len);
+	for (p = names; len > 0 && p < names + len; p += strlen(p) + 1)
+		v[n++] = p;
+	qsort(v, n, sizeof(*v), name_sort);
+	for (i = 0; i < n && ret == 0; i++) {
+		vlen = cdp_overlay_getxattr(d->ovl, id, v[i], NULL, 0);
+		if (vlen < 0) {
+			ret = (int)vlen;
+			break;
+		}
+		free(val);
+		val = malloc((size_t)vlen + 1);
+		if (!val) {
+			ret = -ENOMEM;
+			break;
+		}
+		vlen = cdp_overlay_getxattr(d->ovl, id, v[i], val, (size_t)vlen);
+		if (vlen < 0) {
+			ret = (int)vlen;
+			break;
+		}
+		nl = strlen(v[i]) + 1;   /* as the index keys hold it: name, 0 */
+		need = x->n + nl + 4 + (size_t)vlen;
+		p = cdp_grow(x->p, &x->cap, need, 1);
+		if (!p) {
+			ret = -ENOMEM;
+			break;
+		}
+		x->p = p;
+		memcpy(x->p + x->n, v[i], nl);
+		put_u32be((uint8_t *)x->p + x->n + nl, (uint32_t)vlen);
+		memcpy(x->p + x->n + nl + 4, val, (size_t)vlen);
+		x->n = need;
+	}
+	if (len < 0)
+		ret = (int)len;
+out:
+	free(val);
+	free(v);
+	free(names);
+	return ret;
+}
+
+struct ovl_fill {
+	struct diff *d;
+	uint64_t dir;
+	int ret;
+};
+
+static int ovl_fill_dir(struct diff *d, uint64_t dir, int depth);
+
+/* The overlay's attributes of id as tree 1's: the base's record version
+ * when the overlay has none of its own (unchanged), else a version no
+ * record has. */
+static int ovl_fill_ino(struct diff *d, uint64_t id)
+{
+	struct ovl_ino in;
+	struct ino *v;
+	size_t i;
+	int ret = cdp_ovl_ino_get(d->ovl, id, &in);
+
+	if (ret < 0)
+		return ret;
+	if (!cdp_fidmap_get(&d->ino_at, id, &i)) {
+		v = cdp_grow(d->inos, &d->inos_cap, d->ninos + 1, sizeof(*d->inos));
+		if (!v || cdp_fidmap_put(&d->ino_at, id, d->ninos) < 0) {
+			if (v)
+				d->inos = v;
+			cdp_ovl_ino_release(&in);
+			return -ENOMEM;
+		}
+		d->inos = v;
+		i = d->ninos++;
+		memset(&d->inos[i], 0, sizeof(d->inos[i]));
+		d->inos[i].fid = id;
+	}
+	v = &d->inos[i];
+	v->live[1] = 1;
+	v->a[1] = in.a;
+	v->ver[1] = in.own ? UINT64_MAX : v->ver[0];
+	if (S_ISLNK(in.a.mode)) {
+		char target[4097];
+		ssize_t n = cdp_overlay_readlink(d->ovl, id, target, sizeof(target));
+
+		if (n < 0) {
+			cdp_ovl_ino_release(&in);
+			return (int)n;
+		}
+		free(v->target[1]);
+		v->target[1] = strdup(target);
+		if (!v->target[1]) {
+			cdp_ovl_ino_release(&in);
+			return -ENOMEM;
+		}
+	}
+	cdp_ovl_ino_release(&in);
+	return 0;
+}
+
+static int ovl_entry(void *arg, const char *name, uint64_t id, uint32_t type)
+{
+	struct ovl_fill *f = arg;
+	struct side *sd = &f->d->side[1];
+	struct ent *e;
+	size_t first;
+
+	e = cdp_grow(sd->v, &sd->cap, sd->n + 1, sizeof(*sd->v));
+	if (!e)
+		return -ENOMEM;
+	sd->v = e;
+	if (!cdp_fidmap_get(&sd->first, f->dir, &first) &&
+	    cdp_fidmap_put(&sd->first, f->dir, sd->n) < 0)
+		return -ENOMEM;
+	sd->v[sd->n] = (struct ent){ f->dir, id, type & S_IFMT, strdup(name) };
+	if (!sd->v[sd->n].name)
+		return -ENOMEM;
+	sd->n++;
+	return ovl_fill_ino(f->d, id);
+}
+
+/* Tree 1 below dir from the overlay: a directory's entries together (the
+ * walk lists one directory, then descends into its subdirectories). */
+static int ovl_fill_dir(struct diff *d, uint64_t dir, int depth)
+{
+	struct ovl_fill f = { d, dir, 0 };
+	size_t first, n, i;
+	int ret;
+
+	if (depth > 4096)
+		return -ELOOP;
+	ret = cdp_overlay_readdir(d->ovl, dir, ovl_entry, &f);
+	if (ret < 0)
+		return ret;
+	children(d, 1, dir, &first, &n);
+	for (i = first; i < first + n; i++)
+		if (d->side[1].v[i].type == S_IFDIR) {
+			ret = ovl_fill_dir(d, d->side[1].v[i].child, depth + 1);
+			if (ret < 0)
+				return ret;
+		}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the API */
+
+/* Scans, walks and reports: the common part of both comparisons. */
+static int diff_run(struct diff *d, struct cdp_view *va, uint64_t fa, uint64_t fb,
+		    const char *dir, cdp_change_fn fn, void *arg)
+{
+	uint8_t prefix[4];
+	uint64_t seqs[2] = { d->side[0].seq, d->side[1].seq };
+	size_t i;
+	int ret;
+
+	put_u32be(prefix, d->host);
+	ret = cdp_scan_versions(d->s, CF_DIRENT, prefix, sizeof(prefix), seqs, ent_cb, d);
+	if (ret == 0)
+		ret = cdp_scan_versions(d->s, CF_INODE, prefix, sizeof(prefix), seqs, ino_cb, d);
+	if (ret == 0 && d->ovl) {
+		ret = ovl_fill_ino(d, fb);
+		if (ret == 0)
+			ret = ovl_fill_dir(d, fb, 0);
+	}
+	if (ret == 0) {
+		if (fa && fb) {
+			ret = emit_compare(d, dir, S_IFDIR, fa, fb);
+			if (ret == 0)
+				ret = walk(d, dir, fa, fb, 0);
+		} else if (fa) {
+			ret = walk(d, dir, fa, 0, 0);
+		} else {
+			ret = walk(d, dir, 0, fb, 0);
+		}
+	}
+	if (ret == 0)
+		ret = pair_renames(d);
+	if (ret == 0) {
+		qsort(d->out, d->nout, sizeof(*d->out), out_cmp);
+		for (i = 0; i < d->nout && ret == 0; i++) {
+			d->out[i].c.path = d->out[i].path;
+			d->out[i].c.old_path = d->out[i].old_path;
+			ret = fn(arg, &d->out[i].c);
+		}
+	}
+	names_release(d);
+	diff_release(d);
+	(void)va;
+	return ret;
+}
+
+int cdp_overlay_diff(struct cdp_overlay *o, const char *dir, cdp_change_fn fn, void *arg)
+{
+	struct diff d;
+
+	if (!dir || dir[0] != '/')
+		return -EINVAL;
+	memset(&d, 0, sizeof(d));
+	d.s = cdp_view_store(o->base);
+	d.ovl = o;
+	d.scanned = 1;
+	d.host = cdp_view_host_id(o->base);
+	d.bs = o->bs;
+	d.side[0].seq = d.side[1].seq = cdp_view_seq(o->base);
+	return diff_run(&d, o->base, o->root_fid, o->root_fid, dir, fn, arg);
+}
+
 int cdp_diff(struct cdp_view *va, struct cdp_view *vb, const char *dir, cdp_change_fn fn,
 	     void *arg)
 {
 	struct diff d;
-	uint8_t prefix[4];
-	uint64_t seqs[2], fa = 0, fb = 0;
-	size_t i;
+	uint64_t fa = 0, fb = 0;
 	int ret;
 
 	if (cdp_view_store(va) != cdp_view_store(vb) ||
@@ -691,42 +1051,17 @@ int cdp_diff(struct cdp_view *va, struct cdp_view *vb, const char *dir, cdp_chan
 		return -EINVAL;
 	memset(&d, 0, sizeof(d));
 	d.s = cdp_view_store(va);
+	d.scanned = 2;
 	d.host = cdp_view_host_id(va);
 	d.bs = cdp_store_block_size(d.s);
-	d.side[0].seq = seqs[0] = cdp_view_seq(va);
-	d.side[1].seq = seqs[1] = cdp_view_seq(vb);
+	d.side[0].seq = cdp_view_seq(va);
+	d.side[1].seq = cdp_view_seq(vb);
 	ret = resolve_dir(va, dir, &fa);
 	if (ret == 0)
 		ret = resolve_dir(vb, dir, &fb);
 	if (ret == 0 && !fa && !fb)
 		ret = -ENOENT;
-	put_u32be(prefix, d.host);
-	if (ret == 0)
-		ret = cdp_scan_versions(d.s, CF_DIRENT, prefix, sizeof(prefix), seqs, ent_cb, &d);
-	if (ret == 0)
-		ret = cdp_scan_versions(d.s, CF_INODE, prefix, sizeof(prefix), seqs, ino_cb, &d);
-	if (ret == 0) {
-		if (fa && fb) {
-			ret = emit_compare(&d, dir, S_IFDIR, fa, fb);
-			if (ret == 0)
-				ret = walk(&d, dir, fa, fb, 0);
-		} else if (fa) {
-			ret = walk(&d, dir, fa, 0, 0);
-		} else {
-			ret = walk(&d, dir, 0, fb, 0);
-		}
-	}
-	if (ret == 0)
-		ret = pair_renames(&d);
-	if (ret == 0) {
-		qsort(d.out, d.nout, sizeof(*d.out), out_cmp);
-		for (i = 0; i < d.nout && ret == 0; i++) {
-			d.out[i].c.path = d.out[i].path;
-			d.out[i].c.old_path = d.out[i].old_path;
-			ret = fn(arg, &d.out[i].c);
-		}
-	}
-	names_release(&d);
-	diff_release(&d);
-	return ret;
+	if (ret < 0)
+		return ret;
+	return diff_run(&d, va, fa, fb, dir, fn, arg);
 }

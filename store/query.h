@@ -85,6 +85,47 @@ typedef int (*cdp_change_fn)(void *arg, const struct cdp_change *c);
 int cdp_diff(struct cdp_view *a, struct cdp_view *b, const char *dir, cdp_change_fn fn,
 	     void *arg);
 
+struct cdp_overlay;
+/*
+ * The changes a writable overlay (overlay.h) made against its base, in the
+ * same terms and order, the base being the first tree and the overlay the
+ * second; dir is the host path of the overlay's root (its info's dir).  An
+ * object the overlay never changed costs nothing but its entry; a changed
+ * file's block hashes are the base's but for the blocks the overlay holds
+ * (read and hashed) and those past its base limit.  Errors as cdp_diff.
+ */
+int cdp_overlay_diff(struct cdp_overlay *o, const char *dir, cdp_change_fn fn, void *arg);
+
+/*
+ * Failback: the changes of overlay o (cdp_overlay_diff, dir the host path
+ * of its root) applied to dest, a local directory that holds what dir held
+ * at the overlay's base (production once the takeover ends, or a copy).
+ * Per change, what it replaces or removes must be in dest as in the base
+ * (same type; a non-directory with the same size, mtime, mode and owner, a
+ * symlink the same target) and what it adds must not be there: else the
+ * change is a conflict and is not applied (nor what lies below a directory
+ * that is one), unless CDP_APPLY_FORCE.  Files changed in place get only
+ * the overlay's blocks written; others are written whole under a
+ * temporary name and renamed in; directories' attributes last.
+ * CDP_APPLY_DRY_RUN writes nothing.  fn (may be NULL) gets each change
+ * with NULL (applied, or would be) or the conflict's reason.  -ENOTDIR or
+ * -ENOENT for dest, or the first failure (one line in err; what was
+ * applied before it stays applied).
+ */
+enum cdp_apply_flags {
+	CDP_APPLY_DRY_RUN = 1 << 0,
+	CDP_APPLY_FORCE = 1 << 1,
+};
+struct cdp_apply_summary {
+	uint64_t applied, conflicts;
+	uint64_t bytes_written;
+	uint64_t owner_failures, xattr_failures;
+};
+typedef void (*cdp_apply_fn)(void *arg, const struct cdp_change *c, const char *conflict);
+int cdp_overlay_apply(struct cdp_overlay *o, const char *dir, const char *dest, unsigned flags,
+		      cdp_apply_fn fn, void *arg, struct cdp_apply_summary *sum, char *err,
+		      size_t errlen);
+
 /* -------------------------------------------------------------- log */
 
 /* What a version of a file did (cdp_file_version.what), bit values. */

@@ -172,28 +172,16 @@ static int set_xattrs(struct restore *r, uint64_t fid, const char *path, int fd)
 static int set_meta(struct restore *r, uint64_t fid, const struct cdp_attr *a,
 		    const char *path, int fd)
 {
-	struct timespec t[2] = {
-		{ a->atime_ns / 1000000000, a->atime_ns % 1000000000 },
-		{ a->mtime_ns / 1000000000, a->mtime_ns % 1000000000 },
-	};
-	int ret;
+	const char *what = NULL;
+	int ret = cdp_local_owner(a, path, fd, r->is_root, &r->st.owner_failures, &what);
 
-	if ((fd >= 0 ? fchown(fd, a->uid, a->gid) : lchown(path, a->uid, a->gid)) < 0) {
-		if (r->is_root || (errno != EPERM && errno != EINVAL))
-			return fail(r, -errno, "cannot set the owner of", path);
-		r->st.owner_failures++;
-	}
-	if (!S_ISLNK(a->mode)) {
+	if (ret == 0 && !S_ISLNK(a->mode))
 		ret = set_xattrs(r, fid, path, fd);
-		if (ret < 0)
-			return ret;
-		/* after chown, which clears set-id bits */
-		if ((fd >= 0 ? fchmod(fd, a->mode & 07777) : chmod(path, a->mode & 07777)) < 0)
-			return fail(r, -errno, "cannot set the mode of", path);
-	}
-	if ((fd >= 0 ? futimens(fd, t) : utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW)) < 0)
-		return fail(r, -errno, "cannot set the times of", path);
-	return 0;
+	if (ret == 0)
+		ret = cdp_local_mode_times(a, path, fd, &what);
+	if (ret < 0 && what)
+		return fail(r, ret, what, path);
+	return ret;
 }
 
 /* Puts tmp at dst: what is at dst goes (OVERWRITE: the caller checked). */

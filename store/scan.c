@@ -6,9 +6,14 @@
  * versioned key is a group key (host, id, name...) then ~seq, so the
  * versions of a group come together, newest first: one pass finds the
  * version of every group at two seqs at once (cdp_scan_versions), or hands
- * over every version (cdp_scan_history), with no seek per group.
+ * over every version (cdp_scan_history), with no seek per group.  And
+ * the two steps that put a store's attributes on a local file (restore,
+ * overlay apply).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,4 +227,37 @@ int cdp_scan_history(struct cdp_store *s, int cf, const uint8_t *prefix, size_t 
 					    "prefix", cdp_cf_names[cf], s->path, plen);
 	rocksdb_iter_destroy(it);
 	return ret;
+}
+
+int cdp_local_owner(const struct cdp_attr *a, const char *path, int fd, int is_root,
+		    uint64_t *owner_failures, const char **what)
+{
+	if ((fd >= 0 ? fchown(fd, a->uid, a->gid) : lchown(path, a->uid, a->gid)) == 0)
+		return 0;
+	if (is_root || (errno != EPERM && errno != EINVAL)) {
+		*what = "cannot set the owner of";
+		return -errno;
+	}
+	(*owner_failures)++;
+	return 0;
+}
+
+int cdp_local_mode_times(const struct cdp_attr *a, const char *path, int fd, const char **what)
+{
+	struct timespec t[2] = {
+		{ a->atime_ns / 1000000000, a->atime_ns % 1000000000 },
+		{ a->mtime_ns / 1000000000, a->mtime_ns % 1000000000 },
+	};
+
+	/* after chown, which clears set-id bits; a symlink has no mode */
+	if (!S_ISLNK(a->mode) &&
+	    (fd >= 0 ? fchmod(fd, a->mode & 07777) : chmod(path, a->mode & 07777)) < 0) {
+		*what = "cannot set the mode of";
+		return -errno;
+	}
+	if ((fd >= 0 ? futimens(fd, t) : utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW)) < 0) {
+		*what = "cannot set the times of";
+		return -errno;
+	}
+	return 0;
 }

@@ -247,5 +247,13 @@ typedef int (*cdp_history_fn)(void *arg, const uint8_t *gkey, size_t glen, uint6
 			      const char *val, size_t vlen);
 int cdp_scan_history(struct cdp_store *s, int cf, const uint8_t *prefix, size_t plen,
 		     cdp_history_fn fn, void *arg);
+/* A store's attributes onto a local file (fd when open, else path, never
+ * following a symlink): owner (refused without root: counted in
+ * *owner_failures, not an error), then mode (not of a symlink) and
+ * atime/mtime.  -errno, *what naming the step ("cannot set the mode of"). */
+int cdp_local_owner(const struct cdp_attr *a, const char *path, int fd, int is_root,
+		    uint64_t *owner_failures, const char **what);
+int cdp_local_mode_times(const struct cdp_attr *a, const char *path, int fd,
+			 const char **what);
 
 #endif /* CDP_STORE_INT_H */
