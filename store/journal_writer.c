@@ -261,6 +261,7 @@ static void put_counters(struct group *g)
 		cdp_key_host_meta(&k, h->id, HM_NEXT_FID, 0, 0);
 		put_u64be(v, next_fid);
 		wb_put(g, CF_META, &k, v, 8);
+		cdp_activity_put(g->s, &g->ib, h);
 		if (g->final && g->cut_ts - 1 > h->complete_through) {
 			h->complete_through = g->cut_ts - 1;
 			cdp_key_host_meta(&k, h->id, HM_COMPLETE, 0, 0);
@@ -461,6 +462,7 @@ static int put_op(struct group *g, struct cdp_op *op)
 		return ret;
 	cdp_key_time(&k, host, op->ts, op->seq);
 	wb_put(g, CF_TIME, &k, "", 0);
+	cdp_activity_op(g->s, &g->ib, op->j->h, op);
 	op->j->h->committed_seq = op->seq;
 	op->j->h->committed_ts = op->ts;
 	return 0;

@@ -178,6 +178,39 @@ int cdp_file_log(struct cdp_store *s, const char *host, const char *path, uint64
 int cdp_host_seq_at(struct cdp_store *s, const char *host, int64_t ts_ns, uint64_t *seq,
 		    int64_t *op_ts_ns);
 
+/* --------------------------------------------------------- activity */
+
+/* The counters of the activity summary (store/activity.c), in this order. */
+enum cdp_act_counter {
+	CDP_ACT_OPS,        /* operations journaled */
+	CDP_ACT_BYTES,      /* bytes of the data blocks they wrote (whole blocks) */
+	CDP_ACT_CREATED,    /* entries added (files, directories, links) */
+	CDP_ACT_DELETED,    /* entries removed */
+	CDP_ACT_RENAMED,    /* renames */
+	CDP_ACT_TRUNCATED,  /* files cut to zero: overwritten whole (O_TRUNC) */
+	CDP_ACT_COUNTERS
+};
+#define CDP_ACT_LEVELS 3    /* seconds, minutes, hours */
+
+/* One interval: seconds long, from start_ns. */
+struct cdp_activity {
+	int64_t start_ns;
+	int64_t seconds;
+	uint64_t c[CDP_ACT_COUNTERS];
+};
+typedef int (*cdp_activity_fn)(void *arg, const struct cdp_activity *a);
+
+/*
+ * Calls fn for each interval of per_s seconds (aligned to the epoch) with
+ * activity between since_ns and until_ns, in order, from the summary the
+ * writer keeps (per second, minute and hour: the coarsest level that
+ * divides per_s is read, so a month by the hour reads ~720 records).
+ * Intervals without operations are not reported; history journaled before
+ * the summary existed has none.  -EINVAL (per_s < 1), CDP_ENOHOST, -EIO.
+ */
+int cdp_activity_read(struct cdp_store *s, const char *host, int64_t since_ns, int64_t until_ns,
+		      int64_t per_s, cdp_activity_fn fn, void *arg);
+
 /* ---------------------------------------------------------- restore */
 
 enum cdp_restore_flags {

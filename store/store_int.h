@@ -128,6 +128,11 @@ struct cdp_host_state {
 	 * HM_ALIVE the writer moves with complete_through; protected by qlock */
 	uint32_t *live_roots;
 	size_t nlive_roots;
+	/* the activity summary's open intervals (activity.c): second, minute,
+	 * hour; writer thread only */
+	int64_t act_start[3];
+	uint64_t act[3][6];
+	int act_open[3], act_dirty[3];
 	struct cdp_host_state *next;
 };
 
@@ -208,6 +213,15 @@ void cdp_work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg);
 
 /* view.c: reads one block's data (block_size bytes) or zeros. */
 int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);
+
+/* activity.c: the writer's half of the activity summary.  op: count it
+ * into h's open intervals (an interval it leaves is put into b whole);
+ * put: the open intervals' totals into b (every group, before its commit).
+ * Writer thread only. */
+struct cdp_op;
+void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
+		     const struct cdp_op *op);
+void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
 
 /* view.c: what the query modules need of a view. */
 uint32_t cdp_view_host_id(const struct cdp_view *v);

@@ -6,7 +6,8 @@
  * and their kinds across a rename and a deletion; cdp_restore of a small
  * tree (content, holes, link, symlink, mode, times) and of a file whose
  * chunk cannot be read (an error, nothing left at the destination); the
- * seq of an instant.  Each test has its own store, journaled directly.
+ * seq of an instant; the activity summary's counts per second and per
+ * hour.  Each test has its own store, journaled directly.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -491,6 +492,69 @@ static void test_restore(void **state)
 	cdp_store_close(reader);
 }
 
+/* ------------------------------------------------------------ activity */
+
+static int sum_activity(void *arg, const struct cdp_activity *a)
+{
+	struct cdp_activity *t = arg;
+	int i;
+
+	for (i = 0; i < CDP_ACT_COUNTERS; i++)
+		t->c[i] += a->c[i];
+	t->seconds++;   /* intervals seen */
+	return 0;
+}
+
+static void test_activity(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_activity per_s = { 0 }, per_h = { 0 };
+	struct cdp_op *op;
+	uint64_t fid, moved;
+	int64_t start = cdp_now_ns() - 1000000000;
+	int i;
+
+	make_root(f);
+	for (i = 0; i < 4; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "f%d", i);
+		fid = add_file(f, f->data, name, BS, 'x');   /* a create with one block */
+	}
+	moved = fid;
+	op = op_begin(f);
+	assert_int_equal(cdp_op_dirent(op, f->data, "f3", 0, S_IFREG), 0);
+	assert_int_equal(cdp_op_dirent(op, f->data, "g3", moved, S_IFREG), 0);
+	op_end(op);
+	op = op_begin(f);
+	assert_int_equal(cdp_op_dirent(op, f->data, "f0", 0, S_IFREG), 0);
+	op_end(op);
+	op = op_begin(f);
+	assert_int_equal(cdp_op_zero(op, moved, 0, UINT64_MAX), 0);
+	op_end(op);
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	assert_int_equal(cdp_activity_read(f->s, "db01", start, cdp_now_ns(), 1, sum_activity,
+					   &per_s), 0);
+	assert_int_equal(cdp_activity_read(f->s, "db01", start - 3600000000000LL, cdp_now_ns(),
+					   3600, sum_activity, &per_h), 0);
+	/* make_root's op (a create) and the 4 files, a rename, a delete, a cut */
+	assert_int_equal(per_s.c[CDP_ACT_CREATED], 5);
+	assert_int_equal(per_s.c[CDP_ACT_RENAMED], 1);
+	assert_int_equal(per_s.c[CDP_ACT_DELETED], 1);
+	assert_int_equal(per_s.c[CDP_ACT_TRUNCATED], 1);
+	assert_int_equal(per_s.c[CDP_ACT_BYTES], 4 * BS);
+	assert_int_equal(per_s.c[CDP_ACT_OPS], 8);
+	for (i = 0; i < CDP_ACT_COUNTERS; i++)
+		if (per_h.c[i] != per_s.c[i])
+			fail_msg("activity counter %d: %llu per second, %llu per hour", i,
+				 (unsigned long long)per_s.c[i], (unsigned long long)per_h.c[i]);
+	assert_true(per_h.seconds >= 1 && per_h.seconds <= 2);   /* an hour may turn */
+	assert_int_equal(cdp_activity_read(f->s, "db01", start, cdp_now_ns(), 0, sum_activity,
+					   &per_s), -EINVAL);
+	assert_int_equal(cdp_activity_read(f->s, "nohost", start, cdp_now_ns(), 1, sum_activity,
+					   &per_s), -CDP_ENOHOST);
+}
+
 /* --------------------------------------------------------------- tools */
 
 static void test_seq_at(void **state)
@@ -520,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_at, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_activity, setup, teardown),
 	};
 
 	cdp_log_init("test_query", 0, 3);
