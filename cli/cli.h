@@ -200,6 +200,7 @@ extern const struct cli_cmd cli_cmd_diff;
 extern const struct cli_cmd cli_cmd_log;
 extern const struct cli_cmd cli_cmd_restore;
 extern const struct cli_cmd cli_cmd_timeline;
+extern const struct cli_cmd cli_cmd_suspects;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

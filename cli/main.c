@@ -23,6 +23,7 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_log,
 	&cli_cmd_restore,
 	&cli_cmd_timeline,
+	&cli_cmd_suspects,
 	&cli_cmd_overlay,
 	&cli_cmd_drill,
 	&cli_cmd_bisect,

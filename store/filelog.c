@@ -770,3 +770,52 @@ out:
 	cdp_fidmap_release(&f.ev_at);
 	return ret;
 }
+
+int cdp_fid_paths(struct cdp_store *s, const char *host, uint64_t seq, const uint64_t *fids,
+		  size_t n, char **paths)
+{
+	struct flog f;
+	uint8_t prefix[4];
+	size_t i, j, best;
+	int ret;
+
+	memset(&f, 0, sizeof(f));
+	f.s = s;
+	for (i = 0; i < n; i++)
+		paths[i] = NULL;
+	ret = cdp_store_refresh(s);
+	if (ret == 0)
+		ret = cdp_store_host_lookup(s, host, &f.host);
+	put_u32be(prefix, f.host);
+	if (ret == 0)
+		ret = cdp_scan_history(s, CF_DIRENT, prefix, 4, dver_cb, &f);
+	if (ret == 0)
+		ret = index_dirs(&f);
+	for (i = 0; i < n && ret == 0; i++) {
+		/* the name it had at seq, else the last one before */
+		best = SIZE_MAX;
+		for (j = 0; j < f.nd; j++) {
+			const struct dver *d = &f.d[j];
+
+			if (d->child != fids[i] || d->seq > seq)
+				continue;
+			if (best == SIZE_MAX || d->seq > f.d[best].seq)
+				best = j;
+		}
+		if (best != SIZE_MAX)
+			ret = entry_path(&f, &f.d[best], f.d[best].until <= seq ?
+					 f.d[best].until - 1 : seq, &paths[i]);
+	}
+	for (i = 0; i < f.nnames; i++)
+		free(f.names[i]);
+	free(f.names);
+	free(f.d);
+	free(f.by_child);
+	cdp_fidmap_release(&f.dir_first);
+	if (ret < 0)
+		for (i = 0; i < n; i++) {
+			free(paths[i]);
+			paths[i] = NULL;
+		}
+	return ret;
+}

@@ -173,6 +173,12 @@ typedef int (*cdp_version_fn)(void *arg, const struct cdp_file_version *v);
 int cdp_file_log(struct cdp_store *s, const char *host, const char *path, uint64_t since_seq,
 		 uint64_t until_seq, uint64_t *fid, cdp_version_fn fn, void *arg);
 
+/* The path of each of n files at seq (the name it had then, else the last
+ * one it had before), heap strings in paths (NULL: never named), from one
+ * pass over the host's entries.  CDP_ENOHOST, -ENOMEM, -EIO. */
+int cdp_fid_paths(struct cdp_store *s, const char *host, uint64_t seq, const uint64_t *fids,
+		  size_t n, char **paths);
+
 /* The seq of the newest op at or before ts_ns (0 when none; CDP_TS_LATEST:
  * the newest) and its instant, for since/until bounds given as instants. */
 int cdp_host_seq_at(struct cdp_store *s, const char *host, int64_t ts_ns, uint64_t *seq,
@@ -210,6 +216,26 @@ typedef int (*cdp_activity_fn)(void *arg, const struct cdp_activity *a);
  */
 int cdp_activity_read(struct cdp_store *s, const char *host, int64_t since_ns, int64_t until_ns,
 		      int64_t per_s, cdp_activity_fn fn, void *arg);
+
+/* --------------------------------------------------------- suspects */
+
+/* An interval of suspected mass damage (store/suspect.c says the model). */
+struct cdp_suspect_interval {
+	int64_t start_ns;       /* its first scored operation */
+	int64_t end_ns;         /* its last one so far */
+	int64_t last_good_ns;   /* 1 ns before start: the candidate for recovery */
+	uint32_t max_score;     /* the highest score of one of its seconds */
+	uint64_t overwritten;   /* files overwritten with random data */
+	uint64_t renamed;       /* renames to a new extension */
+	uint64_t deleted, truncated;
+	size_t nfids;
+	uint64_t fids[16];      /* the first files it hit */
+};
+typedef int (*cdp_suspect_fn)(void *arg, const struct cdp_suspect_interval *si);
+/* Every suspect interval of host in order, after waiting (as a view of now
+ * does) for what was journaled before the call.  CDP_ENOHOST, -EIO,
+ * CDP_ECORRUPT. */
+int cdp_suspects(struct cdp_store *s, const char *host, cdp_suspect_fn fn, void *arg);
 
 /* ---------------------------------------------------------- restore */
 

@@ -133,6 +133,7 @@ struct cdp_host_state {
 	int64_t act_start[3];
 	uint64_t act[3][6];
 	int act_open[3], act_dirty[3];
+	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
 	struct cdp_host_state *next;
 };
 
@@ -222,6 +223,15 @@ struct cdp_op;
 void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
 		     const struct cdp_op *op);
 void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
+
+/* suspect.c: the writer's half of mass-damage detection.  op: score the
+ * op (before the group is applied); put: the open suspect interval's
+ * record into b when it changed; free: NULL does nothing.  Writer thread
+ * only. */
+struct cdp_suspect;
+void cdp_suspect_op(struct cdp_store *s, struct cdp_host_state *h, const struct cdp_op *op);
+void cdp_suspect_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
+void cdp_suspect_free(struct cdp_suspect *x);
 
 /* view.c: what the query modules need of a view. */
 uint32_t cdp_view_host_id(const struct cdp_view *v);

@@ -7,7 +7,8 @@
  * tree (content, holes, link, symlink, mode, times) and of a file whose
  * chunk cannot be read (an error, nothing left at the destination); the
  * seq of an instant; the activity summary's counts per second and per
- * hour.  Each test has its own store, journaled directly.
+ * hour; a suspect raised by an attack on documents and not by new random
+ * files.  Each test has its own store, journaled directly.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -555,6 +556,92 @@ static void test_activity(void **state)
 					   &per_s), -CDP_ENOHOST);
 }
 
+/* ------------------------------------------------------------ suspects */
+
+static int count_suspects(void *arg, const struct cdp_suspect_interval *si)
+{
+	struct cdp_suspect_interval *last = arg;
+
+	*last = *si;
+	last->nfids += 1000;   /* intervals seen, above any real count */
+	return 0;
+}
+
+static void random_fill(uint8_t *buf, size_t len, unsigned *seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		*seed = *seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(*seed >> 16);
+	}
+}
+
+static void test_suspects(void **state)
+{
+	struct fx *f = *state;
+	struct cdp_suspect_interval si = { 0 };
+	struct cdp_op *op;
+	struct cdp_attr a;
+	uint64_t fids[40];
+	uint8_t blk[BS];
+	unsigned seed = 7;
+	int64_t before;
+	char name[32], newname[40];
+	int i;
+
+	make_root(f);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "doc%d", i);
+		fids[i] = add_file(f, f->data, name, BS, 'a' + i % 20);   /* compressible */
+	}
+	/* benign: new files of random bytes (compressed media copied in) */
+	for (i = 0; i < 40; i++) {
+		uint64_t fid = new_fid(f);
+
+		snprintf(name, sizeof(name), "media%d.jpg", i);
+		random_fill(blk, sizeof(blk), &seed);
+		op = op_begin(f);
+		assert_int_equal(cdp_op_data(op, fid, 0, blk, BS), 0);
+		a = attr_of(S_IFREG | 0644, BS, 2000);
+		assert_int_equal(cdp_op_attr(op, fid, &a, NULL), 0);
+		assert_int_equal(cdp_op_dirent(op, f->data, name, fid, S_IFREG), 0);
+		op_end(op);
+	}
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
+	if (si.nfids >= 1000)
+		fail_msg("new random files raised a suspect (score %u)", si.max_score);
+	/* the documents' creation is more than the new-file grace behind:
+	 * an attack on files made just now would not count; wait it out */
+	sleep(6);
+	before = cdp_now_ns();
+	for (i = 0; i < 40; i++) {
+		random_fill(blk, sizeof(blk), &seed);
+		op = op_begin(f);
+		assert_int_equal(cdp_op_data(op, fids[i], 0, blk, BS), 0);
+		a = attr_of(S_IFREG | 0644, BS, 3000);
+		assert_int_equal(cdp_op_attr(op, fids[i], &a, NULL), 0);
+		op_end(op);
+		snprintf(name, sizeof(name), "doc%d", i);
+		snprintf(newname, sizeof(newname), "doc%d.locked", i);
+		op = op_begin(f);
+		assert_int_equal(cdp_op_dirent(op, f->data, name, 0, S_IFREG), 0);
+		assert_int_equal(cdp_op_dirent(op, f->data, newname, fids[i], S_IFREG), 0);
+		op_end(op);
+	}
+	assert_int_equal(cdp_journal_sync(f->j), 0);
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
+	if (si.nfids != 1000 + 16)
+		fail_msg("an attack on 40 files: expected one interval naming 16 files, got %zu "
+			 "intervals/files", si.nfids);
+	assert_true(si.last_good_ns >= before - 1 && si.last_good_ns < si.start_ns);
+	assert_true(si.overwritten >= 15 && si.renamed >= 15);
+	assert_int_equal(si.fids[0], fids[0]);
+	assert_int_equal(cdp_suspects(f->s, "nohost", count_suspects, &si), -CDP_ENOHOST);
+}
+
 /* --------------------------------------------------------------- tools */
 
 static void test_seq_at(void **state)
@@ -585,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_activity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suspects, setup, teardown),
 	};
 
 	cdp_log_init("test_query", 0, 3);
