@@ -180,6 +180,10 @@ size_t cli_opt_escape(const char *s, char *out, size_t size);
  * (-ENOENT: no such process), -EINVAL when the entry cannot be parsed. */
 int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp);
 
+/* cli/cmd_failback.c: `overlay diff` and `overlay apply` (exit status). */
+int cli_overlay_diff(struct cli_ctx *ctx, const char *name);
+int cli_overlay_apply(struct cli_ctx *ctx, const char *name, const char *dest, unsigned flags);
+
 /* The verbs (cli/cmd_<group>.c, help and version in cli/main.c). */
 extern const struct cli_cmd cli_cmd_capture;
 extern const struct cli_cmd cli_cmd_mount;
@@ -192,6 +196,11 @@ extern const struct cli_cmd cli_cmd_rebuild_index;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_verify;
 extern const struct cli_cmd cli_cmd_snapshot;
+extern const struct cli_cmd cli_cmd_diff;
+extern const struct cli_cmd cli_cmd_log;
+extern const struct cli_cmd cli_cmd_restore;
+extern const struct cli_cmd cli_cmd_timeline;
+extern const struct cli_cmd cli_cmd_suspects;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

@@ -10,7 +10,8 @@
  *    "size_bytes", "mounted", "private", "path"}]}
  * Private overlays (of a plain -o rw mount or a drill) are listed only
  * while mounted; one left behind by a killed mount is removed by `list`.
- * `rm` refuses an overlay that is mounted.  Neither touches the store's
+ * `rm` refuses an overlay that is mounted.  `diff` and `apply` (failback)
+ * are in cli/cmd_failback.c.  Neither touches the store's
  * history: overlays are files of their own.
  */
 #include <errno.h>
@@ -22,11 +23,21 @@
 #include "cli/cli.h"
 #include "store.h"
 #include "overlay.h"
+#include "query.h"
+
+enum { OPT_DRY_RUN = 0x100, OPT_FORCE };
 
 static const struct cli_option overlay_options[] = {
 	{ NULL, 0, 0, "list", "name, host and directory, base instant, size, last use,\n"
 	  "mounted or kept" },
 	{ NULL, 0, 0, "rm NAME...", "remove kept overlays (not while mounted)" },
+	{ NULL, 0, 0, "diff NAME", "what the overlay changed against its base, in the\n"
+	  "format of 'cdpfs diff'" },
+	{ NULL, 0, 0, "apply NAME DEST", "failback: those changes applied to DEST (production,\n"
+	  "or a copy of the base); a change whose file in DEST\nis not as at the base is a "
+	  "conflict, refused and listed" },
+	{ "dry-run", no_argument, OPT_DRY_RUN, "--dry-run", "apply: list, write nothing" },
+	{ "force", no_argument, OPT_FORCE, "--force", "apply: the conflicts too" },
 	CLI_OPT_JSON("machine-readable output with stable keys"),
 	CLI_OPT_END
 };
@@ -116,15 +127,34 @@ static int cmd_overlay(struct cli_ctx *ctx)
 	const struct cli_cmd *self = ctx->cmd;
 	struct cdp_overlay_info *list = NULL;
 	const char *action, *store;
-	int ret, i, failed = 0;
+	unsigned apply_flags = 0;
+	int ret, i, opt, failed = 0;
 	size_t n;
 
-	while (cli_getopt(ctx, NULL) != -1)
-		;
+	while ((opt = cli_getopt(ctx, NULL)) != -1) {
+		if (opt == OPT_DRY_RUN)
+			apply_flags |= CDP_APPLY_DRY_RUN;
+		else if (opt == OPT_FORCE)
+			apply_flags |= CDP_APPLY_FORCE;
+	}
 	if (ctx->nargs == 0)
-		cli_usage_error(self, "missing action: list or rm");
+		cli_usage_error(self, "missing action: list, rm, diff or apply");
 	action = ctx->args[0];
 	store = cli_store_path(ctx);
+	if (apply_flags && strcmp(action, "apply") != 0)
+		cli_usage_error(self, "--dry-run and --force go with apply");
+	if (strcmp(action, "diff") == 0) {
+		if (ctx->nargs != 2)
+			cli_usage_error(self, ctx->nargs < 2 ? "missing overlay NAME" :
+					"unexpected argument '%s'", ctx->args[2]);
+		return cli_overlay_diff(ctx, ctx->args[1]);
+	}
+	if (strcmp(action, "apply") == 0) {
+		if (ctx->nargs != 3)
+			cli_usage_error(self, ctx->nargs < 3 ? "expected apply NAME DEST" :
+					"unexpected argument '%s'", ctx->args[3]);
+		return cli_overlay_apply(ctx, ctx->args[1], ctx->args[2], apply_flags);
+	}
 
 	if (strcmp(action, "list") == 0 || strcmp(action, "ls") == 0) {
 		if (ctx->nargs > 1)
@@ -140,7 +170,8 @@ static int cmd_overlay(struct cli_ctx *ctx)
 		return 0;
 	}
 	if (strcmp(action, "rm") != 0)
-		cli_usage_error(self, "unknown action '%s' (expected list or rm)", action);
+		cli_usage_error(self, "unknown action '%s' (expected list, rm, diff or apply)",
+				action);
 	if (ctx->nargs < 2)
 		cli_usage_error(self, "missing overlay NAME to remove");
 	for (i = 1; i < ctx->nargs; i++) {
@@ -171,8 +202,9 @@ static int cmd_overlay(struct cli_ctx *ctx)
 const struct cli_cmd cli_cmd_overlay = {
 	.name = "overlay",
 	.fn = cmd_overlay,
-	.usage = "overlay [--store DIR] [--json] list | rm NAME...",
-	.summary = "list or remove the writable overlays kept in a store",
+	.usage = "overlay [--store DIR] [--json] list | rm NAME... | diff NAME\n"
+		 "       cdpfs overlay [--store DIR] [--json] apply NAME DEST [--dry-run] [--force]",
+	.summary = "list, remove, compare or apply the writable overlays kept in a store",
 	.options = overlay_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,
 };

@@ -262,6 +262,8 @@ static void put_counters(struct group *g)
 		cdp_key_host_meta(&k, h->id, HM_NEXT_FID, 0, 0);
 		put_u64be(v, next_fid);
 		wb_put(g, CF_META, &k, v, 8);
+		cdp_activity_put(g->s, &g->ib, h);
+		cdp_suspect_put(g->s, &g->ib, h);
 		if (g->final && g->cut_ts - 1 > h->complete_through) {
 			h->complete_through = g->cut_ts - 1;
 			cdp_key_host_meta(&k, h->id, HM_COMPLETE, 0, 0);
@@ -463,6 +465,8 @@ static int put_op(struct group *g, struct cdp_op *op)
 		return ret;
 	cdp_key_time(&k, host, op->ts, op->seq);
 	wb_put(g, CF_TIME, &k, "", 0);
+	cdp_activity_op(g->s, &g->ib, op->j->h, op);
+	cdp_suspect_op(g->s, op->j->h, op);
 	op->j->h->committed_seq = op->seq;
 	op->j->h->committed_ts = op->ts;
 	return 0;
@@ -774,6 +778,7 @@ static void writer_free(struct cdp_writer *w)
 	for (h = w->hosts; h; h = hn) {
 		hn = h->next;
 		free(h->live_roots);
+		cdp_suspect_free(h->suspect);
 		free(h->name);
 		free(h);
 	}

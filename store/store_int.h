@@ -132,6 +132,12 @@ struct cdp_host_state {
 	 * HM_ALIVE the writer moves with complete_through; protected by qlock */
 	uint32_t *live_roots;
 	size_t nlive_roots;
+	/* the activity summary's open intervals (activity.c): second, minute,
+	 * hour; writer thread only */
+	int64_t act_start[3];
+	uint64_t act[3][6];
+	int act_open[3], act_dirty[3];
+	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
 	struct cdp_host_state *next;
 };
 
@@ -212,5 +218,70 @@ void cdp_work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg);
 
 /* view.c: reads one block's data (block_size bytes) or zeros. */
 int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);
+
+/* activity.c: the writer's half of the activity summary.  op: count it
+ * into h's open intervals (an interval it leaves is put into b whole);
+ * put: the open intervals' totals into b (every group, before its commit).
+ * Writer thread only. */
+struct cdp_op;
+void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
+		     const struct cdp_op *op);
+void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
+
+/* suspect.c: the writer's half of mass-damage detection.  op: score the
+ * op (before the group is applied); put: the open suspect interval's
+ * record into b when it changed; free: NULL does nothing.  Writer thread
+ * only. */
+struct cdp_suspect;
+void cdp_suspect_op(struct cdp_store *s, struct cdp_host_state *h, const struct cdp_op *op);
+void cdp_suspect_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
+void cdp_suspect_free(struct cdp_suspect *x);
+
+/* view.c: what the query modules need of a view. */
+uint32_t cdp_view_host_id(const struct cdp_view *v);
+struct cdp_store *cdp_view_store(const struct cdp_view *v);
+
+/* scan.c: shared by the query modules (diff.c, filelog.c, restore.c). */
+/* p grown to hold need elements of elem bytes (doubling); NULL when out of
+ * memory (p is then still the caller's). */
+void *cdp_grow(void *p, size_t *cap, size_t need, size_t elem);
+/* fid (never 0) -> an index; open addressing.  Zeroed: empty. */
+struct cdp_fidmap {
+	uint64_t *keys;
+	size_t *vals;
+	size_t cap, n;
+};
+int cdp_fidmap_put(struct cdp_fidmap *m, uint64_t fid, size_t val);   /* 0, -ENOMEM */
+int cdp_fidmap_get(const struct cdp_fidmap *m, uint64_t fid, size_t *val); /* 1: found */
+void cdp_fidmap_release(struct cdp_fidmap *m);
+/* One group of a versioned column family (its key without ~seq) and its
+ * version at each of two seqs: val[k] NULL when it has none at seqs[k]
+ * (a tombstone is a version); seq[k] the version's own seq.  The pointers
+ * live during the callback only. */
+struct cdp_versions {
+	const uint8_t *gkey;
+	size_t glen;
+	const char *val[2];
+	size_t vlen[2];
+	uint64_t seq[2];
+};
+typedef int (*cdp_versions_fn)(void *arg, const struct cdp_versions *g);
+/* Every group of cf under prefix, in key order, in one pass (no seek per
+ * group).  fn returns non-zero to stop (returned).  -ENOMEM, -EIO. */
+int cdp_scan_versions(struct cdp_store *s, int cf, const uint8_t *prefix, size_t plen,
+		      const uint64_t seqs[2], cdp_versions_fn fn, void *arg);
+/* Every version of cf under prefix, in key order (a group's newest first). */
+typedef int (*cdp_history_fn)(void *arg, const uint8_t *gkey, size_t glen, uint64_t seq,
+			      const char *val, size_t vlen);
+int cdp_scan_history(struct cdp_store *s, int cf, const uint8_t *prefix, size_t plen,
+		     cdp_history_fn fn, void *arg);
+/* A store's attributes onto a local file (fd when open, else path, never
+ * following a symlink): owner (refused without root: counted in
+ * *owner_failures, not an error), then mode (not of a symlink) and
+ * atime/mtime.  -errno, *what naming the step ("cannot set the mode of"). */
+int cdp_local_owner(const struct cdp_attr *a, const char *path, int fd, int is_root,
+		    uint64_t *owner_failures, const char **what);
+int cdp_local_mode_times(const struct cdp_attr *a, const char *path, int fd,
+			 const char **what);
 
 #endif /* CDP_STORE_INT_H */

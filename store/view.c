@@ -42,6 +42,16 @@ int64_t cdp_view_requested_ts(const struct cdp_view *v)
 	return v->requested_ts;
 }
 
+uint32_t cdp_view_host_id(const struct cdp_view *v)
+{
+	return v->host;
+}
+
+struct cdp_store *cdp_view_store(const struct cdp_view *v)
+{
+	return v->s;
+}
+
 void cdp_view_free(struct cdp_view *v)
 {
 	free(v);

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * activity.c - the activity summary the writer keeps as it journals
+ * (cdp_activity_op, cdp_activity_put: the writer's side) and its reading
+ * (cdp_activity_read, query.h): per host, per second, per minute and per
+ * hour, the count of operations, the bytes of data blocks written, and the
+ * entries created, deleted and renamed, and the files cut to zero
+ * (overwritten whole), so a timeline of a day or a month reads a few
+ * thousand records, whatever the number of operations.
+ *
+ * Records (default column family; docs/format.md "Activity summary"):
+ *   key   'H', host u32, level byte ('T' second, 'U' minute, 'W' hour),
+ *         u64 the interval's start in seconds since the epoch
+ *   value 'V', u8 version 1, then u64 ops, bytes, created, deleted,
+ *         renamed, truncated (50 bytes)
+ * A record holds the whole interval's counts: the writer keeps the current
+ * interval of each level in memory (struct cdp_host_state), adds each op
+ * to it, and puts the running totals into every group's index batch (so a
+ * replay of the log rebuilds them exactly).  An interval the writer meets
+ * first in a session starts from the record already in the index, so a
+ * restart within a second does not lose the first session's counts.
+ *
+ * What an op counts as comes from its records: an entry added and none
+ * removed is a create (or a link), removed and none added a delete, both a
+ * rename; a zero range from block 0 to the end is a truncate to zero.
+ * Records are written only for intervals with operations.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal_int.h"
+#include "query.h"
+
+static const char level_tag[CDP_ACT_LEVELS] = { 'T', 'U', 'W' };
+static const int64_t level_secs[CDP_ACT_LEVELS] = { 1, 60, 3600 };
+
+#define ACT_VALUE_BYTES (2 + 8 * CDP_ACT_COUNTERS)
+
+/* store_int.h sizes the writer's counters without this header */
+_Static_assert(sizeof(((struct cdp_host_state *)0)->act) ==
+	       CDP_ACT_LEVELS * CDP_ACT_COUNTERS * sizeof(uint64_t),
+	       "struct cdp_host_state's activity counters match query.h");
+
+static void act_key(struct cdp_key *k, uint32_t host, int level, uint64_t start_s)
+{
+	k->b[0] = 'H';
+	put_u32be(k->b + 1, host);
+	k->b[5] = (uint8_t)level_tag[level];
+	put_u64be(k->b + 6, start_s);
+	k->len = 14;
+}
+
+static int act_decode(const char *val, size_t len, uint64_t c[CDP_ACT_COUNTERS])
+{
+	const uint8_t *p = (const uint8_t *)val;
+	int i;
+
+	if (len >= 2 && p[0] == 'V' && p[1] != 1)
+		return 1;   /* another version: not ours to read */
+	if (len != ACT_VALUE_BYTES || p[0] != 'V')
+		return -CDP_ECORRUPT;
+	for (i = 0; i < CDP_ACT_COUNTERS; i++)
+		c[i] = get_u64be(p + 2 + 8 * i);
+	return 0;
+}
+
+static void put_level(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
+		      int level)
+{
+	struct cdp_key k;
+	uint8_t v[ACT_VALUE_BYTES];
+	int i;
+
+	act_key(&k, h->id, level, (uint64_t)h->act_start[level]);
+	v[0] = 'V';
+	v[1] = 1;
+	for (i = 0; i < CDP_ACT_COUNTERS; i++)
+		put_u64be(v + 2 + 8 * i, h->act[level][i]);
+	cdp_ibatch_put(b, s, CF_META, &k, v, sizeof(v));
+}
+
+void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
+		     const struct cdp_op *op)
+{
+	uint64_t add[CDP_ACT_COUNTERS] = { 1, 0, 0, 0, 0, 0 };
+	int64_t sec = op->ts / 1000000000;
+	int added = 0, removed = 0, level, i;
+	size_t r;
+
+	for (r = 0; r < op->n; r++) {
+		const struct op_rec *rec = &op->recs[r];
+
+		if (rec->type == R_DATA || rec->type == R_ZERODATA)
+			add[CDP_ACT_BYTES] += rec->u;
+		else if (rec->type == R_DIRENT)
+			*(rec->del ? &removed : &added) += 1;
+		else if (rec->type == R_ZERORANGE && rec->a == 0 && rec->b == UINT64_MAX)
+			add[CDP_ACT_TRUNCATED]++;
+	}
+	if (added && removed)
+		add[CDP_ACT_RENAMED]++;
+	else if (added)
+		add[CDP_ACT_CREATED] += (uint64_t)added;
+	else if (removed)
+		add[CDP_ACT_DELETED] += (uint64_t)removed;
+	for (level = 0; level < CDP_ACT_LEVELS; level++) {
+		int64_t start = sec - sec % level_secs[level];
+
+		if (!h->act_open[level] || start != h->act_start[level]) {
+			struct cdp_key k;
+			char *val = NULL;
+			size_t len;
+
+			/* the interval before is whole: its last totals are in a
+			 * batch already; this one may have a record from an
+			 * earlier session */
+			if (h->act_open[level] && h->act_dirty[level])
+				put_level(s, b, h, level);
+			memset(h->act[level], 0, sizeof(h->act[level]));
+			act_key(&k, h->id, level, (uint64_t)start);
+			if (cdp_store_get(s, CF_META, &k, &val, &len) == 0 && val &&
+			    act_decode(val, len, h->act[level]) != 0)
+				memset(h->act[level], 0, sizeof(h->act[level]));
+			free(val);
+			h->act_start[level] = start;
+			h->act_open[level] = 1;
+		}
+		for (i = 0; i < CDP_ACT_COUNTERS; i++)
+			h->act[level][i] += add[i];
+		h->act_dirty[level] = 1;
+	}
+}
+
+void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h)
+{
+	int level;
+
+	for (level = 0; level < CDP_ACT_LEVELS; level++)
+		if (h->act_open[level] && h->act_dirty[level]) {
+			put_level(s, b, h, level);
+			h->act_dirty[level] = 0;
+		}
+}
+
+int cdp_activity_read(struct cdp_store *s, const char *host, int64_t since_ns, int64_t until_ns,
+		      int64_t per_s, cdp_activity_fn fn, void *arg)
+{
+	rocksdb_iterator_t *it;
+	struct cdp_activity a;
+	struct cdp_view *wait = NULL;
+	struct cdp_key k, end;
+	const char *key, *val;
+	size_t klen, vlen;
+	uint64_t c[CDP_ACT_COUNTERS];
+	int64_t from_s, to_s, start, bucket = INT64_MIN;
+	uint32_t id;
+	int level = 0, ret, i, have = 0;
+
+	if (per_s < 1)
+		return -EINVAL;
+	/* a view of until waits until every op that returned before it is
+	 * in the index (complete_through), as a mount would */
+	ret = cdp_view_open(s, host, until_ns, &wait);
+	cdp_view_free(wait);
+	if (ret == -CDP_EBEFORE || ret == -CDP_EFUTURE)
+		ret = cdp_store_refresh(s);
+	if (ret == 0)
+		ret = cdp_store_host_lookup(s, host, &id);
+	if (ret < 0)
+		return ret;
+	for (i = CDP_ACT_LEVELS - 1; i >= 0; i--)
+		if (per_s % level_secs[i] == 0) {
+			level = i;
+			break;
+		}
+	from_s = since_ns < 0 ? 0 : since_ns / 1000000000;
+	to_s = until_ns / 1000000000;
+	/* the interval of the coarser level that holds since starts before it */
+	act_key(&k, id, level, (uint64_t)(from_s - from_s % level_secs[level]));
+	act_key(&end, id, level, (uint64_t)to_s);
+	memset(&a, 0, sizeof(a));
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); ret == 0 && rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen != 14 || memcmp(key, end.b, 6) != 0 || memcmp(key, end.b, 14) > 0)
+			break;
+		val = rocksdb_iter_value(it, &vlen);
+		ret = act_decode(val, vlen, c);
+		if (ret < 0)
+			break;
+		if (ret == 1) {
+			ret = 0;
+			continue;
+		}
+		start = (int64_t)get_u64be((const uint8_t *)key + 6);
+		start -= start % per_s;
+		if (have && start != bucket) {
+			ret = fn(arg, &a);
+			memset(&a, 0, sizeof(a));
+			have = 0;
+		}
+		bucket = start;
+		a.start_ns = start * 1000000000;
+		a.seconds = per_s;
+		for (i = 0; i < CDP_ACT_COUNTERS; i++)
+			a.c[i] += c[i];
+		have = 1;
+	}
+	if (ret == 0 && have)
+		ret = fn(arg, &a);
+	if (ret == 0)
+		ret = cdp_rocks_iter_status(it, "column family 'default' of '%s': activity summary "
+					    "of host '%s'", s->path, host);
+	rocksdb_iter_destroy(it);
+	return ret;
+}
