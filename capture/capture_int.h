@@ -264,6 +264,10 @@ int cap_ctl_connect(const char *store);
 /* Sends line (newline-ended), reads one reply line into reply; -errno,
  * -ECONNRESET when the daemon hung up without a reply. */
 int cap_ctl_request(const char *store, const char *line, char *reply, size_t size);
+/* retain_ctl.c: whether cmd is a retention request (pin, unpin, prune, gc,
+ * policy), and the daemon's side of one (rest: the line after cmd). */
+int cap_retain_is_request(const char *cmd);
+void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest);
 /* Sends one reply line (the newline added; cut at 2 KiB). */
 void cap_ctl_reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* write(2) all of buf, retrying on EINTR; 0 or -errno. */

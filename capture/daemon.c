@@ -517,6 +517,11 @@ static void *conn_main(void *arg)
 
 	n = cap_read_line(c->fd, line, sizeof(line));
 	cmd = n > 0 ? strtok_r(line, " ", &save) : NULL;
+	if (cmd && cap_retain_is_request(cmd)) {
+		cap_retain_handle(d->exiting ? NULL : d->store, c->fd, cmd, save);
+		cmd = NULL;
+		goto done;
+	}
 	a1 = cmd ? strtok_r(NULL, " ", &save) : NULL;
 	a2 = a1 ? strtok_r(NULL, " ", &save) : NULL;
 	if (a1)
@@ -568,6 +573,7 @@ static void *conn_main(void *arg)
 	} else {
 		cap_ctl_reply(c->fd, "err cdpfs: unknown request '%s'", cmd);
 	}
+done:
 	close(c->fd);
 	pthread_mutex_lock(&d->lock);
 	d->busy--;

@@ -192,6 +192,11 @@ extern const struct cli_cmd cli_cmd_rebuild_index;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_verify;
 extern const struct cli_cmd cli_cmd_snapshot;
+extern const struct cli_cmd cli_cmd_pin;
+extern const struct cli_cmd cli_cmd_unpin;
+extern const struct cli_cmd cli_cmd_prune;
+extern const struct cli_cmd cli_cmd_gc;
+extern const struct cli_cmd cli_cmd_policy;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

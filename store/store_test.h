@@ -328,6 +328,16 @@ void cdp_chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off
  * mismatch, after logging the chunk. */
 int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		      const struct cdp_chunk_loc *loc, void *out);
+/* The same without the log line: -EIO with *why saying what was wrong
+ * (for a caller that first checks whether the chunk moved, gc.c), and the
+ * line cdp_chunklog_read logs. */
+int cdp_chunklog_try_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			  const struct cdp_chunk_loc *loc, void *out, const char **why);
+void cdp_chunklog_log_bad(const uint8_t sha[CDP_HASH_BYTES], const struct cdp_chunk_loc *loc,
+			  const char *why);
+/* After segment seg was rewritten (compacted) under its name: a cached
+ * descriptor of it now reads the new file (the old one's space is freed). */
+int cdp_chunklog_reopen(struct cdp_chunklog *cl, uint32_t seg);
 
 /* 1 when a block of len bytes looks incompressible (a sampled entropy
  * estimate, chunklog.c): cdp_chunk_compress then stores it raw at once. */
