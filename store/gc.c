@@ -50,8 +50,8 @@
 #include "store_int.h"
 #include "retain.h"
 
-#define SWEEP_BATCH 20000
-#define MOVE_BATCH 2048
+#define SWEEP_BATCH cdp_retain_batch(20000)
+#define MOVE_BATCH cdp_retain_batch(2048)
 #define COMPACT_SUFFIX ".compact"
 
 struct mark_db {
@@ -194,6 +194,7 @@ static int sweep_commit(struct cdp_store *s, struct candidate *c, size_t n,
 	}
 	ret = cdp_index_commit_locked(s, b);
 	pthread_mutex_unlock(&s->log_lock);
+	cdp_retain_crash_point("gc sweep batch");
 	return ret;
 }
 
@@ -379,8 +380,10 @@ static int move_fn(void *arg, const struct cdp_logrec *r)
 			cdp_chunkval_encode(v, &loc);
 			cdp_ibatch_put(&c->b, s, CF_CHUNK, &k, v, CHUNKVAL_BYTES);
 			c->moved++;
-			if (c->b.count >= MOVE_BATCH)
+			if (c->b.count >= MOVE_BATCH) {
 				ret = cdp_index_commit_locked(s, &c->b);
+				cdp_retain_crash_point("gc move batch");
+			}
 		} else {
 			cdp_chunklog_rollback(s->chunks);
 		}
@@ -471,6 +474,7 @@ static int compact_segment(struct cdp_store *s, uint32_t seg, uint64_t size,
 	put_u64be(v, SEG_HEADER_BYTES + c.index_bytes);
 	cdp_ibatch_put(&c.b, s, CF_META, &k, v, 8);
 	ret = cdp_index_commit(s, &c.b);
+	cdp_retain_crash_point("gc segment length");
 	if (ret < 0)
 		goto out;
 	c.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -501,12 +505,14 @@ static int compact_segment(struct cdp_store *s, uint32_t seg, uint64_t size,
 		ret = -errno;
 	if (ret < 0)
 		goto out;
+	cdp_retain_crash_point("gc before rename");
 	if (rename(tmp, path) < 0) {
 		ret = -errno;
 		goto out;
 	}
 	snprintf(dir, sizeof(dir), "%s/segments", s->path);
 	ret = sync_dir(dir);
+	cdp_retain_crash_point("gc after rename");
 	cdp_chunklog_reopen(s->chunks, seg);
 	if (ret == 0) {
 		r->segments_compacted++;
@@ -619,6 +625,7 @@ int cdp_store_gc(struct cdp_store *s, double threshold, struct cdp_gc_result *r)
 	ret = mark_open(s, &m);
 	if (ret == 0)
 		ret = mark_all(s, &m, &refs);
+	cdp_retain_crash_point("gc marked");
 	if (ret == 0)
 		ret = sweep(s, &m, &sl, r);
 	mark_close(&m);

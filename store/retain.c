@@ -40,13 +40,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "store_int.h"
 #include "overlay.h"
 #include "retain.h"
 
-#define BATCH_ENTRIES 50000
+/* ------------------------------------------------- crash points */
+
+/*
+ * Fault injection for the crash tests (tests/integration/031): with
+ * CDPFS_CRASH_POINT=N in the environment, a prune or gc kills its own
+ * process with SIGKILL at its N-th crash point (after each logged batch
+ * and between the steps of a compaction), and batches are cut at 16
+ * entries so that every step has points; CDPFS_CRASH_POINT=count prints
+ * "crash points: N" on stderr at each point instead.  Unset, it costs a
+ * getenv per batch.
+ */
+static unsigned long crash_points;
+
+void cdp_retain_crash_point(const char *what)
+{
+	const char *env = getenv("CDPFS_CRASH_POINT");
+
+	if (!env)
+		return;
+	crash_points++;
+	if (strcmp(env, "count") == 0) {
+		fprintf(stderr, "crash points: %lu (%s)\n", crash_points, what);
+		return;
+	}
+	if (crash_points == strtoul(env, NULL, 10))
+		kill(getpid(), SIGKILL);
+}
+
+uint32_t cdp_retain_batch(uint32_t n)
+{
+	return getenv("CDPFS_CRASH_POINT") ? 16 : n;
+}
+
+#define BATCH_ENTRIES cdp_retain_batch(50000)
 
 /* ------------------------------------------------------------ rules */
 
@@ -645,7 +680,9 @@ static int gather_protected(struct cdp_store *s, const char *host, uint32_t id,
 
 /* ------------------------------------------------------ kept states */
 
-/* Kept states as sorted, disjoint ranges of seqs [lo, hi]. */
+/* Kept states as sorted, disjoint ranges of seqs [lo, hi]: a range grows
+ * only by the very next seq, so every seq in it is a kept state (an "all"
+ * window is one range; after an earlier prune, a kept state stands alone). */
 struct kept {
 	struct { uint64_t lo, hi; } *r;
 	size_t n, cap;
@@ -658,7 +695,7 @@ static int kept_add(struct kept *k, uint64_t seq, int follows_last)
 
 	if (k->n && seq <= k->r[k->n - 1].hi)
 		return 0;
-	if (k->n && follows_last) {
+	if (k->n && follows_last && seq == k->r[k->n - 1].hi + 1) {
 		k->r[k->n - 1].hi = seq;
 		return 0;
 	}
@@ -853,9 +890,13 @@ out:
 /* Commits b when it holds n entries or more (0: whatever it holds). */
 static int batch_flush(struct cdp_store *s, struct cdp_ibatch *b, uint32_t n)
 {
+	int ret;
+
 	if (b->count < (n ? n : 1))
 		return 0;
-	return cdp_index_commit(s, b);
+	ret = cdp_index_commit(s, b);
+	cdp_retain_crash_point("prune batch");
+	return ret;
 }
 
 /* Steps 3 and 4: the floor and the prune record, then the time entries of
@@ -885,6 +926,7 @@ static int drop_states(struct cdp_store *s, uint32_t host, const struct cdp_prun
 	v[8] = (uint8_t)o->reason;
 	cdp_ibatch_put(&b, s, CF_META, &key, v, 9 + rules_encode(v + 9, rules, nrules));
 	ret = cdp_index_commit(s, &b);
+	cdp_retain_crash_point("prune floor");
 	put_u32be(key.b, host);
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_TIME]);
 	for (rocksdb_iter_seek(it, (const char *)key.b, 4); ret == 0 && rocksdb_iter_valid(it);

@@ -220,6 +220,10 @@ int cdp_shaset_new(struct cdp_shaset **out);
 void cdp_shaset_free(struct cdp_shaset *set);
 int cdp_shaset_add(struct cdp_shaset *set, const uint8_t sha[CDP_HASH_BYTES]);
 int cdp_shaset_has(const struct cdp_shaset *set, const uint8_t sha[CDP_HASH_BYTES]);
+/* Crash points of prune and gc for the crash tests, and their batch size
+ * (n, or 16 under the test knob); retain.c says how. */
+void cdp_retain_crash_point(const char *what);
+uint32_t cdp_retain_batch(uint32_t n);
 /* The host's floor (HM_FLOOR): the oldest kept state after a prune. */
 int cdp_store_host_floor(struct cdp_store *s, uint32_t host, int64_t *ts, uint64_t *seq);
 
