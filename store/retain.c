@@ -815,6 +815,43 @@ struct entry {
 	uint64_t seq;
 };
 
+size_t cdp_retention_periods(const struct cdp_retention_info *ri, struct cdp_period *out)
+{
+	struct plan p;
+	size_t i, n = 0;
+	int64_t to = INT64_MAX;
+
+	if (!ri->last_prune_ns || !ri->nrules)
+		return 0;
+	plan_make(&p, ri->rules, ri->nrules, ri->last_prune_ns);
+	/* newest first into a scratch order, then reversed */
+	out[n].from_ns = ri->last_prune_ns;
+	out[n].to_ns = to;
+	out[n++].every_ns = 0;
+	to = ri->last_prune_ns;
+	for (i = 0; i < p.n; i++) {
+		int64_t from = p.low[i] < ri->floor_ts_ns ? ri->floor_ts_ns : p.low[i];
+
+		if (from >= to)
+			continue;
+		if (n && out[n - 1].every_ns == p.every[i]) {
+			out[n - 1].from_ns = from;
+		} else {
+			out[n].from_ns = from;
+			out[n].to_ns = to;
+			out[n++].every_ns = p.every[i];
+		}
+		to = from;
+	}
+	for (i = 0; i < n / 2; i++) {
+		struct cdp_period t = out[i];
+
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = t;
+	}
+	return n;
+}
+
 /* Pass 1: decides the kept states (one look ahead: a state closes its
  * interval when the next one is in another interval or there is none). */
 static int compute_kept(struct cdp_store *s, uint32_t host, const struct plan *p,

@@ -136,6 +136,16 @@ struct cdp_retention_info {
 };
 int cdp_store_retention(struct cdp_store *s, const char *host, struct cdp_retention_info *ri);
 
+/* The granularity of a host's history after its last prune, oldest first:
+ * from from_ns (the floor for the oldest) to to_ns (INT64_MAX: up to now),
+ * one state every every_ns (0: every state); the last period, after the
+ * prune's "now", keeps every state.  At most CDP_KEEP_RULES_MAX + 1;
+ * none when the host was never pruned. */
+struct cdp_period {
+	int64_t from_ns, to_ns, every_ns;
+};
+size_t cdp_retention_periods(const struct cdp_retention_info *ri, struct cdp_period *out);
+
 /* The stored policy of host (what the capture daemon applies by itself).
  * nrules 0 removes it.  Writer only. */
 int cdp_store_policy_set(struct cdp_store *s, const char *host,

@@ -149,6 +149,11 @@ umount_at "$T/ovl2"
 oldest=$(jq .oldest_kept_ns "$T/prune.json")
 [ "$(jq ".hosts[0].first_ns" "$T/hosts.json")" = "$oldest" ] ||
 	check_fail "hosts' first instant is not the oldest kept state ($oldest): $(cat "$T/hosts.json")"
+[ "$(jq -c '[.hosts[0].retention.periods[].every]' "$T/hosts.json")" = '["2s","all"]' ] ||
+	check_fail "hosts does not show the granularity of the periods (2s, then all): $(jq -c '.hosts[0].retention' "$T/hosts.json")"
+"$CDPFS" hosts --store "$STORE" >"$T/hosts.out"
+cat "$T/hosts.out"
+grep -q "one state every 2s" "$T/hosts.out" || check_fail "hosts does not say the history is thinned to 2 s"
 "$CDPFS" verify --store "$STORE" --data >"$T/verify.out" 2>&1 ||
 	check_fail "verify --data after the prune exited $?: $(tail -5 "$T/verify.out")"
 
