@@ -734,6 +734,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
 		    FILE *progress, char *err, size_t errlen)
 {
+	struct cap_retain_sched sched = { 0 };
 	struct cap_daemon d;
 	struct cdp_store_options so;
 	struct sockaddr_un sa;
@@ -839,6 +840,9 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	}
 	cdp_log(LOG_INFO, "capture daemon serving %zu director%s of store '%s'", req->ndirs,
 		req->ndirs == 1 ? "y" : "ies", store_path);
+	if (cap_retain_sched_start(&sched, d.store, store_path) < 0)
+		cdp_log(LOG_ERR, "cannot start the retention scheduler: retention policies are "
+			"not applied by this daemon");
 	if (serve(&d, sfd) > 0) {
 		struct cap_host *h;
 
@@ -854,6 +858,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	}
 	rc = 0;
 out_sock:
+	cap_retain_sched_stop(&sched);
 	if (d.listen_fd >= 0) {
 		close(d.listen_fd);
 		if (cap_ctl_sock_path(store_path, &sa) == 0)

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture/capture.h"
@@ -367,4 +369,150 @@ int cdp_capture_policy(const char *store, const char *host, const struct cdp_kee
 	o += rules_line(line + o, sizeof(line) - o - 2, rules, n);
 	snprintf(line + o, sizeof(line) - o, "\n");
 	return ask(store, line, reply, sizeof(reply), &save, err, errlen);
+}
+
+/* ------------------------------------------------------- scheduler */
+
+/*
+ * The daemon applies each host's stored policy by itself: every
+ * CDPFS_POLICY_INTERVAL_S seconds (default 3600), and at once when the
+ * store's disk has less than CDPFS_LOW_WATER_PCT percent free (default
+ * 10; checked every CDPFS_POLICY_CHECK_S seconds, default 30, and run at
+ * most once a minute while it stays low).  Each run prunes every host that
+ * has a policy (recorded as "policy" or "low space", which hosts shows)
+ * and then collects garbage (threshold 30%, 0% when space is low).  With
+ * no policy nothing is removed: a low disk is only logged.
+ */
+static long env_long(const char *name, long def, long min)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	n = strtol(v, &end, 10);
+	return *end || n < min ? def : n;
+}
+
+static int64_t mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
+static int free_percent(const char *path)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) < 0 || !sv.f_blocks)
+		return 100;
+	return (int)((double)sv.f_bavail * 100.0 / (double)sv.f_blocks);
+}
+
+/* Prunes every host with a policy, then collects; returns how many hosts. */
+static int apply_policies(struct cap_retain_sched *rs, int reason)
+{
+	struct cdp_host_info *hosts;
+	struct cdp_retention_info ri;
+	struct cdp_prune_result pr;
+	struct cdp_gc_result gr;
+	size_t n, i;
+	int done = 0, ret;
+
+	if (cdp_store_hosts(rs->store, &hosts, &n) < 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		struct cdp_prune_options po = { .reason = reason };
+
+		if (cdp_store_retention(rs->store, hosts[i].name, &ri) < 0 || !ri.npolicy)
+			continue;
+		po.rules = ri.policy;
+		po.nrules = ri.npolicy;
+		ret = cdp_store_prune(rs->store, hosts[i].name, &po, &pr);
+		if (ret < 0)
+			cdp_log(LOG_ERR, "retention policy of host '%s' not applied: %s",
+				hosts[i].name, cdp_strerror(ret));
+		else
+			done++;
+	}
+	cdp_host_info_free(hosts, n);
+	if (done) {
+		ret = cdp_store_gc(rs->store, reason == CDP_PRUNE_LOW_SPACE ? 0.0 : 0.30, &gr);
+		if (ret < 0)
+			cdp_log(LOG_ERR, "gc after the retention policies failed: %s",
+				cdp_strerror(ret));
+	}
+	return done;
+}
+
+static void *sched_main(void *arg)
+{
+	struct cap_retain_sched *rs = arg;
+	long interval = env_long("CDPFS_POLICY_INTERVAL_S", 3600, 1);
+	long check = env_long("CDPFS_POLICY_CHECK_S", 30, 1);
+	long low_pct = env_long("CDPFS_LOW_WATER_PCT", 10, 0);
+	int64_t last_run = mono_s(), last_low = 0;
+	struct timespec until;
+	int pct, warned = 0;
+
+	pthread_mutex_lock(&rs->lock);
+	while (!rs->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += check;
+		pthread_cond_timedwait(&rs->cond, &rs->lock, &until);
+		if (rs->stop)
+			break;
+		pthread_mutex_unlock(&rs->lock);
+		pct = free_percent(rs->path);
+		if (pct < low_pct && (!last_low || mono_s() - last_low >= 60)) {
+			last_low = mono_s();
+			cdp_log(LOG_WARNING, "store '%s': %d%% of its disk free, below the low-water "
+				"mark of %ld%%: applying the retention policies now", rs->path, pct,
+				low_pct);
+			if (!apply_policies(rs, CDP_PRUNE_LOW_SPACE) && !warned++)
+				cdp_log(LOG_WARNING, "store '%s': no host has a retention policy, so "
+					"nothing is removed (set one with 'cdpfs policy set')",
+					rs->path);
+			last_run = mono_s();
+		} else if (mono_s() - last_run >= interval) {
+			last_run = mono_s();
+			apply_policies(rs, CDP_PRUNE_SCHEDULE);
+		}
+		pthread_mutex_lock(&rs->lock);
+	}
+	pthread_mutex_unlock(&rs->lock);
+	return NULL;
+}
+
+int cap_retain_sched_start(struct cap_retain_sched *rs, struct cdp_store *store,
+			   const char *path)
+{
+	memset(rs, 0, sizeof(*rs));
+	if (!store)
+		return 0;
+	rs->store = store;
+	rs->path = path;
+	pthread_mutex_init(&rs->lock, NULL);
+	pthread_cond_init(&rs->cond, NULL);
+	if (pthread_create(&rs->thread, NULL, sched_main, rs) != 0)
+		return -EAGAIN;
+	rs->started = 1;
+	return 0;
+}
+
+void cap_retain_sched_stop(struct cap_retain_sched *rs)
+{
+	if (!rs->started)
+		return;
+	pthread_mutex_lock(&rs->lock);
+	rs->stop = 1;
+	pthread_cond_signal(&rs->cond);
+	pthread_mutex_unlock(&rs->lock);
+	pthread_join(rs->thread, NULL);
+	pthread_mutex_destroy(&rs->lock);
+	pthread_cond_destroy(&rs->cond);
+	rs->started = 0;
 }
