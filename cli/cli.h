@@ -197,6 +197,7 @@ extern const struct cli_cmd cli_cmd_unpin;
 extern const struct cli_cmd cli_cmd_prune;
 extern const struct cli_cmd cli_cmd_gc;
 extern const struct cli_cmd cli_cmd_policy;
+extern const struct cli_cmd cli_cmd_stats;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "capture/capture.h"
 #include "cli/cli.h"
@@ -638,5 +639,213 @@ const struct cli_cmd cli_cmd_policy = {
 		 "policy show [--store DIR] [HOST] [--json]",
 	.summary = "the retention policy the capture daemon applies by itself",
 	.options = policy_options,
+	.flags = CLI_NEEDS_STORE | CLI_JSON,
+};
+
+/* ------------------------------------------------------------ stats */
+
+static const struct cli_option stats_options[] = {
+	{ NULL, 0, 0, "HOST", "only this host" },
+	CLI_OPT_JSON("machine-readable output with stable keys"),
+	CLI_OPT_END
+};
+
+struct tree_count {
+	struct cdp_view *v;
+	uint64_t files, bytes;
+	int depth;
+};
+
+static int count_entry(void *arg, const char *name, uint64_t fid, uint32_t type)
+{
+	struct tree_count *tc = arg;
+	struct cdp_attr a;
+
+	(void)name;
+	if (type == S_IFDIR) {
+		if (tc->depth < 256) {
+			tc->depth++;
+			cdp_view_readdir(tc->v, fid, NULL, count_entry, tc);
+			tc->depth--;
+		}
+		return 0;
+	}
+	if (type == S_IFREG && cdp_view_getattr(tc->v, fid, &a) == 0) {
+		tc->files++;
+		tc->bytes += a.size;
+	}
+	return 0;
+}
+
+/* Files and bytes of dir in the newest state of host. */
+static void dir_now(struct cdp_store *s, const char *host, const char *dir, uint64_t *files,
+		    uint64_t *bytes)
+{
+	struct tree_count tc = { 0 };
+	uint64_t fid;
+
+	*files = *bytes = 0;
+	if (cdp_view_open(s, host, CDP_TS_LATEST, &tc.v) < 0)
+		return;
+	if (cdp_view_resolve(tc.v, dir, &fid) == 0)
+		cdp_view_readdir(tc.v, fid, NULL, count_entry, &tc);
+	cdp_view_free(tc.v);
+	*files = tc.files;
+	*bytes = tc.bytes;
+}
+
+static double mib(uint64_t b)
+{
+	return (double)b / 1048576.0;
+}
+
+static int cmd_stats(struct cli_ctx *ctx)
+{
+	struct cdp_store_stats st;
+	struct cdp_retention_info ri;
+	struct cdp_host_info *hinfo;
+	struct cdp_store *s;
+	const char *store;
+	size_t i, j, k, nh;
+	uint64_t logical = 0, files, bytes;
+	double per_byte, comp, dedup;
+	char t[32];
+	int ret;
+
+	while (cli_getopt(ctx, NULL) != -1)
+		;
+	if (ctx->nargs > 1)
+		cli_usage_error(ctx->cmd, "unexpected argument '%s'", ctx->args[1]);
+	store = cli_store_path(ctx);
+	s = cli_open_store(ctx);
+	ret = cdp_store_stats(s, ctx->nargs ? ctx->args[0] : NULL, &st);
+	if (ret == 0)
+		ret = cdp_store_hosts(s, &hinfo, &nh);
+	if (ret < 0) {
+		cdp_store_close(s);
+		host_error(store, ctx->nargs ? ctx->args[0] : "", ret);
+		die("cannot read the statistics of store '%s': %s", store, cdp_strerror(ret));
+	}
+	/* every host is needed for the ratios, even when one is shown */
+	for (i = 0; i < st.nhosts; i++)
+		logical += st.hosts[i].logical_bytes;
+	if (ctx->nargs) {
+		struct cdp_store_stats all;
+
+		if (cdp_store_stats(s, NULL, &all) == 0) {
+			for (i = 0, logical = 0; i < all.nhosts; i++)
+				logical += all.hosts[i].logical_bytes;
+			cdp_store_stats_release(&all);
+		}
+	}
+	comp = st.chunk_stored_bytes ? (double)st.chunk_raw_bytes / (double)st.chunk_stored_bytes : 1;
+	dedup = st.chunk_raw_bytes ? (double)logical / (double)st.chunk_raw_bytes : 1;
+	/* what a byte written costs on disk, on average, after dedup and zstd */
+	per_byte = logical ? (double)st.chunk_stored_bytes / (double)logical : 1;
+	if (ctx->json) {
+		fputs("{\"store\": ", stdout);
+		cli_json_string(stdout, store);
+		printf(", \"chunks\": %llu, \"chunk_raw_bytes\": %llu, \"stored_bytes\": %llu, "
+		       "\"segments\": %llu, \"segment_bytes\": %llu, \"disk_bytes\": %llu, "
+		       "\"free_bytes\": %llu, \"compression_ratio\": %.3f, \"dedup_ratio\": %.3f, "
+		       "\"hosts\": [", (unsigned long long)st.chunks,
+		       (unsigned long long)st.chunk_raw_bytes,
+		       (unsigned long long)st.chunk_stored_bytes, (unsigned long long)st.segments,
+		       (unsigned long long)st.segment_bytes, (unsigned long long)st.disk_bytes,
+		       (unsigned long long)st.free_bytes, comp, dedup);
+	} else {
+		printf("store '%s': %llu chunks, %.1f MiB stored (%.1f MiB before compression, "
+		       "%.2fx), %llu segments of %.1f MiB; %.2fx deduplication; %.1f of %.1f GiB "
+		       "free\n", store, (unsigned long long)st.chunks, mib(st.chunk_stored_bytes),
+		       mib(st.chunk_raw_bytes), comp, (unsigned long long)st.segments,
+		       mib(st.segment_bytes), dedup, mib(st.free_bytes) / 1024,
+		       mib(st.disk_bytes) / 1024);
+	}
+	for (i = 0; i < st.nhosts; i++) {
+		const struct cdp_host_stats *h = &st.hosts[i];
+		/* a rate over the window, or over the history kept when that is
+		 * shorter (a young store grows from its first day) */
+		double age_d = h->first_ts_ns ? (double)(cdp_now_ns() - h->first_ts_ns) / 86400e9 : 1;
+		double g24 = (double)h->logical_24h_bytes * per_byte /
+			(age_d > 0 && age_d < 1 ? age_d : 1);
+		double g7 = (double)h->logical_7d_bytes * per_byte /
+			(age_d > 0 && age_d < 7 ? age_d : 7);
+		double days = g24 > 0 ? (double)st.free_bytes / g24 : -1;
+
+		if (cdp_store_retention(s, h->name, &ri) < 0)
+			memset(&ri, 0, sizeof(ri));
+		if (ctx->json) {
+			fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", stdout);
+			cli_json_string(stdout, h->name);
+			printf(", \"logical_bytes\": %llu, \"stored_bytes\": %.0f, "
+			       "\"data_versions\": %llu, \"zero_versions\": %llu, "
+			       "\"growth_24h_bytes_per_day\": %.0f, \"growth_7d_bytes_per_day\": %.0f, "
+			       "\"written_24h_bytes\": %llu, \"written_7d_bytes\": %llu, ",
+			       (unsigned long long)h->logical_bytes,
+			       (double)h->logical_bytes * per_byte,
+			       (unsigned long long)h->data_versions,
+			       (unsigned long long)h->zero_versions, g24, g7,
+			       (unsigned long long)h->logical_24h_bytes,
+			       (unsigned long long)h->logical_7d_bytes);
+			cli_json_time(stdout, "oldest_kept", h->first_ts_ns, ", ");
+			fputs(", \"policy\": ", stdout);
+			json_rules(ri.policy, ri.npolicy);
+			if (days < 0)
+				fputs(", \"days_until_full\": null", stdout);
+			else
+				printf(", \"days_until_full\": %.1f", days);
+			fputs(", \"dirs\": [", stdout);
+		} else {
+			cli_time_local(h->first_ts_ns, t, sizeof(t));
+			printf("host '%s': %.1f MiB written (%llu block versions), about %.1f MiB "
+			       "stored; growth %.1f MiB/day over 24 h, %.1f MiB/day over 7 days; "
+			       "oldest kept %s; policy ", h->name, mib(h->logical_bytes),
+			       (unsigned long long)h->data_versions, mib(h->logical_bytes) * per_byte,
+			       g24 / 1048576.0, g7 / 1048576.0, t);
+			if (ri.npolicy)
+				text_rules(ri.policy, ri.npolicy);
+			else
+				fputs("none", stdout);
+			if (days < 0)
+				printf("; no growth, the disk does not fill\n");
+			else
+				printf("; full in %.1f days at this rate\n", days);
+		}
+		for (j = 0, k = 0; j < nh; j++) {
+			size_t r;
+
+			if (strcmp(hinfo[j].name, h->name))
+				continue;
+			for (r = 0; r < hinfo[j].nroots; r++) {
+				dir_now(s, h->name, hinfo[j].roots[r].path, &files, &bytes);
+				if (ctx->json) {
+					fputs(k++ ? ", {\"path\": " : "{\"path\": ", stdout);
+					cli_json_string(stdout, hinfo[j].roots[r].path);
+					printf(", \"files\": %llu, \"bytes\": %llu}",
+					       (unsigned long long)files, (unsigned long long)bytes);
+				} else {
+					printf("  %s: %llu files, %.1f MiB in the newest state\n",
+					       hinfo[j].roots[r].path, (unsigned long long)files,
+					       mib(bytes));
+				}
+			}
+		}
+		if (ctx->json)
+			fputs("]}", stdout);
+	}
+	if (ctx->json)
+		fputs(st.nhosts ? "\n]}\n" : "]}\n", stdout);
+	cdp_host_info_free(hinfo, nh);
+	cdp_store_stats_release(&st);
+	cdp_store_close(s);
+	return 0;
+}
+
+const struct cli_cmd cli_cmd_stats = {
+	.name = "stats",
+	.fn = cmd_stats,
+	.usage = "stats [--store DIR] [HOST] [--json]",
+	.summary = "space and growth: written, stored, ratios, days until the disk is full",
+	.options = stats_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,
 };

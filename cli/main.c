@@ -30,6 +30,7 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_prune,
 	&cli_cmd_gc,
 	&cli_cmd_policy,
+	&cli_cmd_stats,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL

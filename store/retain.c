@@ -41,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -1135,4 +1137,153 @@ out:
 	free(prot.v);
 	free(k.r);
 	return ret < 0 ? ret : 0;
+}
+
+/* ------------------------------------------------------------ stats */
+
+static int host_stats(struct cdp_store *s, uint32_t id, struct cdp_host_stats *h, int64_t now)
+{
+	rocksdb_iterator_t *it;
+	uint64_t cut24 = 0, cut7 = 0, seq;
+	uint8_t pfx[4];
+	const char *key, *val;
+	size_t klen, vlen;
+	uint32_t raw;
+	int ret;
+
+	ret = state_at(s, id, now - 86400LL * 1000000000LL, &cut24);
+	if (ret == 0)
+		ret = state_at(s, id, now - 7 * 86400LL * 1000000000LL, &cut7);
+	if (ret < 0)
+		return ret;
+	put_u32be(pfx, id);
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
+	for (rocksdb_iter_seek(it, (const char *)pfx, 4); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen < 12 || memcmp(key, pfx, 4) != 0)
+			break;
+		val = rocksdb_iter_value(it, &vlen);
+		ret = cdp_block_value_decode(val, vlen, NULL, &raw);
+		if (ret == BLOCK_VALUE_ZERO) {
+			h->zero_versions++;
+			continue;
+		}
+		if (ret < 0)
+			continue;
+		seq = key_seq_of(key, klen);
+		h->data_versions++;
+		h->logical_bytes += raw;
+		if (seq > cut24)
+			h->logical_24h_bytes += raw;
+		if (seq > cut7)
+			h->logical_7d_bytes += raw;
+	}
+	ret = cdp_rocks_iter_status(it, "column family 'block' of '%s', host %u: stats",
+				    s->path, id);
+	rocksdb_iter_destroy(it);
+	return ret;
+}
+
+static int chunk_stats(struct cdp_store *s, struct cdp_store_stats *st)
+{
+	struct cdp_chunk_loc loc;
+	rocksdb_iterator_t *it;
+	const char *val;
+	size_t vlen;
+	int ret;
+
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_CHUNK]);
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		val = rocksdb_iter_value(it, &vlen);
+		if (cdp_chunkval_decode(val, vlen, &loc) < 0)
+			continue;
+		st->chunks++;
+		st->chunk_raw_bytes += loc.raw_len;
+		st->chunk_stored_bytes += REC_HEADER_BYTES + loc.stored_len;
+	}
+	ret = cdp_rocks_iter_status(it, "column family 'chunk' of '%s': stats", s->path);
+	rocksdb_iter_destroy(it);
+	return ret;
+}
+
+static void disk_stats(struct cdp_store *s, struct cdp_store_stats *st)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct statvfs sv;
+	struct dirent *de;
+	struct stat sb;
+	size_t len;
+	DIR *d;
+
+	if (statvfs(s->path, &sv) == 0) {
+		st->disk_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+		st->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	}
+	snprintf(dir, sizeof(dir), "%s/segments", s->path);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		len = strlen(de->d_name);
+		if (len < 4 || strcmp(de->d_name + len - 4, ".seg") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &sb) == 0) {
+			st->segments++;
+			st->segment_bytes += (uint64_t)sb.st_size;
+		}
+	}
+	closedir(d);
+}
+
+void cdp_store_stats_release(struct cdp_store_stats *st)
+{
+	size_t i;
+
+	for (i = 0; st->hosts && i < st->nhosts; i++)
+		free(st->hosts[i].name);
+	free(st->hosts);
+	memset(st, 0, sizeof(*st));
+}
+
+int cdp_store_stats(struct cdp_store *s, const char *host, struct cdp_store_stats *st)
+{
+	struct cdp_host_info *hosts;
+	int64_t now = cdp_now_ns();
+	size_t n, i;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = cdp_store_hosts(s, &hosts, &n);
+	if (ret < 0)
+		return ret;
+	st->hosts = calloc(n ? n : 1, sizeof(*st->hosts));
+	if (!st->hosts)
+		ret = -ENOMEM;
+	for (i = 0; ret == 0 && i < n; i++) {
+		struct cdp_host_stats *h = &st->hosts[st->nhosts];
+
+		if (host && strcmp(hosts[i].name, host))
+			continue;
+		h->name = strdup(hosts[i].name);
+		if (!h->name) {
+			ret = -ENOMEM;
+			break;
+		}
+		st->nhosts++;
+		h->first_ts_ns = hosts[i].first_ts_ns;
+		h->latest_ts_ns = hosts[i].latest_ts_ns;
+		ret = host_stats(s, hosts[i].host_id, h, now);
+	}
+	cdp_host_info_free(hosts, n);
+	if (ret == 0 && host && !st->nhosts)
+		ret = -CDP_ENOHOST;
+	if (ret == 0)
+		ret = chunk_stats(s, st);
+	if (ret == 0)
+		disk_stats(s, st);
+	if (ret < 0)
+		cdp_store_stats_release(st);
+	return ret;
 }

@@ -151,6 +151,38 @@ size_t cdp_retention_periods(const struct cdp_retention_info *ri, struct cdp_per
 int cdp_store_policy_set(struct cdp_store *s, const char *host,
 			 const struct cdp_keep_rule *rules, size_t nrules);
 
+/* ------------------------------------------------------------ stats */
+
+struct cdp_host_stats {
+	char *name;                  /* heap */
+	uint64_t data_versions;      /* block versions that reference a chunk */
+	uint64_t zero_versions;      /* block versions of zeros (no space) */
+	uint64_t logical_bytes;      /* data versions x their length: bytes written */
+	uint64_t logical_24h_bytes;  /* of versions newer than the state 24 h ago */
+	uint64_t logical_7d_bytes;   /* ... 7 days ago */
+	int64_t first_ts_ns;         /* the oldest kept instant */
+	int64_t latest_ts_ns;
+};
+
+struct cdp_store_stats {
+	uint64_t chunks;             /* distinct contents stored */
+	uint64_t chunk_raw_bytes;    /* their length before compression */
+	uint64_t chunk_stored_bytes; /* their records' bytes in the segments */
+	uint64_t segments, segment_bytes;   /* files on disk */
+	uint64_t disk_bytes, free_bytes;    /* the store's filesystem */
+	size_t nhosts;
+	struct cdp_host_stats *hosts;       /* heap, by name */
+};
+
+/*
+ * Space and growth: one pass over the chunk family and, for each host
+ * (host NULL: every host), one over its block versions; memory does not
+ * grow with the store.  Readers may call it.  Free with
+ * cdp_store_stats_release().  CDP_ENOHOST.
+ */
+int cdp_store_stats(struct cdp_store *s, const char *host, struct cdp_store_stats *st);
+void cdp_store_stats_release(struct cdp_store_stats *st);
+
 /* --------------------------------------------------------------- gc */
 
 struct cdp_gc_result {

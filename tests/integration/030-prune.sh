@@ -157,6 +157,15 @@ grep -q "one state every 2s" "$T/hosts.out" || check_fail "hosts does not say th
 "$CDPFS" verify --store "$STORE" --data >"$T/verify.out" 2>&1 ||
 	check_fail "verify --data after the prune exited $?: $(tail -5 "$T/verify.out")"
 
+# stats: space and growth
+"$CDPFS" stats --store "$STORE" "$HOST" --json >"$T/stats.json" || check_fail "stats exited $?"
+jq -e '.hosts[0].logical_bytes > 0 and .hosts[0].growth_24h_bytes_per_day > 0 and
+	.hosts[0].days_until_full != null and .stored_bytes > 0 and .compression_ratio >= 1 and
+	.hosts[0].dirs[0].files > 10' "$T/stats.json" >/dev/null ||
+	check_fail "stats --json lacks what it must say: $(cat "$T/stats.json")"
+"$CDPFS" stats --store "$STORE" >"$T/stats.out" || check_fail "stats exited $?"
+grep -q "full in" "$T/stats.out" || check_fail "stats does not say when the disk fills: $(cat "$T/stats.out")"
+
 log "rebuild-index after prune and gc gives the same instants"
 capture_stop "$DATA"
 rm -rf "$STORE/index"
