@@ -264,6 +264,12 @@ int cap_ctl_connect(const char *store);
 /* Sends line (newline-ended), reads one reply line into reply; -errno,
  * -ECONNRESET when the daemon hung up without a reply. */
 int cap_ctl_request(const char *store, const char *line, char *reply, size_t size);
+/* A request to the daemon of store, when one runs: 1 when none listens;
+ * 0 on an "ok" reply (in reply); else a negative error with one line in
+ * err: the daemon's "err [-N] MESSAGE" (-N: the error of its call, else
+ * -EIO), a lost connection, or a reply not understood (-EPROTO). */
+int cap_ctl_ask(const char *store, const char *line, char *reply, size_t size, char *err,
+		size_t errlen);
 /* retain_ctl.c: whether cmd is a retention request (pin, unpin, prune, gc,
  * policy), and the daemon's side of one (rest: the line after cmd). */
 int cap_retain_is_request(const char *cmd);

@@ -232,48 +232,15 @@ reply:
 
 /* ------------------------------------------------------------ client */
 
-/* Sends line; 1 when no daemon listens, -errno from the daemon ("err N
- * ...", the message in err), else 0 with save set after "ok". */
-static int ask(const char *store_arg, const char *line, char *reply, size_t size,
-	       char **save, char *err, size_t errlen)
+/* cap_ctl_ask(), with save set after the reply's "ok". */
+static int ask(const char *store, const char *line, char *reply, size_t size, char **save,
+	       char *err, size_t errlen)
 {
-	char store[PATH_MAX], real[PATH_MAX];
-	char *tok;
-	int fd, rc;
+	int rc = cap_ctl_ask(store, line, reply, size, err, errlen);
 
-	if (err && errlen)
-		err[0] = '\0';
-	snprintf(store, sizeof(store), "%s", store_arg ? store_arg : CDP_DEFAULT_STORE);
-	if (realpath(store, real))
-		snprintf(store, sizeof(store), "%s", real);
-	fd = cap_ctl_connect(store);
-	if (fd < 0)
-		return 1;
-	close(fd);
-	rc = cap_ctl_request(store, line, reply, size);
-	if (rc < 0) {
-		cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' (%s); see "
-			 "%s/%s", store, strerror(-rc), store, CAP_LOG_NAME);
-		return rc;
-	}
-	if (strncmp(reply, "err ", 4) == 0) {
-		char *end;
-		long code = strtol(reply + 4, &end, 10);
-
-		if (end != reply + 4 && *end == ' ' && code < 0) {
-			cdp_errf(err, errlen, "%s", end + 1);
-			return (int)code;
-		}
-		cdp_errf(err, errlen, "%s", reply + 4);
-		return -EIO;
-	}
-	tok = strtok_r(reply, " ", save);
-	if (!tok || strcmp(tok, "ok") != 0) {
-		cdp_errf(err, errlen, "cdpfs: the capture daemon of store '%s' gave a reply "
-			 "this cdpfs does not understand", store);
-		return -EPROTO;
-	}
-	return 0;
+	if (rc == 0)
+		strtok_r(reply, " ", save);
+	return rc;
 }
 
 int cdp_capture_pin(const char *store, const char *host, int64_t ts_ns, const char *note,

@@ -106,7 +106,7 @@ int cdp_duration_parse(const char *text, int64_t *ns)
 	case 'd': unit = 86400; end++; break;
 	default: break;
 	}
-	if (*end || v == 0 || v > (unsigned long long)(INT64_MAX / 1000000000LL / unit / 4))
+	if (*end || v == 0 || v > (unsigned long long)(INT64_MAX / 1000000000LL / unit))
 		return -EINVAL;
 	*ns = (int64_t)v * unit * 1000000000LL;
 	return 0;

@@ -24,6 +24,9 @@ DATA=$T/data
 make_baseline "$DATA"
 head -c 1M /dev/urandom >"$DATA/big.bin"
 capture_start "$DATA"
+# rewritten three times at once: the versions between are seen by no state
+# the rules keep, so the first session's segment holds garbage
+for _ in 1 2 3; do head -c 1M /dev/urandom | dd of="$DATA/big.bin" conv=notrunc status=none; done
 capture_stop "$DATA"
 # the second session writes into a new segment: the first one is sealed
 capture_start "$DATA"
