@@ -563,7 +563,8 @@ int cdp_store_policy_set(struct cdp_store *s, const char *host,
 		return -EROFS;
 	if (nrules > CDP_KEEP_RULES_MAX)
 		return -E2BIG;
-	memcpy(sorted, rules, nrules * sizeof(*rules));
+	if (nrules)
+		memcpy(sorted, rules, nrules * sizeof(*rules));
 	if (nrules && (ret = cdp_keep_rules_normalize(sorted, nrules)) < 0)
 		return ret;
 	ret = cdp_store_host_lookup(s, host, &id);

@@ -62,6 +62,10 @@ grep -q "pruned (policy)" "$STORE/capture.log" || check_fail "the daemon's log d
 
 log "3. below the low-water mark: applied at once"
 capture_stop "$DATA"
+# a new daemon (with the new environment): the old one may still serve a
+# file left open for a moment
+for _ in $(seq 1 100); do [ -e "$STORE/capture.sock" ] || break; sleep 0.1; done
+[ -e "$STORE/capture.sock" ] && fail "the capture daemon did not exit after the stop"
 export CDPFS_LOW_WATER_PCT=101 CDPFS_POLICY_INTERVAL_S=100000
 capture_start "$DATA"
 printf 'after restart\n' >>"$DATA/hello.txt"
