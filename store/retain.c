@@ -181,7 +181,7 @@ int cdp_keep_rules_normalize(struct cdp_keep_rule *rules, size_t n)
 	return 0;
 }
 
-static size_t rules_encode(uint8_t *out, const struct cdp_keep_rule *rules, size_t n)
+size_t cdp_keep_rules_encode(uint8_t *out, const struct cdp_keep_rule *rules, size_t n)
 {
 	size_t i;
 
@@ -193,7 +193,7 @@ static size_t rules_encode(uint8_t *out, const struct cdp_keep_rule *rules, size
 	return 4 + n * 16;
 }
 
-static int rules_decode(const uint8_t *p, size_t len, struct cdp_keep_rule *rules, size_t *n)
+int cdp_keep_rules_decode(const uint8_t *p, size_t len, struct cdp_keep_rule *rules, size_t *n)
 {
 	size_t i, count;
 
@@ -529,7 +529,7 @@ int cdp_store_retention(struct cdp_store *s, const char *host, struct cdp_retent
 	if (ret < 0)
 		return ret;
 	if (val) {
-		if (len < 9 || rules_decode((uint8_t *)val + 9, len - 9, ri->rules,
+		if (len < 9 || cdp_keep_rules_decode((uint8_t *)val + 9, len - 9, ri->rules,
 					    &ri->nrules) < 0)
 			ret = -CDP_ECORRUPT;
 		else {
@@ -544,7 +544,7 @@ int cdp_store_retention(struct cdp_store *s, const char *host, struct cdp_retent
 	ret = cdp_store_get(s, CF_META, &k, &val, &len);
 	if (ret < 0 || !val)
 		return ret;
-	ret = rules_decode((uint8_t *)val, len, ri->policy, &ri->npolicy);
+	ret = cdp_keep_rules_decode((uint8_t *)val, len, ri->policy, &ri->npolicy);
 	free(val);
 	return ret;
 }
@@ -575,7 +575,7 @@ int cdp_store_policy_set(struct cdp_store *s, const char *host,
 		return ret;
 	cdp_key_host_meta(&k, id, HM_POLICY, 0, 0);
 	if (nrules)
-		cdp_ibatch_put(&b, s, CF_META, &k, val, rules_encode(val, sorted, nrules));
+		cdp_ibatch_put(&b, s, CF_META, &k, val, cdp_keep_rules_encode(val, sorted, nrules));
 	else
 		cdp_ibatch_delete(&b, s, CF_META, &k);
 	ret = cdp_index_commit(s, &b);
@@ -964,7 +964,7 @@ static int drop_states(struct cdp_store *s, uint32_t host, const struct cdp_prun
 	cdp_key_host_meta(&key, host, HM_PRUNED, 0, 0);
 	put_u64be(v, (uint64_t)r->now_ns);
 	v[8] = (uint8_t)o->reason;
-	cdp_ibatch_put(&b, s, CF_META, &key, v, 9 + rules_encode(v + 9, rules, nrules));
+	cdp_ibatch_put(&b, s, CF_META, &key, v, 9 + cdp_keep_rules_encode(v + 9, rules, nrules));
 	ret = cdp_index_commit(s, &b);
 	cdp_retain_crash_point("prune floor");
 	put_u32be(key.b, host);

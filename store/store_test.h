@@ -347,6 +347,16 @@ int cdp_chunk_incompressible(const void *raw, size_t len);
  * -errno. */
 ssize_t cdp_chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd);
 
+/* ------------------------------------------------------- retention */
+
+/* The rules of a policy or a prune record as stored (retain.c): u32 n,
+ * then n x (i64 age_ns, i64 every_ns).  encode writes 4 + 16 n bytes and
+ * returns that; decode gives CDP_ECORRUPT unless len is exactly that for
+ * n <= 16 (rules is an array of 16). */
+struct cdp_keep_rule;
+size_t cdp_keep_rules_encode(uint8_t *out, const struct cdp_keep_rule *rules, size_t n);
+int cdp_keep_rules_decode(const uint8_t *p, size_t len, struct cdp_keep_rule *rules, size_t *n);
+
 /* ------------------------------------------------------------ overlays */
 
 /* Decodes an overlay inode record ('I', u32 flags, u64 base_limit, 'B'
