@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "retain.h"
+
 struct cdp_capture_request {
 	const char *store;        /* store directory, created if missing */
 	const char *host;         /* host name; NULL: short hostname */
@@ -78,5 +80,20 @@ void cdp_capture_status_free(struct cdp_capture_status *st);
  * did, 1 when no daemon runs (the caller opens the store itself), or
  * non-zero with one line in err. */
 int cdp_capture_snapshot(const char *store, const char *dest, char *err, size_t errlen);
+
+/* Retention through the capture daemon of store, when one runs (it holds
+ * the index's primary; capture/retain_ctl.c): the store/retain.h calls of
+ * the same names made by the daemon.  Each returns 0 when done, 1 when no
+ * daemon runs (the caller opens the store itself), or a negative error of
+ * the call (the daemon's one line in err). */
+int cdp_capture_pin(const char *store, const char *host, int64_t ts_ns, const char *note,
+		    int unpin, struct cdp_pin_info *out, char *err, size_t errlen);
+int cdp_capture_prune(const char *store, const char *host, const struct cdp_prune_options *po,
+		      int nogc, double threshold, struct cdp_prune_result *pr,
+		      struct cdp_gc_result *gr, char *err, size_t errlen);
+int cdp_capture_gc(const char *store, double threshold, struct cdp_gc_result *gr, char *err,
+		   size_t errlen);
+int cdp_capture_policy(const char *store, const char *host, const struct cdp_keep_rule *rules,
+		       size_t n, char *err, size_t errlen);
 
 #endif /* CDP_CAPTURE_H */

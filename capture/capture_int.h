@@ -264,6 +264,31 @@ int cap_ctl_connect(const char *store);
 /* Sends line (newline-ended), reads one reply line into reply; -errno,
  * -ECONNRESET when the daemon hung up without a reply. */
 int cap_ctl_request(const char *store, const char *line, char *reply, size_t size);
+/* A request to the daemon of store, when one runs: 1 when none listens;
+ * 0 on an "ok" reply (in reply); else a negative error with one line in
+ * err: the daemon's "err [-N] MESSAGE" (-N: the error of its call, else
+ * -EIO), a lost connection, or a reply not understood (-EPROTO). */
+int cap_ctl_ask(const char *store, const char *line, char *reply, size_t size, char *err,
+		size_t errlen);
+/* retain_ctl.c: whether cmd is a retention request (pin, unpin, prune, gc,
+ * policy), and the daemon's side of one (rest: the line after cmd). */
+int cap_retain_is_request(const char *cmd);
+void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest);
+/* The thread that applies the stored policies on a schedule and when the
+ * store's disk runs low (retain_ctl.c says when).  start with a NULL store
+ * does nothing; stop waits for a run in progress. */
+struct cap_retain_sched {
+	struct cdp_store *store;
+	const char *path;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;             /* protected by lock */
+	int started;
+};
+int cap_retain_sched_start(struct cap_retain_sched *rs, struct cdp_store *store,
+			   const char *path);
+void cap_retain_sched_stop(struct cap_retain_sched *rs);
 /* Sends one reply line (the newline added; cut at 2 KiB). */
 void cap_ctl_reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* write(2) all of buf, retrying on EINTR; 0 or -errno. */

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,45 @@ int cap_ctl_request(const char *store, const char *line, char *reply, size_t siz
 	}
 	close(fd);
 	return rc;
+}
+
+int cap_ctl_ask(const char *store_arg, const char *line, char *reply, size_t size, char *err,
+		size_t errlen)
+{
+	char store[PATH_MAX], real[PATH_MAX], *end;
+	long code;
+	int fd, rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	snprintf(store, sizeof(store), "%s", store_arg ? store_arg : CDP_DEFAULT_STORE);
+	if (realpath(store, real))
+		snprintf(store, sizeof(store), "%s", real);
+	fd = cap_ctl_connect(store);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	rc = cap_ctl_request(store, line, reply, size);
+	if (rc < 0) {
+		cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' (%s); see "
+			 "%s/%s", store, strerror(-rc), store, CAP_LOG_NAME);
+		return rc;
+	}
+	if (strncmp(reply, "ok", 2) == 0 && (reply[2] == '\0' || reply[2] == ' '))
+		return 0;
+	if (strncmp(reply, "err ", 4) != 0) {
+		cdp_errf(err, errlen, "cdpfs: the capture daemon of store '%s' gave a reply this "
+			 "cdpfs does not understand", store);
+		return -EPROTO;
+	}
+	/* "err -N MESSAGE" carries the error code of the call */
+	code = strtol(reply + 4, &end, 10);
+	if (end != reply + 4 && *end == ' ' && code < 0) {
+		cdp_errf(err, errlen, "%s", end + 1);
+		return (int)code;
+	}
+	cdp_errf(err, errlen, "%s", reply + 4);
+	return -EIO;
 }
 
 void cap_ctl_reply(int fd, const char *fmt, ...)

@@ -517,6 +517,11 @@ static void *conn_main(void *arg)
 
 	n = cap_read_line(c->fd, line, sizeof(line));
 	cmd = n > 0 ? strtok_r(line, " ", &save) : NULL;
+	if (cmd && cap_retain_is_request(cmd)) {
+		cap_retain_handle(d->exiting ? NULL : d->store, c->fd, cmd, save);
+		cmd = NULL;
+		goto done;
+	}
 	a1 = cmd ? strtok_r(NULL, " ", &save) : NULL;
 	a2 = a1 ? strtok_r(NULL, " ", &save) : NULL;
 	if (a1)
@@ -568,6 +573,7 @@ static void *conn_main(void *arg)
 	} else {
 		cap_ctl_reply(c->fd, "err cdpfs: unknown request '%s'", cmd);
 	}
+done:
 	close(c->fd);
 	pthread_mutex_lock(&d->lock);
 	d->busy--;
@@ -728,6 +734,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
 		    FILE *progress, char *err, size_t errlen)
 {
+	struct cap_retain_sched sched = { 0 };
 	struct cap_daemon d;
 	struct cdp_store_options so;
 	struct sockaddr_un sa;
@@ -833,6 +840,9 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	}
 	cdp_log(LOG_INFO, "capture daemon serving %zu director%s of store '%s'", req->ndirs,
 		req->ndirs == 1 ? "y" : "ies", store_path);
+	if (cap_retain_sched_start(&sched, d.store, store_path) < 0)
+		cdp_log(LOG_ERR, "cannot start the retention scheduler: retention policies are "
+			"not applied by this daemon");
 	if (serve(&d, sfd) > 0) {
 		struct cap_host *h;
 
@@ -848,6 +858,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	}
 	rc = 0;
 out_sock:
+	cap_retain_sched_stop(&sched);
 	if (d.listen_fd >= 0) {
 		close(d.listen_fd);
 		if (cap_ctl_sock_path(store_path, &sa) == 0)

@@ -421,9 +421,8 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 
 int cdp_capture_snapshot(const char *store_arg, const char *dest, char *err, size_t errlen)
 {
-	char store[PATH_MAX], real[PATH_MAX], abs[PATH_MAX], esc[PATH_MAX * 3];
+	char store[PATH_MAX], abs[PATH_MAX], esc[PATH_MAX * 3];
 	char line[PATH_MAX * 3 + 32], reply_line[2048];
-	int fd, rc;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -432,24 +431,7 @@ int cdp_capture_snapshot(const char *store_arg, const char *dest, char *err, siz
 		cdp_errf(err, errlen, "cdpfs: path too long");
 		return -ENAMETOOLONG;
 	}
-	if (realpath(store, real))
-		snprintf(store, sizeof(store), "%s", real);
-	fd = cap_ctl_connect(store);
-	if (fd < 0)
-		return 1;
-	close(fd);
 	cap_field_escape(abs, esc, sizeof(esc));
 	snprintf(line, sizeof(line), "snapshot %s\n", esc);
-	rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
-	if (rc < 0) {
-		cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' (%s); see "
-			"%s/%s", store, strerror(-rc), store, CAP_LOG_NAME);
-		return rc;
-	}
-	if (strncmp(reply_line, "ok", 2) != 0) {
-		cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
-			reply_line + 4 : reply_line);
-		return -EIO;
-	}
-	return 0;
+	return cap_ctl_ask(store, line, reply_line, sizeof(reply_line), err, errlen);
 }

@@ -201,6 +201,12 @@ extern const struct cli_cmd cli_cmd_log;
 extern const struct cli_cmd cli_cmd_restore;
 extern const struct cli_cmd cli_cmd_timeline;
 extern const struct cli_cmd cli_cmd_suspects;
+extern const struct cli_cmd cli_cmd_pin;
+extern const struct cli_cmd cli_cmd_unpin;
+extern const struct cli_cmd cli_cmd_prune;
+extern const struct cli_cmd cli_cmd_gc;
+extern const struct cli_cmd cli_cmd_policy;
+extern const struct cli_cmd cli_cmd_stats;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

@@ -6,8 +6,13 @@
  * Human output is aligned columns in local time; --json prints stable keys
  * with both ISO-8601 strings and integer nanoseconds:
  *   {"store": S, "hosts": [{"name", "first", "first_ns", "latest",
- *    "latest_ns", "latest_seq", "dirs": [{"path", "first", "first_ns",
- *    "active", "state", "gaps": [{"from", "from_ns", "to", "to_ns"}]}]}]}
+ *    "latest_ns", "latest_seq", "policy": [RULE...], "retention": null or
+ *    {"last_prune", "last_prune_ns", "reason", "periods": [{"from",
+ *    "from_ns", "to", "to_ns", "every"}]}, "dirs": [{"path", "first",
+ *    "first_ns", "active", "state", "gaps": [{"from", "from_ns", "to",
+ *    "to_ns"}]}]}]}
+ * After a prune, "first" is the oldest kept state, and each period of the
+ * history says how finely it is kept ("every": "all" or a duration).
  * The store is opened read-only, so this works while capture runs.
  */
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "retain.h"
 #include "store.h"
 
 static const struct cli_option hosts_options[] = {
@@ -32,8 +38,96 @@ static const char *root_state(const struct cdp_root_info *r)
 	return r->session_end_ts_ns ? "stopped" : "stopped (unclean)";
 }
 
+static const char *reason_name(int reason)
+{
+	return reason == CDP_PRUNE_LOW_SPACE ? "low space" :
+		reason == CDP_PRUNE_SCHEDULE ? "policy" : "manual";
+}
+
+static void every_name(int64_t every_ns, char *buf, size_t size)
+{
+	struct cdp_keep_rule r = { .age_ns = every_ns ? every_ns : 1000000000, .every_ns = 0 };
+
+	if (!every_ns) {
+		snprintf(buf, size, "all");
+		return;
+	}
+	/* "AGE:all" with AGE = every: the duration before the colon */
+	cdp_keep_rule_format(&r, buf, size);
+	buf[strcspn(buf, ":")] = '\0';
+}
+
+static void json_retention(FILE *out, const struct cdp_retention_info *ri)
+{
+	struct cdp_period p[CDP_KEEP_RULES_MAX + 1];
+	char buf[64];
+	size_t i, n;
+
+	fputs(", \"policy\": [", out);
+	for (i = 0; i < ri->npolicy; i++) {
+		cdp_keep_rule_format(&ri->policy[i], buf, sizeof(buf));
+		fputs(i ? ", " : "", out);
+		cli_json_string(out, buf);
+	}
+	fputs("], \"retention\": ", out);
+	if (!ri->last_prune_ns) {
+		fputs("null", out);
+		return;
+	}
+	fputs("{", out);
+	cli_json_time(out, "last_prune", ri->last_prune_ns, ", ");
+	fprintf(out, ", \"reason\": \"%s\", \"periods\": [", reason_name(ri->last_reason));
+	n = cdp_retention_periods(ri, p);
+	for (i = 0; i < n; i++) {
+		fputs(i ? ", {" : "{", out);
+		cli_json_time(out, "from", p[i].from_ns, ", ");
+		fputs(", ", out);
+		cli_json_time(out, "to", p[i].to_ns == INT64_MAX ? 0 : p[i].to_ns, ", ");
+		every_name(p[i].every_ns, buf, sizeof(buf));
+		fputs(", \"every\": ", out);
+		cli_json_string(out, buf);
+		fputs("}", out);
+	}
+	fputs("]}", out);
+}
+
+static void text_retention(FILE *out, const char *host, const struct cdp_retention_info *ri)
+{
+	struct cdp_period p[CDP_KEEP_RULES_MAX + 1];
+	char a[32], b[32], every[64];
+	size_t i, n;
+
+	if (!ri->last_prune_ns && !ri->npolicy)
+		return;
+	fprintf(out, "%s: policy ", host);
+	for (i = 0; i < ri->npolicy; i++) {
+		cdp_keep_rule_format(&ri->policy[i], every, sizeof(every));
+		fprintf(out, "%s%s", i ? " " : "", every);
+	}
+	if (!ri->npolicy)
+		fputs("none", out);
+	if (ri->last_prune_ns) {
+		cli_time_local(ri->last_prune_ns, a, sizeof(a));
+		fprintf(out, "; last pruned %s (%s)", a, reason_name(ri->last_reason));
+	}
+	fputs("\n", out);
+	n = cdp_retention_periods(ri, p);
+	for (i = 0; i < n; i++) {
+		cli_time_local(p[i].from_ns, a, sizeof(a));
+		if (p[i].to_ns == INT64_MAX)
+			snprintf(b, sizeof(b), "now");
+		else
+			cli_time_local(p[i].to_ns, b, sizeof(b));
+		every_name(p[i].every_ns, every, sizeof(every));
+		if (p[i].every_ns)
+			fprintf(out, "  %s - %s: one state every %s\n", a, b, every);
+		else
+			fprintf(out, "  %s - %s: every state\n", a, b);
+	}
+}
+
 static void print_json(FILE *out, const char *store, const struct cdp_host_info *hosts,
-		       size_t n)
+		       const struct cdp_retention_info *ri, size_t n)
 {
 	size_t i, j, k;
 
@@ -49,8 +143,9 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 		cli_json_time(out, "first", h->first_ts_ns, ", ");
 		fputs(", ", out);
 		cli_json_time(out, "latest", h->latest_ts_ns, ", ");
-		fprintf(out, ", \"latest_seq\": %llu, \"dirs\": [",
-			(unsigned long long)h->latest_seq);
+		fprintf(out, ", \"latest_seq\": %llu", (unsigned long long)h->latest_seq);
+		json_retention(out, &ri[i]);
+		fputs(", \"dirs\": [", out);
 		for (j = 0; j < h->nroots; j++) {
 			const struct cdp_root_info *r = &h->roots[j];
 
@@ -121,8 +216,9 @@ static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 
 			w->cols[0] = h->name;
 			w->cols[1] = r ? r->path : "-";
-			cli_time_local(r && r->baseline_ts_ns ? r->baseline_ts_ns : h->first_ts_ns,
-				       w->first, sizeof(w->first));
+			/* after a prune no root reaches back past the host's floor */
+			cli_time_local(r && r->baseline_ts_ns > h->first_ts_ns ? r->baseline_ts_ns :
+				       h->first_ts_ns, w->first, sizeof(w->first));
 			cli_time_local(h->latest_ts_ns, w->latest, sizeof(w->latest));
 			w->cols[2] = w->first;
 			w->cols[3] = w->latest;
@@ -154,9 +250,10 @@ static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 static int cmd_hosts(struct cli_ctx *ctx)
 {
 	struct cdp_host_info *hosts = NULL;
+	struct cdp_retention_info *ri;
 	struct cdp_store *s;
 	const char *store;
-	size_t n = 0;
+	size_t n = 0, i;
 	int ret;
 
 	while (cli_getopt(ctx, NULL) != -1)
@@ -170,12 +267,24 @@ static int cmd_hosts(struct cli_ctx *ctx)
 		cdp_store_close(s);
 		die("cannot list hosts of store '%s': %s", store, cdp_strerror(ret));
 	}
-	if (ctx->json)
-		print_json(stdout, store, hosts, n);
-	else if (n == 0)
+	ri = calloc(n ? n : 1, sizeof(*ri));
+	for (i = 0; ri && ret == 0 && i < n; i++)
+		ret = cdp_store_retention(s, hosts[i].name, &ri[i]);
+	if (!ri || ret < 0) {
+		cdp_store_close(s);
+		die("cannot read the retention of store '%s': %s", store,
+		    cdp_strerror(ri ? ret : -ENOMEM));
+	}
+	if (ctx->json) {
+		print_json(stdout, store, hosts, ri, n);
+	} else if (n == 0) {
 		printf("no host captured yet in store '%s'\n", store);
-	else
+	} else {
 		print_table(stdout, hosts, n);
+		for (i = 0; i < n; i++)
+			text_retention(stdout, hosts[i].name, &ri[i]);
+	}
+	free(ri);
 	cdp_host_info_free(hosts, n);
 	cdp_store_close(s);
 	if (fflush(stdout) != 0)

@@ -30,6 +30,12 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_rebuild_index,
 	&cli_cmd_verify,
 	&cli_cmd_snapshot,
+	&cli_cmd_pin,
+	&cli_cmd_unpin,
+	&cli_cmd_prune,
+	&cli_cmd_gc,
+	&cli_cmd_policy,
+	&cli_cmd_stats,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "retain.h"
 #include "store.h"
 
 /* "cdpfs: " and the message on stderr, after what stdout holds. */
@@ -258,27 +259,12 @@ void cli_time_local(int64_t ts_ns, char *buf, size_t size)
 
 int cli_parse_duration(const char *text, int64_t *ns)
 {
-	unsigned long long v;
-	char *end;
-	int64_t unit = 1;
-
-	if (!text || *text < '0' || *text > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case 's': unit = 1; end++; break;
-	case 'm': unit = 60; end++; break;
-	case 'h': unit = 3600; end++; break;
-	case 'd': unit = 86400; end++; break;
-	default: break;
+	/* "0" (and "0s", "0m" ...) is "no limit"; the rest is retain.h's */
+	if (text && text[0] == '0' && (!text[1] || (strchr("smhd", text[1]) && !text[2]))) {
+		*ns = 0;
+		return 0;
 	}
-	if (*end || v > (unsigned long long)(INT64_MAX / 1000000000LL / unit))
-		return -EINVAL;
-	*ns = (int64_t)v * unit * 1000000000LL;
-	return 0;
+	return cdp_duration_parse(text, ns);
 }
 
 void cli_format_seconds(int64_t ns, char *buf, size_t size)

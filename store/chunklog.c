@@ -1117,14 +1117,13 @@ static void hex(const uint8_t *sha, char *out)
 	out[2 * CDP_HASH_BYTES] = 0;
 }
 
-int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
-		      const struct cdp_chunk_loc *loc, void *out)
+int cdp_chunklog_try_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			  const struct cdp_chunk_loc *loc, void *out, const char **whyp)
 {
 	size_t n = REC_HEADER_BYTES + (size_t)loc->stored_len;
 	uint8_t rsha[CDP_HASH_BYTES];
 	uint32_t raw, stored;
 	const char *why = NULL;
-	char shahex[2 * CDP_HASH_BYTES + 1];
 	uint8_t *rec = NULL;
 	int fd, cached = 0, zstd, ret;
 
@@ -1168,9 +1167,51 @@ int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES]
 	free(rec);
 	return 0;
 bad:
+	*whyp = why;
+	free(rec);
+	return -EIO;
+}
+
+void cdp_chunklog_log_bad(const uint8_t sha[CDP_HASH_BYTES], const struct cdp_chunk_loc *loc,
+			  const char *why)
+{
+	char shahex[2 * CDP_HASH_BYTES + 1];
+
 	hex(sha, shahex);
 	cdp_log(LOG_ERR, "corrupt chunk %s in segment %08u at offset %llu: %s", shahex,
 		loc->segment, (unsigned long long)loc->offset, why);
-	free(rec);
-	return -EIO;
+}
+
+int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+		      const struct cdp_chunk_loc *loc, void *out)
+{
+	const char *why = NULL;
+	int ret = cdp_chunklog_try_read(cl, sha, loc, out, &why);
+
+	if (ret == -EIO)
+		cdp_chunklog_log_bad(sha, loc, why);
+	return ret;
+}
+
+int cdp_chunklog_reopen(struct cdp_chunklog *cl, uint32_t seg)
+{
+	char path[PATH_MAX];
+	size_t i;
+	int fd, ret = 0;
+
+	pthread_mutex_lock(&cl->fd_lock);
+	for (i = 0; i < cl->nfds; i++) {
+		if (cl->fds[i].seg != seg)
+			continue;
+		/* dup2 swaps the file under the number atomically: a read in
+		 * flight gets the old file or the new one, never a closed fd */
+		seg_path(cl, seg, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || dup2(fd, cl->fds[i].fd) < 0)
+			ret = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	pthread_mutex_unlock(&cl->fd_lock);
+	return ret;
 }

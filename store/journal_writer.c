@@ -303,6 +303,10 @@ static int put_data(struct group *g, uint32_t host, const struct op_rec *r, uint
 	int ret, is_new = 0;
 
 	if (r->type == R_DATA) {
+		/* a gc running now must not remove what this group references
+		 * (gc.c); the set is protected by log_lock, which we hold */
+		if (s->gc_touched && (ret = cdp_shaset_add(s->gc_touched, r->sha)) < 0)
+			return ret;
 		if (r->fresh) {
 			/* r->data lives until the group is done, past its sync */
 			ret = cdp_chunklog_append_ref(s->chunks, r->sha, r->u, r->data,

@@ -265,10 +265,26 @@ static int first_ts_fn(void *arg, struct root_rec *r)
 	return 0;
 }
 
+/* A pruned host's first mountable instant is its floor (the oldest kept
+ * state, retain.c) when that is later than its first baseline. */
+static int apply_floor(struct cdp_store *s, uint32_t host, int64_t *first_ts)
+{
+	uint64_t seq;
+	int64_t floor;
+	int ret = cdp_store_host_floor(s, host, &floor, &seq);
+
+	if (ret == 0 && *first_ts && floor > *first_ts)
+		*first_ts = floor;
+	return ret;
+}
+
 int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts)
 {
+	int ret;
+
 	*first_ts = 0;
-	return cdp_store_for_each_root(s, host, first_ts_fn, first_ts);
+	ret = cdp_store_for_each_root(s, host, first_ts_fn, first_ts);
+	return ret < 0 ? ret : apply_floor(s, host, first_ts);
 }
 
 /* A zombie (killed, not yet reaped by its parent) holds no store and counts
@@ -401,6 +417,8 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 						      &h->complete_ts_ns);
 		if (ret == 0)
 			ret = cdp_store_for_each_root(s, h->host_id, add_root_fn, h);
+		if (ret == 0)
+			ret = apply_floor(s, h->host_id, &h->first_ts_ns);
 		for (j = 0; ret == 0 && j < h->nroots; j++)
 			ret = cdp_store_root_alive(s, h->host_id, h->roots[j].root_id,
 						   &h->roots[j].alive_ts_ns);
@@ -900,6 +918,7 @@ static int store_open(const char *dir, unsigned flags, const struct cdp_store_op
 	s->writer = !!(flags & CDP_STORE_WRITE);
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->retain_lock, NULL);
 	s->path = realpath(dir, NULL);
 	if (!s->path) {
 		ret = -errno;
@@ -1013,6 +1032,7 @@ void cdp_store_close(struct cdp_store *s)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->meta_lock);
 	pthread_mutex_destroy(&s->log_lock);
+	pthread_mutex_destroy(&s->retain_lock);
 	free(s->path);
 	free(s);
 }

@@ -41,6 +41,10 @@ enum {
 	HM_ROOT = 'r',     /* + u32 root id: root record */
 	HM_NEXT_ROOT = 'R',/* u32 */
 	HM_ALIVE = 'a',    /* + u32 root id: i64, the root was captured through here */
+	HM_PIN = 'p',      /* + u64 seq: i64 ts, i64 created, note bytes (retain.c) */
+	HM_FLOOR = 'b',    /* i64 ts, u64 seq: the oldest kept state after a prune */
+	HM_PRUNED = 'g',   /* the last prune: i64 now, u8 reason, u32 n, n x (i64, i64) */
+	HM_POLICY = 'k',   /* the stored policy: u32 n, n x (i64 age, i64 every) */
 };
 
 /* ------------------------------------------------ the index log */
@@ -169,6 +173,10 @@ struct cdp_store {
 	rocksdb_writebatch_t *unapplied;     /* logged, refused by the index */
 
 	pthread_mutex_t meta_lock;  /* host/root meta read-modify-write */
+	pthread_mutex_t retain_lock;   /* one prune or gc at a time (retain.c) */
+	/* while a gc runs: every chunk a group references (new or deduplicated
+	 * onto), so that the gc never removes it; protected by log_lock */
+	struct cdp_shaset *gc_touched;
 	struct cdp_writer *w;       /* writer thread state, NULL for readers */
 };
 
@@ -215,6 +223,27 @@ int cdp_work_pool_new(unsigned nthreads, struct work_pool **out);
 void cdp_work_pool_free(struct work_pool *p);
 unsigned cdp_work_pool_threads(const struct work_pool *p);   /* threads incl. caller */
 void cdp_work_pool_run(struct work_pool *p, size_t n, work_fn *fn, void *arg);
+
+/* retain.c: a set of SHA-256 hashes (open addressing, grows). */
+struct cdp_shaset;
+int cdp_shaset_new(struct cdp_shaset **out);
+void cdp_shaset_free(struct cdp_shaset *set);
+int cdp_shaset_add(struct cdp_shaset *set, const uint8_t sha[CDP_HASH_BYTES]);
+int cdp_shaset_has(const struct cdp_shaset *set, const uint8_t sha[CDP_HASH_BYTES]);
+/* Crash points of prune and gc for the crash tests, and their batch size
+ * (n, or 16 under the test knob); retain.c says how. */
+void cdp_retain_crash_point(const char *what);
+uint32_t cdp_retain_batch(uint32_t n);
+/* The host's floor (HM_FLOOR): the oldest kept state after a prune. */
+int cdp_store_host_floor(struct cdp_store *s, uint32_t host, int64_t *ts, uint64_t *seq);
+
+/* view.c: the registry of open views (STORE/views/, retain.c reads it):
+ * each view of a process holds a file "HOST.SEQ.PID.N" while it is open. */
+#define CDP_VIEWS_DIR "views"
+/* Calls fn for every registered view of host whose process lives (files
+ * of dead processes are removed on the way). */
+int cdp_views_for_each(struct cdp_store *s, uint32_t host,
+		       int (*fn)(void *arg, uint64_t seq), void *arg);
 
 /* view.c: reads one block's data (block_size bytes) or zeros. */
 int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out);

@@ -346,6 +346,16 @@ void cdp_chunklog_position(struct cdp_chunklog *cl, uint32_t *seg, uint64_t *off
  * mismatch, after logging the chunk. */
 int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
 		      const struct cdp_chunk_loc *loc, void *out);
+/* The same without the log line: -EIO with *why saying what was wrong
+ * (for a caller that first checks whether the chunk moved, gc.c), and the
+ * line cdp_chunklog_read logs. */
+int cdp_chunklog_try_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			  const struct cdp_chunk_loc *loc, void *out, const char **why);
+void cdp_chunklog_log_bad(const uint8_t sha[CDP_HASH_BYTES], const struct cdp_chunk_loc *loc,
+			  const char *why);
+/* After segment seg was rewritten (compacted) under its name: a cached
+ * descriptor of it now reads the new file (the old one's space is freed). */
+int cdp_chunklog_reopen(struct cdp_chunklog *cl, uint32_t seg);
 
 /* 1 when a block of len bytes looks incompressible (a sampled entropy
  * estimate, chunklog.c): cdp_chunk_compress then stores it raw at once. */
@@ -354,6 +364,16 @@ int cdp_chunk_incompressible(const void *raw, size_t len);
  * (ZSTD_compressBound).  Returns the stored length and sets *zstd, or
  * -errno. */
 ssize_t cdp_chunk_compress(const void *raw, size_t raw_len, void *out, size_t out_cap, int *zstd);
+
+/* ------------------------------------------------------- retention */
+
+/* The rules of a policy or a prune record as stored (retain.c): u32 n,
+ * then n x (i64 age_ns, i64 every_ns).  encode writes 4 + 16 n bytes and
+ * returns that; decode gives CDP_ECORRUPT unless len is exactly that for
+ * n <= 16 (rules is an array of 16). */
+struct cdp_keep_rule;
+size_t cdp_keep_rules_encode(uint8_t *out, const struct cdp_keep_rule *rules, size_t n);
+int cdp_keep_rules_decode(const uint8_t *p, size_t len, struct cdp_keep_rule *rules, size_t *n);
 
 /* ------------------------------------------------------------ overlays */
 

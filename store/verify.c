@@ -755,6 +755,60 @@ static int inode_exists(struct vrun *r, rocksdb_iterator_t *it, uint32_t host, u
 	return vlen >= 1 && val[0] != VAL_TOMBSTONE;
 }
 
+/*
+ * After a prune (retain.c) the seq of a version need not be a state any
+ * more: a name kept because a later kept state sees it may point at a file
+ * whose older versions went with the states that saw them.  Such a name is
+ * checked at the first kept state at or after its seq: the smallest seq of
+ * a time entry that is >= seq (time entries sort by instant, and instants
+ * never decrease as seqs grow, so a bisection over instants finds it).
+ * 0 when none.
+ */
+static int next_state(struct vrun *r, uint32_t host, uint64_t seq, uint64_t *out)
+{
+	rocksdb_iterator_t *it;
+	struct cdp_key k;
+	const char *key;
+	size_t klen;
+	int64_t lo = 0, hi = INT64_MAX, mid;
+	uint64_t found;
+	int ret = 0;
+
+	*out = 0;
+	it = rocksdb_create_iterator_cf(r->s->db, r->s->ropts, r->s->cf[CF_TIME]);
+	/* the smallest instant whose first entry has seq >= the one asked */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		cdp_key_time(&k, host, mid, 0);
+		rocksdb_iter_seek(it, (const char *)k.b, k.len);
+		found = UINT64_MAX;
+		if (rocksdb_iter_valid(it)) {
+			key = rocksdb_iter_key(it, &klen);
+			if (klen == 20 && memcmp(key, k.b, 4) == 0)
+				found = get_u64be((const uint8_t *)key + 12);
+		}
+		if (found >= seq)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	cdp_key_time(&k, host, lo, 0);
+	for (rocksdb_iter_seek(it, (const char *)k.b, k.len); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen != 20 || memcmp(key, k.b, 4) != 0)
+			break;
+		if (get_u64be((const uint8_t *)key + 12) >= seq) {
+			*out = get_u64be((const uint8_t *)key + 12);
+			break;
+		}
+	}
+	if (iter_problem(r, it, "column family 'time' (instants)"))
+		ret = -EIO;
+	rocksdb_iter_destroy(it);
+	return ret;
+}
+
 static int check_dirents(struct vrun *r, uint32_t host)
 {
 	rocksdb_iterator_t *it, *iit;
@@ -788,6 +842,14 @@ static int check_dirents(struct vrun *r, uint32_t host)
 		parent = get_u64be((const uint8_t *)key + 4);
 		seq = key_seq_of(key, klen);
 		e = inode_exists(r, iit, host, child, seq);
+		if (e == 0) {
+			uint64_t kept;
+
+			if (next_state(r, host, seq, &kept) < 0)
+				break;
+			if (kept > seq)
+				e = inode_exists(r, iit, host, child, kept);
+		}
 		if (e < 0)
 			break;
 		if (e == 0) {

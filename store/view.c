@@ -10,8 +10,14 @@
  * Data blocks come through a cache of decompressed blocks; every chunk read
  * from disk is verified (chunklog.c) and a bad one is -EIO, never bytes.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -25,7 +31,109 @@ struct cdp_view {
 	uint64_t seq;
 	int64_t ts;
 	int64_t requested_ts;
+	char *reg;     /* its file in STORE/views/ (heap), NULL when unregistered */
 };
+
+/*
+ * The registry of open views, so that a prune never removes the state a
+ * reader is on (retain.c).  Each open view holds an empty file
+ * STORE/views/HOST.SEQ.PID.N (host id, seq, pid in decimal, N a counter of
+ * the process) until it is freed; files of dead processes are stale and
+ * removed by the next reader of the registry.  Registering is best effort:
+ * a store on read-only media serves views unregistered (with a warning),
+ * where no prune can run anyway.  A view registers *before* it checks its
+ * time entry once more: a prune deletes the time entries of the states it
+ * drops, then reads the registry, so a view either is seen by that read or
+ * finds its entry gone and resolves again.
+ */
+static int view_register(struct cdp_view *v)
+{
+	static unsigned long counter;
+	static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
+	char dir[PATH_MAX], path[PATH_MAX + 96];
+	unsigned long n;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/" CDP_VIEWS_DIR, v->s->path);
+	pthread_mutex_lock(&counter_lock);
+	n = ++counter;
+	pthread_mutex_unlock(&counter_lock);
+	snprintf(path, sizeof(path), "%s/%u.%llu.%d.%lu", dir, v->host,
+		 (unsigned long long)v->seq, (int)getpid(), n);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mkdir(dir, 0755) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		static int warned;
+
+		if (!warned++)
+			cdp_log(LOG_WARNING, "cannot register a view in '%s': %s (a prune "
+				"could remove the instant under it)", dir, strerror(errno));
+		return 0;
+	}
+	close(fd);
+	v->reg = strdup(path);
+	if (!v->reg) {
+		unlink(path);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void view_unregister(struct cdp_view *v)
+{
+	if (v->reg) {
+		unlink(v->reg);
+		free(v->reg);
+		v->reg = NULL;
+	}
+}
+
+int cdp_views_for_each(struct cdp_store *s, uint32_t host,
+		       int (*fn)(void *arg, uint64_t seq), void *arg)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	unsigned long long seq;
+	unsigned long n;
+	unsigned h;
+	struct dirent *de;
+	DIR *d;
+	int pid, ret = 0;
+
+	snprintf(dir, sizeof(dir), "%s/" CDP_VIEWS_DIR, s->path);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (ret == 0 && (de = readdir(d))) {
+		if (sscanf(de->d_name, "%u.%llu.%d.%lu", &h, &seq, &pid, &n) != 4)
+			continue;
+		if (!cdp_store_pid_alive((uint32_t)pid)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+			continue;
+		}
+		if (h == host)
+			ret = fn(arg, seq);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* Whether the time entry (ts, seq) of host is (still) in the index. */
+static int time_entry_exists(struct cdp_store *s, uint32_t host, int64_t ts, uint64_t seq)
+{
+	struct cdp_key k;
+	char *val;
+	size_t len;
+	int ret;
+
+	cdp_key_time(&k, host, ts, seq);
+	ret = cdp_store_get(s, CF_TIME, &k, &val, &len);
+	if (ret < 0)
+		return ret;
+	free(val);
+	return val != NULL;
+}
 
 uint64_t cdp_view_seq(const struct cdp_view *v)
 {
@@ -54,6 +162,9 @@ struct cdp_store *cdp_view_store(const struct cdp_view *v)
 
 void cdp_view_free(struct cdp_view *v)
 {
+	if (!v)
+		return;
+	view_unregister(v);
 	free(v);
 }
 
@@ -107,15 +218,45 @@ static int view_host(struct cdp_store *s, const char *host, uint32_t *id)
 	return ret < 0 ? ret : cdp_store_host_lookup(s, host, id);
 }
 
-int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct cdp_view **out)
+/* Maps ts_ns to the newest state at or before it: v->seq and v->ts (0 and
+ * 0 before the host's first op). */
+static int view_resolve(struct cdp_view *v, int64_t ts_ns, const char *host)
 {
-	struct cdp_view *v;
+	struct cdp_store *s = v->s;
 	rocksdb_iterator_t *it;
 	struct cdp_key k;
 	const char *key;
 	size_t klen;
+	int ret = 0;
+
+	v->seq = 0;
+	v->ts = 0;
+	cdp_key_time(&k, v->host, ts_ns == CDP_TS_LATEST ? INT64_MAX : ts_ns, UINT64_MAX);
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_TIME]);
+	rocksdb_iter_seek_for_prev(it, (const char *)k.b, k.len);
+	if (rocksdb_iter_valid(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen == 20 && memcmp(key, k.b, 4) == 0) {
+			v->ts = (int64_t)get_u64be((const uint8_t *)key + 4);
+			v->seq = get_u64be((const uint8_t *)key + 12);
+		}
+	} else {
+		/* else a damaged time index opens the empty state before the
+		 * first op */
+		ret = cdp_rocks_iter_status(it, "column family 'time' of '%s', host '%s': "
+					    "cannot map the instant to an operation", s->path,
+					    host);
+	}
+	rocksdb_iter_destroy(it);
+	return ret;
+}
+
+int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct cdp_view **out)
+{
+	struct cdp_view *v;
 	int64_t now, first, t;
 	uint32_t id;
+	int tries;
 	int ret;
 
 	*out = NULL;
@@ -141,25 +282,25 @@ int cdp_view_open(struct cdp_store *s, const char *host, int64_t ts_ns, struct c
 		return -ENOMEM;
 	v->s = s;
 	v->host = id;
-	cdp_key_time(&k, id, ts_ns == CDP_TS_LATEST ? INT64_MAX : ts_ns, UINT64_MAX);
-	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_TIME]);
-	rocksdb_iter_seek_for_prev(it, (const char *)k.b, k.len);
-	if (rocksdb_iter_valid(it)) {
-		key = rocksdb_iter_key(it, &klen);
-		if (klen == 20 && memcmp(key, k.b, 4) == 0) {
-			v->ts = (int64_t)get_u64be((const uint8_t *)key + 4);
-			v->seq = get_u64be((const uint8_t *)key + 12);
+	for (tries = 0;; tries++) {
+		ret = view_resolve(v, ts_ns, host);
+		if (ret == 0 && v->seq)
+			ret = view_register(v);
+		/* a prune may have dropped the state meanwhile (see above) */
+		if (ret == 0 && v->reg && (ret = cdp_store_refresh(s)) == 0 &&
+		    (ret = time_entry_exists(s, id, v->ts, v->seq)) == 0 && tries < 8) {
+			view_unregister(v);
+			ret = cdp_store_host_first_ts(s, id, &first);
+			if (ret == 0 && ts_ns != CDP_TS_LATEST && ts_ns < first)
+				ret = -CDP_EBEFORE;
+			if (ret < 0)
+				break;
+			continue;
 		}
-	} else {
-		/* else a damaged time index opens the empty state before the
-		 * first op */
-		ret = cdp_rocks_iter_status(it, "column family 'time' of '%s', host '%s': "
-					    "cannot map the instant to an operation", s->path,
-					    host);
+		break;
 	}
-	rocksdb_iter_destroy(it);
 	if (ret < 0) {
-		free(v);
+		cdp_view_free(v);
 		return ret;
 	}
 	v->requested_ts = ts_ns == CDP_TS_LATEST ? v->ts : ts_ns;
@@ -195,6 +336,13 @@ int cdp_view_open_seq(struct cdp_store *s, const char *host, int64_t ts_ns, uint
 	v->host = id;
 	v->seq = seq;
 	v->ts = v->requested_ts = ts_ns;
+	ret = view_register(v);
+	if (ret == 0 && v->reg && (ret = cdp_store_refresh(s)) == 0)
+		ret = time_entry_exists(s, id, ts_ns, seq) == 1 ? 0 : -ENOENT;
+	if (ret < 0) {
+		cdp_view_free(v);
+		return ret;
+	}
 	*out = v;
 	return 0;
 }
@@ -455,16 +603,15 @@ int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
 
 /* ---------------------------------------------------------------- data */
 
-int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out)
+/* The location of chunk sha in the index; -EIO (logged) when it has none. */
+static int chunk_location(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES],
+			  struct cdp_chunk_loc *loc)
 {
-	struct cdp_chunk_loc loc;
 	struct cdp_key k;
 	char *val;
 	size_t vlen;
 	int ret;
 
-	if (cdp_cache_get(s->cache, sha, out, s->block_size))
-		return 0;
 	memcpy(k.b, sha, CDP_HASH_BYTES);
 	k.len = CDP_HASH_BYTES;
 	ret = cdp_store_get(s, CF_CHUNK, &k, &val, &vlen);
@@ -476,13 +623,37 @@ int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], 
 			sha[5], sha[6], sha[7], s->path);
 		return -EIO;
 	}
-	ret = cdp_chunkval_decode(val, vlen, &loc);
+	ret = cdp_chunkval_decode(val, vlen, loc);
 	free(val);
-	if (ret < 0 || loc.raw_len != s->block_size) {
+	if (ret < 0 || loc->raw_len != s->block_size) {
 		cdp_log(LOG_ERR, "bad chunk index record in '%s'", s->path);
 		return -EIO;
 	}
-	ret = cdp_chunklog_read(s->chunks, sha, &loc, out);
+	return 0;
+}
+
+/* A chunk that fails at its location may have been moved by a gc's
+ * compaction since this process read the index (gc.c): the index is read
+ * again (a reader catches up with the writer first), and a new location
+ * is tried once before the failure is reported. */
+int cdp_view_read_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES], void *out)
+{
+	struct cdp_chunk_loc loc, moved;
+	const char *why = NULL;
+	int ret;
+
+	if (cdp_cache_get(s->cache, sha, out, s->block_size))
+		return 0;
+	ret = chunk_location(s, sha, &loc);
+	if (ret < 0)
+		return ret;
+	ret = cdp_chunklog_try_read(s->chunks, sha, &loc, out, &why);
+	if (ret == -EIO && (s->writer || cdp_store_refresh(s) == 0) &&
+	    chunk_location(s, sha, &moved) == 0 &&
+	    (moved.segment != loc.segment || moved.offset != loc.offset))
+		ret = cdp_chunklog_read(s->chunks, sha, &moved, out);
+	else if (ret == -EIO)
+		cdp_chunklog_log_bad(sha, &loc, why);
 	if (ret < 0)
 		return ret;
 	cdp_cache_put(s->cache, sha, out, s->block_size);
