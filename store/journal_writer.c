@@ -884,7 +884,9 @@ int cdp_writer_flush_start(struct cdp_store *s, uint64_t *gen)
 	return 0;
 }
 
-int cdp_writer_flush_wait(struct cdp_store *s, uint64_t gen)
+/* Waits until generation gen is durable in the log (applied: and in the
+ * index too). */
+static int flush_wait(struct cdp_store *s, uint64_t gen, int applied)
 {
 	struct cdp_writer *w = s->w;
 	int ret;
@@ -892,11 +894,16 @@ int cdp_writer_flush_wait(struct cdp_store *s, uint64_t gen)
 	if (!w || !gen)
 		return 0;
 	pthread_mutex_lock(&w->qlock);
-	while (w->done_gen < gen && w->synced_gen < gen && !w->stop)
+	while (w->done_gen < gen && (applied || w->synced_gen < gen) && !w->stop)
 		pthread_cond_wait(&w->done_cond, &w->qlock);
 	ret = w->degraded ? -CDP_ENOSPACE : 0;
 	pthread_mutex_unlock(&w->qlock);
 	return ret;
+}
+
+int cdp_writer_flush_wait(struct cdp_store *s, uint64_t gen)
+{
+	return flush_wait(s, gen, 0);
 }
 
 int cdp_writer_flush(struct cdp_store *s)
@@ -904,5 +911,6 @@ int cdp_writer_flush(struct cdp_store *s)
 	uint64_t gen;
 	int ret = cdp_writer_flush_start(s, &gen);
 
-	return ret < 0 ? ret : cdp_writer_flush_wait(s, gen);
+	/* the whole flush: in the index too, for readers of this process */
+	return ret < 0 ? ret : flush_wait(s, gen, 1);
 }

@@ -368,7 +368,9 @@ int cdp_journal_sync(struct cdp_journal *j);
  * cdp_journal_sync() in two halves, so that a caller can overlap the
  * journal's flush with its own (fsync of the real file): start asks the
  * writer to commit every op committed (queued) before the call, at once,
- * and gives a ticket; wait returns once that is durable.  The same errors.
+ * and gives a ticket; wait returns once that is durable in the log, which
+ * may be a moment before the index (and so a view or a seq lookup of this
+ * process) shows it: cdp_journal_sync() waits for both.  The same errors.
  */
 int cdp_journal_sync_start(struct cdp_journal *j, uint64_t *ticket);
 int cdp_journal_sync_wait(struct cdp_journal *j, uint64_t ticket);
