@@ -728,6 +728,31 @@ static int serve(struct cap_daemon *d, int sfd)
 	return orphans;
 }
 
+/* Opens the store for writing.  The starter holds capture.lock and found
+ * no daemon answering, so a store still locked is held by a daemon on its
+ * way out (its last directory was unmounted from outside, or it was told
+ * to stop, and it is closing the index) or by an offline writer (gc, prune,
+ * rebuild-index).  Wait up to STORE_LOCK_WAIT_MS for it, then give up. */
+#define STORE_LOCK_WAIT_MS 10000
+
+static int open_store_waiting(const char *path, const struct cdp_store_options *so,
+			      struct cdp_store **out)
+{
+	int rc, waited = 0;
+
+	for (;;) {
+		rc = cdp_store_open(path, CDP_STORE_CREATE | CDP_STORE_WRITE, so, out);
+		if (rc != -CDP_ELOCKED || waited >= STORE_LOCK_WAIT_MS)
+			return rc;
+		if (waited == 0)
+			cdp_log(LOG_INFO, "store '%s' is still open for writing by another "
+				"process; waiting up to %d s for it to close", path,
+				STORE_LOCK_WAIT_MS / 1000);
+		usleep(50 * 1000);
+		waited += 50;
+	}
+}
+
 /* Runs the daemon in this process.  ready_fd (or -1) is told ready or the
  * error line (util/daemonize.c) once every dir is protected.  Returns the exit status. */
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
@@ -774,7 +799,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		memset(&so, 0, sizeof(so));
 		so.queue_limit_bytes = mem / 4;
 		so.block_cache_bytes = mem / 16;
-		rc = cdp_store_open(store_path, CDP_STORE_CREATE | CDP_STORE_WRITE, &so, &d.store);
+		rc = open_store_waiting(store_path, &so, &d.store);
 		if (rc < 0) {
 			if (rc == -CDP_EVERSION)
 				cdp_errf(err, errlen, "cdpfs: store '%s' was written by another format "
