@@ -91,11 +91,25 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Distinct, compressible content for block b of generation g. */
+/* fill() makes incompressible blocks while set (stored raw). */
+static int fill_random;
+
+/* Distinct content for block b of generation g: compressible, or while
+ * fill_random is set, pseudo-random bytes that the writer stores raw. */
 static void fill(uint8_t *buf, int b, int g)
 {
+	uint64_t x = 0x9e3779b97f4a7c15ULL * (uint64_t)(b * 131 + g + 1);
 	int i;
 
+	if (fill_random) {
+		for (i = 0; i < BS; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[i] = (uint8_t)(x >> 24);
+		}
+		return;
+	}
 	for (i = 0; i < BS; i++)
 		buf[i] = (uint8_t)((i / 64) * 3 + b * 11 + g * 101);
 }
@@ -414,20 +428,27 @@ static struct cdp_logrec nth_chunk(const char *dir, int want)
 	return n.rec;
 }
 
-static void test_flipped_byte(void **state)
+/* A flipped payload byte of the second of three chunk records: that block
+ * reads -EIO, its neighbours read right.  raw: the records are stored
+ * uncompressed (incompressible data), so only the SHA-256 and the CRC can
+ * tell. */
+static void flipped_byte(struct fx *f, int raw)
 {
-	struct fx *f = *state;
 	struct cdp_logrec rec;
 	char seg[400];
 	uint8_t c;
 	int fd, b;
 
+	fill_random = raw;
 	assert_int_equal(write_blocks(f, 0, 3, 1), 0);
 	assert_int_equal(cdp_journal_sync(f->j), 0);
 	fx_close(f);
 	snprintf(seg, sizeof(seg), "%s/segments/00000001.seg", f->dir);
 	/* the second chunk record's payload */
 	rec = nth_chunk(f->dir, 1);
+	if (rec.zstd == raw)
+		fail_msg("expected a %s chunk record, got a %s one", raw ? "raw" : "zstd",
+			 rec.zstd ? "zstd" : "raw");
 	fd = open(seg, O_RDWR);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, &c, 1, (off_t)rec.offset + REC_HEADER_BYTES + 3), 1);
@@ -438,8 +459,20 @@ static void test_flipped_byte(void **state)
 	assert_int_equal(check_block(f->s, f->fid, 0, 1), 0);
 	b = check_block(f->s, f->fid, 1, 1);
 	if (b != -EIO)
-		fail_msg("flipped byte: expected -EIO, got %d", b);
+		fail_msg("flipped byte in a %s record: expected -EIO, got %d",
+			 raw ? "raw" : "zstd", b);
 	assert_int_equal(check_block(f->s, f->fid, 2, 1), 0);
+	fill_random = 0;
+}
+
+static void test_flipped_byte(void **state)
+{
+	flipped_byte(*state, 0);
+}
+
+static void test_flipped_byte_raw(void **state)
+{
+	flipped_byte(*state, 1);
 }
 
 static void test_truncated_record(void **state)
@@ -921,6 +954,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flipped_byte_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_roll, setup, teardown),
