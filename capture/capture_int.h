@@ -283,4 +283,35 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 /* sync.c: baseline or resync of r, then links it into the namespace. */
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);
 
+/* What a change seen late asks to resync. */
+enum {
+	CAP_LATE_ENTRY = 1,   /* the inode at one name of a directory */
+	CAP_LATE_DIR,         /* the names of a directory (and its attributes) */
+	CAP_LATE_ALL,         /* the whole protected directory */
+};
+/* Resyncs part of a ready root after a change that bypassed its mount:
+ * the directory of handle dfh (relpath from the root, "."; NULL with
+ * CAP_LATE_ALL), its entry name (CAP_LATE_ENTRY) or its names; new
+ * directories found are walked whole.  A directory the history does not
+ * know yet is resynced from its nearest known ancestor.  *changes: the
+ * records journaled (0: the store had it all).  0, -EINTR when r stops
+ * meanwhile, or -errno. */
+int cap_sync_late(struct cap_root *r, const struct cap_handle *dfh, const char *relpath,
+		  const char *name, int what, uint64_t *changes);
+
+/* late.c: the fanotify safety net (one per daemon) that finds changes
+ * made outside the capture mounts, resyncs and records them. */
+struct cap_late;
+/* Starts the watcher thread; -errno when fanotify is not available. */
+int cap_late_new(struct cap_late **out);
+void cap_late_free(struct cap_late *l);
+/* Watches r's filesystem (before r is mounted over, so nothing done in
+ * between is missed); changes are resynced once r->ready.  -EOPNOTSUPP
+ * without file handles, -errno from fanotify_mark(). */
+int cap_late_watch(struct cap_late *l, struct cap_root *r);
+/* Stops watching r; returns once no resync of r runs. */
+void cap_late_unwatch(struct cap_late *l, struct cap_root *r);
+/* Late observations recorded since the daemon started. */
+uint64_t cap_late_observed(struct cap_late *l);
+
 #endif /* CDP_CAPTURE_INT_H */

@@ -58,6 +58,7 @@ struct cap_daemon {
 	int listen_fd;
 	int wake[2];
 	int no_journal;
+	struct cap_late *late;        /* the safety net; NULL without fanotify */
 	atomic_int exiting;           /* set by the main loop, read by conn threads */
 };
 
@@ -147,6 +148,7 @@ static void *loop_main(void *arg)
 
 static void free_root(struct cap_daemon *d, struct cap_root *r)
 {
+	cap_late_unwatch(d->late, r);
 	if (r->se)
 		fuse_session_destroy(r->se);
 	if (r->root_fd >= 0)
@@ -192,6 +194,7 @@ static void shutdown_root(struct cap_daemon *d, struct cap_root *r, int may_orph
 	int rc, joined = 0;
 
 	r->stopping = 1;
+	cap_late_unwatch(d->late, r);
 	if (r->loop_started) {
 		/* Lazy unmount by hand: fuse_session_unmount() would also close
 		 * the session's descriptor, failing files still open with
@@ -260,7 +263,8 @@ static void mount_opts(const char *path, char *out, size_t size)
 		 "fsname=" CAP_FSNAME_PREFIX "%s", esc);
 }
 
-/* Protects path (absolute, canonical) for host; err gets one line. */
+/* The capture mount names its store (fsname cdpfs-capture:STORE): capture
+ * --stop without --store finds the daemon from it. */
 #define HOLDERS_SHOWN 10
 
 /*
@@ -294,14 +298,33 @@ static int refuse_if_held(const char *path, pid_t requester, char *err, size_t e
 		o += (size_t)snprintf(err + o, errlen - o, "; %zu more", total - HOLDERS_SHOWN);
 	if (o < errlen)
 		snprintf(err + o, errlen - o, "), and what %s through it would bypass the capture "
-			 "and never reach the history: stop %s, start capture, then the "
-			 "application", total == 1 ? "it does" : "they do",
-			 total == 1 ? "it" : "them");
+			 "mount: stop %s, start capture, then the application (the shipped "
+			 "cdpfs-capture@.service starts before it), or pass --attach-running "
+			 "(%s changes then reach the history late, seen on the filesystem "
+			 "underneath)", total == 1 ? "it does" : "they do",
+			 total == 1 ? "it" : "them", total == 1 ? "its" : "their");
 	return -EBUSY;
 }
 
+/* With --attach-running: the processes that use path are logged (their
+ * changes are caught by the safety net, late). */
+static void log_holders(const char *path, pid_t requester)
+{
+	struct cap_holder h[HOLDERS_SHOWN];
+	size_t total = 0, i;
+
+	if (cap_find_holders(path, &requester, requester > 0, h, HOLDERS_SHOWN, &total,
+			     NULL) < 0)
+		return;
+	for (i = 0; i < total && i < HOLDERS_SHOWN; i++)
+		cdp_log(LOG_WARNING, "'%s' is captured with a running process using it (pid %d "
+			"%s: %s): its changes reach the history late, through the watch of the "
+			"filesystem underneath", path, (int)h[i].pid, h[i].comm[0] ? h[i].comm : "?",
+			h[i].what);
+}
+
 static int add_root(struct cap_daemon *d, const char *path, const char *host, FILE *progress,
-		    pid_t requester, char *err, size_t errlen)
+		    pid_t requester, int attach, char *err, size_t errlen)
 {
 	struct cap_root *r;
 	struct stat st;
@@ -324,7 +347,14 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 			"stop it with 'cdpfs capture --stop %s'", path, path);
 		return -EBUSY;
 	}
-	rc = refuse_if_held(path, requester, err, errlen);
+	if (attach && !d->late && d->store) {
+		cdp_errf(err, errlen, "cdpfs: not capturing '%s' with --attach-running: the watch "
+			"of the filesystem underneath (fanotify) is not available (see %s/%s); stop "
+			"the processes using it, start capture, then them", path, d->store_path,
+			CAP_LOG_NAME);
+		return -EOPNOTSUPP;
+	}
+	rc = attach ? 0 : refuse_if_held(path, requester, err, errlen);
 	if (rc < 0)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -381,7 +411,23 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 			goto out_free;
 		}
 	}
-	mount_opts(path, opts, sizeof(opts));
+	/* The safety net first: nothing done beneath between the mount and
+	 * the watch can be missed. */
+	if (d->late && r->journal) {
+		rc = cap_late_watch(d->late, r);
+		if (rc < 0 && attach) {
+			cdp_errf(err, errlen, "cdpfs: not capturing '%s' with --attach-running: "
+				"cannot watch its filesystem: %s", path, strerror(-rc));
+			goto out_end;
+		}
+		if (rc < 0)
+			cdp_log(LOG_WARNING, "'%s': no watch for changes that bypass the capture "
+				"mount: %s", path, strerror(-rc));
+		rc = 0;
+	}
+	if (attach)
+		log_holders(path, requester);
+	mount_opts(d->store_path, opts, sizeof(opts));
 	r->se = fuse_session_new(&args, &cap_ll_ops, sizeof(cap_ll_ops), r);
 	fuse_opt_free_args(&args);
 	if (!r->se) {
@@ -526,11 +572,14 @@ static void *conn_main(void *arg)
 	if (!cmd) {
 		cap_ctl_reply(c->fd, "err cdpfs: empty request");
 	} else if (strcmp(cmd, "add") == 0 && a1 && a2) {
+		char *a3 = strtok_r(NULL, " ", &save);
+
 		err[0] = '\0';
 		if (d->exiting)
 			cap_ctl_reply(c->fd, "err cdpfs: the capture daemon of '%s' is exiting; retry",
 			      d->store_path);
-		else if (add_root(d, a2, a1, NULL, peer_pid(c->fd), err, sizeof(err)) < 0)
+		else if (add_root(d, a2, a1, NULL, peer_pid(c->fd), a3 && strcmp(a3, "attach") == 0,
+				  err, sizeof(err)) < 0)
 			cap_ctl_reply(c->fd, "err %s", err[0] ? err : "cdpfs: capture failed");
 		else
 			cap_ctl_reply(c->fd, "ok");
@@ -790,6 +839,12 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 			goto out_sig;
 		}
 	}
+	if (!req->no_journal) {
+		rc = cap_late_new(&d.late);
+		if (rc < 0)
+			cdp_log(LOG_WARNING, "no watch for changes that bypass the capture mounts "
+				"(fanotify: %s); run as root on Linux 5.9 or later", strerror(-rc));
+	}
 	rc = listen_socket(&d);
 	if (rc < 0) {
 		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, CAP_SOCK_NAME,
@@ -798,8 +853,8 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	}
 	for (i = 0; i < req->ndirs; i++) {
 		/* the command that forked the daemon waits for it */
-		rc = add_root(&d, dirs[i], host, progress, ready_fd >= 0 ? getppid() : 0, err,
-			      errlen);
+		rc = add_root(&d, dirs[i], host, progress, ready_fd >= 0 ? getppid() : 0,
+			      req->attach_running, err, errlen);
 		if (rc < 0)
 			break;
 	}
@@ -854,6 +909,8 @@ out_sock:
 			unlink(sa.sun_path);
 	}
 out_store:
+	cap_late_free(d.late);
+	d.late = NULL;
 	while (d.hosts) {
 		struct cap_host *h = d.hosts;
 

@@ -250,7 +250,8 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 			cap_field_escape(host, eh, sizeof(eh));
 			cap_field_escape(dirs[i], ed, sizeof(ed));
-			snprintf(line, sizeof(line), "add %s %s\n", eh, ed);
+			snprintf(line, sizeof(line), "add %s %s%s\n", eh, ed,
+				 req->attach_running ? " attach" : "");
 			rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
 			if (rc < 0) {
 				cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' "

@@ -20,6 +20,7 @@ enum {
 	OPT_NO_JOURNAL,
 	OPT_NO_PROGRESS,
 	OPT_STOP,
+	OPT_ATTACH_RUNNING,
 };
 
 static const struct cli_option capture_options[] = {
@@ -33,6 +34,8 @@ static const struct cli_option capture_options[] = {
 	  "passthrough only, nothing journaled (benchmark floor)" },
 	{ "no-progress", no_argument, OPT_NO_PROGRESS, "--no-progress",
 	  "no baseline progress on the terminal" },
+	{ "attach-running", no_argument, OPT_ATTACH_RUNNING, "--attach-running",
+	  "capture although running processes use DIR (their changes are seen late)" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
 	CLI_OPT_END
 };
@@ -70,6 +73,9 @@ static int cmd_capture(struct cli_ctx *ctx)
 		case OPT_STOP:
 			stop = 1;
 			break;
+		case OPT_ATTACH_RUNNING:
+			req.attach_running = 1;
+			break;
 		}
 	}
 	if (ctx->nargs == 0)
@@ -77,7 +83,8 @@ static int cmd_capture(struct cli_ctx *ctx)
 	store = cli_store_path(ctx);
 
 	if (stop) {
-		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal)
+		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
+		    req.attach_running)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -107,7 +114,7 @@ const struct cli_cmd cli_cmd_capture = {
 	.name = "capture",
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
-		 "              [--no-journal] [--no-progress] DIR...\n"
+		 "              [--no-journal] [--no-progress] [--attach-running] DIR...\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",
 	.options = capture_options,

@@ -41,6 +41,7 @@ enum {
 	HM_ROOT = 'r',     /* + u32 root id: root record */
 	HM_NEXT_ROOT = 'R',/* u32 */
 	HM_ALIVE = 'a',    /* + u32 root id: i64, the root was captured through here */
+	HM_LATE = 'L',     /* + u32 root id, u64 journaled ts, u32 tie: a late observation */
 };
 
 /* ------------------------------------------------ the index log */
