@@ -38,6 +38,8 @@ struct cdp_capture_request {
 	int no_journal;           /* benchmark floor: passthrough only, no store */
 	int attach_running;       /* capture although processes use the dirs (their
 				   * changes are caught late by the safety net) */
+	const char *config;       /* configuration file (alerts); NULL: the default
+				   * /etc/cdpfs/cdpfs.conf, if it exists */
 };
 
 /*

@@ -97,6 +97,7 @@ struct cap_root {
 	pthread_mutex_t imap_lock;    /* serialises lazy fid assignment */
 
 	int degraded_logged;          /* store errors logged once */
+	int rpo_level;                /* alerted: 0 ok, 1 warning, 2 error; main loop only */
 };
 
 /* node.c: the node table, file handles and stripe locks. */
@@ -273,12 +274,41 @@ ssize_t cap_read_line(int fd, char *buf, size_t size);
 
 /* daemon.c: runs the daemon in this process.  ready_fd (or -1) is told
  * ready or the error line (cdp_daemon_ready/_failed) once every dir is
- * protected; start_lock_fd (or -1) is
- * closed then.  Returns the exit status. */
+ * protected; start_lock_fd (or -1) is closed then.  super_fd (or -1), the
+ * report pipe to a supervisor, gets one line per change of what is
+ * protected ("add HOST DIR", "del DIR", fields escaped) and "ready" once
+ * the daemon serves.  Returns the exit status. */
 struct cdp_capture_request;
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
-		    FILE *progress, char *err, size_t errlen);
+		    int super_fd, FILE *progress, char *err, size_t errlen);
+
+/* alert.c: the configuration file and alerts (the file's header lists
+ * keys and events). */
+#define CAP_CONFIG_DEFAULT "/etc/cdpfs/cdpfs.conf"
+struct cap_config {
+	char alert_command[4096];     /* "" none */
+	int64_t rpo_warning_ns, rpo_error_ns;
+	int store_fill_percent;
+};
+/* Loads path (NULL: the default file, which may be missing; must_exist: a
+ * missing file is an error).  0, or -errno with one line in err. */
+int cap_config_load(const char *path, int must_exist, char *err, size_t errlen);
+/* The configuration loaded (defaults until then); lives for the process. */
+const struct cap_config *cap_config(void);
+/* One alert: capture log, syslog, and the alert command's stdin (JSON).
+ * host and dir may be NULL (an event of the daemon).  Returns once the
+ * command is started, never waiting for it. */
+void cap_alert(const char *store, const char *event, int level, const char *host,
+	       const char *dir, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* supervise.c: the supervisor, in the process cdp_capture_start() forked:
+ * runs the daemon in a child (first with ready_fd and progress) and, when
+ * it dies, takes its dead mounts off and starts a new one on the same
+ * directories (a resync: the outage is a gap), logging both to syslog and
+ * STORE/capture.log.  Returns the exit status (the daemon's last one). */
+int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
+		  char *const *dirs, const char *host, int ready_fd, FILE *progress);
 
 /* sync.c: baseline or resync of r, then links it into the namespace. */
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);

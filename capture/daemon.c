@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -59,6 +60,10 @@ struct cap_daemon {
 	int wake[2];
 	int no_journal;
 	struct cap_late *late;        /* the safety net; NULL without fanotify */
+	int super_fd;                 /* report pipe to the supervisor, or -1 */
+	int degraded_alerted;         /* main loop only */
+	int fill_alerted;             /* main loop only */
+	int64_t monitored_ms;         /* main loop only: last monitor() */
 	atomic_int exiting;           /* set by the main loop, read by conn threads */
 };
 
@@ -123,6 +128,31 @@ static void wake_main(struct cap_daemon *d)
 	ssize_t n = write(d->wake[1], "x", 1);
 
 	(void)n;
+}
+
+/* Tells the supervisor (supervise.c) one line: "add HOST DIR", "del DIR"
+ * or "ready".  Fields escaped as on the control socket; a supervisor
+ * that is gone costs nothing (SIGPIPE is ignored). */
+static void tell_supervisor(struct cap_daemon *d, const char *verb, const char *host,
+			    const char *dir)
+{
+	char line[PATH_MAX * 3 + 600], eh[512], ed[PATH_MAX * 3];
+
+	if (d->super_fd < 0)
+		return;
+	eh[0] = ed[0] = '\0';
+	if (host)
+		cap_field_escape(host, eh, sizeof(eh));
+	if (dir)
+		cap_field_escape(dir, ed, sizeof(ed));
+	snprintf(line, sizeof(line), "%s%s%s%s%s\n", verb, host ? " " : "", eh, dir ? " " : "",
+		 ed);
+	pthread_mutex_lock(&d->lock);
+	if (cap_write_all(d->super_fd, line, strlen(line)) < 0) {
+		close(d->super_fd);
+		d->super_fd = -1;
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void *loop_main(void *arg)
@@ -195,6 +225,8 @@ static void shutdown_root(struct cap_daemon *d, struct cap_root *r, int may_orph
 
 	r->stopping = 1;
 	cap_late_unwatch(d->late, r);
+	if (r->ready)
+		tell_supervisor(d, "del", NULL, r->path);
 	if (r->loop_started) {
 		/* Lazy unmount by hand: fuse_session_unmount() would also close
 		 * the session's descriptor, failing files still open with
@@ -468,6 +500,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		}
 	}
 	r->ready = 1;
+	tell_supervisor(d, "add", host, path);
 	return 0;
 
 out_end:
@@ -648,6 +681,92 @@ static int listen_socket(struct cap_daemon *d)
 	return 0;
 }
 
+static int64_t now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Once a second, from the main loop: the alerts of a running daemon.  The
+ * journal degraded (store full or store errors) and back; each root's RPO
+ * (now minus its heartbeat, or minus the start of the degraded time) above
+ * the warning or the error threshold of the configuration, and back; the
+ * store's disk above its fill threshold, and back under it less 1%.
+ */
+static void monitor(struct cap_daemon *d)
+{
+	const struct cap_config *cfg = cap_config();
+	struct cdp_journal_stats st;
+	struct statvfs vfs;
+	struct cap_root *r;
+	int64_t now = cdp_now_ns(), since = 0;
+	int degraded = 0;
+
+	if (!d->store || now_mono_ms() - d->monitored_ms < 1000)
+		return;
+	d->monitored_ms = now_mono_ms();
+	pthread_mutex_lock(&d->lock);
+	if (d->hosts) {
+		cdp_journal_stats(d->hosts->journal, &st);
+		degraded = st.degraded;
+		since = st.degraded_since_ts_ns;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (degraded != d->degraded_alerted) {
+		d->degraded_alerted = degraded;
+		if (degraded)
+			cap_alert(d->store_path, "degraded", LOG_CRIT, NULL, NULL, "the journal records "
+				  "nothing (the store's disk is full, or store errors; see %s/%s): "
+				  "a gap runs in the history of every directory", d->store_path,
+				  CAP_LOG_NAME);
+		else
+			cap_alert(d->store_path, "degraded_cleared", LOG_NOTICE, NULL, NULL,
+				  "the journal records again");
+	}
+	pthread_mutex_lock(&d->lock);
+	for (r = d->roots; r; r = r->next) {
+		int64_t alive = 0, rpo;
+		int level;
+
+		if (!r->ready || r->stopping || r->orphan || !r->journal)
+			continue;
+		if (degraded)
+			alive = since;
+		else if (cdp_journal_root_alive(r->journal, r->root_id, &alive) < 0 || !alive)
+			continue;
+		rpo = now - alive;
+		level = rpo > cfg->rpo_error_ns ? 2 : rpo > cfg->rpo_warning_ns ? 1 : 0;
+		if (level == r->rpo_level)
+			continue;
+		if (level > r->rpo_level)
+			cap_alert(d->store_path, level == 2 ? "rpo_error" : "rpo_warning",
+				  level == 2 ? LOG_ERR : LOG_WARNING, r->host, r->path,
+				  "RPO %.1f s is above the %s threshold (%.0f s)", (double)rpo / 1e9,
+				  level == 2 ? "error" : "warning",
+				  (double)(level == 2 ? cfg->rpo_error_ns : cfg->rpo_warning_ns) / 1e9);
+		else if (level == 0)
+			cap_alert(d->store_path, "rpo_ok", LOG_NOTICE, r->host, r->path,
+				  "RPO %.1f s is back under the thresholds", (double)rpo / 1e9);
+		r->rpo_level = level;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (statvfs(d->store_path, &vfs) == 0 && vfs.f_blocks) {
+		double used = 100.0 * (double)(vfs.f_blocks - vfs.f_bavail) / (double)vfs.f_blocks;
+
+		if (!d->fill_alerted && used > cfg->store_fill_percent) {
+			d->fill_alerted = 1;
+			cap_alert(d->store_path, "store_fill", LOG_WARNING, NULL, NULL, "the store's "
+				  "disk is %.0f%% full (threshold %d%%)", used,
+				  cfg->store_fill_percent);
+		} else if (d->fill_alerted && used < cfg->store_fill_percent - 1) {
+			d->fill_alerted = 0;
+		}
+	}
+}
+
 /* Serves requests until the last root stops or a signal arrives.  Returns
  * the number of sessions still serving files left open (signal only). */
 static int serve(struct cap_daemon *d, int sfd)
@@ -673,6 +792,7 @@ static int serve(struct cap_daemon *d, int sfd)
 		pfd[2].events = POLLIN;
 		if (poll(pfd, 3, 1000) < 0 && errno != EINTR)
 			break;
+		monitor(d);
 		if (pfd[1].revents & POLLIN) {
 			char buf[64];
 			ssize_t n = read(d->wake[0], buf, sizeof(buf));
@@ -775,7 +895,7 @@ static int serve(struct cap_daemon *d, int sfd)
  * error line (util/daemonize.c) once every dir is protected.  Returns the exit status. */
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
-		    FILE *progress, char *err, size_t errlen)
+		    int super_fd, FILE *progress, char *err, size_t errlen)
 {
 	struct cap_daemon d;
 	struct cdp_store_options so;
@@ -788,6 +908,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_init(&d.lock, NULL);
 	d.listen_fd = -1;
+	d.super_fd = super_fd;
 	d.no_journal = req->no_journal;
 	d.store_path = (char *)store_path;
 	umask(0);   /* the kernel has applied the caller's umask already */
@@ -873,6 +994,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		cdp_daemon_ready(ready_fd, NULL);
 		ready_fd = -1;
 	}
+	tell_supervisor(&d, "ready", NULL, NULL);
 	if (start_lock_fd >= 0) {
 		close(start_lock_fd);
 		start_lock_fd = -1;

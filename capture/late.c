@@ -24,6 +24,9 @@
  * resynced; an overflow of the kernel's queue resyncs every directory
  * whole ("." in the record).
  *
+ * The first late change of a root raises a late_observation alert (alert.c)
+ * at once; later ones are gathered into at most one alert per 4 s.
+ *
  * Locking: lock protects the watched roots and is held across a resync,
  * so cap_late_unwatch() returns only once no resync of that root runs.
  */
@@ -44,6 +47,7 @@
 #define PENDING_MS 200
 #define EVENT_BUF_BYTES 65536
 #define MAX_PENDING 4096
+#define ALERT_EVERY_MS 4000         /* late_observation alerts of a root, at most */
 
 #define WATCH_MASK (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_CREATE | FAN_DELETE | \
 		    FAN_MOVED_FROM | FAN_MOVED_TO | FAN_ONDIR)
@@ -66,6 +70,9 @@ struct watched {
 	struct cap_root *r;
 	uint32_t root_id;
 	fsid_t fsid;
+	int64_t alerted_ms;          /* last late_observation alert */
+	uint64_t unalerted;          /* observations since it */
+	char last_path[PATH_MAX];    /* the newest of them */
 };
 
 struct cap_late {
@@ -275,6 +282,37 @@ static struct watched *find_watched(struct cap_late *l, const struct cap_root *r
 	return NULL;
 }
 
+/* The late_observation alerts due (at most one per root per
+ * ALERT_EVERY_MS, with the count since the last).  Caller holds lock.
+ * Returns the ms until the next one is due, -1 none. */
+static int flush_alerts(struct cap_late *l)
+{
+	int64_t now = mono_ms();
+	int next = -1;
+	size_t i;
+
+	for (i = 0; i < l->nroots; i++) {
+		struct watched *w = &l->roots[i];
+		int wait;
+
+		if (!w->unalerted)
+			continue;
+		wait = (int)(w->alerted_ms + ALERT_EVERY_MS - now);
+		if (wait <= 0) {
+			cap_alert(cdp_store_path(w->r->store), "late_observation", LOG_WARNING,
+				  w->r->host, w->r->path, "%llu change%s made outside the capture "
+				  "mount (the newest '%s') seen late and resynced: the history has "
+				  "them from their resync on", (unsigned long long)w->unalerted,
+				  w->unalerted == 1 ? "" : "s", w->last_path);
+			w->unalerted = 0;
+			w->alerted_ms = now;
+		} else if (next < 0 || wait < next) {
+			next = wait;
+		}
+	}
+	return next;
+}
+
 /* Resyncs and records every pending item whose root is ready; the others
  * wait (a root still taking its baseline) or go (a root no longer watched). */
 static void process_pending(struct cap_late *l)
@@ -288,12 +326,13 @@ static void process_pending(struct cap_late *l)
 	pthread_mutex_lock(&l->lock);
 	while ((it = list)) {
 		struct cap_root *r = it->r;
+		struct watched *w = find_watched(l, r, it->root_id);
 		struct cdp_late rec;
 		uint64_t changes = 0;
 		int rc;
 
 		list = it->next;
-		if (!find_watched(l, r, it->root_id) || r->stopping) {
+		if (!w || r->stopping) {
 			item_free(it);
 			continue;
 		}
@@ -332,12 +371,16 @@ static void process_pending(struct cap_late *l)
 					r->path, cdp_strerror(rc));
 			else
 				l->observed++;
+			w->unalerted++;
+			snprintf(w->last_path, sizeof(w->last_path), "%.*s",
+				 (int)sizeof(w->last_path) - 1, path);
 			cdp_log(LOG_WARNING, "'%s': '%s' was changed outside the capture mount "
 				"(pid %u %s); resynced, in the history from now on", r->path, path,
 				it->pid, it->comm[0] ? it->comm : "?");
 		}
 		item_free(it);
 	}
+	flush_alerts(l);
 	pthread_mutex_unlock(&l->lock);
 	l->pending = keep;
 	l->npending = kept;
@@ -357,12 +400,17 @@ static void *watch_main(void *arg)
 	}
 	l->drained_ns = cdp_now_ns();
 	for (;;) {
-		int timeout = -1;
+		int timeout, due;
 
+		pthread_mutex_lock(&l->lock);
+		timeout = flush_alerts(l);
+		pthread_mutex_unlock(&l->lock);
 		if (l->npending) {
-			timeout = (int)(l->pending_since_ms + PENDING_MS - mono_ms());
-			if (timeout < 0)
-				timeout = 0;
+			due = (int)(l->pending_since_ms + PENDING_MS - mono_ms());
+			if (due < 0)
+				due = 0;
+			if (timeout < 0 || due < timeout)
+				timeout = due;
 		}
 		pfd[0].fd = l->fan_fd;
 		pfd[0].events = POLLIN;
@@ -474,8 +522,10 @@ int cap_late_watch(struct cap_late *l, struct cap_root *r)
 		rc = -ENOMEM;
 	} else {
 		l->roots = nw;
+		memset(&nw[l->nroots], 0, sizeof(nw[l->nroots]));
 		nw[l->nroots].r = r;
 		nw[l->nroots].root_id = r->root_id;
+		nw[l->nroots].alerted_ms = mono_ms() - ALERT_EVERY_MS;
 		memcpy(&nw[l->nroots].fsid, &sfs.f_fsid, sizeof(sfs.f_fsid));
 		l->nroots++;
 	}

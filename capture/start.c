@@ -86,6 +86,13 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 			cdp_errf(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
 			return -ENAMETOOLONG;
 		}
+		if ((!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) &&
+		    (errno == ENOTCONN || errno == ECONNABORTED) && cap_capture_mounted(abs) &&
+		    umount2(abs, MNT_DETACH) == 0)
+			/* a dead capture mount (its daemon died, no supervisor took
+			 * it off): capturing again is the way back */
+			cdp_log(LOG_WARNING, "the capture daemon of '%s' had died; its dead mount "
+				"is taken off (the time since is a gap in its history)", abs);
 		if (!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) {
 			if (errno == ENOTCONN || errno == ECONNABORTED) {
 				cdp_errf(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
@@ -190,6 +197,10 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		cdp_errf(err, errlen, "cdpfs: no directory to capture");
 		return -EINVAL;
 	}
+	/* loaded here, inherited by the supervisor and the daemon it forks */
+	rc = cap_config_load(req->config, req->config != NULL, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (!host) {
 		char *dot;
 
@@ -271,7 +282,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	if (req->foreground) {
 		cdp_log_init("cdpfs", 0, LOG_INFO);
-		rc = cap_daemon_main(req, store, dirs, host, -1, lock_fd,
+		rc = cap_daemon_main(req, store, dirs, host, -1, lock_fd, -1,
 				 req->progress ? stderr : NULL, err, errlen);
 		lock_fd = -1;
 		goto out;
@@ -282,7 +293,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		goto out;
 	}
 	if (pid == 0) {
-		char logpath[PATH_MAX + 32], cerr[1024] = "";
+		char logpath[PATH_MAX + 32];
 		FILE *progress = NULL;
 		int null_fd, log_fd, term_fd = -1;
 
@@ -316,9 +327,8 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 			progress = fdopen(term_fd, "w");
 		cdp_log_init("cdpfs", 0, LOG_INFO);
 		cdp_log_timestamps(1);   /* stderr is STORE/capture.log */
-		rc = cap_daemon_main(req, store, dirs, host, ready_fd, -1, progress, cerr,
-				 sizeof(cerr));
-		_exit(rc < 0 ? 1 : 0);
+		rc = cap_supervise(req, store, dirs, host, ready_fd, progress);
+		_exit(rc);
 	}
 	switch (cdp_daemon_wait(ready_fd, pid, reply_line, sizeof(reply_line), NULL)) {
 	case CDP_DAEMON_READY:

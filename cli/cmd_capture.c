@@ -21,6 +21,7 @@ enum {
 	OPT_NO_PROGRESS,
 	OPT_STOP,
 	OPT_ATTACH_RUNNING,
+	OPT_CONFIG,
 };
 
 static const struct cli_option capture_options[] = {
@@ -36,6 +37,8 @@ static const struct cli_option capture_options[] = {
 	  "no baseline progress on the terminal" },
 	{ "attach-running", no_argument, OPT_ATTACH_RUNNING, "--attach-running",
 	  "capture although running processes use DIR (their changes are seen late)" },
+	{ "config", required_argument, OPT_CONFIG, "--config FILE",
+	  "configuration (alert command, thresholds; default /etc/cdpfs/cdpfs.conf)" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
 	CLI_OPT_END
 };
@@ -76,6 +79,9 @@ static int cmd_capture(struct cli_ctx *ctx)
 		case OPT_ATTACH_RUNNING:
 			req.attach_running = 1;
 			break;
+		case OPT_CONFIG:
+			req.config = arg;
+			break;
 		}
 	}
 	if (ctx->nargs == 0)
@@ -84,7 +90,7 @@ static int cmd_capture(struct cli_ctx *ctx)
 
 	if (stop) {
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
-		    req.attach_running)
+		    req.attach_running || req.config)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -114,7 +120,8 @@ const struct cli_cmd cli_cmd_capture = {
 	.name = "capture",
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
-		 "              [--no-journal] [--no-progress] [--attach-running] DIR...\n"
+		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
+		 "              DIR...\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",
 	.options = capture_options,

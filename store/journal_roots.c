@@ -255,6 +255,11 @@ int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
 	return ret < 0 ? ret : fret;
 }
 
+int cdp_journal_root_alive(struct cdp_journal *j, uint32_t root_id, int64_t *alive_ts_ns)
+{
+	return cdp_store_root_alive(j->s, j->h->id, root_id, alive_ts_ns);
+}
+
 /* ------------------------------------------------- late observations */
 
 /*

@@ -298,6 +298,9 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path,
 			   uint32_t *root_id, int *resuming);
 int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t root_fid);
 int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id);
+/* The instant root_id is known captured through (its heartbeat), 0 when
+ * it has none yet.  0 or -errno / CDP_E*. */
+int cdp_journal_root_alive(struct cdp_journal *j, uint32_t root_id, int64_t *alive_ts_ns);
 
 /*
  * Late observations: a change to a protected directory that did not come
