@@ -66,7 +66,8 @@ mkdir -p "$T/bind"
 mount --bind "$DATA" "$T/bind" || fail "cannot bind-mount '$DATA'"
 at_exit 'umount -l "$T/bind" 2>/dev/null || true'
 
-CAPTURE_FLAGS=--attach-running capture_start "$DATA"
+printf "alert_command = cat >>'%s'\n" "$T/alerts.jsonl" >"$T/cdpfs.conf"
+CAPTURE_FLAGS="--attach-running --config $T/cdpfs.conf" capture_start "$DATA"
 
 # late_count: the number of late observations of DATA in cdpfs hosts --json
 late_count() {
@@ -128,6 +129,10 @@ jq -e --arg d "$DATA" --argjson n "$n" '.dirs[] | select(.path == $d) | .late_co
 	"$T/status.json" >/dev/null || check_fail "cdpfs status --json does not give late_count $n: $(head -c 600 "$T/status.json")"
 "$CDPFS" status --store "$STORE" >"$T/status.txt" || true
 grep -q "changes seen late" "$T/status.txt" || check_fail "cdpfs status does not mention the late changes: $(cat "$T/status.txt")"
+
+# the alert command was told (at once for the first, then grouped)
+jq -s -e --arg d "$DATA" 'any(.[]; .event == "late_observation" and .dir == $d)' "$T/alerts.jsonl" \
+	>/dev/null 2>&1 || check_fail "no late_observation alert: $(cat "$T/alerts.jsonl" 2>/dev/null)"
 
 echo quit >&7
 exec 7>&-
