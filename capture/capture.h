@@ -40,6 +40,7 @@ struct cdp_capture_request {
 				   * changes are caught late by the safety net) */
 	const char *config;       /* configuration file (alerts); NULL: the default
 				   * /etc/cdpfs/cdpfs.conf, if it exists */
+	const char *metrics;      /* ADDR:PORT to serve /metrics on, or NULL */
 };
 
 /*

@@ -302,6 +302,15 @@ const struct cap_config *cap_config(void);
 void cap_alert(const char *store, const char *event, int level, const char *host,
 	       const char *dir, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* metrics.c: the metrics endpoint (`--metrics ADDR:PORT`). */
+struct cap_metrics;
+/* Splits ADDR:PORT ("[v6]:PORT", ":PORT" for every address). 0 or -EINVAL. */
+int cap_metrics_parse(const char *spec, char *host, size_t hsize, char *port, size_t psize);
+/* Binds spec and serves /metrics of store from a thread; one line in err. */
+int cap_metrics_start(const char *spec, const char *store, struct cap_metrics **out, char *err,
+		      size_t errlen);
+void cap_metrics_stop(struct cap_metrics *m);
+
 /* supervise.c: the supervisor, in the process cdp_capture_start() forked:
  * runs the daemon in a child (first with ready_fd and progress) and, when
  * it dies, takes its dead mounts off and starts a new one on the same

@@ -61,6 +61,7 @@ struct cap_daemon {
 	int no_journal;
 	struct cap_late *late;        /* the safety net; NULL without fanotify */
 	int super_fd;                 /* report pipe to the supervisor, or -1 */
+	struct cap_metrics *metrics;  /* the /metrics endpoint, or NULL */
 	int degraded_alerted;         /* main loop only */
 	int fill_alerted;             /* main loop only */
 	int64_t monitored_ms;         /* main loop only: last monitor() */
@@ -966,6 +967,11 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 			cdp_log(LOG_WARNING, "no watch for changes that bypass the capture mounts "
 				"(fanotify: %s); run as root on Linux 5.9 or later", strerror(-rc));
 	}
+	if (req->metrics) {
+		rc = cap_metrics_start(req->metrics, store_path, &d.metrics, err, errlen);
+		if (rc < 0)
+			goto out_store;
+	}
 	rc = listen_socket(&d);
 	if (rc < 0) {
 		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, CAP_SOCK_NAME,
@@ -1031,6 +1037,8 @@ out_sock:
 			unlink(sa.sun_path);
 	}
 out_store:
+	cap_metrics_stop(d.metrics);
+	d.metrics = NULL;
 	cap_late_free(d.late);
 	d.late = NULL;
 	while (d.hosts) {

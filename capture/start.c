@@ -197,6 +197,16 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		cdp_errf(err, errlen, "cdpfs: no directory to capture");
 		return -EINVAL;
 	}
+	if (req->metrics) {
+		char h[256], p[16];
+
+		if (cap_metrics_parse(req->metrics, h, sizeof(h), p, sizeof(p)) < 0) {
+			cdp_errf(err, errlen, "cdpfs: bad --metrics '%s' (expected ADDR:PORT, e.g. "
+				 "127.0.0.1:9469, [::1]:9469 or :9469 for every address)",
+				 req->metrics);
+			return -EINVAL;
+		}
+	}
 	/* loaded here, inherited by the supervisor and the daemon it forks */
 	rc = cap_config_load(req->config, req->config != NULL, err, errlen);
 	if (rc < 0)
@@ -256,6 +266,9 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	fd = cap_ctl_connect(store);
 	if (fd >= 0) {
 		close(fd);
+		if (req->metrics || req->config)
+			cdp_log(LOG_WARNING, "the capture daemon of store '%s' runs already: "
+				"--metrics and --config take effect when it starts", store);
 		for (i = 0; i < req->ndirs; i++) {
 			char eh[512], ed[PATH_MAX * 3];
 

@@ -22,6 +22,7 @@ enum {
 	OPT_STOP,
 	OPT_ATTACH_RUNNING,
 	OPT_CONFIG,
+	OPT_METRICS,
 };
 
 static const struct cli_option capture_options[] = {
@@ -39,6 +40,8 @@ static const struct cli_option capture_options[] = {
 	  "capture although running processes use DIR (their changes are seen late)" },
 	{ "config", required_argument, OPT_CONFIG, "--config FILE",
 	  "configuration (alert command, thresholds; default /etc/cdpfs/cdpfs.conf)" },
+	{ "metrics", required_argument, OPT_METRICS, "--metrics ADDR:PORT",
+	  "serve /metrics (Prometheus text format) on ADDR:PORT" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
 	CLI_OPT_END
 };
@@ -82,6 +85,9 @@ static int cmd_capture(struct cli_ctx *ctx)
 		case OPT_CONFIG:
 			req.config = arg;
 			break;
+		case OPT_METRICS:
+			req.metrics = arg;
+			break;
 		}
 	}
 	if (ctx->nargs == 0)
@@ -90,7 +96,7 @@ static int cmd_capture(struct cli_ctx *ctx)
 
 	if (stop) {
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
-		    req.attach_running || req.config)
+		    req.attach_running || req.config || req.metrics)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -121,7 +127,7 @@ const struct cli_cmd cli_cmd_capture = {
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
 		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
-		 "              DIR...\n"
+		 "              [--metrics ADDR:PORT] DIR...\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",
 	.options = capture_options,
