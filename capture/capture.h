@@ -41,6 +41,10 @@ struct cdp_capture_request {
 	const char *config;       /* configuration file (alerts); NULL: the default
 				   * /etc/cdpfs/cdpfs.conf, if it exists */
 	const char *metrics;      /* ADDR:PORT to serve /metrics on, or NULL */
+	int serve;                /* with foreground and no dirs: the store's daemon
+				   * for systemd (cdpfs-capture.service): resumes the
+				   * directories whose capture crashed, runs until
+				   * stopped, tells systemd when ready (sd_notify) */
 };
 
 /*

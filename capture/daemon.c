@@ -14,6 +14,7 @@
  * the clean stop is recorded after at most STOP_GRACE_S seconds.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <malloc.h>
 #include <poll.h>
@@ -62,6 +63,7 @@ struct cap_daemon {
 	struct cap_late *late;        /* the safety net; NULL without fanotify */
 	int super_fd;                 /* report pipe to the supervisor, or -1 */
 	struct cap_metrics *metrics;  /* the /metrics endpoint, or NULL */
+	int keep_running;             /* serve mode: no exit when the last dir stops */
 	int degraded_alerted;         /* main loop only */
 	int fill_alerted;             /* main loop only */
 	int64_t monitored_ms;         /* main loop only: last monitor() */
@@ -544,7 +546,7 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 		free_root(d, r);
 	}
 	pthread_mutex_lock(&d->lock);
-	last = d->nroots == 0 && d->busy <= 1;
+	last = !d->keep_running && d->nroots == 0 && d->busy <= 1;
 	pthread_mutex_unlock(&d->lock);
 	cap_ctl_reply(fd, "ok %d %d", (int)getpid(), last);
 }
@@ -781,7 +783,7 @@ static int serve(struct cap_daemon *d, int sfd)
 		int idle;
 
 		pthread_mutex_lock(&d->lock);
-		idle = d->nroots == 0 && d->busy == 0;
+		idle = !d->keep_running && d->nroots == 0 && d->busy == 0;
 		pthread_mutex_unlock(&d->lock);
 		if (idle)
 			break;
@@ -892,6 +894,80 @@ static int serve(struct cap_daemon *d, int sfd)
 	return orphans;
 }
 
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void notify_systemd(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path))) < 0)
+		cdp_log(LOG_WARNING, "cannot notify systemd: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * Serve mode: the directories whose capture session crashed (active in the
+ * store, their daemon dead: this daemon's predecessor under systemd's
+ * Restart=) are captured again, each on its own (one that fails is logged
+ * and alerted, the others go on), after taking its dead mount off.
+ */
+static void resume_crashed(struct cap_daemon *d)
+{
+	struct cdp_host_info *hosts = NULL;
+	size_t n = 0, i, j, resumed = 0;
+	char err[1024];
+	int rc;
+
+	if (!d->store)
+		return;
+	rc = cdp_store_hosts(d->store, &hosts, &n);
+	if (rc < 0) {
+		cdp_log(LOG_ERR, "cannot read the directories of store '%s' to resume them: %s",
+			d->store_path, cdp_strerror(rc));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < hosts[i].nroots; j++) {
+			const struct cdp_root_info *r = &hosts[i].roots[j];
+			struct stat st;
+
+			if (!r->crashed)
+				continue;
+			if (cap_capture_mounted(r->path) && stat(r->path, &st) < 0 &&
+			    (errno == ENOTCONN || errno == ECONNABORTED) &&
+			    umount2(r->path, MNT_DETACH) == 0)
+				cdp_log(LOG_INFO, "dead capture mount taken off '%s'", r->path);
+			err[0] = '\0';
+			if (add_root(d, r->path, hosts[i].name, NULL, 0, 1, err, sizeof(err)) < 0) {
+				cap_alert(d->store_path, "capture_restart_failed", LOG_ALERT,
+					  hosts[i].name, r->path, "capture did not come back: %s",
+					  err[0] ? err : "see the capture log");
+				continue;
+			}
+			resumed++;
+			cap_alert(d->store_path, "capture_restarted", LOG_WARNING, hosts[i].name,
+				  r->path, "capture resumed after its daemon died; the outage is a "
+				  "gap in the history");
+		}
+	}
+	cdp_host_info_free(hosts, n);
+	if (resumed)
+		cdp_log(LOG_INFO, "%zu director%s resumed after a crash", resumed,
+			resumed == 1 ? "y" : "ies");
+}
+
 /* Runs the daemon in this process.  ready_fd (or -1) is told ready or the
  * error line (util/daemonize.c) once every dir is protected.  Returns the exit status. */
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
@@ -910,6 +986,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	pthread_mutex_init(&d.lock, NULL);
 	d.listen_fd = -1;
 	d.super_fd = super_fd;
+	d.keep_running = req->serve;
 	d.no_journal = req->no_journal;
 	d.store_path = (char *)store_path;
 	umask(0);   /* the kernel has applied the caller's umask already */
@@ -1001,6 +1078,10 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		ready_fd = -1;
 	}
 	tell_supervisor(&d, "ready", NULL, NULL);
+	if (req->serve)
+		resume_crashed(&d);
+	if (req->foreground)
+		notify_systemd("READY=1");
 	if (start_lock_fd >= 0) {
 		close(start_lock_fd);
 		start_lock_fd = -1;
@@ -1014,8 +1095,8 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		pthread_mutex_unlock(&d.lock);
 		fclose(progress);
 	}
-	cdp_log(LOG_INFO, "capture daemon serving %zu director%s of store '%s'", req->ndirs,
-		req->ndirs == 1 ? "y" : "ies", store_path);
+	cdp_log(LOG_INFO, "capture daemon serving %d director%s of store '%s'", d.nroots,
+		d.nroots == 1 ? "y" : "ies", store_path);
 	if (serve(&d, sfd) > 0) {
 		struct cap_host *h;
 

@@ -193,7 +193,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!req->ndirs) {
+	if (!req->ndirs && !(req->serve && req->foreground)) {
 		cdp_errf(err, errlen, "cdpfs: no directory to capture");
 		return -EINVAL;
 	}
@@ -230,7 +230,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	}
 	if (realpath(store, line))
 		snprintf(store, sizeof(store), "%.*s", (int)sizeof(store) - 1, line);
-	dirs = calloc(req->ndirs, sizeof(*dirs));
+	dirs = calloc(req->ndirs ? req->ndirs : 1, sizeof(*dirs));
 	if (!dirs)
 		return -ENOMEM;
 	rc = check_dirs(req, store, dirs, err, errlen);
@@ -264,6 +264,12 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	/* A daemon already serves this store: ask it. */
 	fd = cap_ctl_connect(store);
+	if (fd >= 0 && req->serve) {
+		close(fd);
+		cdp_errf(err, errlen, "cdpfs: a capture daemon of store '%s' runs already", store);
+		rc = -EBUSY;
+		goto out;
+	}
 	if (fd >= 0) {
 		close(fd);
 		if (req->metrics || req->config)

@@ -90,8 +90,10 @@ static int cmd_capture(struct cli_ctx *ctx)
 			break;
 		}
 	}
-	if (ctx->nargs == 0)
+	if (ctx->nargs == 0 && !(req.foreground && !stop))
 		cli_usage_error(self, "no directory given");
+	/* the store's daemon alone, for cdpfs-capture.service */
+	req.serve = ctx->nargs == 0;
 	store = cli_store_path(ctx);
 
 	if (stop) {
@@ -128,6 +130,7 @@ const struct cli_cmd cli_cmd_capture = {
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
 		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
 		 "              [--metrics ADDR:PORT] DIR...\n"
+		 "       cdpfs capture [--store DIR] --foreground [--config FILE] [--metrics ADDR:PORT]\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",
 	.options = capture_options,
