@@ -174,10 +174,12 @@ bench-quick: all $(BENCH_BINS)
 	@scripts/bench/run --quick
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILD)/cdpfs $(DESTDIR)$(PREFIX)/bin/cdpfs
 	install -m 0755 $(BUILD)/mount.cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -d $(DESTDIR)$(CHECKDIR)
 	install -m 0755 scripts/checks/postgres scripts/checks/sqlite scripts/checks/files \
 	        $(DESTDIR)$(CHECKDIR)/
@@ -185,7 +187,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
-	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 \
+	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 $(DESTDIR)$(MANDIR)/man5/cdpfs.conf.5 \
 	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files
 	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs 2>/dev/null
 

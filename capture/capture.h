@@ -10,7 +10,8 @@
  * (STORE/capture.sock).  The daemon exits when its last directory stops.
  *
  * Control socket: one request line per connection, one reply line.
- *   add HOST DIR   -> "ok" once DIR is protected, or "err MESSAGE"
+ *   add HOST DIR [attach] -> "ok" once DIR is protected, or "err MESSAGE"
+ *                    (attach: although running processes use DIR)
  *   stop DIR       -> "ok PID LAST" (LAST 1: the daemon PID then exits)
  *   list           -> "ok PID DIR..."
  * Fields are separated by one space; '%', space, tab, CR and LF inside a
@@ -37,6 +38,15 @@ struct cdp_capture_request {
 	int foreground;           /* run the daemon in this process (tests, systemd) */
 	int progress;             /* show baseline progress on stderr */
 	int no_journal;           /* benchmark floor: passthrough only, no store */
+	int attach_running;       /* capture although processes use the dirs (their
+				   * changes are caught late by the safety net) */
+	const char *config;       /* configuration file (alerts); NULL: the default
+				   * /etc/cdpfs/cdpfs.conf, if it exists */
+	const char *metrics;      /* ADDR:PORT to serve /metrics on, or NULL */
+	int serve;                /* with foreground and no dirs: the store's daemon
+				   * for systemd (cdpfs-capture.service): resumes the
+				   * directories whose capture crashed, runs until
+				   * stopped, tells systemd when ready (sd_notify) */
 };
 
 /*

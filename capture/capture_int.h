@@ -97,6 +97,7 @@ struct cap_root {
 	pthread_mutex_t imap_lock;    /* serialises lazy fid assignment */
 
 	int degraded_logged;          /* store errors logged once */
+	int rpo_level;                /* alerted: 0 ok, 1 warning, 2 error; main loop only */
 };
 
 /* node.c: the node table, file handles and stripe locks. */
@@ -298,14 +299,83 @@ ssize_t cap_read_line(int fd, char *buf, size_t size);
 
 /* daemon.c: runs the daemon in this process.  ready_fd (or -1) is told
  * ready or the error line (cdp_daemon_ready/_failed) once every dir is
- * protected; start_lock_fd (or -1) is
- * closed then.  Returns the exit status. */
+ * protected; start_lock_fd (or -1) is closed then.  super_fd (or -1), the
+ * report pipe to a supervisor, gets one line per change of what is
+ * protected ("add HOST DIR", "del DIR", fields escaped) and "ready" once
+ * the daemon serves.  Returns the exit status. */
 struct cdp_capture_request;
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
-		    FILE *progress, char *err, size_t errlen);
+		    int super_fd, FILE *progress, char *err, size_t errlen);
+
+/* alert.c: the configuration file and alerts (the file's header lists
+ * keys and events). */
+#define CAP_CONFIG_DEFAULT "/etc/cdpfs/cdpfs.conf"
+struct cap_config {
+	char alert_command[4096];     /* "" none */
+	int64_t rpo_warning_ns, rpo_error_ns;
+	int store_fill_percent;
+};
+/* Loads path (NULL: the default file, which may be missing; must_exist: a
+ * missing file is an error).  0, or -errno with one line in err. */
+int cap_config_load(const char *path, int must_exist, char *err, size_t errlen);
+/* The configuration loaded (defaults until then); lives for the process. */
+const struct cap_config *cap_config(void);
+/* One alert: capture log, syslog, and the alert command's stdin (JSON).
+ * host and dir may be NULL (an event of the daemon).  Returns once the
+ * command is started, never waiting for it. */
+void cap_alert(const char *store, const char *event, int level, const char *host,
+	       const char *dir, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* metrics.c: the metrics endpoint (`--metrics ADDR:PORT`). */
+struct cap_metrics;
+/* Splits ADDR:PORT ("[v6]:PORT", ":PORT" for every address). 0 or -EINVAL. */
+int cap_metrics_parse(const char *spec, char *host, size_t hsize, char *port, size_t psize);
+/* Binds spec and serves /metrics of store from a thread; one line in err. */
+int cap_metrics_start(const char *spec, const char *store, struct cap_metrics **out, char *err,
+		      size_t errlen);
+void cap_metrics_stop(struct cap_metrics *m);
+
+/* supervise.c: the supervisor, in the process cdp_capture_start() forked:
+ * runs the daemon in a child (first with ready_fd and progress) and, when
+ * it dies, takes its dead mounts off and starts a new one on the same
+ * directories (a resync: the outage is a gap), logging both to syslog and
+ * STORE/capture.log.  Returns the exit status (the daemon's last one). */
+int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
+		  char *const *dirs, const char *host, int ready_fd, FILE *progress);
 
 /* sync.c: baseline or resync of r, then links it into the namespace. */
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen);
+
+/* What a change seen late asks to resync. */
+enum {
+	CAP_LATE_ENTRY = 1,   /* the inode at one name of a directory */
+	CAP_LATE_DIR,         /* the names of a directory (and its attributes) */
+	CAP_LATE_ALL,         /* the whole protected directory */
+};
+/* Resyncs part of a ready root after a change that bypassed its mount:
+ * the directory of handle dfh (relpath from the root, "."; NULL with
+ * CAP_LATE_ALL), its entry name (CAP_LATE_ENTRY) or its names; new
+ * directories found are walked whole.  A directory the history does not
+ * know yet is resynced from its nearest known ancestor.  *changes: the
+ * records journaled (0: the store had it all).  0, -EINTR when r stops
+ * meanwhile, or -errno. */
+int cap_sync_late(struct cap_root *r, const struct cap_handle *dfh, const char *relpath,
+		  const char *name, int what, uint64_t *changes);
+
+/* late.c: the fanotify safety net (one per daemon) that finds changes
+ * made outside the capture mounts, resyncs and records them. */
+struct cap_late;
+/* Starts the watcher thread; -errno when fanotify is not available. */
+int cap_late_new(struct cap_late **out);
+void cap_late_free(struct cap_late *l);
+/* Watches r's filesystem (before r is mounted over, so nothing done in
+ * between is missed); changes are resynced once r->ready.  -EOPNOTSUPP
+ * without file handles, -errno from fanotify_mark(). */
+int cap_late_watch(struct cap_late *l, struct cap_root *r);
+/* Stops watching r; returns once no resync of r runs. */
+void cap_late_unwatch(struct cap_late *l, struct cap_root *r);
+/* Late observations recorded since the daemon started. */
+uint64_t cap_late_observed(struct cap_late *l);
 
 #endif /* CDP_CAPTURE_INT_H */

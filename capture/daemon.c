@@ -14,6 +14,7 @@
  * the clean stop is recorded after at most STOP_GRACE_S seconds.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <malloc.h>
 #include <poll.h>
@@ -30,6 +31,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -58,6 +60,13 @@ struct cap_daemon {
 	int listen_fd;
 	int wake[2];
 	int no_journal;
+	struct cap_late *late;        /* the safety net; NULL without fanotify */
+	int super_fd;                 /* report pipe to the supervisor, or -1 */
+	struct cap_metrics *metrics;  /* the /metrics endpoint, or NULL */
+	int keep_running;             /* serve mode: no exit when the last dir stops */
+	int degraded_alerted;         /* main loop only */
+	int fill_alerted;             /* main loop only */
+	int64_t monitored_ms;         /* main loop only: last monitor() */
 	atomic_int exiting;           /* set by the main loop, read by conn threads */
 };
 
@@ -124,6 +133,31 @@ static void wake_main(struct cap_daemon *d)
 	(void)n;
 }
 
+/* Tells the supervisor (supervise.c) one line: "add HOST DIR", "del DIR"
+ * or "ready".  Fields escaped as on the control socket; a supervisor
+ * that is gone costs nothing (SIGPIPE is ignored). */
+static void tell_supervisor(struct cap_daemon *d, const char *verb, const char *host,
+			    const char *dir)
+{
+	char line[PATH_MAX * 3 + 600], eh[512], ed[PATH_MAX * 3];
+
+	if (d->super_fd < 0)
+		return;
+	eh[0] = ed[0] = '\0';
+	if (host)
+		cap_field_escape(host, eh, sizeof(eh));
+	if (dir)
+		cap_field_escape(dir, ed, sizeof(ed));
+	snprintf(line, sizeof(line), "%s%s%s%s%s\n", verb, host ? " " : "", eh, dir ? " " : "",
+		 ed);
+	pthread_mutex_lock(&d->lock);
+	if (cap_write_all(d->super_fd, line, strlen(line)) < 0) {
+		close(d->super_fd);
+		d->super_fd = -1;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void *loop_main(void *arg)
 {
 	struct cap_root *r = arg;
@@ -147,6 +181,7 @@ static void *loop_main(void *arg)
 
 static void free_root(struct cap_daemon *d, struct cap_root *r)
 {
+	cap_late_unwatch(d->late, r);
 	if (r->se)
 		fuse_session_destroy(r->se);
 	if (r->root_fd >= 0)
@@ -192,6 +227,9 @@ static void shutdown_root(struct cap_daemon *d, struct cap_root *r, int may_orph
 	int rc, joined = 0;
 
 	r->stopping = 1;
+	cap_late_unwatch(d->late, r);
+	if (r->ready)
+		tell_supervisor(d, "del", NULL, r->path);
 	if (r->loop_started) {
 		/* Lazy unmount by hand: fuse_session_unmount() would also close
 		 * the session's descriptor, failing files still open with
@@ -260,7 +298,8 @@ static void mount_opts(const char *path, char *out, size_t size)
 		 "fsname=" CAP_FSNAME_PREFIX "%s", esc);
 }
 
-/* Protects path (absolute, canonical) for host; err gets one line. */
+/* The capture mount names its store (fsname cdpfs-capture:STORE): capture
+ * --stop without --store finds the daemon from it. */
 #define HOLDERS_SHOWN 10
 
 /*
@@ -294,14 +333,33 @@ static int refuse_if_held(const char *path, pid_t requester, char *err, size_t e
 		o += (size_t)snprintf(err + o, errlen - o, "; %zu more", total - HOLDERS_SHOWN);
 	if (o < errlen)
 		snprintf(err + o, errlen - o, "), and what %s through it would bypass the capture "
-			 "and never reach the history: stop %s, start capture, then the "
-			 "application", total == 1 ? "it does" : "they do",
-			 total == 1 ? "it" : "them");
+			 "mount: stop %s, start capture, then the application (the shipped "
+			 "cdpfs-capture@.service starts before it), or pass --attach-running "
+			 "(%s changes then reach the history late, seen on the filesystem "
+			 "underneath)", total == 1 ? "it does" : "they do",
+			 total == 1 ? "it" : "them", total == 1 ? "its" : "their");
 	return -EBUSY;
 }
 
+/* With --attach-running: the processes that use path are logged (their
+ * changes are caught by the safety net, late). */
+static void log_holders(const char *path, pid_t requester)
+{
+	struct cap_holder h[HOLDERS_SHOWN];
+	size_t total = 0, i;
+
+	if (cap_find_holders(path, &requester, requester > 0, h, HOLDERS_SHOWN, &total,
+			     NULL) < 0)
+		return;
+	for (i = 0; i < total && i < HOLDERS_SHOWN; i++)
+		cdp_log(LOG_WARNING, "'%s' is captured with a running process using it (pid %d "
+			"%s: %s): its changes reach the history late, through the watch of the "
+			"filesystem underneath", path, (int)h[i].pid, h[i].comm[0] ? h[i].comm : "?",
+			h[i].what);
+}
+
 static int add_root(struct cap_daemon *d, const char *path, const char *host, FILE *progress,
-		    pid_t requester, char *err, size_t errlen)
+		    pid_t requester, int attach, char *err, size_t errlen)
 {
 	struct cap_root *r;
 	struct stat st;
@@ -324,7 +382,14 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 			"stop it with 'cdpfs capture --stop %s'", path, path);
 		return -EBUSY;
 	}
-	rc = refuse_if_held(path, requester, err, errlen);
+	if (attach && !d->late && d->store) {
+		cdp_errf(err, errlen, "cdpfs: not capturing '%s' with --attach-running: the watch "
+			"of the filesystem underneath (fanotify) is not available (see %s/%s); stop "
+			"the processes using it, start capture, then them", path, d->store_path,
+			CAP_LOG_NAME);
+		return -EOPNOTSUPP;
+	}
+	rc = attach ? 0 : refuse_if_held(path, requester, err, errlen);
 	if (rc < 0)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -381,7 +446,23 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 			goto out_free;
 		}
 	}
-	mount_opts(path, opts, sizeof(opts));
+	/* The safety net first: nothing done beneath between the mount and
+	 * the watch can be missed. */
+	if (d->late && r->journal) {
+		rc = cap_late_watch(d->late, r);
+		if (rc < 0 && attach) {
+			cdp_errf(err, errlen, "cdpfs: not capturing '%s' with --attach-running: "
+				"cannot watch its filesystem: %s", path, strerror(-rc));
+			goto out_end;
+		}
+		if (rc < 0)
+			cdp_log(LOG_WARNING, "'%s': no watch for changes that bypass the capture "
+				"mount: %s", path, strerror(-rc));
+		rc = 0;
+	}
+	if (attach)
+		log_holders(path, requester);
+	mount_opts(d->store_path, opts, sizeof(opts));
 	r->se = fuse_session_new(&args, &cap_ll_ops, sizeof(cap_ll_ops), r);
 	fuse_opt_free_args(&args);
 	if (!r->se) {
@@ -422,6 +503,7 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		}
 	}
 	r->ready = 1;
+	tell_supervisor(d, "add", host, path);
 	return 0;
 
 out_end:
@@ -464,7 +546,7 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 		free_root(d, r);
 	}
 	pthread_mutex_lock(&d->lock);
-	last = d->nroots == 0 && d->busy <= 1;
+	last = !d->keep_running && d->nroots == 0 && d->busy <= 1;
 	pthread_mutex_unlock(&d->lock);
 	cap_ctl_reply(fd, "ok %d %d", (int)getpid(), last);
 }
@@ -531,11 +613,14 @@ static void *conn_main(void *arg)
 	if (!cmd) {
 		cap_ctl_reply(c->fd, "err cdpfs: empty request");
 	} else if (strcmp(cmd, "add") == 0 && a1 && a2) {
+		char *a3 = strtok_r(NULL, " ", &save);
+
 		err[0] = '\0';
 		if (d->exiting)
 			cap_ctl_reply(c->fd, "err cdpfs: the capture daemon of '%s' is exiting; retry",
 			      d->store_path);
-		else if (add_root(d, a2, a1, NULL, peer_pid(c->fd), err, sizeof(err)) < 0)
+		else if (add_root(d, a2, a1, NULL, peer_pid(c->fd), a3 && strcmp(a3, "attach") == 0,
+				  err, sizeof(err)) < 0)
 			cap_ctl_reply(c->fd, "err %s", err[0] ? err : "cdpfs: capture failed");
 		else
 			cap_ctl_reply(c->fd, "ok");
@@ -605,6 +690,92 @@ static int listen_socket(struct cap_daemon *d)
 	return 0;
 }
 
+static int64_t now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Once a second, from the main loop: the alerts of a running daemon.  The
+ * journal degraded (store full or store errors) and back; each root's RPO
+ * (now minus its heartbeat, or minus the start of the degraded time) above
+ * the warning or the error threshold of the configuration, and back; the
+ * store's disk above its fill threshold, and back under it less 1%.
+ */
+static void monitor(struct cap_daemon *d)
+{
+	const struct cap_config *cfg = cap_config();
+	struct cdp_journal_stats st;
+	struct statvfs vfs;
+	struct cap_root *r;
+	int64_t now = cdp_now_ns(), since = 0;
+	int degraded = 0;
+
+	if (!d->store || now_mono_ms() - d->monitored_ms < 1000)
+		return;
+	d->monitored_ms = now_mono_ms();
+	pthread_mutex_lock(&d->lock);
+	if (d->hosts) {
+		cdp_journal_stats(d->hosts->journal, &st);
+		degraded = st.degraded;
+		since = st.degraded_since_ts_ns;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (degraded != d->degraded_alerted) {
+		d->degraded_alerted = degraded;
+		if (degraded)
+			cap_alert(d->store_path, "degraded", LOG_CRIT, NULL, NULL, "the journal records "
+				  "nothing (the store's disk is full, or store errors; see %s/%s): "
+				  "a gap runs in the history of every directory", d->store_path,
+				  CAP_LOG_NAME);
+		else
+			cap_alert(d->store_path, "degraded_cleared", LOG_NOTICE, NULL, NULL,
+				  "the journal records again");
+	}
+	pthread_mutex_lock(&d->lock);
+	for (r = d->roots; r; r = r->next) {
+		int64_t alive = 0, rpo;
+		int level;
+
+		if (!r->ready || r->stopping || r->orphan || !r->journal)
+			continue;
+		if (degraded)
+			alive = since;
+		else if (cdp_journal_root_alive(r->journal, r->root_id, &alive) < 0 || !alive)
+			continue;
+		rpo = now - alive;
+		level = rpo > cfg->rpo_error_ns ? 2 : rpo > cfg->rpo_warning_ns ? 1 : 0;
+		if (level == r->rpo_level)
+			continue;
+		if (level > r->rpo_level)
+			cap_alert(d->store_path, level == 2 ? "rpo_error" : "rpo_warning",
+				  level == 2 ? LOG_ERR : LOG_WARNING, r->host, r->path,
+				  "RPO %.1f s is above the %s threshold (%.0f s)", (double)rpo / 1e9,
+				  level == 2 ? "error" : "warning",
+				  (double)(level == 2 ? cfg->rpo_error_ns : cfg->rpo_warning_ns) / 1e9);
+		else if (level == 0)
+			cap_alert(d->store_path, "rpo_ok", LOG_NOTICE, r->host, r->path,
+				  "RPO %.1f s is back under the thresholds", (double)rpo / 1e9);
+		r->rpo_level = level;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (statvfs(d->store_path, &vfs) == 0 && vfs.f_blocks) {
+		double used = 100.0 * (double)(vfs.f_blocks - vfs.f_bavail) / (double)vfs.f_blocks;
+
+		if (!d->fill_alerted && used > cfg->store_fill_percent) {
+			d->fill_alerted = 1;
+			cap_alert(d->store_path, "store_fill", LOG_WARNING, NULL, NULL, "the store's "
+				  "disk is %.0f%% full (threshold %d%%)", used,
+				  cfg->store_fill_percent);
+		} else if (d->fill_alerted && used < cfg->store_fill_percent - 1) {
+			d->fill_alerted = 0;
+		}
+	}
+}
+
 /* Serves requests until the last root stops or a signal arrives.  Returns
  * the number of sessions still serving files left open (signal only). */
 static int serve(struct cap_daemon *d, int sfd)
@@ -618,7 +789,7 @@ static int serve(struct cap_daemon *d, int sfd)
 		int idle;
 
 		pthread_mutex_lock(&d->lock);
-		idle = d->nroots == 0 && d->busy == 0;
+		idle = !d->keep_running && d->nroots == 0 && d->busy == 0;
 		pthread_mutex_unlock(&d->lock);
 		if (idle)
 			break;
@@ -630,6 +801,7 @@ static int serve(struct cap_daemon *d, int sfd)
 		pfd[2].events = POLLIN;
 		if (poll(pfd, 3, 1000) < 0 && errno != EINTR)
 			break;
+		monitor(d);
 		if (pfd[1].revents & POLLIN) {
 			char buf[64];
 			ssize_t n = read(d->wake[0], buf, sizeof(buf));
@@ -753,11 +925,85 @@ static int open_store_waiting(const char *path, const struct cdp_store_options *
 	}
 }
 
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void notify_systemd(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path))) < 0)
+		cdp_log(LOG_WARNING, "cannot notify systemd: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * Serve mode: the directories whose capture session crashed (active in the
+ * store, their daemon dead: this daemon's predecessor under systemd's
+ * Restart=) are captured again, each on its own (one that fails is logged
+ * and alerted, the others go on), after taking its dead mount off.
+ */
+static void resume_crashed(struct cap_daemon *d)
+{
+	struct cdp_host_info *hosts = NULL;
+	size_t n = 0, i, j, resumed = 0;
+	char err[1024];
+	int rc;
+
+	if (!d->store)
+		return;
+	rc = cdp_store_hosts(d->store, &hosts, &n);
+	if (rc < 0) {
+		cdp_log(LOG_ERR, "cannot read the directories of store '%s' to resume them: %s",
+			d->store_path, cdp_strerror(rc));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < hosts[i].nroots; j++) {
+			const struct cdp_root_info *r = &hosts[i].roots[j];
+			struct stat st;
+
+			if (!r->crashed)
+				continue;
+			if (cap_capture_mounted(r->path) && stat(r->path, &st) < 0 &&
+			    (errno == ENOTCONN || errno == ECONNABORTED) &&
+			    umount2(r->path, MNT_DETACH) == 0)
+				cdp_log(LOG_INFO, "dead capture mount taken off '%s'", r->path);
+			err[0] = '\0';
+			if (add_root(d, r->path, hosts[i].name, NULL, 0, 1, err, sizeof(err)) < 0) {
+				cap_alert(d->store_path, "capture_restart_failed", LOG_ALERT,
+					  hosts[i].name, r->path, "capture did not come back: %s",
+					  err[0] ? err : "see the capture log");
+				continue;
+			}
+			resumed++;
+			cap_alert(d->store_path, "capture_restarted", LOG_WARNING, hosts[i].name,
+				  r->path, "capture resumed after its daemon died; the outage is a "
+				  "gap in the history");
+		}
+	}
+	cdp_host_info_free(hosts, n);
+	if (resumed)
+		cdp_log(LOG_INFO, "%zu director%s resumed after a crash", resumed,
+			resumed == 1 ? "y" : "ies");
+}
+
 /* Runs the daemon in this process.  ready_fd (or -1) is told ready or the
  * error line (util/daemonize.c) once every dir is protected.  Returns the exit status. */
 int cap_daemon_main(const struct cdp_capture_request *req, const char *store_path,
 		    char *const *dirs, const char *host, int ready_fd, int start_lock_fd,
-		    FILE *progress, char *err, size_t errlen)
+		    int super_fd, FILE *progress, char *err, size_t errlen)
 {
 	struct cap_retain_sched sched = { 0 };
 	struct cap_daemon d;
@@ -771,6 +1017,8 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	memset(&d, 0, sizeof(d));
 	pthread_mutex_init(&d.lock, NULL);
 	d.listen_fd = -1;
+	d.super_fd = super_fd;
+	d.keep_running = req->serve;
 	d.no_journal = req->no_journal;
 	d.store_path = (char *)store_path;
 	umask(0);   /* the kernel has applied the caller's umask already */
@@ -822,6 +1070,17 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 			goto out_sig;
 		}
 	}
+	if (!req->no_journal) {
+		rc = cap_late_new(&d.late);
+		if (rc < 0)
+			cdp_log(LOG_WARNING, "no watch for changes that bypass the capture mounts "
+				"(fanotify: %s); run as root on Linux 5.9 or later", strerror(-rc));
+	}
+	if (req->metrics) {
+		rc = cap_metrics_start(req->metrics, store_path, &d.metrics, err, errlen);
+		if (rc < 0)
+			goto out_store;
+	}
 	rc = listen_socket(&d);
 	if (rc < 0) {
 		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, CAP_SOCK_NAME,
@@ -830,8 +1089,8 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	}
 	for (i = 0; i < req->ndirs; i++) {
 		/* the command that forked the daemon waits for it */
-		rc = add_root(&d, dirs[i], host, progress, ready_fd >= 0 ? getppid() : 0, err,
-			      errlen);
+		rc = add_root(&d, dirs[i], host, progress, ready_fd >= 0 ? getppid() : 0,
+			      req->attach_running, err, errlen);
 		if (rc < 0)
 			break;
 	}
@@ -850,6 +1109,11 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		cdp_daemon_ready(ready_fd, NULL);
 		ready_fd = -1;
 	}
+	tell_supervisor(&d, "ready", NULL, NULL);
+	if (req->serve)
+		resume_crashed(&d);
+	if (req->foreground)
+		notify_systemd("READY=1");
 	if (start_lock_fd >= 0) {
 		close(start_lock_fd);
 		start_lock_fd = -1;
@@ -863,8 +1127,8 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		pthread_mutex_unlock(&d.lock);
 		fclose(progress);
 	}
-	cdp_log(LOG_INFO, "capture daemon serving %zu director%s of store '%s'", req->ndirs,
-		req->ndirs == 1 ? "y" : "ies", store_path);
+	cdp_log(LOG_INFO, "capture daemon serving %d director%s of store '%s'", d.nroots,
+		d.nroots == 1 ? "y" : "ies", store_path);
 	if (cap_retain_sched_start(&sched, d.store, store_path) < 0)
 		cdp_log(LOG_ERR, "cannot start the retention scheduler: retention policies are "
 			"not applied by this daemon");
@@ -890,6 +1154,10 @@ out_sock:
 			unlink(sa.sun_path);
 	}
 out_store:
+	cap_metrics_stop(d.metrics);
+	d.metrics = NULL;
+	cap_late_free(d.late);
+	d.late = NULL;
 	while (d.hosts) {
 		struct cap_host *h = d.hosts;
 

@@ -86,6 +86,13 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 			cdp_errf(err, errlen, "cdpfs: '%s': path too long", req->dirs[i]);
 			return -ENAMETOOLONG;
 		}
+		if ((!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) &&
+		    (errno == ENOTCONN || errno == ECONNABORTED) && cap_capture_mounted(abs) &&
+		    umount2(abs, MNT_DETACH) == 0)
+			/* a dead capture mount (its daemon died, no supervisor took
+			 * it off): capturing again is the way back */
+			cdp_log(LOG_WARNING, "the capture daemon of '%s' had died; its dead mount "
+				"is taken off (the time since is a gap in its history)", abs);
 		if (!realpath(abs, real) || (stat(real, &st) < 0 && errno == ENOTCONN)) {
 			if (errno == ENOTCONN || errno == ECONNABORTED) {
 				cdp_errf(err, errlen, "cdpfs: '%s' is a capture mount whose daemon died; "
@@ -186,10 +193,24 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!req->ndirs) {
+	if (!req->ndirs && !(req->serve && req->foreground)) {
 		cdp_errf(err, errlen, "cdpfs: no directory to capture");
 		return -EINVAL;
 	}
+	if (req->metrics) {
+		char h[256], p[16];
+
+		if (cap_metrics_parse(req->metrics, h, sizeof(h), p, sizeof(p)) < 0) {
+			cdp_errf(err, errlen, "cdpfs: bad --metrics '%s' (expected ADDR:PORT, e.g. "
+				 "127.0.0.1:9469, [::1]:9469 or :9469 for every address)",
+				 req->metrics);
+			return -EINVAL;
+		}
+	}
+	/* loaded here, inherited by the supervisor and the daemon it forks */
+	rc = cap_config_load(req->config, req->config != NULL, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (!host) {
 		char *dot;
 
@@ -209,7 +230,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 	}
 	if (realpath(store, line))
 		snprintf(store, sizeof(store), "%.*s", (int)sizeof(store) - 1, line);
-	dirs = calloc(req->ndirs, sizeof(*dirs));
+	dirs = calloc(req->ndirs ? req->ndirs : 1, sizeof(*dirs));
 	if (!dirs)
 		return -ENOMEM;
 	rc = check_dirs(req, store, dirs, err, errlen);
@@ -243,14 +264,24 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	/* A daemon already serves this store: ask it. */
 	fd = cap_ctl_connect(store);
+	if (fd >= 0 && req->serve) {
+		close(fd);
+		cdp_errf(err, errlen, "cdpfs: a capture daemon of store '%s' runs already", store);
+		rc = -EBUSY;
+		goto out;
+	}
 	if (fd >= 0) {
 		close(fd);
+		if (req->metrics || req->config)
+			cdp_log(LOG_WARNING, "the capture daemon of store '%s' runs already: "
+				"--metrics and --config take effect when it starts", store);
 		for (i = 0; i < req->ndirs; i++) {
 			char eh[512], ed[PATH_MAX * 3];
 
 			cap_field_escape(host, eh, sizeof(eh));
 			cap_field_escape(dirs[i], ed, sizeof(ed));
-			snprintf(line, sizeof(line), "add %s %s\n", eh, ed);
+			snprintf(line, sizeof(line), "add %s %s%s\n", eh, ed,
+				 req->attach_running ? " attach" : "");
 			rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));
 			if (rc < 0) {
 				cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' "
@@ -270,7 +301,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 
 	if (req->foreground) {
 		cdp_log_init("cdpfs", 0, LOG_INFO);
-		rc = cap_daemon_main(req, store, dirs, host, -1, lock_fd,
+		rc = cap_daemon_main(req, store, dirs, host, -1, lock_fd, -1,
 				 req->progress ? stderr : NULL, err, errlen);
 		lock_fd = -1;
 		goto out;
@@ -281,7 +312,7 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		goto out;
 	}
 	if (pid == 0) {
-		char logpath[PATH_MAX + 32], cerr[1024] = "";
+		char logpath[PATH_MAX + 32];
 		FILE *progress = NULL;
 		int null_fd, log_fd, term_fd = -1;
 
@@ -315,9 +346,8 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 			progress = fdopen(term_fd, "w");
 		cdp_log_init("cdpfs", 0, LOG_INFO);
 		cdp_log_timestamps(1);   /* stderr is STORE/capture.log */
-		rc = cap_daemon_main(req, store, dirs, host, ready_fd, -1, progress, cerr,
-				 sizeof(cerr));
-		_exit(rc < 0 ? 1 : 0);
+		rc = cap_supervise(req, store, dirs, host, ready_fd, progress);
+		_exit(rc);
 	}
 	switch (cdp_daemon_wait(ready_fd, pid, reply_line, sizeof(reply_line), NULL)) {
 	case CDP_DAEMON_READY:

@@ -44,7 +44,17 @@ struct walk {
 	uint64_t files, bytes, errors;
 	int64_t last_progress_ns;
 	char *block;               /* one block buffer */
+	int shallow;               /* walk only directories new to the history */
+	uint64_t changes;          /* records journaled */
 };
+
+/* cap_op_finish() of an op of the walk, counting what it journals. */
+static void walk_finish(struct walk *w, struct cdp_op *op, int rc)
+{
+	if (rc >= 0)
+		w->changes += cdp_op_records(op);
+	cap_op_finish(w->r, op, rc);
+}
 
 static void progress(struct walk *w, int final)
 {
@@ -280,7 +290,7 @@ static int sync_file_data(struct walk *w, int dfd, const char *name, uint64_t in
 			if (rc == 0)
 				rc = cap_op_attr_fd(r, op, fid, fd, NULL);
 		}
-		cap_op_finish(r, op, rc);
+		walk_finish(w, op, rc);
 		cap_unlock(r, held, nheld);
 		progress(w, 0);
 	}
@@ -299,7 +309,7 @@ static int sync_entry(struct walk *w, int dfd, uint64_t dino, uint64_t dir_fid,
 	struct cap_handle fh;
 	struct stat st, st2;
 	struct cdp_op *op;
-	int nheld = 0, tries, rc = 0, data = 0, fd;
+	int nheld = 0, tries, rc = 0, data = 0, fd, fresh = 0;
 
 	for (tries = 0;; tries++) {
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -337,8 +347,10 @@ static int sync_entry(struct walk *w, int dfd, uint64_t dino, uint64_t dir_fid,
 	if (!op)
 		goto out_close;
 	if (!w->view || cdp_view_lookup(w->view, dir_fid, name, &vchild, &vtype) < 0 ||
-	    vchild != fid || vtype != (st.st_mode & S_IFMT))
+	    vchild != fid || vtype != (st.st_mode & S_IFMT)) {
+		fresh = 1;
 		rc = cdp_op_dirent(op, dir_fid, name, fid, st.st_mode & S_IFMT);
+	}
 	if (rc == 0) {
 		rc = sync_inode(w, op, fid, fd, &st);
 		if (rc > 0) {
@@ -346,7 +358,7 @@ static int sync_entry(struct walk *w, int dfd, uint64_t dino, uint64_t dir_fid,
 			rc = 0;
 		}
 	}
-	cap_op_finish(r, op, rc);
+	walk_finish(w, op, rc);
 	w->files++;
 	if (!data && S_ISREG(st.st_mode))
 		w->bytes += (uint64_t)st.st_size;
@@ -358,7 +370,7 @@ out_unlock:
 		return rc;
 	if (data)
 		rc = sync_file_data(w, dfd, name, st.st_ino, fid);
-	if (rc == 0 && S_ISDIR(st.st_mode) && fid)
+	if (rc == 0 && S_ISDIR(st.st_mode) && fid && (!w->shallow || fresh))
 		rc = enqueue_dir(w, &fh, fid, relpath, name);
 	progress(w, 0);
 	return rc;
@@ -493,7 +505,7 @@ static int sync_dir(struct walk *w, struct walk_dir *d)
 			if (jrc > 0)
 				jrc = 0;
 		}
-		cap_op_finish(r, op, jrc);
+		walk_finish(w, op, jrc);
 	}
 	cap_unlock(r, held, nheld);
 out_free:
@@ -575,10 +587,44 @@ out:
 	return rc;
 }
 
+/* Syncs every directory queued (and those they queue); frees the queue. */
+static int run_queue(struct walk *w)
+{
+	struct cap_root *r = w->r;
+	struct walk_dir *d;
+	int rc = 0;
+
+	while (rc == 0 && (d = w->head)) {
+		int drc;
+
+		w->head = d->next;
+		if (!w->head)
+			w->tail = NULL;
+		if (r->stopping)
+			rc = -EINTR;
+		drc = rc == 0 ? sync_dir(w, d) : 0;
+		if (drc < 0) {
+			w->errors++;
+			cdp_log(LOG_WARNING, "baseline of '%s': directory '%s': %s", r->path,
+				d->relpath, cdp_strerror(drc));
+			if (drc == -ENOMEM)
+				rc = drc;
+		}
+		free(d->relpath);
+		free(d);
+	}
+	while ((d = w->head)) {
+		w->head = d->next;
+		free(d->relpath);
+		free(d);
+	}
+	w->tail = NULL;
+	return rc;
+}
+
 int cap_sync_tree(struct cap_root *r, char *err, size_t errlen)
 {
 	struct walk w;
-	struct walk_dir *d;
 	struct cdp_op *op;
 	struct stat st;
 	int rc;
@@ -608,30 +654,8 @@ int cap_sync_tree(struct cap_root *r, char *err, size_t errlen)
 		cap_op_finish(r, op, jrc < 0 ? jrc : 0);
 	}
 	rc = enqueue_dir(&w, &r->root_fh, r->root_fid, NULL, NULL);
-	while (rc == 0 && (d = w.head)) {
-		int drc;
-
-		w.head = d->next;
-		if (!w.head)
-			w.tail = NULL;
-		if (r->stopping)
-			rc = -EINTR;
-		drc = rc == 0 ? sync_dir(&w, d) : 0;
-		if (drc < 0) {
-			w.errors++;
-			cdp_log(LOG_WARNING, "baseline of '%s': directory '%s': %s", r->path,
-				d->relpath, cdp_strerror(drc));
-			if (drc == -ENOMEM)
-				rc = drc;
-		}
-		free(d->relpath);
-		free(d);
-	}
-	while ((d = w.head)) {
-		w.head = d->next;
-		free(d->relpath);
-		free(d);
-	}
+	if (rc == 0)
+		rc = run_queue(&w);
 	progress(&w, 1);
 	cdp_view_free(w.view);
 	w.view = NULL;
@@ -654,5 +678,151 @@ int cap_sync_tree(struct cap_root *r, char *err, size_t errlen)
 out:
 	cdp_view_free(w.view);
 	free(w.block);
+	return rc;
+}
+
+/* The fid the history knows for directory dfd of r: 0 and *fid, or
+ * -ENOENT when it is new to the history. */
+static int known_dir_fid(struct cap_root *r, int dfd, uint64_t *ino, uint64_t *fid)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(dfd, &st) < 0)
+		return -errno;
+	*ino = st.st_ino;
+	if (st.st_ino == r->root_ino) {
+		*fid = r->root_fid;
+		return 0;
+	}
+	rc = cdp_journal_imap_get(r->journal, r->root_id, st.st_ino, fid, NULL, NULL);
+	return rc == 0 && !*fid ? -ENOENT : rc;
+}
+
+/* The attributes and xattrs of directory dfd (fid dfid, inode dino). */
+static int sync_dir_self(struct walk *w, int dfd, uint64_t dino, uint64_t dfid)
+{
+	unsigned held[CAP_MAX_LOCKS];
+	struct cdp_op *op;
+	struct stat st;
+	int nheld, rc = 0;
+
+	cap_lock_inos(w->r, &dino, 1, held, &nheld);
+	op = cap_op_start(w->r);
+	if (op && fstat(dfd, &st) == 0) {
+		rc = sync_inode(w, op, dfid, dfd, &st);
+		if (rc > 0)
+			rc = 0;
+	}
+	walk_finish(w, op, rc);
+	cap_unlock(w->r, held, nheld);
+	return rc;
+}
+
+#define LATE_MAX_DEPTH 256
+
+int cap_sync_late(struct cap_root *r, const struct cap_handle *dfh, const char *relpath,
+		  const char *name, int what, uint64_t *changes)
+{
+	struct walk w;
+	struct walk_dir d;
+	char *rel = NULL, *slash, child[NAME_MAX + 1];
+	uint64_t dino = 0, dfid = 0;
+	int dfd = -1, rc, depth;
+
+	if (!r->journal)
+		return 0;
+	memset(&w, 0, sizeof(w));
+	w.r = r;
+	w.shallow = what != CAP_LATE_ALL;
+	w.block = malloc(r->block_size);
+	rel = strdup(relpath ? relpath : ".");
+	if (!w.block || !rel) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (cdp_view_open(r->store, r->host, CDP_TS_LATEST, &w.view) < 0)
+		w.view = NULL;
+	if (what == CAP_LATE_ALL) {
+		rc = enqueue_dir(&w, &r->root_fh, r->root_fid, NULL, NULL);
+		if (rc == 0)
+			rc = run_queue(&w);
+		goto out;
+	}
+	if (strcmp(rel, ".") == 0) {
+		dfd = openat(r->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			dfd = -errno;
+	} else {
+		dfd = cap_handle_open(r, dfh, O_RDONLY | O_DIRECTORY);
+	}
+	if (dfd < 0) {
+		rc = dfd;
+		/* gone meanwhile: its parent's names say so */
+		if (rc != -ENOENT && rc != -ESTALE)
+			goto out;
+		dfd = -1;
+		what = CAP_LATE_DIR;
+		name = NULL;
+		slash = strrchr(rel, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			snprintf(rel, strlen(rel) + 1, ".");
+		dfd = strcmp(rel, ".") == 0 ? openat(r->root_fd, ".", O_RDONLY | O_DIRECTORY |
+						     O_CLOEXEC) :
+			openat(r->root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0) {
+			rc = errno == ENOENT ? 0 : -errno;
+			goto out;
+		}
+	}
+	/* A directory new to the history (made outside the mount) is taken in
+	 * as an entry of its nearest known ancestor, and walked whole. */
+	for (depth = 0;; depth++) {
+		int pfd;
+
+		rc = known_dir_fid(r, dfd, &dino, &dfid);
+		if (rc != -ENOENT || depth >= LATE_MAX_DEPTH || strcmp(rel, ".") == 0)
+			break;
+		slash = strrchr(rel, '/');
+		snprintf(child, sizeof(child), "%s", slash ? slash + 1 : rel);
+		if (slash)
+			*slash = '\0';
+		else
+			snprintf(rel, strlen(rel) + 1, ".");
+		pfd = openat(dfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(dfd);
+		dfd = pfd;
+		if (dfd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		what = CAP_LATE_ENTRY;
+		name = child;
+	}
+	if (rc < 0)
+		goto out;
+	if (what == CAP_LATE_ENTRY) {
+		rc = sync_entry(&w, dfd, dino, dfid, rel, name);
+		if (rc == 0)
+			rc = sync_dir_self(&w, dfd, dino, dfid);
+	} else {
+		memset(&d, 0, sizeof(d));
+		if (cap_handle_at(r, dfd, "", &d.fh) < 0)
+			d.fh.type = -1;
+		d.fid = dfid;
+		d.relpath = rel;
+		rc = sync_dir(&w, &d);
+	}
+	if (rc == 0)
+		rc = run_queue(&w);
+out:
+	*changes = w.changes;
+	if (dfd >= 0)
+		close(dfd);
+	cdp_view_free(w.view);
+	free(w.block);
+	free(rel);
 	return rc;
 }

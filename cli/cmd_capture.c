@@ -20,6 +20,9 @@ enum {
 	OPT_NO_JOURNAL,
 	OPT_NO_PROGRESS,
 	OPT_STOP,
+	OPT_ATTACH_RUNNING,
+	OPT_CONFIG,
+	OPT_METRICS,
 };
 
 static const struct cli_option capture_options[] = {
@@ -33,6 +36,12 @@ static const struct cli_option capture_options[] = {
 	  "passthrough only, nothing journaled (benchmark floor)" },
 	{ "no-progress", no_argument, OPT_NO_PROGRESS, "--no-progress",
 	  "no baseline progress on the terminal" },
+	{ "attach-running", no_argument, OPT_ATTACH_RUNNING, "--attach-running",
+	  "capture although running processes use DIR (their changes are seen late)" },
+	{ "config", required_argument, OPT_CONFIG, "--config FILE",
+	  "configuration (alert command, thresholds; default /etc/cdpfs/cdpfs.conf)" },
+	{ "metrics", required_argument, OPT_METRICS, "--metrics ADDR",
+	  "serve /metrics (Prometheus text format) on ADDR (HOST:PORT)" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
 	CLI_OPT_END
 };
@@ -70,14 +79,26 @@ static int cmd_capture(struct cli_ctx *ctx)
 		case OPT_STOP:
 			stop = 1;
 			break;
+		case OPT_ATTACH_RUNNING:
+			req.attach_running = 1;
+			break;
+		case OPT_CONFIG:
+			req.config = arg;
+			break;
+		case OPT_METRICS:
+			req.metrics = arg;
+			break;
 		}
 	}
-	if (ctx->nargs == 0)
+	if (ctx->nargs == 0 && !(req.foreground && !stop))
 		cli_usage_error(self, "no directory given");
+	/* the store's daemon alone, for cdpfs-capture.service */
+	req.serve = ctx->nargs == 0;
 	store = cli_store_path(ctx);
 
 	if (stop) {
-		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal)
+		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
+		    req.attach_running || req.config || req.metrics)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -107,7 +128,9 @@ const struct cli_cmd cli_cmd_capture = {
 	.name = "capture",
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
-		 "              [--no-journal] [--no-progress] DIR...\n"
+		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
+		 "              [--metrics ADDR:PORT] DIR...\n"
+		 "       cdpfs capture [--store DIR] --foreground [--config FILE] [--metrics ADDR:PORT]\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",
 	.options = capture_options,

@@ -10,9 +10,11 @@
  *    {"last_prune", "last_prune_ns", "reason", "periods": [{"from",
  *    "from_ns", "to", "to_ns", "every"}]}, "dirs": [{"path", "first",
  *    "first_ns", "active", "state", "gaps": [{"from", "from_ns", "to",
- *    "to_ns"}]}]}]}
+ *    "to_ns"}], "late_count", "late_last_ns"}]}]}
  * After a prune, "first" is the oldest kept state, and each period of the
  * history says how finely it is kept ("every": "all" or a duration).
+ * LATE counts the changes seen late (made outside the capture mount,
+ * resynced by the safety net; cdp_late records), with the newest one.
  * The store is opened read-only, so this works while capture runs.
  */
 #include <errno.h>
@@ -163,16 +165,19 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 				cli_json_time(out, "to", r->gaps[k].to_ts_ns, ", ");
 				fputs("}", out);
 			}
-			fputs("]}", out);
+			fprintf(out, "], \"late_count\": %llu, \"late_last_ns\": %lld}",
+				(unsigned long long)r->late_count, (long long)r->late_last_ts_ns);
 		}
 		fputs(h->nroots ? "\n  ]}" : "]}", out);
 	}
 	fputs(n ? "\n]}\n" : "]}\n", out);
 }
 
+#define NCOLS 7
+
 struct row {
-	const char *cols[6];
-	char first[32], latest[32];
+	const char *cols[NCOLS];
+	char first[32], latest[32], late[64];
 	char *gaps;
 };
 
@@ -196,9 +201,9 @@ static char *format_gaps(const struct cdp_root_info *r)
 
 static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 {
-	static const char *const header[6] = { "HOST", "DIRECTORY", "FIRST", "LATEST",
-					       "STATE", "GAPS" };
-	size_t nrows = 0, i, j, col, width[6];
+	static const char *const header[NCOLS] = { "HOST", "DIRECTORY", "FIRST", "LATEST",
+						   "STATE", "LATE", "GAPS" };
+	size_t nrows = 0, i, j, col, width[NCOLS];
 	struct row *rows;
 
 	for (i = 0; i < n; i++)
@@ -223,25 +228,35 @@ static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 			w->cols[2] = w->first;
 			w->cols[3] = w->latest;
 			w->cols[4] = r ? root_state(r) : "-";
+			if (r && r->late_count) {
+				char t[32];
+
+				cli_time_local(r->late_last_ts_ns, t, sizeof(t));
+				snprintf(w->late, sizeof(w->late), "%llu (last %s)",
+					 (unsigned long long)r->late_count, t);
+			} else {
+				snprintf(w->late, sizeof(w->late), "-");
+			}
+			w->cols[5] = w->late;
 			w->gaps = r ? format_gaps(r) : strdup("-");
 			if (!w->gaps)
 				die("out of memory");
-			w->cols[5] = w->gaps;
+			w->cols[6] = w->gaps;
 		}
 	}
-	for (col = 0; col < 6; col++) {
+	for (col = 0; col < NCOLS; col++) {
 		width[col] = strlen(header[col]);
 		for (i = 0; i < nrows; i++)
 			if (strlen(rows[i].cols[col]) > width[col])
 				width[col] = strlen(rows[i].cols[col]);
 	}
-	for (col = 0; col < 5; col++)
+	for (col = 0; col < NCOLS - 1; col++)
 		fprintf(out, "%-*s  ", (int)width[col], header[col]);
-	fprintf(out, "%s\n", header[5]);
+	fprintf(out, "%s\n", header[NCOLS - 1]);
 	for (i = 0; i < nrows; i++) {
-		for (col = 0; col < 5; col++)
+		for (col = 0; col < NCOLS - 1; col++)
 			fprintf(out, "%-*s  ", (int)width[col], rows[i].cols[col]);
-		fprintf(out, "%s\n", rows[i].cols[5]);
+		fprintf(out, "%s\n", rows[i].cols[NCOLS - 1]);
 		free(rows[i].gaps);
 	}
 	free(rows);

@@ -24,7 +24,10 @@
  *    "free_bytes", "days_until_full", "daemon": null | {"pid", "degraded",
  *    "degraded_since", "degraded_since_ns", "lag_p50_s", "lag_p99_s", "ops",
  *    "bytes_in"}, "dirs": [{"host", "path", "state", "healthy", "complete",
- *    "complete_ns", "rpo_s", "gap_since", "gap_since_ns"}]}
+ *    "complete_ns", "rpo_s", "gap_since", "gap_since_ns", "late_count",
+ *    "late_last", "late_last_ns"}]}
+ * late_count: changes made outside the capture mount (a descriptor opened
+ * before it, a bind mount...), seen and resynced by the safety net.
  * The store is opened read-only; the daemon is asked over its socket.
  */
 #include <dirent.h>
@@ -59,6 +62,8 @@ struct dir_status {
 	int64_t complete_ns;    /* 0: unknown */
 	int64_t rpo_ns;         /* -1: none (stopped) */
 	int64_t gap_since_ns;   /* 0: none */
+	uint64_t late_count;    /* changes seen late (outside the capture mount) */
+	int64_t late_last_ns;   /* journaled instant of the newest one, 0: none */
 };
 
 struct status {
@@ -123,6 +128,8 @@ static void classify(struct status *s, const struct cdp_host_info *h,
 	ds->rpo_ns = -1;
 	ds->counted = 1;
 	ds->gap_since_ns = r->gap_from_ts_ns;
+	ds->late_count = r->late_count;
+	ds->late_last_ns = r->late_last_ts_ns;
 	if (r->crashed) {
 		ds->state = "down";
 		ds->complete_ns = r->alive_ts_ns ? r->alive_ts_ns : h->latest_ts_ns;
@@ -195,7 +202,7 @@ static void gather(struct status *s, struct cdp_host_info *hosts, size_t nhosts)
 
 static void print_text(FILE *out, const struct status *s)
 {
-	char when[40], rpo[32], lag[32], note[96];
+	char when[40], rpo[32], lag[32], note[192];
 	size_t i;
 
 	fprintf(out, "%-12s %-32s %-12s %-20s %10s  %s\n", "HOST", "DIRECTORY", "STATE",
@@ -217,6 +224,15 @@ static void print_text(FILE *out, const struct status *s)
 		} else if (d->counted && !d->healthy && d->rpo_ns > s->max_rpo) {
 			snprintf(note, sizeof(note), "RPO above %lld s",
 				 (long long)(s->max_rpo / 1000000000LL));
+		}
+		if (d->late_count) {
+			char l[40];
+			size_t o = strlen(note);
+
+			cli_time_local(d->late_last_ns, l, sizeof(l));
+			snprintf(note + o, sizeof(note) - o, "%s%llu change%s seen late (last %s)",
+				 o ? "; " : "", (unsigned long long)d->late_count,
+				 d->late_count == 1 ? "" : "s", l);
 		}
 		fprintf(out, "%-12s %-32s %-12s %-20s %10s  %s\n", d->host, d->path, d->state,
 			when, rpo, note);
@@ -285,6 +301,8 @@ static void print_json(FILE *out, const struct status *s)
 			fputs("null", out);
 		fputs(", ", out);
 		cli_json_time(out, "gap_since", d->gap_since_ns, ", ");
+		fprintf(out, ", \"late_count\": %llu, ", (unsigned long long)d->late_count);
+		cli_json_time(out, "late_last", d->late_last_ns, ", ");
 		fputs("}", out);
 	}
 	fputs(s->ndirs ? "\n]}\n" : "]}\n", out);
@@ -320,7 +338,8 @@ static void prom_dir_metric(FILE *out, const struct status *s, const char *name,
 		v = which == 0 ? strcmp(d->state, "capturing") == 0 :
 			which == 1 ? (double)d->rpo_ns / 1e9 :
 			which == 2 ? (double)d->complete_ns / 1e9 :
-			which == 3 ? strcmp(d->state, "degraded") == 0 : d->healthy;
+			which == 3 ? strcmp(d->state, "degraded") == 0 :
+			which == 5 ? (double)d->late_count : d->healthy;
 		fprintf(out, "%s{host=\"", name);
 		prom_label(out, d->host);
 		fputs("\",dir=\"", out);
@@ -342,6 +361,8 @@ static void print_prometheus(FILE *out, const struct status *s)
 			"1 while the journal records nothing (store full or store errors).", 3);
 	prom_dir_metric(out, s, "cdpfs_healthy", "gauge",
 			"1 when the directory is captured within the RPO limit.", 4);
+	prom_dir_metric(out, s, "cdpfs_late_observations_total", "counter",
+			"Changes made outside the capture mount, seen and resynced late.", 5);
 	fprintf(out, "# HELP cdpfs_store_used_bytes Bytes the store takes on disk.\n"
 		"# TYPE cdpfs_store_used_bytes gauge\ncdpfs_store_used_bytes %llu\n",
 		(unsigned long long)s->used);

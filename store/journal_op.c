@@ -40,6 +40,11 @@ void cdp_op_free(struct cdp_op *op)
 	free(op);
 }
 
+size_t cdp_op_records(const struct cdp_op *op)
+{
+	return op ? op->n : 0;
+}
+
 void cdp_op_abort(struct cdp_op *op)
 {
 	cdp_op_free(op);

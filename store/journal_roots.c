@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -252,4 +253,109 @@ int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id)
 	cdp_root_rec_release(&f.rec);
 	pthread_mutex_unlock(&s->meta_lock);
 	return ret < 0 ? ret : fret;
+}
+
+int cdp_journal_root_alive(struct cdp_journal *j, uint32_t root_id, int64_t *alive_ts_ns)
+{
+	return cdp_store_root_alive(j->s, j->h->id, root_id, alive_ts_ns);
+}
+
+/* ------------------------------------------------- late observations */
+
+/*
+ * Late observation record, key 'H' host u32 'L' root_id u32, journaled ts
+ * u64, tie u32 (so records of one root sort oldest first); value 'L',
+ * from i64, to i64, journaled i64, pid u32, comm 16 bytes (NUL-padded),
+ * path length u16, path bytes (relative to the root).
+ */
+#define LATE_FIXED_BYTES (1 + 8 + 8 + 8 + 4 + 16 + 2)
+
+int cdp_journal_late_add(struct cdp_journal *j, uint32_t root_id, const struct cdp_late *l)
+{
+	static atomic_uint tie;
+	struct cdp_store *s = j->s;
+	struct cdp_ibatch b;
+	struct cdp_key k;
+	uint8_t *v;
+	size_t plen = l->path ? strlen(l->path) : 0;
+	int64_t jts = l->journaled_ts_ns ? l->journaled_ts_ns : host_now(j);
+	int ret;
+
+	if (plen > 4095)
+		plen = 4095;
+	v = calloc(1, LATE_FIXED_BYTES + plen);
+	if (!v)
+		return -ENOMEM;
+	v[0] = VAL_LATE;
+	put_u64be(v + 1, (uint64_t)l->from_ts_ns);
+	put_u64be(v + 9, (uint64_t)l->to_ts_ns);
+	put_u64be(v + 17, (uint64_t)jts);
+	put_u32be(v + 25, l->pid);
+	memcpy(v + 29, l->comm, strnlen(l->comm, sizeof(l->comm) - 1));
+	v[45] = (uint8_t)(plen >> 8);
+	v[46] = (uint8_t)plen;
+	memcpy(v + LATE_FIXED_BYTES, l->path, plen);
+	cdp_key_host_meta(&k, j->h->id, HM_LATE, 1, root_id);
+	put_u64be(k.b + k.len, (uint64_t)jts);
+	put_u32be(k.b + k.len + 8, atomic_fetch_add(&tie, 1));
+	k.len += 12;
+	ret = cdp_ibatch_init(&b);
+	if (ret == 0) {
+		cdp_ibatch_put(&b, s, CF_META, &k, v, LATE_FIXED_BYTES + plen);
+		ret = cdp_index_commit(s, &b);
+		cdp_ibatch_release(&b);
+	}
+	free(v);
+	return ret;
+}
+
+int cdp_store_late_list(struct cdp_store *s, uint32_t host_id, uint32_t root_id,
+			int64_t since_ts_ns, cdp_late_fn fn, void *arg)
+{
+	struct cdp_key k, start;
+	rocksdb_iterator_t *it;
+	const char *key;
+	const uint8_t *val;
+	char path[4096];
+	struct cdp_late l;
+	size_t klen, vlen, plen;
+	int ret = 0;
+
+	cdp_key_host_meta(&k, host_id, HM_LATE, 1, root_id);
+	start = k;
+	put_u64be(start.b + start.len, since_ts_ns > 0 ? (uint64_t)since_ts_ns : 0);
+	start.len += 8;
+	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)start.b, start.len); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		key = rocksdb_iter_key(it, &klen);
+		if (klen != k.len + 12 || memcmp(key, k.b, k.len) != 0)
+			break;
+		val = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+		if (vlen < LATE_FIXED_BYTES || val[0] != VAL_LATE ||
+		    (plen = (size_t)val[45] << 8 | val[46]) != vlen - LATE_FIXED_BYTES ||
+		    plen >= sizeof(path)) {
+			cdp_log(LOG_ERR, "store '%s': damaged late observation record of host %u "
+				"root %u", s->path, host_id, root_id);
+			ret = -CDP_ECORRUPT;
+			break;
+		}
+		memset(&l, 0, sizeof(l));
+		l.from_ts_ns = (int64_t)get_u64be(val + 1);
+		l.to_ts_ns = (int64_t)get_u64be(val + 9);
+		l.journaled_ts_ns = (int64_t)get_u64be(val + 17);
+		l.pid = get_u32be(val + 25);
+		memcpy(l.comm, val + 29, sizeof(l.comm) - 1);
+		memcpy(path, val + LATE_FIXED_BYTES, plen);
+		path[plen] = '\0';
+		l.path = path;
+		ret = fn(arg, &l);
+		if (ret)
+			break;
+	}
+	if (ret == 0)
+		ret = cdp_rocks_iter_status(it, "column family 'default' of '%s', late "
+					    "observations of host %u", s->path, host_id);
+	rocksdb_iter_destroy(it);
+	return ret;
 }

@@ -344,6 +344,16 @@ static int add_root_fn(void *arg, struct root_rec *r)
 	return 0;
 }
 
+static int late_count_fn(void *arg, const struct cdp_late *l)
+{
+	struct cdp_root_info *ri = arg;
+
+	ri->late_count++;
+	if (l->journaled_ts_ns > ri->late_last_ts_ns)
+		ri->late_last_ts_ns = l->journaled_ts_ns;
+	return 0;
+}
+
 static int host_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct cdp_host_info *)a)->name,
@@ -422,6 +432,9 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 		for (j = 0; ret == 0 && j < h->nroots; j++)
 			ret = cdp_store_root_alive(s, h->host_id, h->roots[j].root_id,
 						   &h->roots[j].alive_ts_ns);
+		for (j = 0; ret == 0 && j < h->nroots; j++)
+			ret = cdp_store_late_list(s, h->host_id, h->roots[j].root_id, 0,
+						  late_count_fn, &h->roots[j]);
 	}
 	if (ret < 0) {
 		cdp_host_info_free(list, count);

@@ -216,6 +216,8 @@ struct cdp_root_info {
 				   * captures it (0: never) */
 	size_t ngaps;
 	struct cdp_gap *gaps;
+	uint64_t late_count;      /* changes seen late (cdp_late records) */
+	int64_t late_last_ts_ns;  /* journaled instant of the newest one (0: none) */
 };
 
 struct cdp_host_info {
@@ -296,6 +298,38 @@ int cdp_journal_root_begin(struct cdp_journal *j, const char *abs_path,
 			   uint32_t *root_id, int *resuming);
 int cdp_journal_root_ready(struct cdp_journal *j, uint32_t root_id, uint64_t root_fid);
 int cdp_journal_root_end(struct cdp_journal *j, uint32_t root_id);
+/* The instant root_id is known captured through (its heartbeat), 0 when
+ * it has none yet.  0 or -errno / CDP_E*. */
+int cdp_journal_root_alive(struct cdp_journal *j, uint32_t root_id, int64_t *alive_ts_ns);
+
+/*
+ * Late observations: a change to a protected directory that did not come
+ * through its capture mount (a descriptor opened before the mount, a
+ * process whose working directory was inside, another mount namespace, a
+ * bind mount), seen by the capture daemon's safety net (fanotify on the
+ * filesystem underneath), resynced and journaled after the fact.  The
+ * history shows the change from journaled_ts_ns on; it really happened
+ * within [from_ts_ns, to_ts_ns].
+ */
+struct cdp_late {
+	int64_t from_ts_ns;       /* the change happened after this instant */
+	int64_t to_ts_ns;         /* ... and no later than this one */
+	int64_t journaled_ts_ns;  /* the history holds it from here on */
+	uint32_t pid;             /* the process that made it (0: unknown) */
+	char comm[16];            /* its command name, NUL-ended ("" unknown) */
+	const char *path;         /* relative to the root; "." the whole directory */
+};
+
+/* Records l for root_id (logged and indexed at once).  journaled_ts_ns 0:
+ * now.  0 or -errno / CDP_E*. */
+int cdp_journal_late_add(struct cdp_journal *j, uint32_t root_id, const struct cdp_late *l);
+
+/* Calls fn for each late observation of (host_id, root_id) journaled at or
+ * after since_ts_ns, oldest first (l and its path live until fn returns);
+ * a non-zero return of fn stops the walk and is returned. */
+typedef int (*cdp_late_fn)(void *arg, const struct cdp_late *l);
+int cdp_store_late_list(struct cdp_store *s, uint32_t host_id, uint32_t root_id,
+			int64_t since_ts_ns, cdp_late_fn fn, void *arg);
 
 /*
  * Inode map: (root_id, real inode number) -> (fid, file handle bytes).
@@ -355,6 +389,8 @@ int cdp_op_imap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid,
 int cdp_op_unmap(struct cdp_op *op, uint32_t root_id, uint64_t ino, uint64_t fid);
 int cdp_op_commit(struct cdp_op *op, uint64_t *seq, int64_t *ts_ns);
 void cdp_op_abort(struct cdp_op *op);
+/* How many records op holds so far (0: it would journal nothing). */
+size_t cdp_op_records(const struct cdp_op *op);
 
 /*
  * Returns once every op committed (queued) before the call is durable:

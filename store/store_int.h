@@ -45,6 +45,7 @@ enum {
 	HM_FLOOR = 'b',    /* i64 ts, u64 seq: the oldest kept state after a prune */
 	HM_PRUNED = 'g',   /* the last prune: i64 now, u8 reason, u32 n, n x (i64, i64) */
 	HM_POLICY = 'k',   /* the stored policy: u32 n, n x (i64 age, i64 every) */
+	HM_LATE = 'L',     /* + u32 root id, u64 journaled ts, u32 tie: a late observation */
 };
 
 /* ------------------------------------------------ the index log */

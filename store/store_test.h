@@ -95,7 +95,7 @@ struct cdp_key {
 enum {
 	VAL_ATTR_V1 = 'A', VAL_ATTR = 'B', VAL_DIRENT = 'D', VAL_CHUNKREF = 'C', VAL_ZERO = 'Z',
 	VAL_XATTR = 'X', VAL_IMAP = 'M', VAL_CHUNK = 'K', VAL_TOMBSTONE = 'T',
-	VAL_ROOT = 'R',
+	VAL_ROOT = 'R', VAL_LATE = 'L',
 };
 
 /* Versioned keys: the seq is stored inverted so newer sorts first. */

@@ -186,7 +186,7 @@ umount_at "$T/mnt-latest"
 # -------------------------------------------------- cdpfs hosts
 "$CDPFS" hosts --store "$STORE" >"$T/hosts.txt" || check_fail "cdpfs hosts exited $?"
 cat "$T/hosts.txt"
-head -n 1 "$T/hosts.txt" | grep -q '^HOST  *DIRECTORY  *FIRST  *LATEST  *STATE  *GAPS$' ||
+head -n 1 "$T/hosts.txt" | grep -q '^HOST  *DIRECTORY  *FIRST  *LATEST  *STATE  *LATE  *GAPS$' ||
 	check_fail "cdpfs hosts header"
 grep -E "^$HOST +$DATA +[0-9-]+ [0-9:]+ +[0-9-]+ [0-9:]+ +active" "$T/hosts.txt" >/dev/null ||
 	check_fail "cdpfs hosts has no active row for $HOST $DATA"

@@ -186,14 +186,16 @@ require_cmd() {
 # ---------------------------------------------------------------- capture
 
 # capture_start DIR...: protects the directories; fails unless capture
-# returns 0 and every DIR is then a FUSE mount point.
+# returns 0 and every DIR is then a FUSE mount point.  CAPTURE_FLAGS (e.g.
+# --attach-running) are passed to cdpfs capture.
 capture_start() {
 	local d abs=()
 	for d in "$@"; do abs+=("$(readlink -f "$d")"); done
 	if [ "${CDPFS_IT_DRYRUN:-0}" = 1 ]; then log "dry run: no capture of ${abs[*]}"; return 0; fi
 	log "capture --store $STORE --host $HOST ${abs[*]}"
 	CAPTURED+=("${abs[@]}")
-	"$CDPFS" capture --store "$STORE" --host "$HOST" "${abs[@]}" ||
+	# shellcheck disable=SC2086  # CAPTURE_FLAGS: extra options, word-split
+	"$CDPFS" capture --store "$STORE" --host "$HOST" ${CAPTURE_FLAGS:-} "${abs[@]}" ||
 		fail "cdpfs capture of ${abs[*]} exited with $?"
 	record_daemon_pids
 	for d in "${abs[@]}"; do
