@@ -58,7 +58,7 @@ UTIL_SRC    := $(wildcard util/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
-STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,chunklog overlay roots store timespec))
+STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,audit chunklog overlay roots store timespec))
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 BENCH_SRC   := $(wildcard scripts/bench/*.c)
 
