@@ -642,6 +642,8 @@ out_report:
 			    strerror(-ret));
 		if (audit_err[0])
 			fprintf(stderr, "cdpfs: warning: %s\n", audit_err);
+		else
+			cli_audit_cancel();
 		if (json) {
 			drill_report_json(d, stdout);
 		} else {
@@ -819,6 +821,9 @@ static int cmd_drill(struct cli_ctx *ctx)
 	d.started_ns = cdp_now_ns();
 	d.requested_ns = cli_resolve_time(d.time_text, d.started_ns);
 	drill_identity(&d.who);
+	/* a refusal is recorded too; a drill that ran records its own, fuller,
+	 * record with its reports (drill_report_archive) */
+	cli_audit(d.store, "drill", "spec=%s checks=%zu", ctx->args[0], d.nchecks);
 	/* a typo gets one line and leaves no report behind */
 	if (assess_history(&d, d.requested_ns, err, sizeof(err)) < 0)
 		die_line(err);

@@ -305,9 +305,6 @@ void drill_conclude(struct drill *d);
  * self-contained page, inline CSS, no scripts, no network. */
 void drill_report_html(const struct drill *d, FILE *out);
 
-/* An instant with milliseconds and its zone, "2026-12-02T10:07:59.123+01:00"
- * ("-" for ts_ns <= 0): what --list, the steps and the HTML page show. */
-void drill_time_ms(int64_t ts_ns, char *buf, size_t size);
 
 /* "pass", "fail", "timeout", "interrupted" or "not run" (static strings). */
 const char *drill_check_result(const struct check_run *c);

@@ -243,7 +243,7 @@ int drill_list(const char *store, const char *host, int json)
 		printf("%-40s  %-12s  %-29s  %-11s  %s\n", "ID", "HOST", "INSTANT", "RESULT",
 		       "DURATION");
 		for (i = 0; i < n; i++) {
-			drill_time_ms(rows[i].mounted_ns ? rows[i].mounted_ns : rows[i].requested_ns,
+			cli_time_ms(rows[i].mounted_ns ? rows[i].mounted_ns : rows[i].requested_ns,
 				      inst, sizeof(inst));
 			cli_format_seconds(rows[i].duration_ms * 1000000LL, dur, sizeof(dur));
 			printf("%-40s  %-12s  %-29s  %-11s  %s\n", rows[i].id, rows[i].host, inst,
@@ -281,8 +281,8 @@ int drill_list(const char *store, const char *host, int json)
 			printf("  %-12s  never\n", rows[i].host);
 			continue;
 		}
-		drill_time_ms(last->started_ns, when, sizeof(when));
-		drill_time_ms(last->mounted_ns, inst, sizeof(inst));
+		cli_time_ms(last->started_ns, when, sizeof(when));
+		cli_time_ms(last->mounted_ns, inst, sizeof(inst));
 		printf("  %-12s  %s (drill %s, state as of %s)\n", rows[i].host, when, last->id,
 		       inst);
 	}

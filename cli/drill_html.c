@@ -257,8 +257,8 @@ void drill_report_html(const struct drill *d, FILE *out)
 	for (i = 0; i < d->nsteps; i++) {
 		const struct drill_step *st = &d->steps[i];
 
-		drill_time_ms(st->start_ns, t1, sizeof(t1));
-		drill_time_ms(st->end_ns, t2, sizeof(t2));
+		cli_time_ms(st->start_ns, t1, sizeof(t1));
+		cli_time_ms(st->end_ns, t2, sizeof(t2));
 		fprintf(out, "<tr><td%s>", st->check ? " class=\"sub\"" : "");
 		h(out, st->name);
 		fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"num\">%.3f s</td></tr>\n", t1, t2,

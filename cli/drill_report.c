@@ -439,22 +439,6 @@ static void md_block(FILE *out, const char *s)
 		fputc('\n', out);
 }
 
-void drill_time_ms(int64_t ts_ns, char *buf, size_t size)
-{
-	char full[64], *dot;
-
-	if (ts_ns <= 0) {
-		snprintf(buf, size, "-");
-		return;
-	}
-	cdp_time_format(ts_ns, full, sizeof(full));
-	/* "...:07.123456789+01:00" -> "...:07.123+01:00" */
-	dot = strchr(full, '.');
-	if (dot && strlen(dot) > 10)
-		memmove(dot + 4, dot + 10, strlen(dot + 10) + 1);
-	snprintf(buf, size, "%s", full);
-}
-
 static void md_time_row(FILE *out, const char *label, int64_t ts_ns)
 {
 	char buf[64], at[48];
@@ -585,8 +569,8 @@ void drill_report_md(const struct drill *d, FILE *out)
 	for (i = 0; i < d->nsteps; i++) {
 		const struct drill_step *st = &d->steps[i];
 
-		drill_time_ms(st->start_ns, t1, sizeof(t1));
-		drill_time_ms(st->end_ns, t2, sizeof(t2));
+		cli_time_ms(st->start_ns, t1, sizeof(t1));
+		cli_time_ms(st->end_ns, t2, sizeof(t2));
 		fputs(st->check ? "| &nbsp;&nbsp;&nbsp;" : "| ", out);
 		md_text(out, st->name);
 		fprintf(out, " | %s | %s | %.3f s |\n", t1, t2,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "audit.h"
 #include "store.h"
 
 /* The verbs, in the order `cdpfs help` lists them; each is defined in its
@@ -25,6 +26,7 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_rebuild_index,
 	&cli_cmd_verify,
 	&cli_cmd_snapshot,
+	&cli_cmd_audit,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL
@@ -121,6 +123,8 @@ int main(int argc, char **argv)
 {
 	const struct cli_cmd *c;
 
+	/* before anything hashes: the audit record is written at exit */
+	cdp_audit_init();
 	if (argc < 2) {
 		general_help(stderr);
 		return 2;

@@ -40,6 +40,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -123,6 +124,11 @@ static void sha256_hex(const void *buf, size_t len, char *hex)
 	for (i = 0; i < CDP_HASH_BYTES; i++)
 		sprintf(hex + 2 * i, "%02x", h[i]);
 	hex[2 * CDP_HASH_BYTES] = '\0';
+}
+
+void cdp_audit_init(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 }
 
 int cdp_audit_file_sha256(const char *path, char *hex)

@@ -101,6 +101,12 @@ int cdp_audit_verify(const char *store_dir,
 		     void (*note)(void *arg, uint64_t line, const char *what), void *arg,
 		     uint64_t *records, char *head_hex);
 
+/* Readies the hashing for a process that records at its exit (atexit or
+ * on_exit): OpenSSL's own exit handler, which would run first and free
+ * what hashing needs, is not installed.  Call it before anything hashes
+ * (the first call decides); harmless afterwards. */
+void cdp_audit_init(void);
+
 /* SHA-256 of a file's contents as lower-case hex (65 bytes).  0 or -errno. */
 int cdp_audit_file_sha256(const char *path, char *hex);
 

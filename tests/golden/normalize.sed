@@ -21,4 +21,4 @@ s/"(user|machine|kernel)": "[^"]*"/"\1": "@TEXT@"/g
 s/"(uid)": [0-9]+/"\1": @N@/g
 s/"login_uid": (null|[0-9]+)/"login_uid": @UID@/g
 s/"conclusion": "(PASS|FAIL|ERROR|INTERRUPTED): ([^"\\]|\\.)*"/"conclusion": "\1: @TEXT@"/g
-s/"detail": "([^"\\]|\\.)*"/"detail": "@TEXT@"/g
+s/("result": "(ok|warning|failed)", "detail": )"([^"\\]|\\.)*"/\1"@TEXT@"/g
