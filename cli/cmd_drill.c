@@ -20,6 +20,7 @@
  * provided every check passed; never when one failed without printing it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@
 #include "cli/drill.h"
 #include "fs/fs.h"
 #include "store.h"
+
+#ifndef CDP_PLANDIR
+#define CDP_PLANDIR "/etc/cdpfs/drills.d"
+#endif
 
 #ifndef CDP_CHECKDIR
 #define CDP_CHECKDIR "/usr/local/share/cdpfs/checks"
@@ -52,6 +57,12 @@ enum {
 	OPT_SINCE,
 	OPT_FORMAT,
 	OPT_VERIFY,
+	OPT_PLAN,
+	OPT_PLAN_FILE,
+	OPT_PLANS,
+	OPT_PLANS_DIR,
+	OPT_PRECHECK,
+	OPT_IF_DUE,
 };
 
 static int stop_requested(void)
@@ -676,6 +687,205 @@ out_report:
 	return 0;
 }
 
+/* ------------------------------------------------------------ plans */
+
+/* Whether a check's program says it answers CDPFS_PRECHECK=1 (a line
+ * "# cdpfs-check: precheck" in its first 4 KiB: the ready-made ones). */
+static int precheck_aware(const char *prog)
+{
+	char buf[4097];
+	ssize_t n;
+	int fd = open(prog, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, "# cdpfs-check: precheck") != NULL;
+}
+
+/* Each check that answers CDPFS_PRECHECK=1 is asked whether it could run
+ * here (its database binaries): one pre-drill line per check.  Returns the
+ * number that would block. */
+static int precheck_checks(struct drill *d, const char *tmpdir)
+{
+	char prog[PATH_MAX], found[PATH_MAX + 64], name[48], *log, **envp;
+	char *extra[] = { (char *)"CDPFS_PRECHECK=1", NULL };
+	struct drill_check_result r;
+	int blocking = 0, builtin;
+	size_t i;
+
+	envp = drill_environ(extra);
+	if (!envp)
+		die("out of memory");
+	log = cli_strfmt("%s/precheck.log", tmpdir);
+	for (i = 0; i < d->nchecks; i++) {
+		char *tail;
+
+		check_program(d->checks[i].command, prog, sizeof(prog), &builtin);
+		if (builtin || !program_found(prog, found, sizeof(found)) || !precheck_aware(found))
+			continue;
+		snprintf(name, sizeof(name), "check %zu can run", i + 1);
+		if (drill_run_check(d->checks[i].command, envp, log, 20000000000LL, &r) < 0) {
+			drill_assess_add(d->pre, &d->npre, name, "failed", "cannot run its precheck");
+			blocking++;
+			continue;
+		}
+		tail = drill_file_tail(log, 1);
+		if (tail)
+			tail[strcspn(tail, "\n")] = '\0';
+		if (r.end == DRILL_CHECK_EXITED && r.status == 0) {
+			drill_assess_add(d->pre, &d->npre, name, "ok", "%s", tail && *tail ? tail :
+					 "its precheck passed");
+		} else {
+			drill_assess_add(d->pre, &d->npre, name, "failed", "%s", tail && *tail ? tail :
+					 "its precheck failed");
+			blocking++;
+		}
+		free(tail);
+	}
+	unlink(log);
+	free(log);
+	free(envp);
+	return blocking;
+}
+
+static void print_precheck(const struct drill *d, int json, int blocking)
+{
+	size_t i;
+
+	if (json) {
+		fputs("{\"plan\": ", stdout);
+		cli_json_string(stdout, d->plan);
+		fputs(", \"host\": ", stdout);
+		cli_json_string(stdout, d->host);
+		fputs(", \"instant\": ", stdout);
+		cli_json_string(stdout, d->time_text);
+		fprintf(stdout, ", \"blocking\": %d, \"checks\": [", blocking);
+		for (i = 0; i < d->npre; i++) {
+			fprintf(stdout, "%s\n  {\"name\": ", i ? "," : "");
+			cli_json_string(stdout, d->pre[i].name);
+			fprintf(stdout, ", \"result\": \"%s\", \"detail\": ", d->pre[i].result);
+			cli_json_string(stdout, d->pre[i].detail);
+			fputs("}", stdout);
+		}
+		fputs(d->npre ? "\n]}\n" : "]}\n", stdout);
+		return;
+	}
+	printf("precheck of plan %s (%s%s%s@%s):\n", d->plan, d->host, d->dir ? ":" : "",
+	       d->dir ? d->dir : "", d->time_text);
+	for (i = 0; i < d->npre; i++)
+		printf("  %-8s %-24s %s\n", d->pre[i].result, d->pre[i].name, d->pre[i].detail);
+	if (blocking)
+		printf("%d problem(s) would block the drill\n", blocking);
+	else
+		printf("the drill can run\n");
+}
+
+/*
+ * --plan NAME / --plan-file FILE: the drill a plan describes, or its
+ * precheck, or (--if-due) nothing when its period says it is not due.
+ * timeout_ns -1: the plan's; keep: --keep.
+ */
+static int run_plan(struct cli_ctx *ctx, const char *name, const char *file,
+		    const char *plans_dir, struct drill_plan *p, int precheck, int if_due,
+		    int64_t timeout_ns, int keep)
+{
+	char path[PATH_MAX + 80], err[1024];
+	struct drill d;
+	size_t i;
+	int ret;
+
+	if (name) {
+		const char *dir = drill_plans_dir(plans_dir);
+
+		ret = drill_plan_find(dir, name, path, sizeof(path));
+		if (ret == -EINVAL)
+			die("bad plan name '%s' (letters, digits, '.', '_', '-')", name);
+		if (ret < 0)
+			die("no drill plan '%s' in '%s' (see 'cdpfs drill --plans')", name, dir);
+		file = path;
+	}
+	if (drill_plan_load(file, p, err, sizeof(err)) < 0)
+		die_line(err);
+	memset(&d, 0, sizeof(d));
+	if (p->store && !ctx->store_opt && p->store[0] != '/')
+		die("plan '%s': store '%s' is not an absolute path", p->file, p->store);
+	d.store = p->store && !ctx->store_opt ? p->store : cli_store_path(ctx);
+	drill_require_store(d.store);
+	d.plan = p->name;
+	d.responsible = p->responsible;
+	d.host = cli_strfmt("%s", p->host);
+	d.dir = p->dir ? cli_strfmt("%s", p->dir) : NULL;
+	d.time_text = cli_strfmt("%s", p->instant);
+	d.timeout_ns = timeout_ns >= 0 ? timeout_ns : p->timeout_ns;
+	d.keep = keep;
+	d.checks = calloc(p->nchecks, sizeof(*d.checks));
+	if (!d.checks)
+		die("out of memory");
+	for (i = 0; i < p->nchecks; i++) {
+		d.checks[i].command = p->checks[i].command;
+		d.checks[i].expect = p->checks[i].expect;
+	}
+	d.nchecks = p->nchecks;
+	if (if_due && !precheck) {
+		struct drill_plan_state st;
+		char due[64];
+
+		drill_plan_schedule(p, d.store, cdp_now_ns(), &st);
+		if (st.known && st.last_run_ns && cdp_now_ns() < st.next_due_ns) {
+			cli_time_ms(st.next_due_ns, due, sizeof(due));
+			printf("plan %s is not due until %s (last run %s, %s)\n", p->name, due,
+			       st.last_run_id, st.last_result);
+			goto out;
+		}
+	}
+	d.started_ns = cdp_now_ns();
+	d.requested_ns = cli_resolve_time(d.time_text, d.started_ns);
+	drill_identity(&d.who);
+	if (precheck) {
+		const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		int blocking;
+
+		cli_audit(d.store, "drill-precheck", "plan=%s host=%s instant=%s", p->name, d.host,
+			  d.time_text);
+		blocking = assess_history(&d, d.requested_ns, err, sizeof(err)) < 0;
+		blocking += assess_checks_space(&d);
+		blocking += precheck_checks(&d, tmp);
+		print_precheck(&d, ctx->json, blocking);
+		if (blocking)
+			cli_audit_result("blocked: %d problem(s)", blocking);
+		else
+			cli_audit_result("ok: the drill can run");
+		fflush(stdout);
+		ret = blocking ? 1 : 0;
+		goto out_free;
+	}
+	cli_audit(d.store, "drill", "plan=%s host=%s instant=%s checks=%zu", p->name, d.host,
+		  d.time_text, d.nchecks);
+	if (assess_history(&d, d.requested_ns, err, sizeof(err)) < 0)
+		die_line(err);
+	assess_checks_space(&d);
+	make_id(&d);
+	ret = run_drill(&d, ctx->json);
+	for (i = 0; i < d.nchecks; i++)
+		free(d.checks[i].tail);
+	free(d.dir_path);
+	goto out_free;
+out:
+	ret = 0;
+out_free:
+	free(d.checks);
+	free(d.host);
+	free(d.dir);
+	free(d.time_text);
+	drill_plan_free(p);
+	return ret;
+}
+
 /* ------------------------------------------------------------ drill */
 
 static const struct cli_option drill_options[] = {
@@ -703,6 +913,19 @@ static const struct cli_option drill_options[] = {
 	  "with --export: drills started at or after TIME" },
 	{ "format", required_argument, OPT_FORMAT, "--format FMT",
 	  "with --export: csv (default) or json" },
+	{ "plan", required_argument, OPT_PLAN, "--plan NAME",
+	  "run the drill plan NAME (PLANS_DIR/NAME.conf)" },
+	{ "plan-file", required_argument, OPT_PLAN_FILE, "--plan-file FILE",
+	  "run the drill plan in FILE" },
+	{ "precheck", no_argument, OPT_PRECHECK, "--precheck",
+	  "with a plan: check, without mounting, that it can run" },
+	{ "if-due", no_argument, OPT_IF_DUE, "--if-due",
+	  "with a plan: run only when its period says so (the timer)" },
+	{ "plans", no_argument, OPT_PLANS, "--plans",
+	  "the plans with their last run, last pass, next due;\n"
+	  "exit 1 when one is overdue" },
+	{ "plans-dir", required_argument, OPT_PLANS_DIR, "--plans-dir DIR",
+	  "where plans are (default $CDPFS_DRILL_PLANS or\n" CDP_PLANDIR ")" },
 	{ "verify", required_argument, OPT_VERIFY, "--verify ID",
 	  "whether the archived reports of drill ID are the ones\n"
 	  "written (their SHA-256 in the audit trail)" },
@@ -717,8 +940,10 @@ static int cmd_drill(struct cli_ctx *ctx)
 {
 	const struct cli_cmd *self = ctx->cmd;
 	const char *show = NULL, *host = NULL, *arg, *since = NULL, *format = NULL;
-	const char *verify = NULL;
-	int c, list = 0, timeout_given = 0, ret, html = 0, export = 0;
+	const char *verify = NULL, *plan_name = NULL, *plan_file = NULL, *plans_dir = NULL;
+	int c, list = 0, timeout_given = 0, ret, html = 0, export = 0, plans = 0;
+	int precheck = 0, if_due = 0;
+	struct drill_plan plan;
 	struct drill d;
 	char err[1024];
 	size_t i;
@@ -775,7 +1000,50 @@ static int cmd_drill(struct cli_ctx *ctx)
 		case OPT_VERIFY:
 			verify = arg;
 			break;
+		case OPT_PLAN:
+			plan_name = arg;
+			break;
+		case OPT_PLAN_FILE:
+			plan_file = arg;
+			break;
+		case OPT_PLANS:
+			plans = 1;
+			break;
+		case OPT_PLANS_DIR:
+			plans_dir = arg;
+			break;
+		case OPT_PRECHECK:
+			precheck = 1;
+			break;
+		case OPT_IF_DUE:
+			if_due = 1;
+			break;
 		}
+	}
+	if (plan_name && plan_file)
+		cli_usage_error(self, "--plan and --plan-file exclude each other");
+	if ((precheck || if_due) && !plan_name && !plan_file)
+		cli_usage_error(self, "--precheck and --if-due go with --plan or --plan-file");
+	if (plans_dir && !plans && !plan_name)
+		cli_usage_error(self, "--plans-dir goes with --plans or --plan");
+	if (plans) {
+		if (ctx->nargs || d.nchecks || plan_name || plan_file || list || show || export ||
+		    verify)
+			cli_usage_error(self, "--plans takes only --store, --plans-dir and --json");
+		free(d.checks);
+		return drill_plans_list(drill_plans_dir(plans_dir), ctx->store_opt ?
+					cli_store_path(ctx) : NULL, ctx->json);
+	}
+	if (plan_name || plan_file) {
+		if (ctx->nargs)
+			cli_usage_error(self, "a plan names its HOST@TIME: no '%s'", ctx->args[0]);
+		if (d.nchecks)
+			cli_usage_error(self, "a plan names its checks: no --check or --expect");
+		if (list || show || export || verify)
+			cli_usage_error(self, "--plan runs a drill: no --list, --show, --export, --verify");
+		free(d.checks);
+		return run_plan(ctx, plan_name, plan_file, plans_dir, &plan, precheck, if_due,
+				timeout_given ? d.timeout_ns : -1, d.keep);
 	}
 	if (list + (show != NULL) + export + (verify != NULL) > 1)
 		cli_usage_error(self, "--list, --show, --export and --verify exclude each other");
@@ -848,7 +1116,10 @@ const struct cli_cmd cli_cmd_drill = {
 		 "       cdpfs drill [--store DIR] --list [--host HOST] [--json]\n"
 		 "       cdpfs drill [--store DIR] --show ID [--json | --html]\n"
 		 "       cdpfs drill [--store DIR] --export [--since TIME] [--format csv|json]\n"
-		 "       cdpfs drill [--store DIR] --verify ID",
+		 "       cdpfs drill [--store DIR] --verify ID\n"
+		 "       cdpfs drill [--store DIR] (--plan NAME | --plan-file FILE) [--plans-dir DIR]\n"
+		 "              [--precheck | --if-due] [--json]\n"
+		 "       cdpfs drill [--store DIR] --plans [--plans-dir DIR] [--json]",
 	.summary = "boot an instant on a private writable overlay, run checks, archive a report",
 	.options = drill_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,

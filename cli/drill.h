@@ -337,6 +337,11 @@ struct drill_index_row {
  * nine is an older drill's; the seven that follow are read when there). */
 int drill_index_parse_line(char *line, struct drill_index_row *r);
 
+/* The rows of STORE/drills/index (only host's when host is not NULL; none
+ * when there is no index); dies when it cannot be read.  Heap array, owned
+ * by the caller. */
+struct drill_index_row *drill_index_load(const char *store, const char *host, size_t *count);
+
 /* `cdpfs drill --list` (only host's drills when host is not NULL) and
  * `--show ID`: print to stdout, as text or JSON; die on an error. */
 int drill_list(const char *store, const char *host, int json);
@@ -349,5 +354,52 @@ int drill_export(const char *store, int64_t since_ns, int csv);
  * trail recorded when they were written; 0 when they match, 1 when not
  * (printed), dies when the drill or its record is missing. */
 int drill_verify(const char *store, const char *id);
+
+/* ------------------------------------------------------------- plans */
+
+/* A drill plan (cli/drill_plan.c, which opens with the file's format). */
+#define DRILL_PLAN_MAX_CHECKS 32
+struct drill_plan {
+	char name[72];
+	char file[PATH_MAX];
+	char *host, *dir, *store, *instant, *period, *responsible;   /* heap; may be NULL */
+	struct {
+		char *command, *expect;                              /* heap */
+	} checks[DRILL_PLAN_MAX_CHECKS];
+	size_t nchecks;
+	int64_t timeout_ns;
+	int64_t period_ns;     /* daily, weekly, monthly; 0: a calendar expression */
+};
+
+/* When a plan ran and is due (drill_plan_schedule()). */
+struct drill_plan_state {
+	int64_t last_run_ns, last_pass_ns, next_due_ns;   /* 0: never */
+	char last_run_id[128], last_pass_id[128], last_result[16];
+	size_t runs;
+	int overdue;           /* the last pass is older than the period (or none) */
+	int known;             /* 0: a calendar plan and no systemd-analyze */
+};
+
+/* The plans directory: opt (--plans-dir), else $CDPFS_DRILL_PLANS, else
+ * SYSCONFDIR/cdpfs/drills.d.  Static or the caller's string. */
+const char *drill_plans_dir(const char *opt);
+/* Names: [A-Za-z0-9._-], 1 to 64, not starting with '.' or '-'. */
+int drill_plan_name_valid(const char *name);
+/* dir/NAME.conf into path; 0, -EINVAL (bad name) or -errno (-ENOENT). */
+int drill_plan_find(const char *dir, const char *name, char *path, size_t size);
+/* Reads file into p (its name from the file name, ".conf" dropped).
+ * Returns 0, or -EINVAL / -errno with one line in err naming the file and
+ * the line.  drill_plan_free() releases p. */
+int drill_plan_load(const char *file, struct drill_plan *p, char *err, size_t errlen);
+void drill_plan_free(struct drill_plan *p);
+/* daily, weekly, monthly into *fixed_ns; 0 for anything else. */
+int drill_plan_period(const char *period, int64_t *fixed_ns);
+/* The plan's runs in store's index and when it is due, at now_ns. */
+void drill_plan_schedule(const struct drill_plan *p, const char *store, int64_t now_ns,
+			 struct drill_plan_state *st);
+/* `cdpfs drill --plans`: every plan of dir with its schedule; store_opt
+ * (--store) overrides each plan's store.  Returns 1 when a plan is overdue
+ * or cannot be read, else 0. */
+int drill_plans_list(const char *dir, const char *store_opt, int json);
 
 #endif /* CDP_CLI_DRILL_H */

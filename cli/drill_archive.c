@@ -179,9 +179,7 @@ int drill_index_parse_line(char *line, struct drill_index_row *r)
 	return 0;
 }
 
-/* The rows of the index (only host's when host is not NULL); dies when it
- * cannot be read.  Heap array, owned by the caller. */
-static struct drill_index_row *load_index(const char *store, const char *host, size_t *count)
+struct drill_index_row *drill_index_load(const char *store, const char *host, size_t *count)
 {
 	char *index, line[4096];
 	struct drill_index_row *rows = NULL;
@@ -220,7 +218,7 @@ int drill_list(const char *store, const char *host, int json)
 	struct drill_index_row *rows, *last;
 	size_t n = 0, i, j, shown = 0;
 
-	rows = load_index(store, host, &n);
+	rows = drill_index_load(store, host, &n);
 	if (json) {
 		printf("{\"store\": ");
 		cli_json_string(stdout, store);
@@ -361,7 +359,7 @@ int drill_export(const char *store, int64_t since_ns, int csv)
 	struct drill_index_row *rows;
 	size_t n, i, shown = 0;
 
-	rows = load_index(store, NULL, &n);
+	rows = drill_index_load(store, NULL, &n);
 	if (csv)
 		fputs("id,plan,host,result,started,finished,requested,mounted,seq,rpo_s,"
 		      "rto_answering_s,rto_checks_s,user,uid,machine,report\r\n", stdout);
