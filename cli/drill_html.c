@@ -57,7 +57,7 @@ static const char css[] =
 	".legend span{display:inline-block;margin-right:1em;font-size:.85em}"
 	".legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;"
 	"vertical-align:middle}"
-	"td.sub{padding-left:1.6em}"
+	"td.sub{padding-left:1.6em}td.time{white-space:nowrap;font-size:.85em}"
 	"@media print{body{max-width:none;margin:0;font-size:9.5pt}"
 	"h2{break-after:avoid}table,pre,.timeline{break-inside:avoid}"
 	"*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}"
@@ -252,8 +252,8 @@ void drill_report_html(const struct drill *d, FILE *out)
 
 	fputs("<h2>6. Steps</h2>\n", out);
 	timeline(d, out);
-	fputs("<table><tr><th style=\"width:auto\">Step</th><th style=\"width:13em\">Start</th>"
-	      "<th style=\"width:13em\">End</th><th style=\"width:6em\">Duration</th></tr>\n", out);
+	fputs("<table><tr><th style=\"width:auto\">Step</th><th style=\"width:auto\">Start</th>"
+	      "<th style=\"width:auto\">End</th><th style=\"width:6em\">Duration</th></tr>\n", out);
 	for (i = 0; i < d->nsteps; i++) {
 		const struct drill_step *st = &d->steps[i];
 
@@ -261,7 +261,8 @@ void drill_report_html(const struct drill *d, FILE *out)
 		cli_time_ms(st->end_ns, t2, sizeof(t2));
 		fprintf(out, "<tr><td%s>", st->check ? " class=\"sub\"" : "");
 		h(out, st->name);
-		fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"num\">%.3f s</td></tr>\n", t1, t2,
+		fprintf(out, "</td><td class=\"time\">%s</td><td class=\"time\">%s</td>"
+			"<td class=\"num\">%.3f s</td></tr>\n", t1, t2,
 			(double)(st->end_ns - st->start_ns) / 1e9);
 	}
 	fputs("</table>\n", out);
