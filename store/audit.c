@@ -29,9 +29,10 @@
  * as %HH (upper-case hex), so a field never holds a separator.
  *
  * Appending: under flock(LOCK_EX) on the log, the writer reads the last
- * line, takes N and HASH from it, writes the new line with one write(2)
- * (O_APPEND) and fdatasync()s; a short or failed write is cut off again
- * (ftruncate to the old size).  A crash can still leave a torn last line
+ * line, takes N and HASH from it, writes the new line with one pwrite(2)
+ * at the end (every writer takes the lock, so the end does not move) and
+ * fdatasync()s; a short or failed write is cut off again (ftruncate to the
+ * old size).  A crash can still leave a torn last line
  * (no LF): the next writer ends it with a LF and first appends a record
  * CDP_AUDIT_TORN_ACTION "bytes=B sha256=S" (S of the torn bytes) chained to
  * the last whole record, so the torn line is never taken as a record and
@@ -367,16 +368,18 @@ static size_t build_line(char *line, uint64_t n, const struct audit_who *w, cons
 	return (size_t)len;
 }
 
-/* Writes all of buf at the end (O_APPEND) or cuts the file back to size. */
+/* Writes all of buf at size, the end of the file (the flock keeps it the
+ * end), or cuts the file back to size.  Through cdp_sys, so that tests can
+ * fail it. */
 static int append_or_cut(int fd, const char *buf, size_t len, off_t size)
 {
-	ssize_t n = write(fd, buf, len);
+	ssize_t n = cdp_sys.pwrite(fd, buf, len, size);
 	int ret = 0;
 
 	if (n == (ssize_t)len)
 		return 0;
 	ret = n < 0 ? -errno : -ENOSPC;
-	if (ftruncate(fd, size) < 0)
+	if (cdp_sys.ftruncate(fd, size) < 0)
 		cdp_log(LOG_ERR, "audit: cannot cut a partial record off: %s", strerror(errno));
 	return ret;
 }
@@ -477,7 +480,7 @@ int cdp_audit_record(const char *store_dir, const char *action, const char *args
 		ret = -errno;
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
@@ -525,7 +528,7 @@ int cdp_audit_record(const char *store_dir, const char *action, const char *args
 		goto out;
 	}
 	ret = append_or_cut(fd, line, len, st.st_size);
-	if (ret == 0 && fdatasync(fd) < 0)
+	if (ret == 0 && cdp_sys.fdatasync(fd) < 0)
 		ret = -errno;
 out:
 	if (fd >= 0)

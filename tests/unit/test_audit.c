@@ -4,7 +4,8 @@
  * written and read back with the caller's identity and escaped fields; a
  * chain that verifies; a record changed, removed or inserted found at its
  * line; a torn last record reported until the next append acknowledges
- * it, and never read as a record; a log with a bad first line refused by
+ * it, and never read as a record; a disk that fills in the middle of a
+ * record leaves the log as it was; a log with a bad first line refused by
  * reader and writer alike; long arguments cut; bad arguments refused.
  */
 #include <stdarg.h>
@@ -350,6 +351,53 @@ static void test_bad_header_and_args(void **state)
 	free(rs);
 }
 
+/* A disk that fills in the middle of a record: half of it written, then
+ * ENOSPC. */
+static ssize_t half_then_full(int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t n = pwrite(fd, buf, len / 2, off);
+
+	if (n < 0)
+		return n;
+	errno = ENOSPC;
+	return -1;
+}
+
+static int failing_fdatasync(int fd)
+{
+	errno = EIO;
+	return -1;
+}
+
+static void test_disk_full(void **state)
+{
+	struct fixture *f = *state;
+	struct findings fd;
+	uint64_t records;
+	char *before, *after;
+
+	write_three(f);
+	before = slurp(f->log);
+	cdp_sys.pwrite = half_then_full;
+	assert_int_equal(cdp_audit_record(f->dir, "mount", "spec=x", "ok"), -ENOSPC);
+	cdp_sys_reset();
+	/* the half record is cut off again: the log is as it was */
+	after = slurp(f->log);
+	assert_string_equal(after, before);
+	free(after);
+	assert_int_equal(verify(f, &fd, &records), 0);
+	assert_int_equal(records, 3);
+	/* a failed sync is reported (the record may or may not be durable) */
+	cdp_sys.fdatasync = failing_fdatasync;
+	assert_int_equal(cdp_audit_record(f->dir, "mount", "spec=y", "ok"), -EIO);
+	cdp_sys_reset();
+	/* the next record chains on whatever is there */
+	assert_int_equal(cdp_audit_record(f->dir, "umount", "mountpoint=/m", "ok"), 0);
+	assert_int_equal(verify(f, &fd, &records), 0);
+	assert_int_equal(records, 5);
+	free(before);
+}
+
 static void test_file_sha256(void **state)
 {
 	struct fixture *f = *state;
@@ -373,6 +421,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inserted_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_header_and_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_sha256, setup, teardown),
 	};
 
