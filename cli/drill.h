@@ -99,7 +99,10 @@ enum drill_check_end {
  *   CDPFS-ANSWERING          the database answers queries (the RTO's end)
  *   CDPFS-STEP NAME          a step of the check begins (boot, recovery,
  *                            amcheck...): it lasts until the next one or
- *                            the check's end; at most DRILL_CHECK_STEPS
+ *                            the check's end; at most DRILL_CHECK_STEPS;
+ *                            "NAME @SECONDS.NANOS": it began then (steps
+ *                            are sorted by their start, kept inside the
+ *                            check)
  *   CDPFS-VERSION TEXT       what the check ran, e.g. "PostgreSQL 17.2"
  *   CDPFS-ANSWER TEXT        the check's answer (compared with --expect);
  *                            else the last line that is not one of these

@@ -470,9 +470,21 @@ void drill_check_line(struct drill_check_result *r, const char *line, int64_t no
 	} else if (has_prefix(line, DRILL_STEP_LINE)) {
 		if (r->nsteps < DRILL_CHECK_STEPS) {
 			struct drill_check_step *st = &r->steps[r->nsteps++];
+			char *at;
 
 			marker_text(line + strlen(DRILL_STEP_LINE), st->name, sizeof(st->name));
 			st->start_ns = now_ns;
+			/* "NAME @SECONDS.NANOS": the step began then (a check that
+			 * learns it afterwards, from a server's log) */
+			at = strrchr(st->name, '@');
+			if (at && at > st->name && at[-1] == ' ' && at[1] >= '0' && at[1] <= '9') {
+				int64_t ts;
+
+				if (cdp_time_parse(at, now_ns, &ts) == 0 && ts <= now_ns) {
+					st->start_ns = ts;
+					at[-1] = '\0';
+				}
+			}
 		}
 	} else if (has_prefix(line, DRILL_VERSION_LINE)) {
 		marker_text(line + strlen(DRILL_VERSION_LINE), r->version, sizeof(r->version));
@@ -609,15 +621,26 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 	}
 	if (!killed)
 		r->end = DRILL_CHECK_EXITED;
-	/* lines read after the check exited were printed before its end */
+	/* lines read after the check exited were printed before its end;
+	 * steps dated by the check lie inside it, in the order of their start */
 	if (r->end_ns) {
-		size_t k;
+		size_t k, j;
 
 		if (r->answering_ns > r->end_ns)
 			r->answering_ns = r->end_ns;
-		for (k = 0; k < r->nsteps; k++)
+		for (k = 0; k < r->nsteps; k++) {
 			if (r->steps[k].start_ns > r->end_ns)
 				r->steps[k].start_ns = r->end_ns;
+			if (r->steps[k].start_ns < r->start_ns)
+				r->steps[k].start_ns = r->start_ns;
+		}
+		for (k = 1; k < r->nsteps; k++) {
+			struct drill_check_step tmp = r->steps[k];
+
+			for (j = k; j > 0 && r->steps[j - 1].start_ns > tmp.start_ns; j--)
+				r->steps[j] = r->steps[j - 1];
+			r->steps[j] = tmp;
+		}
 	}
 	r->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 out:
