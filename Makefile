@@ -183,8 +183,8 @@ install: all
 	install -m 0755 $(BUILD)/mount.cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -d $(DESTDIR)$(CHECKDIR)
-	install -m 0755 scripts/checks/postgres scripts/checks/sqlite scripts/checks/files \
-	        $(DESTDIR)$(CHECKDIR)/
+	install -m 0755 scripts/checks/postgres scripts/checks/mariadb scripts/checks/sqlite \
+	        scripts/checks/files $(DESTDIR)$(CHECKDIR)/
 	$(MAKE) --no-print-directory install-units
 
 # The drill timer and service (with this PREFIX's cdpfs), the plans
@@ -201,7 +201,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 \
-	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files \
+	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/mariadb \
+	      $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files \
 	      $(DESTDIR)$(UNITDIR)/cdpfs-drill@.service $(DESTDIR)$(UNITDIR)/cdpfs-drill@.timer \
 	      $(DESTDIR)$(PREFIX)/share/cdpfs/drill-plan.example.conf
 	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs $(DESTDIR)$(PLANDIR) 2>/dev/null

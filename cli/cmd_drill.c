@@ -930,7 +930,7 @@ static const struct cli_option drill_options[] = {
 	  "whether the archived reports of drill ID are the ones\n"
 	  "written (their SHA-256 in the audit trail)" },
 	{ NULL, 0, 0, NULL, "Ready-made checks (each with --help): " CDP_CHECKDIR
-	  "/postgres, sqlite, files." },
+	  "/postgres, mariadb,\nsqlite, files." },
 	{ NULL, 0, 0, NULL,
 	  "Exit status: 0 every check passed, 1 a check failed or the drill could not run." },
 	CLI_OPT_END
