@@ -33,6 +33,7 @@
 
 #include "cli/cli.h"
 #include "cli/drill.h"
+#include "audit.h"
 #include "fs/fs.h"
 #include "store.h"
 
@@ -439,6 +440,32 @@ static void check_steps(struct drill *d, size_t n)
 	}
 }
 
+/*
+ * The drill's start goes into the audit trail at once: a drill killed
+ * before its report (kill -9, a power cut) is a start without an end
+ * there.  The record of its end is written with the reports
+ * (drill_report_archive); until then the pending record (cli_audit) names
+ * the drill, so that a die() on the way is recorded with its line.
+ */
+static void record_start(struct drill *d)
+{
+	char *args, at[48];
+	int ret;
+
+	cli_format_at(d->requested_ns, at, sizeof(at));
+	args = cli_strfmt("id=%s plan=%s host=%s%s%s requested=%s time_asked=%s checks=%zu", d->id,
+			  d->plan ? d->plan : "-", d->host, d->dir ? " dir=" : "", d->dir ? d->dir : "",
+			  at, d->time_text, d->nchecks);
+	ret = cdp_audit_record(d->store, "drill-start", args, "started");
+	if (ret < 0)
+		fprintf(stderr, "cdpfs: warning: cannot record the start of drill %s in the audit "
+			"trail of '%s': %s\n", d->id, d->store, cdp_strerror(ret));
+	/* the pending refusal record becomes this drill's */
+	cli_audit_cancel();
+	cli_audit(d->store, "drill", "id=%s plan=%s", d->id, d->plan ? d->plan : "-");
+	free(args);
+}
+
 /* What the drill's end shows: read errors, the unmount, the manifest. */
 static void post_checks(struct drill *d)
 {
@@ -482,6 +509,7 @@ static int run_drill(struct drill *d, int json)
 	free(drills);
 	if (mkdir(d->dir_path, 0755) < 0)
 		die("cannot create '%s': %s", d->dir_path, strerror(errno));
+	record_start(d);
 	if (d->keep) {
 		/* overlay names are at most 64 bytes: a long host name is left out */
 		snprintf(d->overlay, sizeof(d->overlay), "drill-%s", d->id);

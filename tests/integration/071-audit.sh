@@ -9,7 +9,8 @@
 # action, as text and JSON; `--verify` finds a changed, a removed and an
 # inserted record and says at which line, reports a torn last record (a
 # crash during an append) until the next record acknowledges it; `drill
-# --verify` needs the drill's record.
+# --verify` needs the drill's record; a drill killed before its report
+# leaves its start record and no end.
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 require_cmd sqlite3 "needed for the sqlite check; scripts/install-deps installs it"
@@ -60,6 +61,7 @@ umount ok
 overlay-rm ok
 mount error
 verify clean
+drill-start started
 mount ok
 umount ok
 drill pass
@@ -73,26 +75,28 @@ jq -e '.records[3].args | test("options=rw,overlay=audited")' "$T/all.json" >/de
 	check_fail "the overlay mount's record lacks its options: $(jq -r '.records[3].args' "$T/all.json")"
 jq -e '.records[6].result | test("no capture of host .nosuchhost.")' "$T/all.json" >/dev/null ||
 	check_fail "the refused mount's record lacks the reason: $(jq -r '.records[6].result' "$T/all.json")"
-jq -e --arg id "$ID" '.records[10].args | test("id=" + $id) and test("report.json=[0-9a-f]{64}") and test("report.html=[0-9a-f]{64}")' "$T/all.json" >/dev/null ||
-	check_fail "the drill's record lacks its ID or its reports' hashes: $(jq -r '.records[10].args' "$T/all.json")"
+jq -e --arg id "$ID" '.records[8].args | test("id=" + $id + " ")' "$T/all.json" >/dev/null ||
+	check_fail "the drill's start record lacks its ID: $(jq -r '.records[8].args' "$T/all.json")"
+jq -e --arg id "$ID" '.records[11].args | test("id=" + $id) and test("report.json=[0-9a-f]{64}") and test("report.html=[0-9a-f]{64}")' "$T/all.json" >/dev/null ||
+	check_fail "the drill's record lacks its ID or its reports' hashes: $(jq -r '.records[11].args' "$T/all.json")"
 # every instant is UTC on disk, after the test began
 ! tail -n +2 "$LOG" | cut -f2 | grep -Evq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z$' ||
 	check_fail "a record's instant is not UTC with nanoseconds: $(tail -n +2 "$LOG" | cut -f2 | head -n 3 | tr '\n' ' ')"
 
 # 2. filters
 [ "$(audit --action mount --json | jq '.records | length')" = 4 ] || check_fail "--action mount does not give the 4 mounts"
-[ "$(audit --user "$(id -un)" --json | jq '.records | length')" = 12 ] || check_fail "--user $(id -un) does not give all 12 records"
-[ "$(audit --user "$(id -u)" --json | jq '.records | length')" = 12 ] || check_fail "--user $(id -u) does not give all 12 records"
+[ "$(audit --user "$(id -un)" --json | jq '.records | length')" = 13 ] || check_fail "--user $(id -un) does not give all 13 records"
+[ "$(audit --user "$(id -u)" --json | jq '.records | length')" = 13 ] || check_fail "--user $(id -u) does not give all 13 records"
 audit --user nosuchuser | grep -q '^no audit record matches' || check_fail "--user of another user is not empty"
 [ "$(audit --since "@$(date +%s.%N)" --json | jq '.records | length')" = 0 ] || check_fail "--since now is not empty"
-[ "$(audit --since "@$t_start" --json | jq '.records | length')" = 11 ] ||
-	check_fail "--since the first mount does not give the 11 records after capture began: $(audit --since "@$t_start" | wc -l)"
+[ "$(audit --since "@$t_start" --json | jq '.records | length')" = 12 ] ||
+	check_fail "--since the first mount does not give the 12 records after capture began: $(audit --since "@$t_start" | wc -l)"
 
 # 3. the chain verifies, the drill's reports too
 audit --verify >"$T/v.out" || check_fail "audit --verify of an untouched trail exited $?: $(cat "$T/v.out")"
-grep -q '12 records, chain intact' "$T/v.out" || check_fail "audit --verify: $(cat "$T/v.out")"
+grep -q '13 records, chain intact' "$T/v.out" || check_fail "audit --verify: $(cat "$T/v.out")"
 "$CDPFS" drill --store "$STORE" --verify "$ID" >/dev/null || check_fail "drill --verify of the drill exited $?"
-cp "$LOG" "$T/log.orig"   # 13 records now: audit-verify recorded itself
+cp "$LOG" "$T/log.orig"   # 14 records now: audit-verify recorded itself
 
 # tamper LABEL LINE-WANTED PATTERN: verify must exit 1 and name that line
 tamper_found() {
@@ -113,7 +117,7 @@ tamper_found "a removed record" 4 "missing"
 sed -i '3p' "$LOG"
 tamper_found "an inserted record" 4 "inserted"
 # the drill's record edited: drill --verify fails too
-sed -i "12s/report.md=[0-9a-f]\{64\}/report.md=$(printf '%064d' 0)/" "$LOG"
+sed -i "13s/report.md=[0-9a-f]\{64\}/report.md=$(printf '%064d' 0)/" "$LOG"
 rc=0
 "$CDPFS" drill --store "$STORE" --verify "$ID" >"$T/dv.out" || rc=$?
 [ "$rc" = 1 ] && grep -q 'report.md .*CHANGED' "$T/dv.out" && grep -q 'does not verify' "$T/dv.out" ||
@@ -121,16 +125,16 @@ rc=0
 cp "$T/log.orig" "$LOG"
 
 # 4. a torn last record (a crash in the middle of an append)
-printf '14\t2026-12-02T10:00:00.000000000Z\troot\t0\t-\tvm\t1\tmou' >>"$LOG"
+printf '15\t2026-12-02T10:00:00.000000000Z\troot\t0\t-\tvm\t1\tmou' >>"$LOG"
 rc=0
 audit --verify >"$T/torn.out" || rc=$?
-[ "$rc" = 1 ] && grep -q '^line 15: torn last record' "$T/torn.out" ||
+[ "$rc" = 1 ] && grep -q '^line 16: torn last record' "$T/torn.out" ||
 	check_fail "a torn last record: exit $rc: $(cat "$T/torn.out")"
 # the next append closes it and says so in the chain; the chain is whole again
 "$CDPFS" verify --store "$STORE" >/dev/null || check_fail "verify exited $?"
 rc=0
 audit --verify >"$T/torn2.out" || rc=$?
-[ "$rc" = 0 ] && grep -q '^line 15: note: torn record' "$T/torn2.out" ||
+[ "$rc" = 0 ] && grep -q '^line 16: note: torn record' "$T/torn2.out" ||
 	check_fail "after a torn record, the next append: exit $rc: $(cat "$T/torn2.out")"
 audit --action audit-torn-record --json | jq -e '.records | length == 1' >/dev/null ||
 	check_fail "the torn record is not acknowledged by an audit-torn-record record"
@@ -153,7 +157,23 @@ else
 	log "no user nobody or no runuser: the second user's record is not checked"
 fi
 
-# 6. bad input
+# 6. a drill killed (kill -9) before its report: its start is there, no end
+"$CDPFS" drill --store "$STORE" "$HOST:$DATA@@$at" --check 'sleep 31.25' >/dev/null 2>&1 &
+dpid=$!
+for _ in $(seq 1 100); do pgrep -f '^sleep 31.25' >/dev/null && break; sleep 0.1; done
+kill -KILL "$dpid"
+wait "$dpid" 2>/dev/null || true
+for p in $(pgrep -f '^sleep 31.25'); do kill "$p" 2>/dev/null || true; done
+record_daemon_pids
+for m in $(findmnt -rn -o TARGET | grep "^$TMPDIR/" || true); do force_unmount "$m"; done
+kid=$(audit --action drill-start --json | jq -r '.records[-1].args' | sed 's/^id=\([^ ]*\) .*/\1/')
+audit --json | jq -e --arg id "$kid" '[.records[] | select(.action == "drill" and (.args | test("id=" + $id)))] | length == 0' >/dev/null ||
+	check_fail "a killed drill has an end record"
+[ -n "$kid" ] && audit --action drill-start | grep -q "id=$kid " ||
+	check_fail "a drill killed before its report left no start in the audit trail"
+audit --verify >/dev/null || check_fail "the chain does not verify after a killed drill"
+
+# 7. bad input
 expect_fail "audit --verify with a filter" audit --verify --action mount
 expect_fail "audit of a directory that is no store" "$CDPFS" audit --store "$T/data"
 printf 'not an audit log\n' >"$LOG"
