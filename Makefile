@@ -14,6 +14,9 @@ PREFIX    ?= /usr/local
 SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
 CHECKDIR  ?= $(PREFIX)/share/cdpfs/checks
+SYSCONFDIR ?= /etc
+PLANDIR   ?= $(SYSCONFDIR)/cdpfs/drills.d
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
 DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
@@ -40,7 +43,8 @@ endif
 OPT ?= -O2 -g
 CFLAGS_ALL := -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
               -DFUSE_USE_VERSION=314 -DCDP_PREFIX='"$(PREFIX)"' \
-              -DCDP_CHECKDIR='"$(CHECKDIR)"' -I. -Istore $(PKG_CFLAGS) $(CFLAGS)
+              -DCDP_CHECKDIR='"$(CHECKDIR)"' -DCDP_PLANDIR='"$(PLANDIR)"' \
+              -I. -Istore $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(LDFLAGS)
 ifdef SANITIZE
 CFLAGS_ALL  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -58,7 +62,7 @@ UTIL_SRC    := $(wildcard util/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
-STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,chunklog overlay query retain roots store timespec))
+STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,audit chunklog overlay query retain roots store timespec))
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 BENCH_SRC   := $(wildcard scripts/bench/*.c)
 
@@ -181,19 +185,33 @@ install: all
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -d $(DESTDIR)$(CHECKDIR)
-	install -m 0755 scripts/checks/postgres scripts/checks/sqlite scripts/checks/files \
-	        $(DESTDIR)$(CHECKDIR)/
+	install -m 0755 scripts/checks/postgres scripts/checks/mariadb scripts/checks/sqlite \
+	        scripts/checks/files $(DESTDIR)$(CHECKDIR)/
+	$(MAKE) --no-print-directory install-units
+
+# The drill timer and service (with this PREFIX's cdpfs), the plans
+# directory and an example plan; needs nothing built (tests call it alone).
+install-units:
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PLANDIR) $(DESTDIR)$(PREFIX)/share/cdpfs
+	for u in cdpfs-drill@.service cdpfs-drill@.timer; do \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@PLANDIR@|$(PLANDIR)|g' \
+		    mount-helpers/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -m 0644 scripts/plans/example.conf $(DESTDIR)$(PREFIX)/share/cdpfs/drill-plan.example.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 $(DESTDIR)$(MANDIR)/man5/cdpfs.conf.5 \
-	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files
-	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs 2>/dev/null
+	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/mariadb \
+	      $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files \
+	      $(DESTDIR)$(UNITDIR)/cdpfs-drill@.service $(DESTDIR)$(UNITDIR)/cdpfs-drill@.timer \
+	      $(DESTDIR)$(PREFIX)/share/cdpfs/drill-plan.example.conf
+	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs $(DESTDIR)$(PLANDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test unit-test integration-test fuzz bench bench-quick install uninstall clean
+.PHONY: all test unit-test integration-test fuzz bench bench-quick install install-units uninstall clean
 .SECONDARY:
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

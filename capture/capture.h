@@ -64,6 +64,11 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
  * saying so in err (the directory is plain again; not an error). */
 int cdp_capture_stop(const char *store, const char *dir, char *err, size_t errlen);
 
+/* The store cdp_capture_stop() would use for dir: store_arg (made absolute)
+ * when not NULL, else the one the capture mount on dir names, else the
+ * default.  Returns 0 or -errno (-ENAMETOOLONG). */
+int cdp_capture_store_of(const char *store_arg, const char *dir, char *store, size_t size);
+
 /* What the capture daemon of a store says of itself ("status" request). */
 struct cdp_capture_dir {
 	char *path;

@@ -372,10 +372,30 @@ out:
 	return rc;
 }
 
+int cdp_capture_store_of(const char *store_arg, const char *dir, char *store, size_t size)
+{
+	char abs[PATH_MAX], real[PATH_MAX], real2[PATH_MAX], source[PATH_MAX + 64];
+	const char *path = abs;
+
+	if (abs_path(dir, abs, sizeof(abs)) < 0)
+		return -ENAMETOOLONG;
+	if (realpath(abs, real))
+		path = real;
+	/* no store named: the capture mount on dir names its own */
+	if (!store_arg && cdp_mount_find(path, "fuse.cdpfs", CAP_FSNAME_PREFIX, source,
+					 sizeof(source)))
+		store_arg = source + strlen(CAP_FSNAME_PREFIX);
+	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, size) < 0)
+		return -ENAMETOOLONG;
+	if (realpath(store, real2))
+		snprintf(store, size, "%s", real2);
+	return 0;
+}
+
 int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t errlen)
 {
-	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX], real2[PATH_MAX];
-	char esc[PATH_MAX * 3], source[PATH_MAX + 64];
+	char store[PATH_MAX], abs[PATH_MAX], real[PATH_MAX];
+	char esc[PATH_MAX * 3];
 	char line[PATH_MAX * 3 + 16], reply_line[2048];
 	const char *path = abs;
 	int rc, pid = 0, last = 0;
@@ -389,16 +409,10 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 	}
 	if (realpath(abs, real))
 		path = real;
-	/* no store named: the capture mount on dir names its own */
-	if (!store_arg && cdp_mount_find(path, "fuse.cdpfs", CAP_FSNAME_PREFIX, source,
-					 sizeof(source)))
-		store_arg = source + strlen(CAP_FSNAME_PREFIX);
-	if (abs_path(store_arg ? store_arg : CDP_DEFAULT_STORE, store, sizeof(store)) < 0) {
+	if (cdp_capture_store_of(store_arg, dir, store, sizeof(store)) < 0) {
 		cdp_errf(err, errlen, "cdpfs: path too long");
 		return -ENAMETOOLONG;
 	}
-	if (realpath(store, real2))
-		snprintf(store, sizeof(store), "%s", real2);
 	cap_field_escape(path, esc, sizeof(esc));
 	snprintf(line, sizeof(line), "stop %s\n", esc);
 	rc = cap_ctl_request(store, line, reply_line, sizeof(reply_line));

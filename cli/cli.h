@@ -153,6 +153,9 @@ void cli_json_string_or_null(FILE *out, const char *s);
 void cli_json_time(FILE *out, const char *key, int64_t ts_ns, const char *sep);
 /* Local time "2025-12-02 12:33:07" (seconds precision, for humans). */
 void cli_time_local(int64_t ts_ns, char *buf, size_t size);
+/* An instant with milliseconds and its zone, "2026-12-02T10:07:59.123+01:00"
+ * ("-" for ts_ns <= 0): what drill --list, reports and audit show. */
+void cli_time_ms(int64_t ts_ns, char *buf, size_t size);
 /* "90", "90s", "10m", "2h", "1d" into nanoseconds (0: no limit).  Returns
  * 0 or -EINVAL (also when the result would not fit an int64_t). */
 int cli_parse_duration(const char *text, int64_t *ns);
@@ -183,6 +186,29 @@ int cli_proc_stat(pid_t pid, char *state, pid_t *pgrp);
 /* cli/cmd_failback.c: `overlay diff` and `overlay apply` (exit status). */
 int cli_overlay_diff(struct cli_ctx *ctx, const char *name);
 int cli_overlay_apply(struct cli_ctx *ctx, const char *name, const char *dest, unsigned flags);
+/* The operands of ctx joined by sep (for an audit record): a buffer of
+ * this file's, valid until the next call; "" when there are none. */
+const char *cli_join_args(struct cli_ctx *ctx, const char *sep);
+
+/* cli/cmd_audit.c: the one call a verb makes to put its action in the
+ * store's audit trail (store/audit.h), once its arguments are known:
+ *     cli_audit(store, "mount", "spec=%s mountpoint=%s", spec, mp);
+ * The record is written when the process exits, with the outcome: "ok"
+ * for exit 0 (or what cli_audit_result() set), "error: MESSAGE" after
+ * die(), "exit N" otherwise; only by this process (not a daemon forked
+ * from it), only into a directory that is a store.  A record that cannot
+ * be written gets one warning line on stderr (not after die(): its line
+ * is the one a refusal gets).  store NULL: nothing.  A
+ * second cli_audit() records the first action as done. */
+void cli_audit(const char *store, const char *action, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void cli_audit_result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* die()'s message as the result (cli_audit() makes it die()'s hook). */
+void cli_audit_error(const char *msg);
+/* Called by die() with its message before it exits, when set. */
+extern void (*cli_die_hook)(const char *msg);
+/* Forgets the pending record (the verb wrote a fuller one itself). */
+void cli_audit_cancel(void);
 
 /* The verbs (cli/cmd_<group>.c, help and version in cli/main.c). */
 extern const struct cli_cmd cli_cmd_capture;
@@ -207,6 +233,7 @@ extern const struct cli_cmd cli_cmd_prune;
 extern const struct cli_cmd cli_cmd_gc;
 extern const struct cli_cmd cli_cmd_policy;
 extern const struct cli_cmd cli_cmd_stats;
+extern const struct cli_cmd cli_cmd_audit;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

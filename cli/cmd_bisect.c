@@ -261,6 +261,7 @@ static int cmd_bisect(struct cli_ctx *ctx)
 				"go with --good and --bad)", host);
 	b.store = cli_store_path(ctx);
 	drill_require_store(b.store);
+	cli_audit(b.store, "bisect", "spec=%s good=%s bad=%s", host, good_text, bad_text);
 	b.host = spec_host;
 	b.dir = spec_dir;
 	now = cdp_now_ns();

@@ -5,6 +5,7 @@
  * The capture layer does the work and reports one line on failure; this
  * file only parses the command line.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,12 +98,16 @@ static int cmd_capture(struct cli_ctx *ctx)
 	store = cli_store_path(ctx);
 
 	if (stop) {
+		char audit_store[PATH_MAX];
+
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
 		    req.attach_running || req.config || req.metrics)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
 			store = NULL;
+		if (cdp_capture_store_of(store, ctx->args[0], audit_store, sizeof(audit_store)) == 0)
+			cli_audit(audit_store, "capture-stop", "dirs=%s", cli_join_args(ctx, ","));
 		for (i = 0; i < ctx->nargs; i++) {
 			err[0] = '\0';
 			rc = cdp_capture_stop(store, ctx->args[i], err, sizeof(err));
@@ -118,6 +123,9 @@ static int cmd_capture(struct cli_ctx *ctx)
 	req.dirs = ctx->args;
 	req.ndirs = (size_t)ctx->nargs;
 	req.progress = !no_progress && isatty(STDERR_FILENO);
+	cli_audit(store, "capture-start", "host=%s dirs=%s%s%s", req.host ? req.host : "-",
+		  cli_join_args(ctx, ","), req.foreground ? " foreground=1" : "",
+		  req.no_journal ? " no-journal=1" : "");
 	err[0] = '\0';
 	if (cdp_capture_start(&req, err, sizeof(err)) != 0)
 		die_line(err);

@@ -20,19 +20,26 @@
  * provided every check passed; never when one failed without printing it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/drill.h"
+#include "audit.h"
 #include "fs/fs.h"
 #include "store.h"
+
+#ifndef CDP_PLANDIR
+#define CDP_PLANDIR "/etc/cdpfs/drills.d"
+#endif
 
 #ifndef CDP_CHECKDIR
 #define CDP_CHECKDIR "/usr/local/share/cdpfs/checks"
@@ -45,6 +52,18 @@ enum {
 	OPT_LIST,
 	OPT_SHOW,
 	OPT_HOST,
+	OPT_EXPECT,
+	OPT_HTML,
+	OPT_EXPORT,
+	OPT_SINCE,
+	OPT_FORMAT,
+	OPT_VERIFY,
+	OPT_PLAN,
+	OPT_PLAN_FILE,
+	OPT_PLANS,
+	OPT_PLANS_DIR,
+	OPT_PRECHECK,
+	OPT_IF_DUE,
 };
 
 static int stop_requested(void)
@@ -227,59 +246,252 @@ static void note_gap(struct drill *d, const struct cdp_host_info *h, int64_t ts_
 	}
 }
 
+/* The program a check's command starts: its first word, or NULL for
+ * shell syntax (builtins, assignments, subshells) that needs nothing. */
+static const char *const shell_words[] = {
+	"echo", "printf", "test", "[", "true", "false", ":", "cd", "exec", ".", "set",
+	"export", "if", "for", "while", "case", "{", "(", "!", "sleep", "read", "exit",
+	"eval", "trap", "wait", "kill", "command", "unset", NULL,
+};
+
+static void check_program(const char *cmd, char *prog, size_t size, int *builtin)
+{
+	size_t len, i;
+
+	cmd += strspn(cmd, " \t\n");
+	len = strcspn(cmd, " \t\n;&|<>()");
+	if (len == 0)
+		len = 1;
+	snprintf(prog, size, "%.*s", (int)len, cmd);
+	*builtin = memchr(prog, '=', strlen(prog)) != NULL || prog[0] == '$' || prog[0] == '"' ||
+		   prog[0] == '\'';
+	for (i = 0; shell_words[i] && !*builtin; i++)
+		*builtin = strcmp(prog, shell_words[i]) == 0;
+}
+
+/* 1 when prog (a path, or a name looked up in $PATH) is an executable file. */
+static int program_found(const char *prog, char *found, size_t size)
+{
+	const char *path = getenv("PATH"), *p;
+	struct stat st;
+
+	if (strchr(prog, '/')) {
+		snprintf(found, size, "%s", prog);
+		return stat(prog, &st) == 0 && S_ISREG(st.st_mode) && access(prog, X_OK) == 0;
+	}
+	for (p = path ? path : "/usr/bin:/bin"; p && *p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL) {
+		size_t len = strcspn(p, ":");
+
+		snprintf(found, size, "%.*s/%s", (int)len, p, prog);
+		if (stat(found, &st) == 0 && S_ISREG(st.st_mode) && access(found, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The pre-drill checks of the checks themselves and of the room for the
+ * overlay (STORE/overlays: the store's filesystem).  Returns how many
+ * would block the drill. */
+static int assess_checks_space(struct drill *d)
+{
+	char prog[PATH_MAX], found[PATH_MAX + 64], name[32];
+	struct statvfs vfs;
+	int blocking = 0, builtin;
+	size_t i;
+
+	for (i = 0; i < d->nchecks; i++) {
+		snprintf(name, sizeof(name), "check %zu", i + 1);
+		check_program(d->checks[i].command, prog, sizeof(prog), &builtin);
+		if (builtin)
+			drill_assess_add(d->pre, &d->npre, name, "ok", "shell command (starts with '%s')",
+					 prog);
+		else if (program_found(prog, found, sizeof(found)))
+			drill_assess_add(d->pre, &d->npre, name, "ok", "'%s' is executable", found);
+		else {
+			drill_assess_add(d->pre, &d->npre, name, "failed", "'%s' is not an executable "
+					 "program (not found%s)", prog, strchr(prog, '/') ? "" :
+					 " in $PATH");
+			blocking++;
+		}
+	}
+	if (statvfs(d->store, &vfs) == 0) {
+		unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+		const char *res = avail < 64ULL << 20 ? "failed" :
+				  avail < 1ULL << 30 ? "warning" : "ok";
+
+		drill_assess_add(d->pre, &d->npre, "room for the overlay", res, "%.1f GiB free in the "
+				 "store's filesystem (the overlay writes there)%s",
+				 (double)avail / (1 << 30), avail < 64ULL << 20 ? ": below 64 MiB" :
+				 avail < 1ULL << 30 ? ": below 1 GiB" : "");
+		blocking += avail < 64ULL << 20;
+	}
+	return blocking;
+}
+
 /*
- * Before a drill directory is made: the host exists and the instant is in
- * its history, so that a typo gets one line and leaves no report behind.
- * The store is closed again before anything forks.
+ * The pre-drill checks that need the store's history: the host exists and
+ * the instant is in its history and captured.  The store is closed again
+ * before anything forks.  Returns 0, or -1 with the blocking problem's
+ * line in msg (the checks so far are in d->pre either way).
  */
-static void drill_precheck(struct drill *d, const char *store, const char *host,
-			   int64_t ts_ns)
+static int assess_history(struct drill *d, int64_t ts_ns, char *msg, size_t msglen)
 {
 	struct cdp_host_info *hosts = NULL, *h = NULL;
 	struct cdp_store *s = NULL;
-	char list[1024] = "", when[64], first[64], msg[2048] = "";
+	char list[1024] = "", when[64], first[64], through[64];
 	size_t n = 0, i, used = 0;
 	int ret;
 
-	if (cli_store_open(store, &s, msg, sizeof(msg)) < 0)
-		die_line(msg);
+	msg[0] = '\0';
+	if (cli_store_open(d->store, &s, msg, msglen) < 0) {
+		drill_assess_add(d->pre, &d->npre, "store", "failed", "%s", msg);
+		return -1;
+	}
+	drill_assess_add(d->pre, &d->npre, "store", "ok", "'%s' opened read-only", d->store);
 	ret = cdp_store_hosts(s, &hosts, &n);
 	if (ret < 0) {
-		snprintf(msg, sizeof(msg), "cannot list hosts of store '%s': %s", store,
+		snprintf(msg, msglen, "cannot list hosts of store '%s': %s", d->store,
 			 cdp_strerror(ret));
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (strcmp(hosts[i].name, host) == 0)
+		if (strcmp(hosts[i].name, d->host) == 0)
 			h = &hosts[i];
 		if (used < sizeof(list))
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
 						 i ? ", " : "", hosts[i].name);
 	}
 	if (!h) {
-		snprintf(msg, sizeof(msg), "no capture of host '%s' in store '%s' (hosts: %s)",
-			 host, store, n ? list : "none yet");
+		snprintf(msg, msglen, "no capture of host '%s' in store '%s' (hosts: %s)",
+			 d->host, d->store, n ? list : "none yet");
 		goto out;
 	}
 	cdp_time_format(ts_ns, when, sizeof(when));
 	cdp_time_format(h->first_ts_ns, first, sizeof(first));
-	if (h->first_ts_ns == 0)
-		snprintf(msg, sizeof(msg), "host '%s' has no complete baseline yet in store '%s'",
-			 host, store);
-	else if (ts_ns < h->first_ts_ns)
-		snprintf(msg, sizeof(msg), "instant %s is before the history of host '%s', which "
-			 "starts at %s", when, host, first);
+	cdp_time_format(h->complete_ts_ns, through, sizeof(through));
+	if (h->first_ts_ns == 0) {
+		snprintf(msg, msglen, "host '%s' has no complete baseline yet in store '%s'",
+			 d->host, d->store);
+		goto out;
+	}
+	drill_assess_add(d->pre, &d->npre, "host", "ok", "'%s' captured since %s", d->host, first);
+	if (ts_ns < h->first_ts_ns)
+		snprintf(msg, msglen, "instant %s is before the history of host '%s', which "
+			 "starts at %s", when, d->host, first);
 	else if (ts_ns > cdp_now_ns() + 1000000000LL)
-		snprintf(msg, sizeof(msg), "instant %s is in the future (history of host '%s' "
-			 "ends now)", when, host);
+		snprintf(msg, msglen, "instant %s is in the future (history of host '%s' "
+			 "ends now)", when, d->host);
+	if (msg[0])
+		goto out;
+	if (h->complete_ts_ns > 0 && ts_ns > h->complete_ts_ns)
+		drill_assess_add(d->pre, &d->npre, "instant", "warning", "%s is past what is "
+				 "complete (%s): the mount waits for the capture daemon to pass it",
+				 when, through);
 	else
-		note_gap(d, h, ts_ns);
+		drill_assess_add(d->pre, &d->npre, "instant", "ok", "%s is in the history, "
+				 "complete through %s", when, through);
+	note_gap(d, h, ts_ns);
+	if (d->in_gap)
+		drill_assess_add(d->pre, &d->npre, "capture at the instant", "warning", "'%s' was "
+				 "not being captured at the instant: the tree is as last captured "
+				 "before it", d->gap_dir);
+	else
+		drill_assess_add(d->pre, &d->npre, "capture at the instant", "ok", "captured");
 out:
 	/* closed before any exit: RocksDB must not outlive its statics */
 	cdp_host_info_free(hosts, n);
 	cdp_store_close(s);
-	if (msg[0])
-		die_line(msg);
+	if (msg[0]) {
+		drill_assess_add(d->pre, &d->npre, h ? "instant" : "host", "failed", "%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* A drill's step from the end of the step before (the drill's start for
+ * the first) to end_ns. */
+static void step_to(struct drill *d, const char *name, int64_t end_ns)
+{
+	size_t i;
+	int64_t start = d->started_ns;
+
+	for (i = d->nsteps; i > 0; i--)
+		if (!d->steps[i - 1].check) {
+			start = d->steps[i - 1].end_ns;
+			break;
+		}
+	drill_step_add(d, name, 0, start, end_ns);
+}
+
+/* Check n's step and those it announced with CDPFS-STEP lines. */
+static void check_steps(struct drill *d, size_t n)
+{
+	const struct drill_check_result *r = &d->checks[n - 1].r;
+	char name[96];
+	size_t k;
+
+	snprintf(name, sizeof(name), "check %zu", n);
+	step_to(d, name, r->end_ns);
+	for (k = 0; k < r->nsteps; k++) {
+		int64_t end = k + 1 < r->nsteps ? r->steps[k + 1].start_ns : r->end_ns;
+
+		snprintf(name, sizeof(name), "check %zu: %s", n, r->steps[k].name);
+		drill_step_add(d, name, n, r->steps[k].start_ns, end);
+	}
+}
+
+/*
+ * The drill's start goes into the audit trail at once: a drill killed
+ * before its report (kill -9, a power cut) is a start without an end
+ * there.  The record of its end is written with the reports
+ * (drill_report_archive); until then the pending record (cli_audit) names
+ * the drill, so that a die() on the way is recorded with its line.
+ */
+static void record_start(struct drill *d)
+{
+	char *args, at[48];
+	int ret;
+
+	cli_format_at(d->requested_ns, at, sizeof(at));
+	args = cli_strfmt("id=%s plan=%s host=%s%s%s requested=%s time_asked=%s checks=%zu", d->id,
+			  d->plan ? d->plan : "-", d->host, d->dir ? " dir=" : "", d->dir ? d->dir : "",
+			  at, d->time_text, d->nchecks);
+	ret = cdp_audit_record(d->store, "drill-start", args, "started");
+	if (ret < 0)
+		fprintf(stderr, "cdpfs: warning: cannot record the start of drill %s in the audit "
+			"trail of '%s': %s\n", d->id, d->store, cdp_strerror(ret));
+	/* the pending refusal record becomes this drill's */
+	cli_audit_cancel();
+	cli_audit(d->store, "drill", "id=%s plan=%s", d->id, d->plan ? d->plan : "-");
+	free(args);
+}
+
+/* What the drill's end shows: read errors, the unmount, the manifest. */
+static void post_checks(struct drill *d)
+{
+	const struct drill_read_errors *re = &d->read_errors;
+
+	if (!d->mounted_ns) {
+		drill_assess_add(d->post, &d->npost, "mount", "failed", "nothing was mounted");
+		return;
+	}
+	if (re->count)
+		drill_assess_add(d->post, &d->npost, "store read errors", "failed", "%llu; first: "
+				 "%s; files: %s", (unsigned long long)re->count,
+				 re->first[0] ? re->first : "EIO", re->paths[0] ? re->paths : "not named");
+	else
+		drill_assess_add(d->post, &d->npost, "store read errors", "ok", "none: every byte "
+				 "the checks read was good");
+	if (d->unmount_error[0])
+		drill_assess_add(d->post, &d->npost, "unmount", "failed", "%s", d->unmount_error);
+	else
+		drill_assess_add(d->post, &d->npost, "unmount", "ok", "unmounted; %s", d->keep ?
+				 "the overlay was kept" : "the private overlay was discarded");
+	if (d->manifest_hex[0])
+		drill_assess_add(d->post, &d->npost, "manifest", "ok", "%llu entries, SHA-256 %s",
+				 (unsigned long long)d->manifest_entries, d->manifest_hex);
+	else
+		drill_assess_add(d->post, &d->npost, "manifest", "failed", "not written");
 }
 
 static int run_drill(struct drill *d, int json)
@@ -297,6 +509,7 @@ static int run_drill(struct drill *d, int json)
 	free(drills);
 	if (mkdir(d->dir_path, 0755) < 0)
 		die("cannot create '%s': %s", d->dir_path, strerror(errno));
+	record_start(d);
 	if (d->keep) {
 		/* overlay names are at most 64 bytes: a long host name is left out */
 		snprintf(d->overlay, sizeof(d->overlay), "drill-%s", d->id);
@@ -313,11 +526,13 @@ static int run_drill(struct drill *d, int json)
 
 	mountlog = cli_path_join(d->dir_path, "mount.log");
 	err[0] = '\0';
+	step_to(d, "pre-drill checks", cdp_now_ns());
 	ret = drill_mount_open(&m, d->store, d->host, d->dir, d->requested_ns,
 			       d->keep ? d->overlay : NULL, mountlog, err, sizeof(err));
 	free(mountlog);
 	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", m.mountpoint);
 	d->mounted_ns = cdp_now_ns();
+	step_to(d, "mount", d->mounted_ns);
 	if (ret < 0) {
 		d->mounted_ns = 0;
 		snprintf(d->error, sizeof(d->error), "%s", err);
@@ -359,6 +574,7 @@ static int run_drill(struct drill *d, int json)
 	envp = drill_environ(extra);
 	if (!envp)
 		die("out of memory");
+	step_to(d, "instant check", cdp_now_ns());
 	for (i = 0; i < d->nchecks && !drill_interrupted(); i++) {
 		struct check_run *c = &d->checks[i];
 		char *log, dur[32];
@@ -375,8 +591,9 @@ static int run_drill(struct drill *d, int json)
 			failed = 1;
 			break;
 		}
-		c->passed = c->r.end == DRILL_CHECK_EXITED && c->r.status == 0;
+		c->passed = drill_check_passed(c);
 		failed |= !c->passed;
+		check_steps(d, i + 1);
 		if (c->r.answering_ns && !d->answering_ns) {
 			d->answering_ns = c->r.answering_ns;
 			d->answering_by = "line " DRILL_ANSWERING_LINE " printed by a check";
@@ -386,6 +603,10 @@ static int run_drill(struct drill *d, int json)
 			cli_format_seconds(c->r.end_ns - c->r.start_ns, dur, sizeof(dur));
 			printf("check %zu: %s (exit %d, %s): %s\n", i + 1, drill_check_result(c),
 			       c->r.status, dur, c->command);
+			if (c->expect && c->r.end == DRILL_CHECK_EXITED && c->r.status == 0 &&
+			    !c->passed)
+				printf("check %zu answered '%s', expected '%s'\n", i + 1, c->r.answer,
+				       c->expect);
 			fflush(stdout);
 		}
 	}
@@ -404,6 +625,7 @@ static int run_drill(struct drill *d, int json)
 			d->result = "error";
 			goto out_unmount;
 		}
+		step_to(d, "manifest", cdp_now_ns());
 		if (!json && d->manifest_hex[0]) {
 			printf("manifest of the tested base %s (%llu entries)\n", d->manifest_hex,
 			       (unsigned long long)d->manifest_entries);
@@ -414,7 +636,9 @@ static int run_drill(struct drill *d, int json)
 
 out_unmount:
 	err[0] = '\0';
-	if (drill_mount_close(&m, err, sizeof(err)) < 0) {
+	ret = drill_mount_close(&m, err, sizeof(err));
+	step_to(d, "unmount", cdp_now_ns());
+	if (ret < 0) {
 		snprintf(d->unmount_error, sizeof(d->unmount_error), "%s", err);
 		/* something outlived the checks on the copy: not a clean drill,
 		 * and never a "last verified" */
@@ -441,16 +665,24 @@ out_unmount:
 			       d->read_errors.first[0] ? d->read_errors.first : "EIO");
 	}
 out_report:
+	post_checks(d);
 	d->finished_ns = cdp_now_ns();
+	step_to(d, "post-drill checks", d->finished_ns);
 	if (drill_interrupted() && strcmp(d->result, "error") != 0)
 		d->result = "interrupted";
+	drill_conclude(d);
 	{
 		char *md_path = cli_path_join(d->dir_path, "report.md");
+		char audit_err[1024];
 
-		ret = drill_report_archive(d);
+		ret = drill_report_archive(d, audit_err, sizeof(audit_err));
 		if (ret < 0)
 			die("cannot write the report of drill %s in '%s': %s", d->id, d->dir_path,
 			    strerror(-ret));
+		if (audit_err[0])
+			fprintf(stderr, "cdpfs: warning: %s\n", audit_err);
+		else
+			cli_audit_cancel();
 		if (json) {
 			drill_report_json(d, stdout);
 		} else {
@@ -483,6 +715,205 @@ out_report:
 	return 0;
 }
 
+/* ------------------------------------------------------------ plans */
+
+/* Whether a check's program says it answers CDPFS_PRECHECK=1 (a line
+ * "# cdpfs-check: precheck" in its first 4 KiB: the ready-made ones). */
+static int precheck_aware(const char *prog)
+{
+	char buf[4097];
+	ssize_t n;
+	int fd = open(prog, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, "# cdpfs-check: precheck") != NULL;
+}
+
+/* Each check that answers CDPFS_PRECHECK=1 is asked whether it could run
+ * here (its database binaries): one pre-drill line per check.  Returns the
+ * number that would block. */
+static int precheck_checks(struct drill *d, const char *tmpdir)
+{
+	char prog[PATH_MAX], found[PATH_MAX + 64], name[48], *log, **envp;
+	char *extra[] = { (char *)"CDPFS_PRECHECK=1", NULL };
+	struct drill_check_result r;
+	int blocking = 0, builtin;
+	size_t i;
+
+	envp = drill_environ(extra);
+	if (!envp)
+		die("out of memory");
+	log = cli_strfmt("%s/precheck.log", tmpdir);
+	for (i = 0; i < d->nchecks; i++) {
+		char *tail;
+
+		check_program(d->checks[i].command, prog, sizeof(prog), &builtin);
+		if (builtin || !program_found(prog, found, sizeof(found)) || !precheck_aware(found))
+			continue;
+		snprintf(name, sizeof(name), "check %zu can run", i + 1);
+		if (drill_run_check(d->checks[i].command, envp, log, 20000000000LL, &r) < 0) {
+			drill_assess_add(d->pre, &d->npre, name, "failed", "cannot run its precheck");
+			blocking++;
+			continue;
+		}
+		tail = drill_file_tail(log, 1);
+		if (tail)
+			tail[strcspn(tail, "\n")] = '\0';
+		if (r.end == DRILL_CHECK_EXITED && r.status == 0) {
+			drill_assess_add(d->pre, &d->npre, name, "ok", "%s", tail && *tail ? tail :
+					 "its precheck passed");
+		} else {
+			drill_assess_add(d->pre, &d->npre, name, "failed", "%s", tail && *tail ? tail :
+					 "its precheck failed");
+			blocking++;
+		}
+		free(tail);
+	}
+	unlink(log);
+	free(log);
+	free(envp);
+	return blocking;
+}
+
+static void print_precheck(const struct drill *d, int json, int blocking)
+{
+	size_t i;
+
+	if (json) {
+		fputs("{\"plan\": ", stdout);
+		cli_json_string(stdout, d->plan);
+		fputs(", \"host\": ", stdout);
+		cli_json_string(stdout, d->host);
+		fputs(", \"instant\": ", stdout);
+		cli_json_string(stdout, d->time_text);
+		fprintf(stdout, ", \"blocking\": %d, \"checks\": [", blocking);
+		for (i = 0; i < d->npre; i++) {
+			fprintf(stdout, "%s\n  {\"name\": ", i ? "," : "");
+			cli_json_string(stdout, d->pre[i].name);
+			fprintf(stdout, ", \"result\": \"%s\", \"detail\": ", d->pre[i].result);
+			cli_json_string(stdout, d->pre[i].detail);
+			fputs("}", stdout);
+		}
+		fputs(d->npre ? "\n]}\n" : "]}\n", stdout);
+		return;
+	}
+	printf("precheck of plan %s (%s%s%s@%s):\n", d->plan, d->host, d->dir ? ":" : "",
+	       d->dir ? d->dir : "", d->time_text);
+	for (i = 0; i < d->npre; i++)
+		printf("  %-8s %-24s %s\n", d->pre[i].result, d->pre[i].name, d->pre[i].detail);
+	if (blocking)
+		printf("%d problem(s) would block the drill\n", blocking);
+	else
+		printf("the drill can run\n");
+}
+
+/*
+ * --plan NAME / --plan-file FILE: the drill a plan describes, or its
+ * precheck, or (--if-due) nothing when its period says it is not due.
+ * timeout_ns -1: the plan's; keep: --keep.
+ */
+static int run_plan(struct cli_ctx *ctx, const char *name, const char *file,
+		    const char *plans_dir, struct drill_plan *p, int precheck, int if_due,
+		    int64_t timeout_ns, int keep)
+{
+	char path[PATH_MAX + 80], err[1024];
+	struct drill d;
+	size_t i;
+	int ret;
+
+	if (name) {
+		const char *dir = drill_plans_dir(plans_dir);
+
+		ret = drill_plan_find(dir, name, path, sizeof(path));
+		if (ret == -EINVAL)
+			die("bad plan name '%s' (letters, digits, '.', '_', '-')", name);
+		if (ret < 0)
+			die("no drill plan '%s' in '%s' (see 'cdpfs drill --plans')", name, dir);
+		file = path;
+	}
+	if (drill_plan_load(file, p, err, sizeof(err)) < 0)
+		die_line(err);
+	memset(&d, 0, sizeof(d));
+	if (p->store && !ctx->store_opt && p->store[0] != '/')
+		die("plan '%s': store '%s' is not an absolute path", p->file, p->store);
+	d.store = p->store && !ctx->store_opt ? p->store : cli_store_path(ctx);
+	drill_require_store(d.store);
+	d.plan = p->name;
+	d.responsible = p->responsible;
+	d.host = cli_strfmt("%s", p->host);
+	d.dir = p->dir ? cli_strfmt("%s", p->dir) : NULL;
+	d.time_text = cli_strfmt("%s", p->instant);
+	d.timeout_ns = timeout_ns >= 0 ? timeout_ns : p->timeout_ns;
+	d.keep = keep;
+	d.checks = calloc(p->nchecks, sizeof(*d.checks));
+	if (!d.checks)
+		die("out of memory");
+	for (i = 0; i < p->nchecks; i++) {
+		d.checks[i].command = p->checks[i].command;
+		d.checks[i].expect = p->checks[i].expect;
+	}
+	d.nchecks = p->nchecks;
+	if (if_due && !precheck) {
+		struct drill_plan_state st;
+		char due[64];
+
+		drill_plan_schedule(p, d.store, cdp_now_ns(), &st);
+		if (st.known && st.last_run_ns && cdp_now_ns() < st.next_due_ns) {
+			cli_time_ms(st.next_due_ns, due, sizeof(due));
+			printf("plan %s is not due until %s (last run %s, %s)\n", p->name, due,
+			       st.last_run_id, st.last_result);
+			goto out;
+		}
+	}
+	d.started_ns = cdp_now_ns();
+	d.requested_ns = cli_resolve_time(d.time_text, d.started_ns);
+	drill_identity(&d.who);
+	if (precheck) {
+		const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+		int blocking;
+
+		cli_audit(d.store, "drill-precheck", "plan=%s host=%s instant=%s", p->name, d.host,
+			  d.time_text);
+		blocking = assess_history(&d, d.requested_ns, err, sizeof(err)) < 0;
+		blocking += assess_checks_space(&d);
+		blocking += precheck_checks(&d, tmp);
+		print_precheck(&d, ctx->json, blocking);
+		if (blocking)
+			cli_audit_result("blocked: %d problem(s)", blocking);
+		else
+			cli_audit_result("ok: the drill can run");
+		fflush(stdout);
+		ret = blocking ? 1 : 0;
+		goto out_free;
+	}
+	cli_audit(d.store, "drill", "plan=%s host=%s instant=%s checks=%zu", p->name, d.host,
+		  d.time_text, d.nchecks);
+	if (assess_history(&d, d.requested_ns, err, sizeof(err)) < 0)
+		die_line(err);
+	assess_checks_space(&d);
+	make_id(&d);
+	ret = run_drill(&d, ctx->json);
+	for (i = 0; i < d.nchecks; i++)
+		free(d.checks[i].tail);
+	free(d.dir_path);
+	goto out_free;
+out:
+	ret = 0;
+out_free:
+	free(d.checks);
+	free(d.host);
+	free(d.dir);
+	free(d.time_text);
+	drill_plan_free(p);
+	return ret;
+}
+
 /* ------------------------------------------------------------ drill */
 
 static const struct cli_option drill_options[] = {
@@ -490,6 +921,9 @@ static const struct cli_option drill_options[] = {
 	{ "check", required_argument, OPT_CHECK, "--check CMD",
 	  "run CMD with /bin/sh -c, $CDPFS_ROOT the mounted tree,\n"
 	  "$CDPFS_HOST, $CDPFS_TIME (the instant mounted); repeatable" },
+	{ "expect", required_argument, OPT_EXPECT, "--expect TEXT",
+	  "the answer the --check before it must give (its line\n"
+	  "CDPFS-ANSWER TEXT, else its last line of output)" },
 	{ "timeout", required_argument, OPT_TIMEOUT, "--timeout DUR",
 	  "per check, e.g. 90s, 10m, 1h; 0 for none (default 10m)" },
 	{ "keep", no_argument, OPT_KEEP, "--keep",
@@ -500,8 +934,31 @@ static const struct cli_option drill_options[] = {
 	{ "host", required_argument, OPT_HOST, "--host HOST", "with --list: only this host" },
 	{ "show", required_argument, OPT_SHOW, "--show ID",
 	  "print a drill's report (Markdown, or JSON with --json)" },
+	{ "html", no_argument, OPT_HTML, "--html", "with --show: the HTML page" },
+	{ "export", no_argument, OPT_EXPORT, "--export",
+	  "the history of drills for a compliance file" },
+	{ "since", required_argument, OPT_SINCE, "--since TIME",
+	  "with --export: drills started at or after TIME" },
+	{ "format", required_argument, OPT_FORMAT, "--format FMT",
+	  "with --export: csv (default) or json" },
+	{ "plan", required_argument, OPT_PLAN, "--plan NAME",
+	  "run the drill plan NAME (PLANS_DIR/NAME.conf)" },
+	{ "plan-file", required_argument, OPT_PLAN_FILE, "--plan-file FILE",
+	  "run the drill plan in FILE" },
+	{ "precheck", no_argument, OPT_PRECHECK, "--precheck",
+	  "with a plan: check, without mounting, that it can run" },
+	{ "if-due", no_argument, OPT_IF_DUE, "--if-due",
+	  "with a plan: run only when its period says so (the timer)" },
+	{ "plans", no_argument, OPT_PLANS, "--plans",
+	  "the plans with their last run, last pass, next due;\n"
+	  "exit 1 when one is overdue" },
+	{ "plans-dir", required_argument, OPT_PLANS_DIR, "--plans-dir DIR",
+	  "where plans are (default $CDPFS_DRILL_PLANS or\n" CDP_PLANDIR ")" },
+	{ "verify", required_argument, OPT_VERIFY, "--verify ID",
+	  "whether the archived reports of drill ID are the ones\n"
+	  "written (their SHA-256 in the audit trail)" },
 	{ NULL, 0, 0, NULL, "Ready-made checks (each with --help): " CDP_CHECKDIR
-	  "/postgres, sqlite, files." },
+	  "/postgres, mariadb,\nsqlite, files." },
 	{ NULL, 0, 0, NULL,
 	  "Exit status: 0 every check passed, 1 a check failed or the drill could not run." },
 	CLI_OPT_END
@@ -510,8 +967,11 @@ static const struct cli_option drill_options[] = {
 static int cmd_drill(struct cli_ctx *ctx)
 {
 	const struct cli_cmd *self = ctx->cmd;
-	const char *show = NULL, *host = NULL, *arg;
-	int c, list = 0, timeout_given = 0, ret;
+	const char *show = NULL, *host = NULL, *arg, *since = NULL, *format = NULL;
+	const char *verify = NULL, *plan_name = NULL, *plan_file = NULL, *plans_dir = NULL;
+	int c, list = 0, timeout_given = 0, ret, html = 0, export = 0, plans = 0;
+	int precheck = 0, if_due = 0;
+	struct drill_plan plan;
 	struct drill d;
 	char err[1024];
 	size_t i;
@@ -546,26 +1006,104 @@ static int cmd_drill(struct cli_ctx *ctx)
 		case OPT_HOST:
 			host = arg;
 			break;
+		case OPT_EXPECT:
+			if (!d.nchecks)
+				cli_usage_error(self, "--expect goes after the --check it is for");
+			if (d.checks[d.nchecks - 1].expect)
+				cli_usage_error(self, "one --expect per --check");
+			d.checks[d.nchecks - 1].expect = arg;
+			break;
+		case OPT_HTML:
+			html = 1;
+			break;
+		case OPT_EXPORT:
+			export = 1;
+			break;
+		case OPT_SINCE:
+			since = arg;
+			break;
+		case OPT_FORMAT:
+			format = arg;
+			break;
+		case OPT_VERIFY:
+			verify = arg;
+			break;
+		case OPT_PLAN:
+			plan_name = arg;
+			break;
+		case OPT_PLAN_FILE:
+			plan_file = arg;
+			break;
+		case OPT_PLANS:
+			plans = 1;
+			break;
+		case OPT_PLANS_DIR:
+			plans_dir = arg;
+			break;
+		case OPT_PRECHECK:
+			precheck = 1;
+			break;
+		case OPT_IF_DUE:
+			if_due = 1;
+			break;
 		}
 	}
-	if (list + (show != NULL) > 1)
-		cli_usage_error(self, "--list and --show exclude each other");
-	if (list || show) {
+	if (plan_name && plan_file)
+		cli_usage_error(self, "--plan and --plan-file exclude each other");
+	if ((precheck || if_due) && !plan_name && !plan_file)
+		cli_usage_error(self, "--precheck and --if-due go with --plan or --plan-file");
+	if (plans_dir && !plans && !plan_name)
+		cli_usage_error(self, "--plans-dir goes with --plans or --plan");
+	if (plans) {
+		if (ctx->nargs || d.nchecks || plan_name || plan_file || list || show || export ||
+		    verify)
+			cli_usage_error(self, "--plans takes only --store, --plans-dir and --json");
+		free(d.checks);
+		return drill_plans_list(drill_plans_dir(plans_dir), ctx->store_opt ?
+					cli_store_path(ctx) : NULL, ctx->json);
+	}
+	if (plan_name || plan_file) {
+		if (ctx->nargs)
+			cli_usage_error(self, "a plan names its HOST@TIME: no '%s'", ctx->args[0]);
+		if (d.nchecks)
+			cli_usage_error(self, "a plan names its checks: no --check or --expect");
+		if (list || show || export || verify)
+			cli_usage_error(self, "--plan runs a drill: no --list, --show, --export, --verify");
+		free(d.checks);
+		return run_plan(ctx, plan_name, plan_file, plans_dir, &plan, precheck, if_due,
+				timeout_given ? d.timeout_ns : -1, d.keep);
+	}
+	if (list + (show != NULL) + export + (verify != NULL) > 1)
+		cli_usage_error(self, "--list, --show, --export and --verify exclude each other");
+	if (html && !show)
+		cli_usage_error(self, "--html goes with --show");
+	if ((since || format) && !export)
+		cli_usage_error(self, "--since and --format go with --export");
+	if (format && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+		cli_usage_error(self, "bad --format '%s' (csv or json)", format);
+	if (host && !list)
+		cli_usage_error(self, "--host goes with --list");
+	if (list || show || export || verify) {
 		if (ctx->nargs)
 			cli_usage_error(self, "unexpected argument '%s'", ctx->args[0]);
 		if (d.nchecks || d.keep || timeout_given)
 			cli_usage_error(self, "--check, --keep and --timeout go with HOST@TIME");
-		if (show && host)
-			cli_usage_error(self, "--host goes with --list");
+		if (html && ctx->json)
+			cli_usage_error(self, "--html and --json exclude each other");
 		d.store = cli_store_path(ctx);
 		drill_require_store(d.store);
-		ret = list ? drill_list(d.store, host, ctx->json) :
-			     drill_show(d.store, show, ctx->json);
+		if (list)
+			ret = drill_list(d.store, host, ctx->json);
+		else if (show)
+			ret = drill_show(d.store, show, html ? "html" : ctx->json ? "json" : "md");
+		else if (verify)
+			ret = drill_verify(d.store, verify);
+		else
+			ret = drill_export(d.store, since ? cli_resolve_time(since, cdp_now_ns()) : 0,
+					   !(format && strcmp(format, "json") == 0) && !ctx->json);
 		free(d.checks);
 		return ret;
 	}
-	if (host)
-		cli_usage_error(self, "--host goes with --list");
 	if (ctx->nargs != 1)
 		cli_usage_error(self, ctx->nargs == 0 ? "HOST@TIME needed" : "too many arguments");
 	if (!d.nchecks)
@@ -578,7 +1116,14 @@ static int cmd_drill(struct cli_ctx *ctx)
 		die_line(err);
 	d.started_ns = cdp_now_ns();
 	d.requested_ns = cli_resolve_time(d.time_text, d.started_ns);
-	drill_precheck(&d, d.store, d.host, d.requested_ns);
+	drill_identity(&d.who);
+	/* a refusal is recorded too; a drill that ran records its own, fuller,
+	 * record with its reports (drill_report_archive) */
+	cli_audit(d.store, "drill", "spec=%s checks=%zu", ctx->args[0], d.nchecks);
+	/* a typo gets one line and leaves no report behind */
+	if (assess_history(&d, d.requested_ns, err, sizeof(err)) < 0)
+		die_line(err);
+	assess_checks_space(&d);
 	make_id(&d);
 	ret = run_drill(&d, ctx->json);
 	for (i = 0; i < d.nchecks; i++)
@@ -595,9 +1140,14 @@ const struct cli_cmd cli_cmd_drill = {
 	.name = "drill",
 	.fn = cmd_drill,
 	.usage = "drill [--store DIR] HOST@TIME --check CMD [--check CMD ...] [--timeout DUR]\n"
-		 "              [--keep] [--json]\n"
+		 "              [--expect TEXT] [--keep] [--json]\n"
 		 "       cdpfs drill [--store DIR] --list [--host HOST] [--json]\n"
-		 "       cdpfs drill [--store DIR] --show ID [--json]",
+		 "       cdpfs drill [--store DIR] --show ID [--json | --html]\n"
+		 "       cdpfs drill [--store DIR] --export [--since TIME] [--format csv|json]\n"
+		 "       cdpfs drill [--store DIR] --verify ID\n"
+		 "       cdpfs drill [--store DIR] (--plan NAME | --plan-file FILE) [--plans-dir DIR]\n"
+		 "              [--precheck | --if-due] [--json]\n"
+		 "       cdpfs drill [--store DIR] --plans [--plans-dir DIR] [--json]",
 	.summary = "boot an instant on a private writable overlay, run checks, archive a report",
 	.options = drill_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,

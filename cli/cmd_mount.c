@@ -74,6 +74,8 @@ static int cmd_mount(struct cli_ctx *ctx)
 	req.spec = ctx->args[0];
 	req.mountpoint = ctx->args[1];
 	req.options = options;
+	cli_audit(req.store, "mount", "spec=%s mountpoint=%s options=%s", req.spec,
+		  req.mountpoint, options && *options ? options : "ro");
 	err[0] = '\0';
 	ret = cdp_fs_mount(&req, err, sizeof(err));
 	free(options);
@@ -194,10 +196,41 @@ static size_t find_daemons(const char *abs, pid_t *pids, size_t max)
 	return n;
 }
 
+/* The store daemon pid serves: its --store, else its CDPFS_STORE, else the
+ * default (as cli_store_path() decided for it).  0, or -ENOENT when its
+ * command line cannot be read. */
+static int daemon_store(pid_t pid, char *store, size_t size)
+{
+	char path[64], buf[8192], *p, *end;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -ENOENT;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (p = buf, end = buf + n; p < end; p += strlen(p) + 1) {
+		if (strcmp(p, "--store") == 0 && p + strlen(p) + 1 < end) {
+			snprintf(store, size, "%s", p + strlen(p) + 1);
+			return 0;
+		}
+		if (strncmp(p, "--store=", 8) == 0) {
+			snprintf(store, size, "%s", p + 8);
+			return 0;
+		}
+	}
+	snprintf(store, size, "%s", getenv("CDPFS_STORE") && *getenv("CDPFS_STORE") ?
+		 getenv("CDPFS_STORE") : CDP_DEFAULT_STORE);
+	return 0;
+}
+
 static int cmd_umount(struct cli_ctx *ctx)
 {
 	const char *mp;
-	char abs[PATH_MAX], why[512];
+	char abs[PATH_MAX], why[512], store[PATH_MAX];
 	pid_t daemons[8];
 	size_t ndaemons = 0;
 	int c, lazy = 0, ret, i;
@@ -215,6 +248,8 @@ static int cmd_umount(struct cli_ctx *ctx)
 		die("'%s' is not mounted", mp);
 	if (realpath(mp, abs))
 		ndaemons = find_daemons(abs, daemons, sizeof(daemons) / sizeof(daemons[0]));
+	if (ndaemons && daemon_store(daemons[0], store, sizeof(store)) == 0)
+		cli_audit(store, "umount", "mountpoint=%s%s", abs, lazy ? " lazy=1" : "");
 	ret = run_fusermount(mp, lazy, why, sizeof(why));
 	if (ret == -ENOENT)
 		die("cannot run fusermount3 (install the fuse3 package)");

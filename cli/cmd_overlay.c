@@ -174,6 +174,7 @@ static int cmd_overlay(struct cli_ctx *ctx)
 				action);
 	if (ctx->nargs < 2)
 		cli_usage_error(self, "missing overlay NAME to remove");
+	cli_audit(store, "overlay-rm", "names=%s", cli_join_args(ctx, ",") + strlen(action) + 1);
 	for (i = 1; i < ctx->nargs; i++) {
 		char path[PATH_MAX + 300];
 

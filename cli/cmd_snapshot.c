@@ -35,6 +35,7 @@ static int cmd_snapshot(struct cli_ctx *ctx)
 		cli_usage_error(ctx->cmd, ctx->nargs ? "unexpected argument '%s'" :
 				"missing DEST", ctx->nargs ? ctx->args[1] : "");
 	store = cli_store_path(ctx);
+	cli_audit(store, "snapshot", "dest=%s", ctx->args[0]);
 	ret = cdp_capture_snapshot(store, ctx->args[0], err, sizeof(err));
 	if (ret < 0 || (ret > 0 && ret != 1))
 		die("%s", err[0] ? err + (strncmp(err, "cdpfs: ", 7) ? 0 : 7) : "snapshot failed");

@@ -28,6 +28,7 @@ static int cmd_rebuild_index(struct cli_ctx *ctx)
 	if (cli_getopt(ctx, &value) != -1 || ctx->nargs)
 		cli_usage_error(ctx->cmd, "rebuild-index takes no operand");
 	store = cli_store_path(ctx);
+	cli_audit(store, "rebuild-index", "-");
 	ret = cdp_store_rebuild_index(store, &info);
 	if (ret == -CDP_ELOCKED) {
 		fprintf(stderr, "cdpfs: store '%s' is open for writing (a capture runs): stop it "

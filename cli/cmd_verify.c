@@ -142,6 +142,8 @@ static int cmd_verify(struct cli_ctx *ctx)
 	/* the report names each damaged chunk: no log line per chunk too */
 	cdp_log_init("cdpfs", 0, LOG_CRIT);
 	store = cli_store_path(ctx);
+	cli_audit(store, "verify", "host=%s data=%d", host ? host : "-",
+		  flags & CDP_VERIFY_DATA ? 1 : 0);
 	ret = cli_store_open(store, &s, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "cdpfs: %s\n", err);
@@ -188,6 +190,10 @@ static int cmd_verify(struct cli_ctx *ctx)
 		if (st.problems)
 			printf("%llu problem(s)\n", (unsigned long long)st.problems);
 	}
+	if (st.problems)
+		cli_audit_result("problems: %llu", (unsigned long long)st.problems);
+	else
+		cli_audit_result("clean: %llu chunks", (unsigned long long)st.chunks);
 	if (fflush(stdout) != 0)
 		die("cannot write the output");
 	return st.problems ? 1 : 0;

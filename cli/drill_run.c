@@ -438,41 +438,91 @@ static void kill_group(pid_t pgid, long grace_ms, int *status, int *reaped)
 }
 
 struct line_scan {
-	char buf[64];
+	char buf[600];
 	size_t len;
-	int overflow;
 };
 
-/* Feeds bytes; returns 1 when a line starting with the marker ended. */
-static int scan_bytes(struct line_scan *ls, const char *p, size_t n)
+static int has_prefix(const char *s, const char *prefix)
 {
-	static const char marker[] = DRILL_ANSWERING_LINE;
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* text after a marker's prefix, without leading and trailing blanks */
+static void marker_text(const char *text, char *out, size_t size)
+{
+	size_t len;
+
+	text += strspn(text, " \t");
+	len = strlen(text);
+	while (len && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\r'))
+		len--;
+	snprintf(out, size, "%.*s", (int)len, text);
+}
+
+void drill_check_line(struct drill_check_result *r, const char *line, int64_t now_ns)
+{
+	if (has_prefix(line, DRILL_ANSWERING_LINE) &&
+	    (line[sizeof(DRILL_ANSWERING_LINE) - 1] == '\0' ||
+	     line[sizeof(DRILL_ANSWERING_LINE) - 1] == ' ' ||
+	     line[sizeof(DRILL_ANSWERING_LINE) - 1] == '\r')) {
+		if (!r->answering_ns)
+			r->answering_ns = now_ns;
+	} else if (has_prefix(line, DRILL_STEP_LINE)) {
+		if (r->nsteps < DRILL_CHECK_STEPS) {
+			struct drill_check_step *st = &r->steps[r->nsteps++];
+			char *at;
+
+			marker_text(line + strlen(DRILL_STEP_LINE), st->name, sizeof(st->name));
+			st->start_ns = now_ns;
+			/* "NAME @SECONDS.NANOS": the step began then (a check that
+			 * learns it afterwards, from a server's log) */
+			at = strrchr(st->name, '@');
+			if (at && at > st->name && at[-1] == ' ' && at[1] >= '0' && at[1] <= '9') {
+				int64_t ts;
+
+				if (cdp_time_parse(at, now_ns, &ts) == 0 && ts <= now_ns) {
+					st->start_ns = ts;
+					at[-1] = '\0';
+				}
+			}
+		}
+	} else if (has_prefix(line, DRILL_VERSION_LINE)) {
+		marker_text(line + strlen(DRILL_VERSION_LINE), r->version, sizeof(r->version));
+	} else if (has_prefix(line, DRILL_ANSWER_LINE)) {
+		marker_text(line + strlen(DRILL_ANSWER_LINE), r->answer, sizeof(r->answer));
+		r->answer_marked = 1;
+	} else if (!r->answer_marked && line[strspn(line, " \t\r")] != '\0') {
+		marker_text(line, r->answer, sizeof(r->answer));
+	}
+}
+
+/* Feeds bytes of output: each complete line goes to drill_check_line()
+ * (a longer line is cut to the buffer). */
+static void scan_bytes(struct line_scan *ls, const char *p, size_t n,
+		       struct drill_check_result *r)
+{
 	size_t i;
-	int hit = 0;
 
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\n') {
-			if (ls->len >= sizeof(marker) - 1 &&
-			    memcmp(ls->buf, marker, sizeof(marker) - 1) == 0)
-				hit = 1;
+			ls->buf[ls->len] = '\0';
+			drill_check_line(r, ls->buf, cdp_now_ns());
 			ls->len = 0;
 			continue;
 		}
-		if (ls->len < sizeof(ls->buf))
-			ls->buf[ls->len++] = p[i];
+		if (ls->len < sizeof(ls->buf) - 1)
+			ls->buf[ls->len++] = p[i] ? p[i] : '?';
 	}
-	return hit;
 }
 
 /* n bytes of the check's output: into its log (a short write sets *ret to
- * -EIO, once), and through the scan for the answering line. */
+ * -EIO, once), and through the scan for the marker lines. */
 static void log_output(int logfd, const char *buf, ssize_t n, struct line_scan *scan,
 		       struct drill_check_result *r, int *ret)
 {
 	if (write(logfd, buf, (size_t)n) != n && *ret == 0)
 		*ret = -EIO;
-	if (!r->answering_ns && scan_bytes(scan, buf, (size_t)n))
-		r->answering_ns = cdp_now_ns();
+	scan_bytes(scan, buf, (size_t)n, r);
 }
 
 int drill_run_check(const char *cmd, char *const envp[], const char *log,
@@ -564,8 +614,34 @@ int drill_run_check(const char *cmd, char *const envp[], const char *log,
 				r->end_ns = cdp_now_ns();
 		}
 	}
+	if (scan.len) {
+		/* a last line without its newline */
+		scan.buf[scan.len] = '\0';
+		drill_check_line(r, scan.buf, r->end_ns ? r->end_ns : cdp_now_ns());
+	}
 	if (!killed)
 		r->end = DRILL_CHECK_EXITED;
+	/* lines read after the check exited were printed before its end;
+	 * steps dated by the check lie inside it, in the order of their start */
+	if (r->end_ns) {
+		size_t k, j;
+
+		if (r->answering_ns > r->end_ns)
+			r->answering_ns = r->end_ns;
+		for (k = 0; k < r->nsteps; k++) {
+			if (r->steps[k].start_ns > r->end_ns)
+				r->steps[k].start_ns = r->end_ns;
+			if (r->steps[k].start_ns < r->start_ns)
+				r->steps[k].start_ns = r->start_ns;
+		}
+		for (k = 1; k < r->nsteps; k++) {
+			struct drill_check_step tmp = r->steps[k];
+
+			for (j = k; j > 0 && r->steps[j - 1].start_ns > tmp.start_ns; j--)
+				r->steps[j] = r->steps[j - 1];
+			r->steps[j] = tmp;
+		}
+	}
 	r->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 out:
 	if (fds[0] >= 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "audit.h"
 #include "store.h"
 
 /* The verbs, in the order `cdpfs help` lists them; each is defined in its
@@ -36,6 +37,7 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_gc,
 	&cli_cmd_policy,
 	&cli_cmd_stats,
+	&cli_cmd_audit,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL
@@ -132,6 +134,8 @@ int main(int argc, char **argv)
 {
 	const struct cli_cmd *c;
 
+	/* before anything hashes: the audit record is written at exit */
+	cdp_audit_init();
 	if (argc < 2) {
 		general_help(stderr);
 		return 2;

@@ -29,14 +29,23 @@ static void say(const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+void (*cli_die_hook)(const char *msg);
+
 void die(const char *fmt, ...)
 {
 	va_list ap;
 
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	va_start(ap, fmt);
 	say(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (cli_die_hook)
+		cli_die_hook(msg);
 	exit(1);
 }
 
@@ -255,6 +264,40 @@ void cli_time_local(int64_t ts_ns, char *buf, size_t size)
 	if (ts_ns <= 0 || !localtime_r(&t, &tm) ||
 	    strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, size, "-");
+}
+
+const char *cli_join_args(struct cli_ctx *ctx, const char *sep)
+{
+	static char *buf;
+	size_t len = 1, used = 0;
+	int i;
+
+	for (i = 0; i < ctx->nargs; i++)
+		len += strlen(ctx->args[i]) + strlen(sep);
+	free(buf);
+	buf = malloc(len);
+	if (!buf)
+		die("out of memory");
+	buf[0] = '\0';
+	for (i = 0; i < ctx->nargs; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? sep : "", ctx->args[i]);
+	return buf;
+}
+
+void cli_time_ms(int64_t ts_ns, char *buf, size_t size)
+{
+	char full[64], *dot;
+
+	if (ts_ns <= 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	cdp_time_format(ts_ns, full, sizeof(full));
+	/* "...:07.123456789+01:00" -> "...:07.123+01:00" */
+	dot = strchr(full, '.');
+	if (dot && strlen(dot) > 10)
+		memmove(dot + 4, dot + 10, strlen(dot + 10) + 1);
+	snprintf(buf, size, "%s", full);
 }
 
 int cli_parse_duration(const char *text, int64_t *ns)

@@ -16,3 +16,9 @@ s/[0-9a-f]{64}/@SHA256@/g
 s/(cdpfs-(drill|bisect)-)[A-Za-z0-9]{6}/\1XXXXXX/g
 # the checks directory the binary was built with (PREFIX)
 s|(Ready-made checks \(each with --help\): ).*/postgres|\1@CHECKDIR@/postgres|
+# who ran a drill and where (report format 2), and texts that carry figures
+s/"(user|machine|kernel)": "[^"]*"/"\1": "@TEXT@"/g
+s/"(uid)": [0-9]+/"\1": @N@/g
+s/"login_uid": (null|[0-9]+)/"login_uid": @UID@/g
+s/"conclusion": "(PASS|FAIL|ERROR|INTERRUPTED): ([^"\\]|\\.)*"/"conclusion": "\1: @TEXT@"/g
+s/("result": "(ok|warning|failed)", "detail": )"([^"\\]|\\.)*"/\1"@TEXT@"/g

@@ -61,7 +61,7 @@ jq -r .read_errors.first "$T/bad.json" | grep -q 'corrupt chunk [0-9a-f]\{16\}' 
 jq -r '.read_errors.paths[]' "$T/bad.json" | grep -q '^/f[0-9]*$' ||
 	check_fail "damaged drill: expected read_errors.paths to name a damaged file (/fN), got $(jq -c .read_errors.paths "$T/bad.json")"
 id=$(jq -r .id "$T/bad.json")
-grep -q '| Store read errors | [1-9]' "$BAD/drills/$id/report.md" ||
+grep -q '| store read errors | failed | [1-9]' "$BAD/drills/$id/report.md" ||
 	check_fail "damaged drill: expected report.md to list the store read errors, got: $(grep -i 'read errors' "$BAD/drills/$id/report.md")"
 grep -q "^$id	.*	fail	" "$BAD/drills/index" ||
 	check_fail "damaged drill: expected its index line to say fail: $(grep "^$id" "$BAD/drills/index")"

@@ -169,7 +169,8 @@ jq -e --arg h "$HOST" '(.drills | length) == 6 and .last_verified[$h].id != null
 	check_fail "drill --list --json: not 6 drills and a last verified one"
 golden_check drill/list.json "$T/list.json"
 drill --list --host nosuchhost | grep -q 'no drill recorded' || check_fail "drill --list --host of another host is not empty"
-drill --show "$ID1" | head -n 1 | grep -qx "# cdpfs drill $ID1: pass" || check_fail "drill --show does not print the report"
+drill --show "$ID1" >"$T/show.md" || check_fail "drill --show exited $?"
+head -n 1 "$T/show.md" | grep -qx "# cdpfs drill $ID1: pass" || check_fail "drill --show does not print the report"
 drill --show "$ID1" --json | jq -e ".id == \"$ID1\"" >/dev/null || check_fail "drill --show --json does not print report.json"
 head -n 1 "$STORE/drills/index" | grep -qx 'cdpfs drill index 1' || check_fail "the drill index has no version line"
 

@@ -125,6 +125,11 @@ drill_at() {
 		check_fail "drill $label: pg_amcheck did not pass"
 	jq -e '.answering_by | test("CDPFS-ANSWERING")' "$out" >/dev/null ||
 		check_fail "drill $label: the report does not time the answering server"
+	# report format 2: the server's version, its boot and its crash
+	# recovery as steps inside the check, the RTO inside that check
+	log "drill $label steps: $(jq -c '[.steps[] | select(.check == 1) | "\(.name) \(.duration_ms) ms"]' "$out")"
+	jq -e '(.checks[0].version | test("PostgreSQL [0-9]")) and ([.steps[] | select(.check == 1) | .name] | index("check 1: boot") != null) and ([.steps[] | select(.name == "check 1")][0] as $c | [.steps[] | select(.check == 1) | select(.start_ns < $c.start_ns or .end_ns > $c.end_ns)] | length == 0) and .rto.answering_ms > 0 and .rto.checks_passed_ms >= .rto.answering_ms' "$out" >/dev/null ||
+		check_fail "drill $label: version, boot step or RTO missing or inconsistent: $(jq -c '{v: .checks[0].version, rto, steps: [.steps[] | {name, check, duration_ms}]}' "$out")"
 	grep -q '^# cdpfs drill .*: pass' "$dir/report.md" || check_fail "drill $label: report.md does not say pass"
 	grep -q 'removing standby.signal' "$dir/check-1.log" ||
 		check_fail "drill $label: the check did not take standby.signal out of the copy"
