@@ -172,6 +172,8 @@ int cli_overlay_apply(struct cli_ctx *ctx, const char *name, const char *dest, u
 	if (!abs_dest)
 		die("cannot use '%s' as the destination: %s", dest, strerror(errno));
 	p.to = abs_dest;
+	cli_audit(store, "overlay-apply", "name=%s dest=%s dry-run=%d force=%d", name, abs_dest,
+		  !!(flags & CDP_APPLY_DRY_RUN), !!(flags & CDP_APPLY_FORCE));
 	ret = failback_open(&f, store, name, err, sizeof(err));
 	if (ret == 0) {
 		p.from = strcmp(f.info.dir, "/") == 0 ? "" : f.info.dir;

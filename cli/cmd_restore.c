@@ -123,6 +123,8 @@ static int cmd_restore(struct cli_ctx *ctx)
 	ui.dry = !!(flags & CDP_RESTORE_DRY_RUN);
 	ui.tty = isatty(STDERR_FILENO);
 	store = cli_store_path(ctx);
+	cli_audit(store, "restore", "spec=%s dest=%s dry-run=%d overwrite=%d", ctx->args[0],
+		  ctx->args[1], ui.dry, !!(flags & CDP_RESTORE_OVERWRITE));
 	ret = cli_store_open(store, &s, err, sizeof(err));
 	if (ret < 0)
 		die_line(err);

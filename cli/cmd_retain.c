@@ -165,6 +165,10 @@ static int pin_or_unpin(struct cli_ctx *ctx, int unpin, const char *note)
 		cli_usage_error(ctx->cmd, ctx->nargs ? "unexpected argument '%s'" :
 				"missing HOST@TIME", ctx->nargs ? ctx->args[1] : "");
 	host = split_spec(ctx->cmd, ctx->args[0], &ts);
+	if (unpin)
+		cli_audit(store, "unpin", "spec=%s", ctx->args[0]);
+	else
+		cli_audit(store, "pin", "spec=%s note=%s", ctx->args[0], note ? note : "-");
 	ret = cdp_capture_pin(store, host, ts, note, unpin, &pin, err, sizeof(err));
 	if (ret == 1) {
 		s = open_writer(store);
@@ -300,6 +304,21 @@ static void text_rules(const struct cdp_keep_rule *rules, size_t n)
 	}
 }
 
+/* The rules joined by ',' (for the audit trail): a buffer of this file's. */
+static const char *rules_text(const struct cdp_keep_rule *rules, size_t n)
+{
+	static char text[CDP_KEEP_RULES_MAX * 64];
+	char buf[64];
+	size_t i, o = 0;
+
+	text[0] = '\0';
+	for (i = 0; i < n && o < sizeof(text); i++) {
+		cdp_keep_rule_format(&rules[i], buf, sizeof(buf));
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "," : "", buf);
+	}
+	return n ? text : "-";
+}
+
 static void json_gc(const struct cdp_gc_result *g)
 {
 	printf("{\"chunks\": %llu, \"chunks_removed\": %llu, \"bytes_unreferenced\": %llu, "
@@ -373,6 +392,8 @@ static int cmd_prune(struct cli_ctx *ctx)
 				"missing HOST", ctx->nargs ? ctx->args[1] : "");
 	check_rules(ctx->cmd, rules, po.nrules);
 	store = cli_store_path(ctx);
+	cli_audit(store, "prune", "host=%s keep=%s dry-run=%d gc=%d", ctx->args[0],
+		  rules_text(rules, po.nrules), po.dry_run, !nogc);
 	po.now_ns = cdp_now_ns();
 	ret = cdp_capture_prune(store, ctx->args[0], &po, nogc, threshold, &pr, &gr, err,
 				sizeof(err));
@@ -463,6 +484,7 @@ static int cmd_gc(struct cli_ctx *ctx)
 	if (ctx->nargs)
 		cli_usage_error(ctx->cmd, "unexpected argument '%s'", ctx->args[0]);
 	store = cli_store_path(ctx);
+	cli_audit(store, "gc", "threshold=%g", threshold);
 	ret = cdp_capture_gc(store, threshold, &gr, err, sizeof(err));
 	if (ret == 1) {
 		err[0] = '\0';
@@ -609,6 +631,8 @@ static int cmd_policy(struct cli_ctx *ctx)
 	if (!none)
 		check_rules(ctx->cmd, rules, n);
 	store = cli_store_path(ctx);
+	cli_audit(store, "policy", "host=%s keep=%s", ctx->args[1],
+		  none ? "none" : rules_text(rules, n));
 	ret = cdp_capture_policy(store, ctx->args[1], rules, n, err, sizeof(err));
 	if (ret == 1) {
 		err[0] = '\0';

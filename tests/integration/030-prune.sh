@@ -188,4 +188,11 @@ rm -rf "$STORE/index"
 "$CDPFS" rebuild-index --store "$STORE" >"$T/rebuild.out" 2>&1 ||
 	check_fail "rebuild-index exited $?: $(cat "$T/rebuild.out")"
 check_instants rebuilt
+# the audit trail holds the pin and each prune, with its rules and result
+"$CDPFS" audit --store "$STORE" --action pin --json >"$T/audit-pin.json" || check_fail "audit --action pin exited $?"
+jq -e '.records | length >= 1 and (.[0].args | test("note=legal hold")) and .[0].result == "ok"' \
+	"$T/audit-pin.json" >/dev/null || check_fail "expected an audit record of the pin with its note and ok, got $(cat "$T/audit-pin.json")"
+"$CDPFS" audit --store "$STORE" --action prune --json >"$T/audit-prune.json" || check_fail "audit --action prune exited $?"
+jq -e '[.records[] | select(.args | test("keep=2s:all,12s:4s dry-run=0"))] | length >= 1' \
+	"$T/audit-prune.json" >/dev/null || check_fail "expected an audit record of the prune with its rules, got $(cat "$T/audit-prune.json")"
 finish
