@@ -18,7 +18,7 @@ DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
 
-PKGS      := fuse3 rocksdb libzstd libcrypto
+PKGS      := fuse3 rocksdb libzstd libcrypto libssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -56,6 +56,7 @@ CAPTURE_SRC := $(wildcard capture/*.c)
 FS_SRC      := $(wildcard fs/*.c)
 UTIL_SRC    := $(wildcard util/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
+SHIP_SRC    := $(wildcard ship/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,chunklog overlay roots store timespec))
@@ -89,7 +90,7 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
+$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC) $(SHIP_SRC)) $(LIBSTORE)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
@@ -97,7 +98,8 @@ $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
 
 # test_cli links what build/cdpfs is made of, but cli/main.o.
 $(BUILD)/tests/test_cli: $(BUILD)/obj/tests/unit/test_cli.o \
-		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
+		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC) \
+		$(SHIP_SRC)) $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
@@ -110,6 +112,8 @@ $(BUILD)/tests/test_holders: $(BUILD)/obj/tests/unit/test_holders.o $(call obj,c
 $(BUILD)/tests/test_capture: $(call obj,capture/node.c capture/control.c util/mounts.c)
 $(BUILD)/tests/test_fs: $(call obj,fs/spec.c fs/ll.c)
 $(BUILD)/tests/test_util: $(call obj,$(UTIL_SRC))
+# test_ship: the store's replica (source, sink) and ship/'s frames over TLS
+$(BUILD)/tests/test_ship: $(call obj,$(SHIP_SRC))
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LIBS)

@@ -35,6 +35,11 @@ struct cdp_capture_request {
 	int foreground;           /* run the daemon in this process (tests, systemd) */
 	int progress;             /* show baseline progress on stderr */
 	int no_journal;           /* benchmark floor: passthrough only, no store */
+	/* shipping to a DR server (ship/ship.h), taken when the daemon
+	 * starts: ship NULL for none; absolute paths (the daemon runs in /) */
+	const char *ship;         /* HOST:PORT */
+	const char *ship_cert, *ship_key, *ship_ca;
+	uint64_t ship_rate_bytes; /* 0: no limit */
 };
 
 /*

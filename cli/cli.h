@@ -192,6 +192,8 @@ extern const struct cli_cmd cli_cmd_rebuild_index;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_verify;
 extern const struct cli_cmd cli_cmd_snapshot;
+extern const struct cli_cmd cli_cmd_serve;
+extern const struct cli_cmd cli_cmd_certs;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

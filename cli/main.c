@@ -25,6 +25,8 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_rebuild_index,
 	&cli_cmd_verify,
 	&cli_cmd_snapshot,
+	&cli_cmd_serve,
+	&cli_cmd_certs,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL

@@ -171,6 +171,11 @@ int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out,
  * through, 0 when none. */
 int cdp_store_root_alive(struct cdp_store *s, uint32_t host, uint32_t root_id, int64_t *alive);
 int cdp_store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id);
+/* journal.c: 1 when host is a valid host name (docs/format.md limits).
+ * Registering a host (found, or given the next id, in one logged commit);
+ * call with meta_lock held. */
+int cdp_host_name_ok(const char *host);
+int cdp_store_host_register(struct cdp_store *s, const char *host, uint32_t *id);
 int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts);
 int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v);
 int cdp_store_writer_locked(struct cdp_store *s);
