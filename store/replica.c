@@ -492,6 +492,16 @@ static int state_read_id(struct cdp_store *s, uint32_t id, struct cdp_ship_state
 	return 0;
 }
 
+int cdp_ship_received(struct cdp_store *s, uint32_t host, uint64_t *lsn, int64_t *ts)
+{
+	struct cdp_ship_state st;
+	int ret = state_read_id(s, host, &st);
+
+	*lsn = st.lsn;
+	*ts = st.received_ts;
+	return ret;
+}
+
 int cdp_ship_state_read(struct cdp_store *s, const char *host, struct cdp_ship_state *st)
 {
 	uint32_t id;

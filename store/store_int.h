@@ -192,6 +192,10 @@ void cdp_store_clear_last_error(void);
 int cdp_rocks_iter_status(rocksdb_iterator_t *it, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* replica.c: the last group kept of a host shipped to this store and
+ * when it came (zeros for a host captured here). */
+int cdp_ship_received(struct cdp_store *s, uint32_t host, uint64_t *lsn, int64_t *ts);
+
 /* journal_writer.c: the writer thread, started and stopped by store.c */
 int cdp_writer_start(struct cdp_store *s);
 void cdp_writer_stop(struct cdp_store *s);

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# 040-ship - three captured hosts (three stores, three capture daemons)
+# ship to one DR server (cdpfs serve in a network namespace of the test's
+# own, real TLS 1.3 over veth links); at recorded instants on each host the
+# server's mount of that instant equals the host's manifest then.  The
+# server's store is an ordinary store: hosts --store lists every host with
+# its last received instant while they keep shipping; on a host, cdpfs
+# hosts shows the link connected and the instant shipped through, --json
+# too.  A second host with the same data sends almost no chunks (dedup
+# across hosts on the server).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ship.sh"
+require_cdpfs
+require_cmd jq "JSON checks"
+
+ship_net 3
+ship_certs
+ship_server_start
+
+for i in 1 2 3; do
+	mkdir -p "$T/h$i"
+	make_baseline "$T/h$i/data"
+	ship_capture "h$i" "$T/st$i" "$T/h$i/data" "$i"
+done
+# h3 gets the same big file as h1: the server has its chunks already
+head -c 3000000 /dev/urandom >"$T/big.bin"
+
+for round in 1 2 3; do
+	for i in 1 2 3; do
+		d=$T/h$i/data
+		printf 'round %s host %s\n' "$round" "$i" >>"$d/hello.txt"
+		head -c $((round * 50000)) /dev/urandom >"$d/r$round.bin"
+		mkdir -p "$d/dir$round"
+		mv "$d/r$round.bin" "$d/dir$round/moved.bin"
+		[ "$round" = 2 ] && rm -f "$d/zeros.bin"
+		[ "$round" = 3 ] && truncate -s 4096 "$d/sub/deeper/numbers.txt"
+		[ "$i" != 2 ] && [ "$round" = 2 ] && cp "$T/big.bin" "$d/big.bin"
+		checkpoint "h$i-$round" "$d"
+	done
+	sleep 0.3
+done
+last=$(date +%s.%N)
+sleep 0.05
+for i in 1 2 3; do ship_wait_through "$T/st$i" "$last" 15; done
+
+# the server's view of each host at each instant
+for i in 1 2 3; do ship_verify "h$i"; done
+
+# dedup across hosts: big.bin (367 blocks) is in h1's and h3's stores,
+# and the server takes its chunks from one of them only
+c1=$(ship_state "$T/st1" chunks_sent)
+c3=$(ship_state "$T/st3" chunks_sent)
+n1=$("$CDPFS" verify --store "$T/st1" --json | jq .chunks)
+n3=$("$CDPFS" verify --store "$T/st3" --json | jq .chunks)
+log "chunks sent: h1 $c1 of $n1 in its store, h3 $c3 of $n3"
+[ "$((c1 + c3))" -le "$((n1 + n3 - 360))" ] ||
+	check_fail "no dedup across hosts: h1 and h3 sent $((c1 + c3)) chunks, their stores hold $((n1 + n3)) (big.bin's 367 should go once)"
+
+# hosts on the server's store: every host, received recently
+"$CDPFS" hosts --store "$SRV" >"$T/srv-hosts.txt" || check_fail "hosts --store on the server failed"
+cat "$T/srv-hosts.txt"
+for i in 1 2 3; do
+	grep -q "^h$i .*received" "$T/srv-hosts.txt" || check_fail "server's hosts does not show h$i received"
+done
+"$CDPFS" hosts --store "$SRV" --json >"$T/srv-hosts.json" || check_fail "hosts --json on the server failed"
+age=$(jq -r '.hosts[] | select(.name == "h2") | .received.age_s' "$T/srv-hosts.json")
+log "h2 last received ${age} s ago"
+awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 5) }' || check_fail "h2 last received $age s ago (expected under 5 s: heartbeats)"
+
+# hosts on a host: connected, shipped through, small lag
+"$CDPFS" hosts --store "$T/st2" >"$T/h2-hosts.txt" || check_fail "hosts on h2 failed"
+cat "$T/h2-hosts.txt"
+grep -q "connected" "$T/h2-hosts.txt" || check_fail "hosts on h2 does not show the link connected"
+"$CDPFS" hosts --store "$T/st2" --json >"$T/h2-hosts.json"
+link=$(jq -r '.hosts[0].shipping.link' "$T/h2-hosts.json")
+lag=$(jq -r '.hosts[0].shipping.lag_s' "$T/h2-hosts.json")
+thr=$(jq -r '.hosts[0].dirs[0].shipped_through_ns' "$T/h2-hosts.json")
+log "h2: link $link, lag $lag s, dir shipped through $thr"
+[ "$link" = connected ] || check_fail "hosts --json on h2: link '$link', expected connected"
+awk -v a="$lag" 'BEGIN { exit !(a < 3) }' || check_fail "h2 lag $lag s while idle and connected (expected under 3 s)"
+[ "$thr" != null ] || check_fail "hosts --json on h2: no shipped_through for its directory"
+
+# the server's store while hosts ship: verify finds nothing wrong
+"$CDPFS" verify --store "$SRV" >"$T/verify.txt" 2>&1 || { cat "$T/verify.txt"; check_fail "verify of the server's store failed"; }
+finish
