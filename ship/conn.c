@@ -120,6 +120,11 @@ void ship_tls_reason(SSL *ssl, int ret, char *out, size_t outlen)
 			snprintf(out, outlen, "connection closed by the other end");
 		return;
 	}
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();   /* a socket timeout on a blocking socket */
+		snprintf(out, outlen, "timed out");
+		return;
+	}
 	if (e == SSL_ERROR_ZERO_RETURN) {
 		snprintf(out, outlen, "connection closed by the other end");
 		return;
@@ -241,7 +246,8 @@ static int read_all(struct conn *c, void *buf, size_t len)
 			if (e == SSL_ERROR_ZERO_RETURN ||
 			    (e == SSL_ERROR_SYSCALL && errno == 0))
 				return -ECONNRESET;
-			if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+			    (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)))
 				return -ETIMEDOUT;
 			return -EIO;
 		}

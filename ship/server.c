@@ -175,32 +175,44 @@ static int handshake(struct session *ss, struct frame *f)
 		refuse(ss, REFUSE_PERMANENT, "the HELLO does not name a host");
 		return -EPROTO;
 	}
-	memcpy(ss->host, f->p + 10, n);
-	ss->host[n] = '\0';
-	if (strlen(ss->host) != n) {
-		ss->host[0] = '\0';
+	if (memchr(f->p + 10, 0, n)) {
 		refuse(ss, REFUSE_PERMANENT, "the HELLO's host name holds a NUL byte");
 		return -EPROTO;
 	}
 	cert = SSL_get1_peer_certificate(ss->c.ssl);
-	if (!cert || X509_check_host(cert, ss->host, n, X509_CHECK_FLAG_NO_WILDCARDS, NULL) != 1) {
+	if (!cert || X509_check_host(cert, (const char *)f->p + 10, n,
+				     X509_CHECK_FLAG_NO_WILDCARDS, NULL) != 1) {
 		char host[72];
 
 		cert_name(cert, name, sizeof(name));
 		X509_free(cert);
 		/* the name is not the peer's to claim: say who it is */
-		snprintf(host, sizeof(host), "%s", ss->host);
-		ss->host[0] = '\0';
+		snprintf(host, sizeof(host), "%.*s", (int)n, (const char *)f->p + 10);
 		refuse(ss, REFUSE_PERMANENT, "its certificate names '%s', not host '%s': a host "
 		       "ships only its own history", name, host);
 		return -EACCES;
 	}
 	X509_free(cert);
+	pthread_mutex_lock(&ss->sv->lock);   /* other sessions read it (below) */
+	memcpy(ss->host, f->p + 10, n);
+	ss->host[n] = '\0';
+	pthread_mutex_unlock(&ss->sv->lock);
 	if (bsize != bs) {
 		refuse(ss, REFUSE_PERMANENT, "its store's block size is %u bytes, this server's "
 		       "store uses %u", bsize, bs);
 		return -EPROTO;
 	}
+	/* a host reconnecting (after a cut, a restart) ends its older
+	 * connection, whose batch, if any, is then dropped: it would hold the
+	 * host's lock until its read timed out */
+	pthread_mutex_lock(&ss->sv->lock);
+	for (struct session *o = ss->sv->sessions; o; o = o->next)
+		if (o != ss && o->host[0] && strcmp(o->host, ss->host) == 0) {
+			cdp_log(LOG_INFO, "host '%s' connects again: its connection from %s ends",
+				ss->host, o->c.peer);
+			shutdown(o->c.fd, SHUT_RDWR);
+		}
+	pthread_mutex_unlock(&ss->sv->lock);
 	ss->hl = host_lock_get(ss->sv, ss->host);
 	if (!ss->hl)
 		return -ENOMEM;

@@ -103,7 +103,7 @@ static void status_set(struct cdp_shipper *sh, int state, const char *reason)
 		sh->st_written_ns = 0;
 	}
 	sh->st.updated_ns = now;
-	if (now - sh->st_written_ns >= 1000000000LL) {
+	if (now - sh->st_written_ns >= 250000000LL) {
 		cdp_ship_status_write(sh->store_path, &sh->st);
 		sh->st_written_ns = now;
 	}

@@ -80,14 +80,14 @@ ship_server_start() {
 ship_server_kill9() {
 	[ -n "$SERVER_PID" ] || return 0
 	kill -KILL "$SERVER_PID" 2>/dev/null
-	wait "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=
 }
 
 ship_server_stop() {
 	[ -n "$SERVER_PID" ] || return 0
 	kill -TERM "$SERVER_PID" 2>/dev/null
-	wait "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=
 	return 0
 }
