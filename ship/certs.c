@@ -110,7 +110,8 @@ static void tls_why(char *out, size_t outlen)
 
 int cdp_certs_init(const char *dir, int days, char *err, size_t errlen)
 {
-	char crt[PATH_MAX], keyp[PATH_MAX], why[256];
+	char crt[PATH_MAX], keyp[PATH_MAX], why[256], cn[64];
+	uint8_t rnd[4];
 	EVP_PKEY *k = NULL;
 	X509 *c = NULL;
 	int ret = -EIO;
@@ -126,8 +127,11 @@ int cdp_certs_init(const char *dir, int days, char *err, size_t errlen)
 			 "remove them or use another DIR", dir);
 		return -EEXIST;
 	}
+	/* a name of its own: two test CAs never pass for each other */
+	RAND_bytes(rnd, sizeof(rnd));
+	snprintf(cn, sizeof(cn), "cdpfs test CA %02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
 	k = new_key();
-	c = k ? new_cert(k, "cdpfs test CA", -3600, (long)days * 86400) : NULL;
+	c = k ? new_cert(k, cn, -3600, (long)days * 86400) : NULL;
 	if (!c || X509_set_issuer_name(c, X509_get_subject_name(c)) != 1 ||
 	    add_ext(c, c, NID_basic_constraints, "critical,CA:TRUE") < 0 ||
 	    add_ext(c, c, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||

@@ -77,6 +77,7 @@ struct cdp_shipper {
 	struct cdp_ship_source *src;
 	struct cdp_ship_status st;
 	int64_t st_written_ns;
+	int welcomed;                 /* the current connection got its WELCOME */
 };
 
 static unsigned env_ms(const char *name, unsigned dflt)
@@ -458,9 +459,11 @@ static int session_run(struct cdp_shipper *sh, struct conn *c, char *why, size_t
 	int64_t through = 0, last_commit = 0;
 	int ret;
 
+	sh->welcomed = 0;
 	ret = session_open(sh, c, &f, &acked, why, whylen);
 	if (ret < 0)
 		goto out;
+	sh->welcomed = 1;
 	ret = cdp_ship_source_seek(sh->src, acked);
 	if (ret < 0) {
 		snprintf(why, whylen, "the server holds group %llu, which the local store's log "
@@ -535,7 +538,16 @@ static void *shipper_main(void *arg)
 		ship_conn_close(&c);
 		if (ret == 0 || sh->stop)
 			break;
-		if (ret == -EACCES) {
+		if (ret != -EACCES && !sh->welcomed && sh->st.state == CDP_LINK_REFUSED &&
+		    ret != -ENETUNREACH && ret != -ECONNREFUSED && ret != -ETIMEDOUT &&
+		    ret != -EHOSTUNREACH) {
+			/* TLS 1.3: a server that refuses our certificate may reset
+			 * the connection before its alert is read: still refused */
+			cdp_log(LOG_ERR, "shipping to %s:%s: %s (still refused: %s); retrying in "
+				"%u s", sh->server_host, sh->server_port, why, sh->st.reason,
+				(sh->backoff_max_ms + 999) / 1000);
+			backoff = sh->backoff_max_ms;
+		} else if (ret == -EACCES) {
 			backoff = sh->backoff_max_ms;
 			status_set(sh, CDP_LINK_REFUSED, why);
 			cdp_log(LOG_ERR, "shipping to %s:%s: %s; retrying in %u s", sh->server_host,

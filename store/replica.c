@@ -459,6 +459,13 @@ struct cdp_ship_sink {
 	struct group_hash *groups;
 	size_t ngroups, groups_cap;
 	int through_moved;
+	int64_t kept_ts, next_ts;      /* the host's last op instant ('q') */
+	struct staged_root {
+		uint32_t id;
+		char *val;
+		size_t len;
+	} *roots;                      /* root records staged in this batch */
+	size_t nroots;
 };
 
 static void resume_key(struct cdp_key *k, uint32_t id)
@@ -553,6 +560,12 @@ static void stage_clear(struct cdp_ship_sink *k)
 	k->ngroups = 0;
 	k->through_moved = 0;
 	k->next = k->kept;
+	k->next_ts = k->kept_ts;
+	for (i = 0; i < k->nroots; i++)
+		free(k->roots[i].val);
+	free(k->roots);
+	k->roots = NULL;
+	k->nroots = 0;
 }
 
 void cdp_ship_sink_free(struct cdp_ship_sink *k)
@@ -582,6 +595,8 @@ int cdp_ship_sink_begin(struct cdp_ship_sink *k, struct cdp_ship_state *st)
 			ret = cdp_store_host_meta_i64(k->s, k->id, HM_COMPLETE, 0,
 						      &k->kept.through_ts);
 	}
+	if (ret == 0)
+		ret = cdp_store_host_meta_i64(k->s, k->id, HM_LATEST, 1, &k->kept_ts);
 	stage_clear(k);
 	if (st)
 		*st = k->kept;
@@ -727,11 +742,73 @@ static uint64_t neutral_seq(int cf, const uint8_t *key, size_t klen, int *bad)
 	return *bad ? 0 : ~get_u64be(key + klen - 8);
 }
 
+/* A root record may only move forward: its path, its fid and baseline
+ * once set, and the gaps already recorded stay as they are (they say what
+ * the past instants are); anything else rewrites history.  1 when the new
+ * record keeps them, 0 when not, negative on errors.  Stages it. */
+static int root_rec_follows(struct cdp_ship_sink *k, uint32_t id, const uint8_t *val, size_t len)
+{
+	struct root_rec old, nw;
+	struct staged_root *sr = NULL;
+	struct cdp_key key;
+	char *kept = NULL;
+	size_t klen = 0, i;
+	int ret, ok = 1;
+
+	for (i = 0; i < k->nroots; i++)
+		if (k->roots[i].id == id)
+			sr = &k->roots[i];
+	if (!sr) {
+		cdp_key_host_meta(&key, k->id, HM_ROOT, 1, id);
+		ret = cdp_store_get(k->s, CF_META, &key, &kept, &klen);
+		if (ret < 0)
+			return ret;
+	}
+	if (cdp_root_rec_decode((const char *)val, len, &nw) < 0) {
+		free(kept);
+		return -EINVAL;
+	}
+	if (sr || kept) {
+		if (cdp_root_rec_decode(sr ? sr->val : kept, sr ? sr->len : klen, &old) < 0) {
+			free(kept);
+			cdp_root_rec_release(&nw);
+			return -CDP_ECORRUPT;
+		}
+		ok = strcmp(old.path, nw.path) == 0 && (!old.fid || old.fid == nw.fid) &&
+		     (!old.baseline_ts || old.baseline_ts == nw.baseline_ts) &&
+		     nw.ngaps >= old.ngaps &&
+		     (!old.ngaps || memcmp(old.gaps, nw.gaps, old.ngaps * sizeof(*old.gaps)) == 0);
+		cdp_root_rec_release(&old);
+	}
+	free(kept);
+	cdp_root_rec_release(&nw);
+	if (!ok)
+		return 0;
+	if (!sr) {
+		void *n = realloc(k->roots, (k->nroots + 1) * sizeof(*k->roots));
+
+		if (!n)
+			return -ENOMEM;
+		k->roots = n;
+		sr = &k->roots[k->nroots++];
+		sr->id = id;
+		sr->val = NULL;
+	}
+	free(sr->val);
+	sr->val = malloc(len);
+	if (!sr->val)
+		return -ENOMEM;
+	memcpy(sr->val, val, len);
+	sr->len = len;
+	return 1;
+}
+
 int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group *g, char *why,
 			    size_t whylen)
 {
 	uint8_t hash[CDP_HASH_BYTES], kept[CDP_HASH_BYTES], full[CDP_KEY_MAX + 8];
 	uint64_t floor = k->next.seq, seq, top = k->next.seq;
+	int64_t floor_ts = k->next_ts, top_ts = k->next_ts;
 	int64_t through = k->next.through_ts;
 	size_t pos = 0, flen;
 	struct cdp_key key;
@@ -776,6 +853,13 @@ int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group
 				if (e.vlen != 16)
 					goto bad_entry;
 				seq = get_u64be(e.val);
+				if ((int64_t)get_u64be(e.val + 8) < top_ts) {
+					cdp_errf(why, whylen, "group %llu moves host '%s''s last "
+						 "instant back: refused", (unsigned long long)g->lsn,
+						 k->host);
+					return -EPROTO;
+				}
+				top_ts = (int64_t)get_u64be(e.val + 8);
 				if (seq < top) {
 					cdp_errf(why, whylen, "group %llu moves host '%s''s last seq "
 						 "back from %llu to %llu: refused",
@@ -791,11 +875,21 @@ int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group
 					continue;   /* complete_through only grows */
 				through = (int64_t)get_u64be(e.val);
 			} else if (e.key[1] == HM_ROOT) {
-				struct root_rec r;
-
-				if (e.klen != 6 || cdp_root_rec_decode((const char *)e.val, e.vlen, &r) < 0)
+				if (e.klen != 6)
 					goto bad_entry;
-				cdp_root_rec_release(&r);
+				ret = root_rec_follows(k, get_u32be(e.key + 2), e.val, e.vlen);
+				if (ret == -EINVAL)
+					goto bad_entry;
+				if (ret < 0)
+					return ret;
+				if (ret == 0) {
+					cdp_errf(why, whylen, "group %llu changes what host '%s' "
+						 "recorded of directory %u (its path, baseline or "
+						 "past gaps): rewriting history is refused",
+						 (unsigned long long)g->lsn, k->host,
+						 get_u32be(e.key + 2));
+					return -EPROTO;
+				}
 			}
 			cdp_key_host_meta(&key, k->id, (char)e.key[1], 0, 0);
 			flen = key.len;
@@ -814,6 +908,12 @@ int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group
 			seq = neutral_seq(e.cf, e.key, e.klen, &bad);
 			if (bad || (e.cf == CF_IMAP && e.klen != 12))
 				goto bad_entry;
+			if (e.cf == CF_TIME && (int64_t)get_u64be(e.key) < floor_ts) {
+				cdp_errf(why, whylen, "group %llu adds an operation of host '%s' "
+					 "before its last kept instant: rewriting history is refused",
+					 (unsigned long long)g->lsn, k->host);
+				return -EPROTO;
+			}
 			if (e.cf != CF_IMAP && seq <= floor) {
 				cdp_errf(why, whylen, "group %llu writes at seq %llu of host '%s', "
 					 "which has history through seq %llu: rewriting history is "
@@ -860,6 +960,7 @@ int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group
 	k->ngroups++;
 	k->next.lsn = g->lsn;
 	k->next.seq = top;
+	k->next_ts = top_ts;
 	if (through > k->next.through_ts) {
 		k->next.through_ts = through;
 		k->through_moved = 1;
@@ -985,8 +1086,10 @@ int cdp_ship_sink_commit(struct cdp_ship_sink *k, struct cdp_ship_state *st)
 out_release:
 	cdp_ibatch_release(&b);
 out:
-	if (ret == 0)
+	if (ret == 0) {
 		k->kept = k->next;
+		k->kept_ts = k->next_ts;
+	}
 	stage_clear(k);
 	if (st)
 		*st = k->kept;
