@@ -82,6 +82,15 @@ log "h2: link $link, lag $lag s, dir shipped through $thr"
 awk -v a="$lag" 'BEGIN { exit !(a < 3) }' || check_fail "h2 lag $lag s while idle and connected (expected under 3 s)"
 [ "$thr" != null ] || check_fail "hosts --json on h2: no shipped_through for its directory"
 
+# status: a shipping section on a host; "received" directories on the server
+"$CDPFS" status --store "$T/st1" >"$T/status1.txt" || check_fail "status on h1 is not healthy: $(cat "$T/status1.txt")"
+grep -q "^shipping to .*connected" "$T/status1.txt" || check_fail "status on h1 has no shipping line: $(cat "$T/status1.txt")"
+[ "$("$CDPFS" status --store "$T/st1" --json | jq -r .shipping.link)" = connected ] ||
+	check_fail "status --json on h1: shipping.link is not connected"
+"$CDPFS" status --store "$SRV" --json >"$T/status-srv.json" || check_fail "status on the server is not healthy: $(cat "$T/status-srv.json")"
+n=$(jq '[.dirs[] | select(.state == "received")] | length' "$T/status-srv.json")
+[ "$n" = 3 ] || check_fail "status on the server: $n directories received (expected 3)"
+
 # the server's store while hosts ship: verify finds nothing wrong
 "$CDPFS" verify --store "$SRV" >"$T/verify.txt" 2>&1 || { cat "$T/verify.txt"; check_fail "verify of the server's store failed"; }
 finish
