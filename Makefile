@@ -189,7 +189,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
-	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 \
+	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 $(DESTDIR)$(MANDIR)/man8/cdpfs-serve.8 \
 	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files
 	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs 2>/dev/null
 

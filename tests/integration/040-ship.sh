@@ -17,13 +17,21 @@ require_cmd jq "JSON checks"
 
 ship_net 3
 ship_certs
-ship_server_start
 
+# a server that is down when capture starts: capture starts, journals,
+# retries and says so
 for i in 1 2 3; do
 	mkdir -p "$T/h$i"
 	make_baseline "$T/h$i/data"
-	ship_capture "h$i" "$T/st$i" "$T/h$i/data" "$i"
 done
+ship_capture h1 "$T/st1" "$T/h1/data" 1
+printf 'before the server\n' >"$T/h1/data/early.txt"
+for i in $(seq 1 50); do [ "$(ship_state "$T/st1" state)" = retrying ] && break; sleep 0.1; done
+[ "$(ship_state "$T/st1" state)" = retrying ] || check_fail "h1 with its server down: link '$(ship_state "$T/st1" state)', expected retrying"
+grep -q "shipping to .*cannot connect.*retrying in" "$T/st1/capture.log" ||
+	check_fail "the capture log does not say that the shipper retries"
+ship_server_start
+for i in 2 3; do ship_capture "h$i" "$T/st$i" "$T/h$i/data" "$i"; done
 # h3 gets the same big file as h1: the server has its chunks already
 head -c 3000000 /dev/urandom >"$T/big.bin"
 
