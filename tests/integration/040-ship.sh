@@ -9,7 +9,8 @@
 # its last received instant while they keep shipping; on a host, cdpfs
 # hosts shows the link connected and the instant shipped through, --json
 # too.  A second host with the same data sends almost no chunks (dedup
-# across hosts on the server).
+# across hosts on the server); h2 ships under --ship-rate 1M; h1 starts
+# while the server is down (it journals, retries and says so).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ship.sh"
 require_cdpfs
@@ -31,7 +32,8 @@ for i in $(seq 1 50); do [ "$(ship_state "$T/st1" state)" = retrying ] && break;
 grep -q "shipping to .*cannot connect.*retrying in" "$T/st1/capture.log" ||
 	check_fail "the capture log does not say that the shipper retries"
 ship_server_start
-for i in 2 3; do ship_capture "h$i" "$T/st$i" "$T/h$i/data" "$i"; done
+ship_capture h2 "$T/st2" "$T/h2/data" 2 --ship-rate 1M
+ship_capture h3 "$T/st3" "$T/h3/data" 3
 # h3 gets the same big file as h1: the server has its chunks already
 head -c 3000000 /dev/urandom >"$T/big.bin"
 
@@ -66,6 +68,19 @@ log "chunks sent: h1 $c1 of $n1 in its store, h3 $c3 of $n3"
 [ "$((c1 + c3))" -le "$((n1 + n3 - 360))" ] ||
 	check_fail "no dedup across hosts: h1 and h3 sent $((c1 + c3)) chunks, their stores hold $((n1 + n3)) (big.bin's 367 should go once)"
 
+# --ship-rate 1M: 1.5 MB of new data on h2 takes at least 1.5 s to ship
+sleep 1.2   # the link idle: the rate's window starts again
+head -c 1500000 /dev/urandom >"$T/h2/data/burst.bin"
+t0=$(date +%s%N)
+mark=$(date +%s.%N)
+ship_wait_through "$T/st2" "$mark" 15
+ms=$((($(date +%s%N) - t0) / 1000000))
+log "h2 shipped 1.5 MB under --ship-rate 1M in $ms ms"
+[ "$ms" -ge 1200 ] || check_fail "h2 shipped 1.5 MB in $ms ms, faster than its --ship-rate of 1M allows"
+checkpoint h2-4 "$T/h2/data"
+ship_wait_through "$T/st2" "$(date +%s.%N)" 15
+ship_verify h2 h2-4
+
 # hosts on the server's store: every host, received recently
 "$CDPFS" hosts --store "$SRV" >"$T/srv-hosts.txt" || check_fail "hosts --store on the server failed"
 cat "$T/srv-hosts.txt"
@@ -78,6 +93,7 @@ log "h2 last received ${age} s ago"
 awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 5) }' || check_fail "h2 last received $age s ago (expected under 5 s: heartbeats)"
 
 # hosts on a host: connected, shipped through, small lag
+sleep 1.2   # a heartbeat after the last batch
 "$CDPFS" hosts --store "$T/st2" >"$T/h2-hosts.txt" || check_fail "hosts on h2 failed"
 cat "$T/h2-hosts.txt"
 grep -q "connected" "$T/h2-hosts.txt" || check_fail "hosts on h2 does not show the link connected"

@@ -15,7 +15,7 @@
 #   ship_wait_through STORE TS SECS  until the host's shipped-through
 #                        instant reaches TS (EPOCH.NS), or fails
 #   ship_link_down I / ship_link_up I  cut and restore host i's link
-#   ship_verify NAME     server mount of each checkpoint NAME-* equals the
+#   ship_verify NAME [GLOB]  server mount of each checkpoint NAME-* equals the
 #                        host's manifest then (lib.sh's verify_checkpoints)
 # Needs root (ip netns), iproute2, openssl's library (the cdpfs binary).
 
@@ -132,12 +132,13 @@ ship_wait_through() {
 ship_link_down() { ip link set "cv$$h$1" down; log "link $1 cut"; }
 ship_link_up() { ip link set "cv$$h$1" up; log "link $1 restored"; }
 
-# ship_verify NAME: checkpoints NAME-* against host NAME in the server's store.
+# ship_verify NAME [GLOB]: checkpoints NAME-* (or GLOB) against host NAME
+# in the server's store.
 ship_verify() {
 	local save_store=$STORE save_host=$HOST
 	STORE=$SRV
 	HOST=$1
-	verify_checkpoints "$1-*"
+	verify_checkpoints "${2:-$1-*}"
 	STORE=$save_store
 	HOST=$save_host
 }

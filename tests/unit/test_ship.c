@@ -5,7 +5,9 @@
  * journaled host copied into a second store reads back the same at each
  * recorded instant; a group sent again is acknowledged, not applied; one
  * that contradicts kept history, skips an lsn, rewrites an old seq or
- * deletes history is refused and nothing of its batch is kept; a chunk
+ * deletes history, moves a directory's baseline or adds an operation
+ * before the last kept instant is refused and nothing of its batch is
+ * kept; a chunk
  * whose content is not its hash is refused; the resume point survives a
  * reopen; ship/'s address parser.
  */
@@ -335,6 +337,54 @@ static void test_refusals(void **state)
 					       .len = pos };
 		assert_int_equal(cdp_ship_sink_add_group(si, &g2, why, sizeof(why)), -EPROTO);
 		assert_non_null(strstr(why, "not sent"));
+	}
+	/* a root record whose baseline moves: the past would change */
+	{
+		struct root_rec r;
+		struct cdp_host_info *hosts;
+		uint8_t e[8 + 6 + 512], *val;
+		size_t n, vlen;
+
+		assert_int_equal(cdp_store_hosts(dst, &hosts, &n), 0);
+		memset(&r, 0, sizeof(r));
+		r.root_id = hosts[0].roots[0].root_id;
+		r.fid = hosts[0].roots[0].fid;
+		r.baseline_ts = hosts[0].roots[0].baseline_ts_ns + 1;
+		r.path = hosts[0].roots[0].path;
+		assert_int_equal(cdp_root_rec_encode(&r, &val, &vlen), 0);
+		e[0] = CDP_SHIP_PUT;
+		e[1] = 0;
+		e[2] = 0;
+		e[3] = 6;
+		put_u32be(e + 4, (uint32_t)vlen);
+		e[8] = 'H';
+		e[9] = 'r';
+		put_u32be(e + 10, r.root_id);
+		memcpy(e + 14, val, vlen);
+		free(val);
+		cdp_host_info_free(hosts, n);
+		g2 = (struct cdp_ship_group){ .lsn = last + 1, .count = 1, .entries = e,
+					       .len = 14 + vlen };
+		assert_int_equal(cdp_ship_sink_begin(si, &kept), 0);
+		assert_int_equal(cdp_ship_sink_add_group(si, &g2, why, sizeof(why)), -EPROTO);
+		assert_non_null(strstr(why, "baseline"));
+	}
+	/* an operation before the last kept instant, under a new seq */
+	{
+		uint8_t e[8 + 16];
+
+		e[0] = CDP_SHIP_PUT;
+		e[1] = 6;   /* time */
+		e[2] = 0;
+		e[3] = 16;
+		put_u32be(e + 4, 0);
+		put_u64be(e + 8, 1);
+		put_u64be(e + 16, kept.seq + 1);
+		g2 = (struct cdp_ship_group){ .lsn = last + 1, .count = 1, .entries = e,
+					       .len = sizeof(e) };
+		assert_int_equal(cdp_ship_sink_begin(si, &kept), 0);
+		assert_int_equal(cdp_ship_sink_add_group(si, &g2, why, sizeof(why)), -EPROTO);
+		assert_non_null(strstr(why, "before its last kept instant"));
 	}
 	/* after all of it: the resume point is where it was */
 	assert_int_equal(cdp_ship_sink_begin(si, &after), 0);
