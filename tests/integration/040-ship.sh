@@ -10,7 +10,8 @@
 # hosts shows the link connected and the instant shipped through, --json
 # too.  A second host with the same data sends almost no chunks (dedup
 # across hosts on the server); h2 ships under --ship-rate 1M; h1 starts
-# while the server is down (it journals, retries and says so).
+# while the server is down (it journals, retries and says so).  A drill
+# and a writable overlay run on the server's store while hosts ship.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ship.sh"
 require_cdpfs
@@ -114,6 +115,17 @@ grep -q "^shipping to .*connected" "$T/status1.txt" || check_fail "status on h1 
 "$CDPFS" status --store "$SRV" --json >"$T/status-srv.json" || check_fail "status on the server is not healthy: $(cat "$T/status-srv.json")"
 n=$(jq '[.dirs[] | select(.state == "received")] | length' "$T/status-srv.json")
 [ "$n" = 3 ] || check_fail "status on the server: $n directories received (expected 3)"
+
+# the takeover site while hosts ship: a drill of h1's past on the server
+# (its data read through the mount against the host's checksums), and a
+# writable overlay of h3's
+(cd "$T/h1/data" && sha256sum hello.txt random.bin big.bin) >"$T/h1.sums"
+"$CDPFS" drill --store "$SRV" "h1:$T/h1/data@@$(date +%s.%N)" \
+	--check "$SRCDIR/scripts/checks/files --sums $T/h1.sums" >"$T/drill.out" 2>&1 ||
+	check_fail "a drill of h1 on the server failed: $(tail -n 3 "$T/drill.out")"
+STORE=$SRV mount_at "h3:$T/h3/data" latest "$T/ovl" rw
+printf 'takeover\n' >"$T/ovl/takeover.txt" || check_fail "cannot write into an overlay of h3 on the server"
+umount_at "$T/ovl"
 
 # the server's store while hosts ship: verify finds nothing wrong
 "$CDPFS" verify --store "$SRV" >"$T/verify.txt" 2>&1 || { cat "$T/verify.txt"; check_fail "verify of the server's store failed"; }
