@@ -91,6 +91,10 @@ const char *cdp_link_state_name(int state);
 int cdp_ship_status_read(const char *store, struct cdp_ship_status *st);
 /* Writes it (ship.state.tmp, then rename). */
 int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st);
+/* STORE/ship.pos: where the last acknowledged group's record ends in the
+ * log (a hint for the next shipper).  -ENOENT, CDP_ECORRUPT. */
+int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t end);
+int cdp_ship_pos_read(const char *store, uint64_t *lsn, uint32_t *seg, uint64_t *end);
 
 /* -------------------------------------------------------- certificates */
 

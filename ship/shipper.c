@@ -78,6 +78,7 @@ struct cdp_shipper {
 	struct cdp_ship_status st;
 	int64_t st_written_ns;
 	int welcomed;                 /* the current connection got its WELCOME */
+	int64_t pos_written_ns;       /* monotonic: ship.pos last written */
 };
 
 static unsigned env_ms(const char *name, unsigned dflt)
@@ -495,6 +496,14 @@ static int session_run(struct cdp_shipper *sh, struct conn *c, char *why, size_t
 		if (ret < 0)
 			goto out;
 		last_commit = ship_mono_ns();
+		if (acked != sh->st.acked_lsn && ship_mono_ns() - sh->pos_written_ns > 1000000000LL) {
+			uint32_t seg;
+			uint64_t end;
+
+			if (cdp_ship_source_where(sh->src, acked, &seg, &end) == 0 &&
+			    cdp_ship_pos_write(sh->store_path, acked, seg, end) == 0)
+				sh->pos_written_ns = ship_mono_ns();
+		}
 		sh->st.acked_lsn = acked;
 		sh->st.acked_ns = cdp_now_ns();
 		if (through > sh->st.shipped_through_ns)
@@ -633,9 +642,18 @@ int cdp_shipper_start(struct cdp_store *s, const char *host,
 		free(sh);
 		return ret;
 	}
+	{
+		uint64_t lsn, end;
+		uint32_t seg;
+
+		if (cdp_ship_pos_read(sh->store_path, &lsn, &seg, &end) == 0)
+			cdp_ship_source_hint(sh->src, lsn, seg, end);
+	}
 	pthread_mutex_init(&sh->lock, NULL);
 	pthread_cond_init(&sh->cond, NULL);
 	ret = -pthread_create(&sh->thread, NULL, shipper_main, sh);
+	if (ret == 0)
+		pthread_setname_np(sh->thread, "cdpfs-ship");
 	if (ret) {
 		cdp_errf(err, errlen, "cdpfs: cannot start the shipper thread: %s", strerror(-ret));
 		cdp_ship_source_free(sh->src);

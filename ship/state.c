@@ -133,3 +133,50 @@ int cdp_ship_status_read(const char *store, struct cdp_ship_status *st)
 	fclose(f);
 	return 0;
 }
+
+#define POS_LINE "cdpfs ship pos 1"
+
+int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t end)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/ship.pos", store);
+	snprintf(tmp, sizeof(tmp), "%s/ship.pos.tmp", store);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n%llu %u %llu\n", POS_LINE, (unsigned long long)lsn, seg,
+		(unsigned long long)end);
+	if (fclose(f) != 0)
+		ret = -EIO;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
+int cdp_ship_pos_read(const char *store, uint64_t *lsn, uint32_t *seg, uint64_t *end)
+{
+	char path[PATH_MAX], line[128];
+	unsigned long long l, e;
+	unsigned sg;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/ship.pos", store);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	ok = fgets(line, sizeof(line), f) && strncmp(line, POS_LINE, strlen(POS_LINE)) == 0 &&
+	     fscanf(f, "%llu %u %llu", &l, &sg, &e) == 3 && sg > 0;
+	fclose(f);
+	if (!ok)
+		return -CDP_ECORRUPT;
+	*lsn = l;
+	*seg = sg;
+	*end = e;
+	return 0;
+}

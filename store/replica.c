@@ -165,6 +165,8 @@ struct cdp_ship_source {
 	uint64_t off;
 	struct position ring[POSITION_RING];   /* where recent records end */
 	size_t nring;
+	struct position hint;      /* a position from an earlier process */
+	int hinted;                /* the current position came from hint */
 };
 
 int cdp_ship_source_open(struct cdp_store *s, const char *host, struct cdp_ship_source **out)
@@ -359,13 +361,43 @@ int cdp_ship_source_seek(struct cdp_ship_source *src, uint64_t after_lsn)
 		src->off = 0;
 		return 0;
 	}
+	src->hinted = 0;
 	if (p->lsn == after_lsn && p->seg) {
 		src->lsn = after_lsn;
 		src->seg = p->seg;
 		src->off = p->end;
 		return 0;
 	}
+	if (src->hint.seg && src->hint.lsn == after_lsn) {
+		src->lsn = after_lsn;
+		src->seg = src->hint.seg;
+		src->off = src->hint.end;
+		src->hinted = 1;   /* checked by the next read */
+		return 0;
+	}
+	if (src->hint.seg && src->hint.lsn < after_lsn &&
+	    source_find(src, src->hint.seg, src->hint.end, after_lsn, NULL) == 0)
+		return 0;
 	return source_find(src, 0, 0, after_lsn, NULL);
+}
+
+void cdp_ship_source_hint(struct cdp_ship_source *src, uint64_t lsn, uint32_t seg, uint64_t end)
+{
+	src->hint.lsn = lsn;
+	src->hint.seg = seg;
+	src->hint.end = end;
+}
+
+int cdp_ship_source_where(struct cdp_ship_source *src, uint64_t lsn, uint32_t *seg,
+			  uint64_t *end)
+{
+	struct position *p = &src->ring[lsn % POSITION_RING];
+
+	if (p->lsn != lsn || !p->seg)
+		return -ENOENT;
+	*seg = p->seg;
+	*end = p->end;
+	return 0;
 }
 
 int cdp_ship_source_position(struct cdp_ship_source *src, uint64_t *lsn, int64_t *through_ts)
@@ -401,6 +433,17 @@ int cdp_ship_source_next(struct cdp_ship_source *src, struct cdp_ship_group *g)
 	if (lsn <= src->lsn)
 		return 0;
 	ret = source_find(src, src->seg, src->off, src->lsn + 1, g);
+	if (ret == -CDP_ECORRUPT && src->hinted) {
+		/* the hint did not point where it said: find the place again */
+		cdp_log(LOG_INFO, "shipping from store '%s': the saved log position was "
+			"stale; scanning the log for group %llu", src->s->path,
+			(unsigned long long)src->lsn);
+		src->hinted = 0;
+		ret = source_find(src, 0, 0, src->lsn, NULL);
+		if (ret == 0)
+			ret = source_find(src, src->seg, src->off, src->lsn + 1, g);
+	}
+	src->hinted = 0;
 	return ret < 0 ? ret : 1;
 }
 

@@ -77,6 +77,15 @@ void cdp_ship_source_free(struct cdp_ship_source *src);
  * does not hold that record (damaged, or another store's lsns). */
 int cdp_ship_source_seek(struct cdp_ship_source *src, uint64_t after_lsn);
 
+/* A position remembered by an earlier process: the record of lsn ends at
+ * (seg, end).  A seek to lsn or beyond starts there instead of scanning
+ * the log from its first segment; a hint that proves wrong costs the scan
+ * it would have saved, never a wrong group.  where gives the same for a
+ * record read recently (-ENOENT when it is not remembered). */
+void cdp_ship_source_hint(struct cdp_ship_source *src, uint64_t lsn, uint32_t seg, uint64_t end);
+int cdp_ship_source_where(struct cdp_ship_source *src, uint64_t lsn, uint32_t *seg,
+			  uint64_t *end);
+
 /* The next group into *g (the caller's: cdp_ship_group_release): 1; 0
  * when every durable record has been read; negative on errors
  * (CDP_ECORRUPT: the log is damaged at that point, logged). */

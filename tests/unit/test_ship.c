@@ -9,7 +9,8 @@
  * before the last kept instant is refused and nothing of its batch is
  * kept; a chunk
  * whose content is not its hash is refused; the resume point survives a
- * reopen; ship/'s address parser.
+ * reopen; a position hint saves the scan when right and costs only the
+ * scan when wrong; ship/'s address parser.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -396,6 +397,59 @@ static void test_refusals(void **state)
 	cdp_store_close(src);
 }
 
+/* A position hint from an earlier process: right, it saves the scan;
+ * wrong, the right group comes all the same. */
+static void test_hint(void **state)
+{
+	struct cdp_ship_source *so;
+	struct cdp_ship_group g, want;
+	struct cdp_store *src;
+	uint64_t end;
+	uint32_t seg;
+	int64_t ts[4];
+
+	make_source(ts);
+	assert_int_equal(cdp_store_open(src_dir, CDP_STORE_READ, NULL, &src), 0);
+	read_group(src, 6, &want);
+	assert_int_equal(cdp_ship_source_open(src, "h1", &so), 0);
+	assert_int_equal(cdp_ship_source_seek(so, 4), 0);
+	assert_int_equal(cdp_ship_source_next(so, &g), 1);
+	cdp_ship_group_release(&g);
+	assert_int_equal(cdp_ship_source_where(so, 5, &seg, &end), 0);
+	assert_int_equal(cdp_ship_source_where(so, 9, &seg, &end), -ENOENT);
+	cdp_ship_source_free(so);
+
+	/* right */
+	assert_int_equal(cdp_ship_source_open(src, "h1", &so), 0);
+	cdp_ship_source_hint(so, 5, seg, end);
+	assert_int_equal(cdp_ship_source_seek(so, 5), 0);
+	assert_int_equal(cdp_ship_source_next(so, &g), 1);
+	assert_int_equal(g.lsn, 6);
+	assert_int_equal(g.len, want.len);
+	assert_memory_equal(g.entries, want.entries, g.len);
+	cdp_ship_group_release(&g);
+	cdp_ship_source_free(so);
+
+	/* wrong: an offset inside another record, and one past the end */
+	assert_int_equal(cdp_ship_source_open(src, "h1", &so), 0);
+	cdp_ship_source_hint(so, 5, seg, end + 3);
+	assert_int_equal(cdp_ship_source_seek(so, 5), 0);
+	assert_int_equal(cdp_ship_source_next(so, &g), 1);
+	assert_int_equal(g.lsn, 6);
+	assert_memory_equal(g.entries, want.entries, g.len);
+	cdp_ship_group_release(&g);
+	cdp_ship_source_free(so);
+	assert_int_equal(cdp_ship_source_open(src, "h1", &so), 0);
+	cdp_ship_source_hint(so, 2, seg, 1ull << 40);
+	assert_int_equal(cdp_ship_source_seek(so, 5), 0);
+	assert_int_equal(cdp_ship_source_next(so, &g), 1);
+	assert_int_equal(g.lsn, 6);
+	cdp_ship_group_release(&g);
+	cdp_ship_source_free(so);
+	cdp_ship_group_release(&want);
+	cdp_store_close(src);
+}
+
 static void test_addr(void **state)
 {
 	char h[64], p[16];
@@ -420,6 +474,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy_and_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hint, setup, teardown),
 		cmocka_unit_test(test_addr),
 	};
 
