@@ -21,7 +21,7 @@ DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
 
-PKGS      := fuse3 rocksdb libzstd libcrypto
+PKGS      := fuse3 rocksdb libzstd libcrypto libssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -60,6 +60,7 @@ CAPTURE_SRC := $(wildcard capture/*.c)
 FS_SRC      := $(wildcard fs/*.c)
 UTIL_SRC    := $(wildcard util/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
+SHIP_SRC    := $(wildcard ship/*.c)
 MOUNT_SRC   := $(wildcard mount-helpers/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 STORE_UNIT_SRC := $(addprefix tests/unit/test_,$(addsuffix .c,audit chunklog overlay query retain roots store timespec))
@@ -93,7 +94,7 @@ $(LIBSTORE): $(call obj,$(STORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
+$(BUILD)/cdpfs: $(call obj,$(CLI_SRC) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC) $(SHIP_SRC)) $(LIBSTORE)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
@@ -101,7 +102,8 @@ $(BUILD)/mount.cdpfs: $(call obj,$(MOUNT_SRC))
 
 # test_cli links what build/cdpfs is made of, but cli/main.o.
 $(BUILD)/tests/test_cli: $(BUILD)/obj/tests/unit/test_cli.o \
-		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC)) $(LIBSTORE)
+		$(call obj,$(filter-out cli/main.c,$(CLI_SRC)) $(CAPTURE_SRC) $(FS_SRC) $(UTIL_SRC) \
+		$(SHIP_SRC)) $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
 
@@ -114,6 +116,8 @@ $(BUILD)/tests/test_holders: $(BUILD)/obj/tests/unit/test_holders.o $(call obj,c
 $(BUILD)/tests/test_capture: $(call obj,capture/node.c capture/control.c util/mounts.c)
 $(BUILD)/tests/test_fs: $(call obj,fs/spec.c fs/ll.c)
 $(BUILD)/tests/test_util: $(call obj,$(UTIL_SRC))
+# test_ship: the store's replica (source, sink) and ship/'s frames over TLS
+$(BUILD)/tests/test_ship: $(call obj,$(SHIP_SRC))
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LIBS)
@@ -203,6 +207,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 $(DESTDIR)$(MANDIR)/man5/cdpfs.conf.5 \
+	      $(DESTDIR)$(MANDIR)/man8/cdpfs-serve.8 \
 	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/mariadb \
 	      $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files \
 	      $(DESTDIR)$(UNITDIR)/cdpfs-drill@.service $(DESTDIR)$(UNITDIR)/cdpfs-drill@.timer \

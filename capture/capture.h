@@ -47,6 +47,11 @@ struct cdp_capture_request {
 				   * for systemd (cdpfs-capture.service): resumes the
 				   * directories whose capture crashed, runs until
 				   * stopped, tells systemd when ready (sd_notify) */
+	/* shipping to a DR server (ship/ship.h), taken when the daemon
+	 * starts: ship NULL for none; absolute paths (the daemon runs in /) */
+	const char *ship;         /* HOST:PORT */
+	const char *ship_cert, *ship_key, *ship_ca;
+	uint64_t ship_rate_bytes; /* 0: no limit */
 };
 
 /*

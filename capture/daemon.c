@@ -38,6 +38,7 @@
 #include "capture/capture.h"
 #include "capture/capture_int.h"
 #include "capture/holders.h"
+#include "ship/ship.h"
 
 #define STOP_GRACE_S 3
 #define DEFAULT_MEM_LIMIT (256u << 20)
@@ -68,7 +69,11 @@ struct cap_daemon {
 	int fill_alerted;             /* main loop only */
 	int64_t monitored_ms;         /* main loop only: last monitor() */
 	atomic_int exiting;           /* set by the main loop, read by conn threads */
+	struct cdp_shipper *shipper;  /* --ship: streams the store to a DR server */
 };
+
+/* How long a stopping daemon lets its shipper send what is committed. */
+#define SHIP_DRAIN_MS 3000
 
 static struct cdp_journal *host_journal(struct cap_daemon *d, const char *host, int *rc)
 {
@@ -1081,6 +1086,16 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		if (rc < 0)
 			goto out_store;
 	}
+	if (req->ship && d.store) {
+		struct cdp_shipper_options so_ship = {
+			.server = req->ship, .cert = req->ship_cert, .key = req->ship_key,
+			.ca = req->ship_ca, .rate_bytes = req->ship_rate_bytes,
+		};
+
+		rc = cdp_shipper_start(d.store, host, &so_ship, &d.shipper, err, errlen);
+		if (rc < 0)
+			goto out_store;
+	}
 	rc = listen_socket(&d);
 	if (rc < 0) {
 		cdp_errf(err, errlen, "cdpfs: cannot listen on '%s/%s': %s", store_path, CAP_SOCK_NAME,
@@ -1139,6 +1154,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		 * and leave without tearing down what they use. */
 		for (h = d.hosts; h; h = h->next)
 			cdp_journal_sync(h->journal);
+		cdp_shipper_stop(d.shipper, SHIP_DRAIN_MS);
 		if (cap_ctl_sock_path(store_path, &sa) == 0)
 			unlink(sa.sun_path);
 		cdp_log(LOG_WARNING, "capture daemon of store '%s' exits with files still open "
@@ -1166,6 +1182,9 @@ out_store:
 		free(h->name);
 		free(h);
 	}
+	/* the journal is durable: what the link takes in a few seconds goes
+	 * now, the rest waits in the store for the next daemon */
+	cdp_shipper_stop(d.shipper, SHIP_DRAIN_MS);
 	cdp_store_close(d.store);
 out_sig:
 	if (sfd >= 0)

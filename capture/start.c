@@ -275,6 +275,9 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		if (req->metrics || req->config)
 			cdp_log(LOG_WARNING, "the capture daemon of store '%s' runs already: "
 				"--metrics and --config take effect when it starts", store);
+		if (req->ship)
+			cdp_log(LOG_WARNING, "the capture daemon of store '%s' runs already: "
+				"--ship applies when a daemon starts, and is ignored here", store);
 		for (i = 0; i < req->ndirs; i++) {
 			char eh[512], ed[PATH_MAX * 3];
 

@@ -234,6 +234,8 @@ extern const struct cli_cmd cli_cmd_gc;
 extern const struct cli_cmd cli_cmd_policy;
 extern const struct cli_cmd cli_cmd_stats;
 extern const struct cli_cmd cli_cmd_audit;
+extern const struct cli_cmd cli_cmd_serve;
+extern const struct cli_cmd cli_cmd_certs;
 extern const struct cli_cmd cli_cmd_version;
 extern const struct cli_cmd cli_cmd_help;
 

@@ -13,6 +13,7 @@
 
 #include "capture/capture.h"
 #include "cli/cli.h"
+#include "ship/ship.h"
 
 enum {
 	OPT_HOST = 256,
@@ -24,6 +25,11 @@ enum {
 	OPT_ATTACH_RUNNING,
 	OPT_CONFIG,
 	OPT_METRICS,
+	OPT_SHIP,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+	OPT_SHIP_RATE,
 };
 
 static const struct cli_option capture_options[] = {
@@ -44,6 +50,15 @@ static const struct cli_option capture_options[] = {
 	{ "metrics", required_argument, OPT_METRICS, "--metrics ADDR",
 	  "serve /metrics (Prometheus text format) on ADDR (HOST:PORT)" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
+	{ "ship", required_argument, OPT_SHIP, "--ship HOST:PORT",
+	  "stream the journal to the DR server (cdpfs serve) there, over TLS" },
+	{ "cert", required_argument, OPT_CERT, "--cert FILE",
+	  "--ship: this host's certificate (PEM; its CN or DNS name is --host)" },
+	{ "key", required_argument, OPT_KEY, "--key FILE", "--ship: its private key (PEM)" },
+	{ "ca", required_argument, OPT_CA, "--ca FILE",
+	  "--ship: CA certificate that signs the server's certificate" },
+	{ "ship-rate", required_argument, OPT_SHIP_RATE, "--ship-rate BYTES",
+	  "--ship: at most BYTES per second on the link, e.g. 20M (default: no limit)" },
 	CLI_OPT_END
 };
 
@@ -54,6 +69,8 @@ static int cmd_capture(struct cli_ctx *ctx)
 	int stop = 0, no_progress = 0, c, i, rc;
 	const char *store, *arg;
 	char err[1024];
+	char *abs_cert = NULL, *abs_key = NULL, *abs_ca = NULL;
+	size_t rate;
 
 	memset(&req, 0, sizeof(req));
 	while ((c = cli_getopt(ctx, &arg)) != -1) {
@@ -89,6 +106,24 @@ static int cmd_capture(struct cli_ctx *ctx)
 		case OPT_METRICS:
 			req.metrics = arg;
 			break;
+		case OPT_SHIP:
+			req.ship = arg;
+			break;
+		case OPT_CERT:
+			req.ship_cert = arg;
+			break;
+		case OPT_KEY:
+			req.ship_key = arg;
+			break;
+		case OPT_CA:
+			req.ship_ca = arg;
+			break;
+		case OPT_SHIP_RATE:
+			if (cli_parse_size(arg, &rate) < 0 || rate == 0)
+				cli_usage_error(self, "bad --ship-rate '%s' (bytes per second, "
+						"e.g. 20M)", arg);
+			req.ship_rate_bytes = rate;
+			break;
 		}
 	}
 	if (ctx->nargs == 0 && !(req.foreground && !stop))
@@ -101,7 +136,7 @@ static int cmd_capture(struct cli_ctx *ctx)
 		char audit_store[PATH_MAX];
 
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
-		    req.attach_running || req.config || req.metrics)
+		    req.attach_running || req.config || req.metrics || req.ship)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -119,6 +154,29 @@ static int cmd_capture(struct cli_ctx *ctx)
 		return 0;
 	}
 
+	if (!req.ship && (req.ship_cert || req.ship_key || req.ship_ca || req.ship_rate_bytes))
+		cli_usage_error(self, "--cert, --key, --ca and --ship-rate go with --ship");
+	if (req.ship) {
+		struct cdp_shipper_options so = {
+			.server = req.ship, .cert = req.ship_cert, .key = req.ship_key,
+			.ca = req.ship_ca,
+		};
+
+		if (req.no_journal)
+			cli_usage_error(self, "--ship needs the journal (not --no-journal)");
+		err[0] = '\0';
+		if (cdp_shipper_check(&so, err, sizeof(err)) < 0)
+			die_line(err);
+		/* the daemon runs in /: it needs the files by absolute path */
+		abs_cert = realpath(req.ship_cert, NULL);
+		abs_key = realpath(req.ship_key, NULL);
+		abs_ca = realpath(req.ship_ca, NULL);
+		if (!abs_cert || !abs_key || !abs_ca)
+			die("cannot resolve the path of --cert, --key or --ca");
+		req.ship_cert = abs_cert;
+		req.ship_key = abs_key;
+		req.ship_ca = abs_ca;
+	}
 	req.store = store;
 	req.dirs = ctx->args;
 	req.ndirs = (size_t)ctx->nargs;
@@ -127,7 +185,11 @@ static int cmd_capture(struct cli_ctx *ctx)
 		  cli_join_args(ctx, ","), req.foreground ? " foreground=1" : "",
 		  req.no_journal ? " no-journal=1" : "");
 	err[0] = '\0';
-	if (cdp_capture_start(&req, err, sizeof(err)) != 0)
+	rc = cdp_capture_start(&req, err, sizeof(err));
+	free(abs_cert);
+	free(abs_key);
+	free(abs_ca);
+	if (rc != 0)
 		die_line(err);
 	return 0;
 }
@@ -137,7 +199,8 @@ const struct cli_cmd cli_cmd_capture = {
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
 		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
-		 "              [--metrics ADDR:PORT] DIR...\n"
+		 "              [--metrics ADDR:PORT] [--ship HOST:PORT --cert FILE --key FILE\n"
+		 "               --ca FILE [--ship-rate BYTES]] DIR...\n"
 		 "       cdpfs capture [--store DIR] --foreground [--config FILE] [--metrics ADDR:PORT]\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",

@@ -9,12 +9,22 @@
  *    "latest_ns", "latest_seq", "policy": [RULE...], "retention": null or
  *    {"last_prune", "last_prune_ns", "reason", "periods": [{"from",
  *    "from_ns", "to", "to_ns", "every"}]}, "dirs": [{"path", "first",
- *    "first_ns", "active", "state", "gaps": [{"from", "from_ns", "to",
- *    "to_ns"}], "late_count", "late_last_ns"}]}]}
+ *    "first_ns", "active", "state", "shipped_through", "shipped_through_ns",
+ *    "gaps": [{"from", "from_ns", "to", "to_ns"}], "late_count",
+ *    "late_last_ns"}]}]}
  * After a prune, "first" is the oldest kept state, and each period of the
  * history says how finely it is kept ("every": "all" or a duration).
  * LATE counts the changes seen late (made outside the capture mount,
  * resynced by the safety net; cdp_late records), with the newest one.
+ * Shipping (ship/ship.h) adds, per host, "shipping": on a protected host
+ * whose capture daemon ships (STORE/ship.state): {"server", "link"
+ * (connected, retrying, refused, connecting, stopped), "since",
+ * "since_ns", "reason", "shipped_through", "shipped_through_ns", "lag_s",
+ * "acked_lsn"}, else null; and "received": on a DR server's store, for a
+ * host shipped to it: {"last", "last_ns", "age_s", "lsn"}, else null.
+ * Each dir repeats "shipped_through"/"shipped_through_ns" (one stream
+ * carries every directory of a host).  The table gains a SHIPPING column
+ * when any host has either.
  * The store is opened read-only, so this works while capture runs.
  */
 #include <errno.h>
@@ -24,12 +34,110 @@
 
 #include "cli/cli.h"
 #include "retain.h"
+#include "ship/ship.h"
 #include "store.h"
 
 static const struct cli_option hosts_options[] = {
 	CLI_OPT_JSON("machine-readable output with stable keys"),
 	CLI_OPT_END
 };
+
+/* The shipping state of this store's capture daemon, for host h: 1 and
+ * *st when it ships h, 0 when not. */
+static int ship_status(const char *store, const struct cdp_host_info *h,
+		       struct cdp_ship_status *st)
+{
+	if (cdp_ship_status_read(store, st) < 0 || strcmp(st->host, h->name) != 0)
+		return 0;
+	if (st->state != CDP_LINK_STOPPED && !cdp_store_pid_alive(st->pid)) {
+		st->state = CDP_LINK_STOPPED;
+		snprintf(st->reason, sizeof(st->reason), "the capture daemon (pid %u) is gone",
+			 st->pid);
+	}
+	return 1;
+}
+
+/* Seconds the server lags the host: what is committed here and not
+ * acknowledged there. */
+static double ship_lag_s(const struct cdp_host_info *h, const struct cdp_ship_status *st)
+{
+	int64_t lag = h->complete_ts_ns - st->shipped_through_ns;
+
+	if (st->shipped_through_ns <= 0)
+		lag = h->complete_ts_ns - h->first_ts_ns;
+	return lag > 0 ? (double)lag / 1e9 : 0.0;
+}
+
+static void json_shipping(FILE *out, const char *store, const struct cdp_host_info *h)
+{
+	struct cdp_ship_status st;
+	int64_t now = cdp_now_ns();
+
+	fputs(", \"shipping\": ", out);
+	if (!ship_status(store, h, &st)) {
+		fputs("null", out);
+	} else {
+		fputs("{\"server\": ", out);
+		cli_json_string(out, st.server);
+		fputs(", \"link\": ", out);
+		cli_json_string(out, cdp_link_state_name(st.state));
+		fputs(", ", out);
+		cli_json_time(out, "since", st.since_ns, ", ");
+		fputs(", \"reason\": ", out);
+		cli_json_string_or_null(out, st.reason);
+		fputs(", ", out);
+		cli_json_time(out, "shipped_through", st.shipped_through_ns, ", ");
+		fprintf(out, ", \"lag_s\": %.3f, \"acked_lsn\": %llu}", ship_lag_s(h, &st),
+			(unsigned long long)st.acked_lsn);
+	}
+	fputs(", \"received\": ", out);
+	if (!h->received_lsn) {
+		fputs("null", out);
+	} else {
+		fputs("{", out);
+		cli_json_time(out, "last", h->received_ts_ns, ", ");
+		fprintf(out, ", \"age_s\": %.3f, \"lsn\": %llu}",
+			now > h->received_ts_ns ? (double)(now - h->received_ts_ns) / 1e9 : 0.0,
+			(unsigned long long)h->received_lsn);
+	}
+}
+
+/* The SHIPPING column of host h: "" when it neither ships nor was shipped. */
+static void ship_cell(const char *store, const struct cdp_host_info *h, char *buf, size_t size)
+{
+	struct cdp_ship_status st;
+	char t[32], lag[32];
+	int64_t now = cdp_now_ns();
+
+	buf[0] = '\0';
+	if (h->received_lsn) {
+		cli_time_local(h->received_ts_ns, t, sizeof(t));
+		cli_format_seconds(now > h->received_ts_ns ? now - h->received_ts_ns : 0, lag,
+				   sizeof(lag));
+		snprintf(buf, size, "received %s (%s ago)", t, lag);
+		return;
+	}
+	if (!ship_status(store, h, &st))
+		return;
+	if (st.shipped_through_ns > 0)
+		cli_time_local(st.shipped_through_ns, t, sizeof(t));
+	else
+		snprintf(t, sizeof(t), "nothing yet");
+	snprintf(lag, sizeof(lag), "%.1f s", ship_lag_s(h, &st));
+	if (st.state == CDP_LINK_CONNECTED || st.state == CDP_LINK_CONNECTING) {
+		snprintf(buf, size, "to %s: through %s, lag %s, %s", st.server, t, lag,
+			 cdp_link_state_name(st.state));
+	} else {
+		char since[32];
+
+		cli_time_local(st.since_ns, since, sizeof(since));
+		snprintf(buf, size, "to %s: through %s, lag %s, %s%s%s: %s", st.server, t, lag,
+			 cdp_link_state_name(st.state),
+			 st.state == CDP_LINK_RETRYING ? " since " : "",
+			 st.state == CDP_LINK_RETRYING ? since : "",
+			 st.reason[0] ? st.reason : "-");
+	}
+}
 
 static const char *root_state(const struct cdp_root_info *r)
 {
@@ -131,7 +239,9 @@ static void text_retention(FILE *out, const char *host, const struct cdp_retenti
 static void print_json(FILE *out, const char *store, const struct cdp_host_info *hosts,
 		       const struct cdp_retention_info *ri, size_t n)
 {
+	struct cdp_ship_status st;
 	size_t i, j, k;
+	int shipping;
 
 	fputs("{\"store\": ", out);
 	cli_json_string(out, store);
@@ -147,6 +257,8 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 		cli_json_time(out, "latest", h->latest_ts_ns, ", ");
 		fprintf(out, ", \"latest_seq\": %llu", (unsigned long long)h->latest_seq);
 		json_retention(out, &ri[i]);
+		json_shipping(out, store, h);
+		shipping = ship_status(store, h, &st);
 		fputs(", \"dirs\": [", out);
 		for (j = 0; j < h->nroots; j++) {
 			const struct cdp_root_info *r = &h->roots[j];
@@ -157,6 +269,9 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 			cli_json_time(out, "first", r->baseline_ts_ns, ", ");
 			fprintf(out, ", \"active\": %s, \"state\": ", r->active ? "true" : "false");
 			cli_json_string(out, root_state(r));
+			fputs(", ", out);
+			cli_json_time(out, "shipped_through", shipping ? st.shipped_through_ns :
+				      h->received_lsn ? h->complete_ts_ns : 0, ", ");
 			fputs(", \"gaps\": [", out);
 			for (k = 0; k < r->ngaps; k++) {
 				fputs(k ? ", {" : "{", out);
@@ -173,11 +288,11 @@ static void print_json(FILE *out, const char *store, const struct cdp_host_info 
 	fputs(n ? "\n]}\n" : "]}\n", out);
 }
 
-#define NCOLS 7
+#define NCOLS 8
 
 struct row {
 	const char *cols[NCOLS];
-	char first[32], latest[32], late[64];
+	char first[32], latest[32], late[64], ship[1024];
 	char *gaps;
 };
 
@@ -199,11 +314,12 @@ static char *format_gaps(const struct cdp_root_info *r)
 	return s;
 }
 
-static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
+static void print_table(FILE *out, const char *store, const struct cdp_host_info *hosts,
+			size_t n)
 {
 	static const char *const header[NCOLS] = { "HOST", "DIRECTORY", "FIRST", "LATEST",
-						   "STATE", "LATE", "GAPS" };
-	size_t nrows = 0, i, j, col, width[NCOLS];
+						   "STATE", "LATE", "GAPS", "SHIPPING" };
+	size_t nrows = 0, i, j, col, width[NCOLS], ncols = NCOLS - 1;
 	struct row *rows;
 
 	for (i = 0; i < n; i++)
@@ -242,21 +358,28 @@ static void print_table(FILE *out, const struct cdp_host_info *hosts, size_t n)
 			if (!w->gaps)
 				die("out of memory");
 			w->cols[6] = w->gaps;
+			ship_cell(store, h, w->ship, sizeof(w->ship));
+			w->cols[7] = w->ship;
+			if (w->ship[0])
+				ncols = NCOLS;
 		}
 	}
-	for (col = 0; col < NCOLS; col++) {
+	for (i = 0; i < nrows; i++)
+		if (!rows[i].ship[0])
+			rows[i].cols[7] = "-";
+	for (col = 0; col < ncols; col++) {
 		width[col] = strlen(header[col]);
 		for (i = 0; i < nrows; i++)
 			if (strlen(rows[i].cols[col]) > width[col])
 				width[col] = strlen(rows[i].cols[col]);
 	}
-	for (col = 0; col < NCOLS - 1; col++)
+	for (col = 0; col + 1 < ncols; col++)
 		fprintf(out, "%-*s  ", (int)width[col], header[col]);
-	fprintf(out, "%s\n", header[NCOLS - 1]);
+	fprintf(out, "%s\n", header[ncols - 1]);
 	for (i = 0; i < nrows; i++) {
-		for (col = 0; col < NCOLS - 1; col++)
+		for (col = 0; col + 1 < ncols; col++)
 			fprintf(out, "%-*s  ", (int)width[col], rows[i].cols[col]);
-		fprintf(out, "%s\n", rows[i].cols[NCOLS - 1]);
+		fprintf(out, "%s\n", rows[i].cols[ncols - 1]);
 		free(rows[i].gaps);
 	}
 	free(rows);
@@ -295,7 +418,7 @@ static int cmd_hosts(struct cli_ctx *ctx)
 	} else if (n == 0) {
 		printf("no host captured yet in store '%s'\n", store);
 	} else {
-		print_table(stdout, hosts, n);
+		print_table(stdout, store, hosts, n);
 		for (i = 0; i < n; i++)
 			text_retention(stdout, hosts[i].name, &ri[i]);
 	}
@@ -311,7 +434,7 @@ const struct cli_cmd cli_cmd_hosts = {
 	.name = "hosts",
 	.fn = cmd_hosts,
 	.usage = "hosts [--store DIR] [--json]",
-	.summary = "list captured hosts and directories, from when to when, and gaps",
+	.summary = "list captured hosts and directories, from when to when, gaps, shipping",
 	.options = hosts_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,
 };

@@ -25,9 +25,17 @@
  *    "degraded_since", "degraded_since_ns", "lag_p50_s", "lag_p99_s", "ops",
  *    "bytes_in"}, "dirs": [{"host", "path", "state", "healthy", "complete",
  *    "complete_ns", "rpo_s", "gap_since", "gap_since_ns", "late_count",
- *    "late_last", "late_last_ns"}]}
+ *    "late_last", "late_last_ns"}],
+ *  "shipping": null | {"server", "link", "since", "since_ns", "reason",
+ *    "shipped_through", "shipped_through_ns", "lag_s"}}
  * late_count: changes made outside the capture mount (a descriptor opened
  * before it, a bind mount...), seen and resynced by the safety net.
+ * Shipping (capture --ship): the link of this store's shipper and how far
+ * the DR server holds the journal (STORE/ship.state).  On a DR server's
+ * store, a directory of a host shipped there has the state "received",
+ * complete through the instant the server holds it to, and its RPO is the
+ * one a takeover on the server would have; it counts while the host says
+ * it captures the directory.
  * The store is opened read-only; the daemon is asked over its socket.
  */
 #include <dirent.h>
@@ -41,6 +49,7 @@
 
 #include "capture/capture.h"
 #include "cli/cli.h"
+#include "ship/ship.h"
 #include "store.h"
 
 enum { OPT_PROMETHEUS = 256, OPT_MAX_RPO };
@@ -77,6 +86,9 @@ struct status {
 	struct dir_status *dirs;
 	size_t ndirs;
 	int healthy;
+	int shipping;             /* ship.state names a host of the store */
+	struct cdp_ship_status ship;
+	double ship_lag_s;
 };
 
 static uint64_t dir_bytes(const char *path)
@@ -130,6 +142,15 @@ static void classify(struct status *s, const struct cdp_host_info *h,
 	ds->gap_since_ns = r->gap_from_ts_ns;
 	ds->late_count = r->late_count;
 	ds->late_last_ns = r->late_last_ts_ns;
+	if (h->received_lsn) {
+		/* shipped here from its host: as complete as the server holds it */
+		ds->state = r->active ? "received" : "stopped";
+		ds->counted = r->active;
+		ds->complete_ns = r->active ? h->complete_ts_ns : r->session_end_ts_ns;
+		ds->rpo_ns = r->active ? (s->now > ds->complete_ns ? s->now - ds->complete_ns : 0) : -1;
+		ds->healthy = !r->active || ds->rpo_ns <= s->max_rpo;
+		return;
+	}
 	if (r->crashed) {
 		ds->state = "down";
 		ds->complete_ns = r->alive_ts_ns ? r->alive_ts_ns : h->latest_ts_ns;
@@ -176,6 +197,16 @@ static void gather(struct status *s, struct cdp_host_info *hosts, size_t nhosts)
 	if (!s->dirs)
 		die("out of memory");
 	s->healthy = 1;
+	if (cdp_ship_status_read(s->store, &s->ship) == 0) {
+		for (i = 0; i < nhosts && strcmp(hosts[i].name, s->ship.host) != 0; i++)
+			;
+		s->shipping = i < nhosts;
+		if (s->shipping && hosts[i].complete_ts_ns > s->ship.shipped_through_ns)
+			s->ship_lag_s = (double)(hosts[i].complete_ts_ns -
+						 s->ship.shipped_through_ns) / 1e9;
+		if (s->ship.state != CDP_LINK_STOPPED && !cdp_store_pid_alive(s->ship.pid))
+			s->ship.state = CDP_LINK_STOPPED;
+	}
 	for (i = 0; i < nhosts; i++) {
 		if (hosts[i].first_ts_ns && (!first || hosts[i].first_ts_ns < first))
 			first = hosts[i].first_ts_ns;
@@ -247,6 +278,16 @@ static void print_text(FILE *out, const struct status *s)
 	} else {
 		fprintf(out, "no capture daemon runs for this store\n");
 	}
+	if (s->shipping) {
+		char thr[40], since[40];
+
+		cli_time_local(s->ship.shipped_through_ns, thr, sizeof(thr));
+		cli_time_local(s->ship.since_ns, since, sizeof(since));
+		fprintf(out, "shipping to %s: %s since %s%s%s; the server holds it through %s, "
+			"lag %.1f s\n", s->ship.server, cdp_link_state_name(s->ship.state), since,
+			s->ship.reason[0] ? ": " : "", s->ship.reason,
+			s->ship.shipped_through_ns > 0 ? thr : "nothing yet", s->ship_lag_s);
+	}
 	fprintf(out, "store %s: %.1f GiB used, %.1f GiB free", s->store,
 		(double)s->used / (1 << 30), (double)s->free_bytes / (1 << 30));
 	if (s->days_until_full >= 0)
@@ -305,7 +346,24 @@ static void print_json(FILE *out, const struct status *s)
 		cli_json_time(out, "late_last", d->late_last_ns, ", ");
 		fputs("}", out);
 	}
-	fputs(s->ndirs ? "\n]}\n" : "]}\n", out);
+	fputs(s->ndirs ? "\n]" : "]", out);
+	fputs(", \"shipping\": ", out);
+	if (s->shipping) {
+		fputs("{\"server\": ", out);
+		cli_json_string(out, s->ship.server);
+		fputs(", \"link\": ", out);
+		cli_json_string(out, cdp_link_state_name(s->ship.state));
+		fputs(", ", out);
+		cli_json_time(out, "since", s->ship.since_ns, ", ");
+		fputs(", \"reason\": ", out);
+		cli_json_string_or_null(out, s->ship.reason);
+		fputs(", ", out);
+		cli_json_time(out, "shipped_through", s->ship.shipped_through_ns, ", ");
+		fprintf(out, ", \"lag_s\": %.3f}", s->ship_lag_s);
+	} else {
+		fputs("null", out);
+	}
+	fputs("}\n", out);
 }
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -369,6 +427,13 @@ static void print_prometheus(FILE *out, const struct status *s)
 	fprintf(out, "# HELP cdpfs_store_free_bytes Free bytes on the store's disk.\n"
 		"# TYPE cdpfs_store_free_bytes gauge\ncdpfs_store_free_bytes %llu\n",
 		(unsigned long long)s->free_bytes);
+	if (s->shipping)
+		fprintf(out, "# HELP cdpfs_ship_connected 1 while the shipper is connected to "
+			"its DR server.\n# TYPE cdpfs_ship_connected gauge\n"
+			"cdpfs_ship_connected %d\n# HELP cdpfs_ship_lag_seconds What is committed "
+			"here and not yet held by the DR server.\n# TYPE cdpfs_ship_lag_seconds "
+			"gauge\ncdpfs_ship_lag_seconds %.3f\n",
+			s->ship.state == CDP_LINK_CONNECTED, s->ship_lag_s);
 	if (!s->daemon_up)
 		return;
 	fprintf(out, "# HELP cdpfs_journal_lag_seconds Write to durable in the store, last "

@@ -38,6 +38,8 @@ const struct cli_cmd *const cli_commands[] = {
 	&cli_cmd_policy,
 	&cli_cmd_stats,
 	&cli_cmd_audit,
+	&cli_cmd_serve,
+	&cli_cmd_certs,
 	&cli_cmd_version,
 	&cli_cmd_help,
 	NULL

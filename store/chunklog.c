@@ -1117,57 +1117,45 @@ static void hex(const uint8_t *sha, char *out)
 	out[2 * CDP_HASH_BYTES] = 0;
 }
 
-int cdp_chunklog_try_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
-			  const struct cdp_chunk_loc *loc, void *out, const char **whyp)
+/* Reads the record of sha at loc as stored and checks it against the
+ * index (header, CRC, lengths, hash); *why says what was wrong. */
+static int read_record(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+		       const struct cdp_chunk_loc *loc, uint8_t **out, int *zstd, const char **why)
 {
 	size_t n = REC_HEADER_BYTES + (size_t)loc->stored_len;
 	uint8_t rsha[CDP_HASH_BYTES];
 	uint32_t raw, stored;
-	const char *why = NULL;
-	uint8_t *rec = NULL;
-	int fd, cached = 0, zstd, ret;
+	uint8_t *rec;
+	int fd, cached = 0, ret;
 
+	*out = NULL;
 	if (loc->stored_len > MAX_STORED_BYTES) {
-		why = "index gives an impossible length";
-		goto bad;
+		*why = "index gives an impossible length";
+		return -EIO;
 	}
 	rec = malloc(n);
 	if (!rec)
 		return -ENOMEM;
 	fd = segment_fd(cl, loc->segment, &cached);
 	if (fd < 0) {
-		why = fd == -CDP_ECORRUPT ? "segment header is bad" : "segment cannot be opened";
-		ret = fd;
-		goto bad;
+		*why = fd == -CDP_ECORRUPT ? "segment header is bad" : "segment cannot be opened";
+		free(rec);
+		return -EIO;
 	}
 	ret = pread_full(fd, rec, n, (off_t)loc->offset);
 	if (!cached)
 		close(fd);
-	if (ret < 0) {
-		why = ret == -ENODATA ? "record is past the end of the segment" : "read failed";
-		goto bad;
+	if (ret < 0)
+		*why = ret == -ENODATA ? "record is past the end of the segment" : "read failed";
+	else if (cdp_chunk_record_check(rec, n, &raw, &stored, zstd, rsha) < 0)
+		*why = "record checksum mismatch";
+	else if (raw != loc->raw_len || stored != loc->stored_len ||
+		 memcmp(rsha, sha, CDP_HASH_BYTES) != 0)
+		*why = "record does not match the index";
+	else {
+		*out = rec;
+		return 0;
 	}
-	if (cdp_chunk_record_check(rec, n, &raw, &stored, &zstd, rsha) < 0) {
-		why = "record checksum mismatch";
-		goto bad;
-	}
-	if (raw != loc->raw_len || stored != loc->stored_len ||
-	    memcmp(rsha, sha, CDP_HASH_BYTES) != 0) {
-		why = "record does not match the index";
-		goto bad;
-	}
-	if (zstd)
-		ret = decompress(rec + REC_HEADER_BYTES, stored, out, raw);
-	else
-		memcpy(out, rec + REC_HEADER_BYTES, raw);
-	if (zstd && ret < 0) {
-		why = "payload does not decompress to its length";
-		goto bad;
-	}
-	free(rec);
-	return 0;
-bad:
-	*whyp = why;
 	free(rec);
 	return -EIO;
 }
@@ -1180,6 +1168,46 @@ void cdp_chunklog_log_bad(const uint8_t sha[CDP_HASH_BYTES], const struct cdp_ch
 	hex(sha, shahex);
 	cdp_log(LOG_ERR, "corrupt chunk %s in segment %08u at offset %llu: %s", shahex,
 		loc->segment, (unsigned long long)loc->offset, why);
+}
+
+int cdp_chunklog_read_record(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			     const struct cdp_chunk_loc *loc, uint8_t **rec, size_t *len)
+{
+	const char *why = NULL;
+	int zstd, ret;
+
+	ret = read_record(cl, sha, loc, rec, &zstd, &why);
+	if (ret == -EIO)
+		cdp_chunklog_log_bad(sha, loc, why);
+	*len = ret == 0 ? REC_HEADER_BYTES + (size_t)loc->stored_len : 0;
+	return ret;
+}
+
+int cdp_chunk_decompress(const void *in, size_t in_len, void *out, size_t out_len)
+{
+	return decompress(in, in_len, out, out_len);
+}
+
+int cdp_chunklog_try_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			  const struct cdp_chunk_loc *loc, void *out, const char **whyp)
+{
+	uint8_t *rec;
+	int zstd, ret;
+
+	*whyp = NULL;
+	ret = read_record(cl, sha, loc, &rec, &zstd, whyp);
+	if (ret < 0)
+		return ret;
+	if (zstd)
+		ret = decompress(rec + REC_HEADER_BYTES, loc->stored_len, out, loc->raw_len);
+	else
+		memcpy(out, rec + REC_HEADER_BYTES, loc->raw_len);
+	free(rec);
+	if (ret < 0) {
+		*whyp = "payload does not decompress to its length";
+		return -EIO;
+	}
+	return 0;
 }
 
 int cdp_chunklog_read(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],

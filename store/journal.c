@@ -87,7 +87,7 @@ void cdp_journal_imap_prune(struct cdp_writer *w, uint64_t done)
 
 /* ----------------------------------------------------------- journals */
 
-static int host_name_ok(const char *host)
+int cdp_host_name_ok(const char *host)
 {
 	const char *p;
 
@@ -100,7 +100,7 @@ static int host_name_ok(const char *host)
 	return 1;
 }
 
-static int host_register(struct cdp_store *s, const char *host, uint32_t *id)
+int cdp_store_host_register(struct cdp_store *s, const char *host, uint32_t *id)
 {
 	struct cdp_key k;
 	uint8_t v[4];
@@ -148,13 +148,13 @@ int cdp_journal_open(struct cdp_store *s, const char *host, struct cdp_journal *
 	*out = NULL;
 	if (!s->writer || !w)
 		return -EROFS;
-	if (!host_name_ok(host))
+	if (!cdp_host_name_ok(host))
 		return -EINVAL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->meta_lock);
-	ret = host_register(s, host, &id);
+	ret = cdp_store_host_register(s, host, &id);
 	if (ret < 0)
 		goto out;
 	pthread_mutex_lock(&w->qlock);

@@ -329,7 +329,7 @@ static int add_root_fn(void *arg, struct root_rec *r)
 	r->path = NULL;
 	ri->fid = r->fid;
 	ri->baseline_ts_ns = r->baseline_ts;
-	ri->active = r->active && cdp_store_pid_alive(r->pid);
+	ri->active = r->active && (h->received_lsn || cdp_store_pid_alive(r->pid));
 	ri->crashed = r->active && !ri->active;
 	ri->pid = r->active ? r->pid : 0;
 	ri->gap_from_ts_ns = r->gap_from;
@@ -425,6 +425,9 @@ int cdp_store_hosts(struct cdp_store *s, struct cdp_host_info **hosts, size_t *n
 		if (ret == 0)
 			ret = cdp_store_host_meta_i64(s, h->host_id, HM_COMPLETE, 0,
 						      &h->complete_ts_ns);
+		if (ret == 0)
+			ret = cdp_ship_received(s, h->host_id, &h->received_lsn,
+						&h->received_ts_ns);
 		if (ret == 0)
 			ret = cdp_store_for_each_root(s, h->host_id, add_root_fn, h);
 		if (ret == 0)

@@ -227,6 +227,12 @@ struct cdp_host_info {
 	int64_t latest_ts_ns;  /* instant of the newest committed operation */
 	uint64_t latest_seq;
 	int64_t complete_ts_ns;  /* every operation up to here is committed */
+	/* a host shipped to this store (cdpfs serve, store/replica.h): when
+	 * it last sent and the last group kept; both 0 for a host captured
+	 * here.  Its roots' active flags are then the host's word as last
+	 * received (its pids are not this machine's). */
+	int64_t received_ts_ns;
+	uint64_t received_lsn;
 	size_t nroots;
 	struct cdp_root_info *roots;
 };

@@ -190,6 +190,11 @@ int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out,
  * through, 0 when none. */
 int cdp_store_root_alive(struct cdp_store *s, uint32_t host, uint32_t root_id, int64_t *alive);
 int cdp_store_host_lookup(struct cdp_store *s, const char *host, uint32_t *id);
+/* journal.c: 1 when host is a valid host name (docs/format.md limits).
+ * Registering a host (found, or given the next id, in one logged commit);
+ * call with meta_lock held. */
+int cdp_host_name_ok(const char *host);
+int cdp_store_host_register(struct cdp_store *s, const char *host, uint32_t *id);
 int cdp_store_host_first_ts(struct cdp_store *s, uint32_t host, int64_t *first_ts);
 int cdp_store_host_meta_i64(struct cdp_store *s, uint32_t host, char sub, size_t idx, int64_t *v);
 int cdp_store_writer_locked(struct cdp_store *s);
@@ -205,6 +210,10 @@ void cdp_store_clear_last_error(void);
  * and what the read was for) and returns -EIO. */
 int cdp_rocks_iter_status(rocksdb_iterator_t *it, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* replica.c: the last group kept of a host shipped to this store and
+ * when it came (zeros for a host captured here). */
+int cdp_ship_received(struct cdp_store *s, uint32_t host, uint64_t *lsn, int64_t *ts);
 
 /* journal_writer.c: the writer thread, started and stopped by store.c */
 int cdp_writer_start(struct cdp_store *s);

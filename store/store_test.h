@@ -357,6 +357,14 @@ void cdp_chunklog_log_bad(const uint8_t sha[CDP_HASH_BYTES], const struct cdp_ch
  * descriptor of it now reads the new file (the old one's space is freed). */
 int cdp_chunklog_reopen(struct cdp_chunklog *cl, uint32_t seg);
 
+/* Reads the record of sha at loc as it is stored (header and payload,
+ * REC_HEADER_BYTES + stored length; *rec is heap, the caller frees it),
+ * checked as cdp_chunklog_read checks it, not decompressed: what a
+ * shipper sends.  -EIO (logged) on any mismatch, -ENOMEM. */
+int cdp_chunklog_read_record(struct cdp_chunklog *cl, const uint8_t sha[CDP_HASH_BYTES],
+			     const struct cdp_chunk_loc *loc, uint8_t **rec, size_t *len);
+/* Decompresses a zstd payload to exactly out_len bytes: 0, CDP_ECORRUPT. */
+int cdp_chunk_decompress(const void *in, size_t in_len, void *out, size_t out_len);
 /* 1 when a block of len bytes looks incompressible (a sampled entropy
  * estimate, chunklog.c): cdp_chunk_compress then stores it raw at once. */
 int cdp_chunk_incompressible(const void *raw, size_t len);

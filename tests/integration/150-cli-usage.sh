@@ -52,7 +52,7 @@ rc=0
 "$CDPFS" 2>"$T/noverb.err" || rc=$?
 [ "$rc" -eq 2 ] || check_fail "cdpfs without a verb exited $rc, expected 2"
 golden_check help/cdpfs.txt "$T/noverb.err"
-for verb in capture mount umount hosts diff log restore timeline suspects overlay drill bisect verify snapshot pin unpin prune gc policy stats audit version help; do
+for verb in capture mount umount hosts diff log restore timeline suspects overlay drill bisect verify snapshot pin unpin prune gc policy stats audit serve certs version help; do
 	"$CDPFS" help "$verb" >"$T/help-$verb.out" || check_fail "cdpfs help $verb exited $?"
 	golden_check "help/$verb.txt" "$T/help-$verb.out" "$([ "$verb" = mount ] && echo prefix)"
 done
