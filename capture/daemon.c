@@ -316,19 +316,35 @@ static void mount_opts(const char *path, char *out, size_t size)
  * the ready pipe and the control socket as one): what is wrong, each
  * process (at most 10: pid, command, what it holds), what to do.
  */
+/* How long refuse_if_held waits for cdpfs processes to let go. */
+#define HOLDER_GRACE_MS 5000
+
 static int refuse_if_held(const char *path, pid_t requester, char *err, size_t errlen)
 {
 	struct cap_holder h[HOLDERS_SHOWN];
 	size_t total, i, o;
-	int rc;
+	int rc, waited_ms = 0;
 
-	rc = cap_find_holders(path, &requester, requester > 0, h, HOLDERS_SHOWN, &total, NULL);
-	if (rc < 0) {
-		cdp_log(LOG_WARNING, "cannot look for processes using '%s': %s", path, strerror(-rc));
-		return 0;
+	for (;;) {
+		rc = cap_find_holders(path, &requester, requester > 0, h, HOLDERS_SHOWN, &total,
+				      NULL);
+		if (rc < 0) {
+			cdp_log(LOG_WARNING, "cannot look for processes using '%s': %s", path,
+				strerror(-rc));
+			return 0;
+		}
+		if (total == 0)
+			return 0;
+		/* Only cdpfs processes: a capture daemon that was just told to
+		 * stop this directory may still be on its way out (closing its
+		 * store, draining its shipper).  Give it a moment. */
+		for (i = 0; i < total && i < HOLDERS_SHOWN && strcmp(h[i].comm, "cdpfs") == 0; i++)
+			;
+		if (i < total || waited_ms >= HOLDER_GRACE_MS)
+			break;
+		poll(NULL, 0, 100);
+		waited_ms += 100;
 	}
-	if (total == 0)
-		return 0;
 	o = (size_t)snprintf(err, errlen, "cdpfs: not capturing '%s': %zu running process%s "
 			     "use%s it (", path, total, total == 1 ? "" : "es", total == 1 ? "s" : "");
 	for (i = 0; i < total && i < HOLDERS_SHOWN && o < errlen; i++)

@@ -27,6 +27,9 @@
 #include "capture/capture_int.h"
 
 #define WAIT_GONE_S 60
+/* How long a start waits for a daemon that holds the store to answer or to
+ * let it go (cdp_capture_start). */
+#define STORE_BUSY_WAIT_MS 10000
 
 static int64_t mono_ms(void)
 {
@@ -262,8 +265,16 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 		while (flock(lock_fd, LOCK_EX) < 0 && errno == EINTR)
 			;
 
-	/* A daemon already serves this store: ask it. */
+	/* A daemon already serves this store: ask it.  One that holds the
+	 * store but does not answer yet is starting (a supervisor's restart
+	 * after a crash) or on its way out: wait for it to answer or to let
+	 * the store go. */
 	fd = cap_ctl_connect(store);
+	for (i = 0; fd < 0 && i < STORE_BUSY_WAIT_MS / 50 && cdp_store_write_locked(store) == 1;
+	     i++) {
+		poll(NULL, 0, 50);
+		fd = cap_ctl_connect(store);
+	}
 	if (fd >= 0 && req->serve) {
 		close(fd);
 		cdp_errf(err, errlen, "cdpfs: a capture daemon of store '%s' runs already", store);

@@ -165,7 +165,10 @@ static pid_t sv_fork(const struct cdp_capture_request *req, const char *store,
 		r.host = host;
 		rc = cap_daemon_main(&r, store, dirs, host, ready_fd, -1, p[1], progress, err,
 				     sizeof(err));
-		if (rc < 0 && err[0])
+		/* a first start's error goes to the command that waits on
+		 * ready_fd (and nowhere else: the store may not be ours to
+		 * write, e.g. of another format version); a restart's to the log */
+		if (rc < 0 && err[0] && ready_fd < 0)
 			cdp_log(LOG_ERR, "%s", err + (strncmp(err, "cdpfs: ", 7) ? 0 : 7));
 		_exit(rc < 0 ? 1 : 0);
 	}

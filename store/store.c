@@ -578,6 +578,26 @@ int cdp_store_check_dir(const char *dir)
 	return ret;
 }
 
+int cdp_store_write_locked(const char *dir)
+{
+	char path[PATH_MAX];
+	struct flock fl;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	ret = fcntl(fd, F_OFD_GETLK, &fl) < 0 ? -errno : fl.l_type != F_UNLCK;
+	close(fd);
+	return ret;
+}
+
+/* The writer lock: an OFD lock on all of FORMAT (cdp_store_write_locked
+ * tests it). */
 static int take_lock(struct cdp_store *s)
 {
 	char path[PATH_MAX];

@@ -145,6 +145,15 @@ int cdp_store_snapshot(struct cdp_store *s, const char *dest, uint64_t *segments
 int cdp_store_check_dir(const char *dir);
 
 /*
+ * Whether a process has the store in dir open for writing (holds the
+ * writer lock that cdp_store_open takes with CDP_STORE_WRITE): 1 yes, 0 no
+ * (or no store there yet), -errno when it cannot be told.  Opens nothing
+ * but the FORMAT file and takes no lock: a starter polls it while another
+ * daemon starts or exits.
+ */
+int cdp_store_write_locked(const char *dir);
+
+/*
  * Opens the store in directory dir.  opts may be NULL for defaults.
  * A writer first brings the index up to its log (replays index records
  * the index lacks, cuts a torn tail of the newest segment); so does a

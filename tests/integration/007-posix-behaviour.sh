@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (inotify event timing)
 #
 # 007-posix-behaviour - applications must see the capture mount behave as
 # the native filesystem.  The same probe runs on a native directory and on

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (installs the system's mount helper)
 #
 # 008-mount-helper - `mount -t cdpfs -o store=S SPEC MNT` and fstab lines
 # (`mount -T FSTAB MNT`) through mount.cdpfs.  cdpfs is installed with

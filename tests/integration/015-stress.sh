@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (heavy stress load)
 #
 # 015-stress - the product promise under concurrent load: the tree mounted
 # at T equals the live tree at T.  A captured directory takes three runs of

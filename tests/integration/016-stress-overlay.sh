@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (heavy stress load)
 #
 # 016-stress-overlay - a writable overlay of an instant behaves like a
 # native copy of that instant under the stress workload.  A captured

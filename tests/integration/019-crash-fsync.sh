@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (kill rounds under fsync load)
 #
 # 019-crash-fsync - kill -9 of the capture daemon at random moments under an
 # fsync-heavy load (tests/tools/fsync_log: a block overwritten and a log

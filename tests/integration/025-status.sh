@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (RPO and gap timing windows)
 #
 # 020-status - `cdpfs status` says whether each protected directory is
 # captured right now and its RPO, with the exit status monitoring expects:

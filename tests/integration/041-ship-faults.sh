@@ -5,7 +5,8 @@
 # load (the host journals on, shows "retrying", then catches up once the
 # link is back, with no instant missing and the lag back under a second);
 # the server is killed with -9 mid-stream and restarted; the capture
-# daemon (the shipper) is killed with -9 mid-stream and started again.
+# daemon (the shipper) is killed with -9 mid-stream and its supervisor
+# starts it again, shipping from where the server's copy ends.
 # Every checkpoint recorded on the host, before, during and after each
 # fault, mounts on the server with the host's manifest; the server's last
 # seq of the host is the host's; nothing is stored twice (the server's log
@@ -80,9 +81,18 @@ pid=$(ship_state "$ST" pid)
 burst 10
 checkpoint h1-k1 "$D"
 burst 10
-crash_capture "$D" "$pid"
+kill -KILL "$pid"
 log "capture daemon $pid killed with -9 mid-stream"
-ship_capture h1 "$ST" "$D" 1
+# its supervisor brings capture back by itself, shipping again
+np=$pid
+for i in $(seq 1 100); do
+	np=$(ship_state "$ST" pid)
+	[ -n "$np" ] && [ "$np" != "$pid" ] && stat "$D" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+[ -n "$np" ] && [ "$np" != "$pid" ] || fail "the supervisor did not bring the capture daemon (and its shipper) back within 10 s"
+log "capture daemon restarted by its supervisor: pid $np"
+record_daemon_pids
 burst 2
 checkpoint h1-k2 "$D"
 ship_wait_through "$ST" "$(date +%s.%N)" 20

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (late observations within 5 s)
 #
 # 050-attach-running - capture --attach-running of a directory that a
 # running program already uses, and the safety net under every capture

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (the supervisor's restart within 5 s)
 #
 # 051-supervisor - a capture daemon killed with SIGKILL under load comes
 # back by itself: its supervisor takes the dead mount off and starts a new

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (alerts within 5 s)
 #
 # 052-alerts - the alerts of a running capture daemon reach the alert
 # command named by --config, one JSON object per event on its stdin, each

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (detection within 5 s of an attack)
 #
 # 066-suspects - ransomware caught as it starts, and no false alarm on
 # ordinary work.  Benign workloads first, on a captured tree: untar of a

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# cdpfs-test: alone (a browser's load)
 #
 # 073-drill-html-browser - a drill's report.html in a real browser: headless
 # Chromium (Debian's chromium package) loads the page of a passing and of a
