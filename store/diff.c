@@ -1010,7 +1010,8 @@ static int diff_run(struct diff *d, struct cdp_view *va, uint64_t fa, uint64_t f
 	if (ret == 0)
 		ret = pair_renames(d);
 	if (ret == 0) {
-		qsort(d->out, d->nout, sizeof(*d->out), out_cmp);
+		if (d->nout)
+			qsort(d->out, d->nout, sizeof(*d->out), out_cmp);
 		for (i = 0; i < d->nout && ret == 0; i++) {
 			d->out[i].c.path = d->out[i].path;
 			d->out[i].c.old_path = d->out[i].old_path;
