@@ -24,7 +24,8 @@
  *     The new daemon's resync journals what changed meanwhile and closes
  *     the gap that cdp_journal_root_begin() opens at the dead session's
  *     last heartbeat: the outage is a recorded gap of about a second.  A
- *     restart that fails is retried after 1, 2, 4 ... 60 s.
+ *     restart that fails is retried after 1, 2, 4 ... 60 s, and so is one
+ *     whose daemon dies again within 10 s (a crash loop).
  * Directories of further hosts are handed to the new daemon over its
  * control socket, as `cdpfs capture` would.
  */
@@ -47,6 +48,8 @@
 #include "capture/capture_int.h"
 
 #define BACKOFF_MAX_S 60
+/* A daemon that dies within this long of its restart is in a crash loop. */
+#define CRASH_LOOP_NS (10 * 1000000000LL)
 
 struct sv_dir {
 	char *host, *path;
@@ -277,7 +280,8 @@ int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
 	struct sv s;
 	sigset_t mask;
 	char why[128], err[1024];
-	int sfd, rep = -1, status, stopping = 0, first = 1, backoff = 1;
+	int sfd, rep = -1, status, stopping = 0, first = 1, backoff = 1, loop_wait = 0;
+	int64_t restarted_ns = 0;
 	pid_t pid;
 	size_t i;
 
@@ -324,6 +328,20 @@ int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
 			  "the capture daemon (pid %d) %s; capture is down until it is restarted",
 			  (int)pid, why);
 		first = 0;
+		/* A daemon that dies again soon after its restart (a fault that
+		 * every restart meets) is restarted after 1, 2, 4 ... 60 s, not
+		 * in a loop that floods the log and the alert command. */
+		if (restarted_ns && died_ns - restarted_ns < CRASH_LOOP_NS) {
+			loop_wait = loop_wait ? loop_wait * 2 : 1;
+			if (loop_wait > BACKOFF_MAX_S)
+				loop_wait = BACKOFF_MAX_S;
+			cdp_log(LOG_ERR, "supervisor: the capture daemon died %.1f s after its "
+				"restart; restarting it in %d s", (double)(died_ns - restarted_ns) / 1e9,
+				loop_wait);
+			sleep((unsigned)loop_wait);
+		} else {
+			loop_wait = 0;
+		}
 		for (;;) {
 			sv_clear_mounts(&s);
 			h = s.dirs[0].host;
@@ -377,6 +395,7 @@ int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
 		if (pid < 0 || s.ndirs == 0)
 			break;
 		backoff = 1;
+		restarted_ns = cdp_now_ns();
 		sv_add_others(&s, h);
 		cdp_log(LOG_WARNING, "capture daemon restarted (pid %d) %.1f s after the crash; "
 			"the outage is a gap in the history", (int)pid,
