@@ -86,13 +86,20 @@ struct cdp_ship_status {
 	uint64_t bytes_sent, chunks_sent, chunks_offered, groups_sent;
 	int64_t updated_ns;
 };
+/* The name of a cdp_link_state ("connecting", ...); "unknown" for any
+ * other value.  A static string. */
 const char *cdp_link_state_name(int state);
-/* Reads STORE/ship.state: 0, -ENOENT (never shipped), CDP_ECORRUPT. */
+/* Reads STORE/ship.state into st (zeroed first; unknown keys skipped): 0,
+ * -ENOENT (never shipped), another -errno of fopen(3), or -CDP_ECORRUPT
+ * (no "cdpfs ship state 1" first line). */
 int cdp_ship_status_read(const char *store, struct cdp_ship_status *st);
-/* Writes it (ship.state.tmp, then rename). */
+/* Writes it (ship.state.tmp, then rename; not fsync'ed; newlines in the
+ * reason become spaces): 0, -errno of fopen(3) or rename(2), or -EIO. */
 int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st);
 /* STORE/ship.pos: where the last acknowledged group's record ends in the
- * log (a hint for the next shipper).  -ENOENT, CDP_ECORRUPT. */
+ * log (lsn, segment, end offset; a hint for the next shipper).  Write: 0,
+ * -errno of fopen(3) or rename(2), or -EIO.  Read: 0, -ENOENT, another
+ * -errno of fopen(3), or -CDP_ECORRUPT (also for segment 0). */
 int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t end);
 int cdp_ship_pos_read(const char *store, uint64_t *lsn, uint32_t *seg, uint64_t *end);
 
