@@ -451,24 +451,17 @@ int cdp_ship_source_chunk(struct cdp_ship_source *src, const uint8_t sha[CDP_HAS
 			  uint8_t **rec, size_t *len)
 {
 	struct cdp_chunk_loc loc;
-	struct cdp_key k;
-	char *val;
-	size_t vlen;
 	int ret;
 
 	*rec = NULL;
 	*len = 0;
-	memcpy(k.b, sha, CDP_HASH_BYTES);
-	k.len = CDP_HASH_BYTES;
-	ret = cdp_store_get(src->s, CF_CHUNK, &k, &val, &vlen);
+	ret = cdp_chunk_lookup(src->s, sha, &loc);
+	if (ret == -CDP_ECORRUPT)
+		return -EIO;
 	if (ret < 0)
 		return ret;
-	if (!val)
+	if (ret == 0)
 		return -ENOENT;
-	ret = cdp_chunkval_decode(val, vlen, &loc);
-	free(val);
-	if (ret < 0)
-		return -EIO;
 	return cdp_chunklog_read_record(src->s->chunks, sha, &loc, rec, len);
 }
 
@@ -659,27 +652,11 @@ static int staged_has(const struct cdp_ship_sink *k, const uint8_t sha[CDP_HASH_
 	return 0;
 }
 
-static int store_has_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES])
-{
-	struct cdp_key key;
-	char *val;
-	size_t vlen;
-	int ret;
-
-	memcpy(key.b, sha, CDP_HASH_BYTES);
-	key.len = CDP_HASH_BYTES;
-	ret = cdp_store_get(s, CF_CHUNK, &key, &val, &vlen);
-	if (ret < 0)
-		return ret;
-	free(val);
-	return val != NULL;
-}
-
 int cdp_ship_sink_has_chunk(struct cdp_ship_sink *k, const uint8_t sha[CDP_HASH_BYTES])
 {
 	if (staged_has(k, sha))
 		return 1;
-	return store_has_chunk(k->s, sha);
+	return cdp_chunk_lookup(k->s, sha, NULL);
 }
 
 int cdp_ship_sink_add_chunk(struct cdp_ship_sink *k, const uint8_t *rec, size_t len, char *why,
@@ -1057,7 +1034,7 @@ static int append_chunks(struct cdp_ship_sink *k, struct cdp_ibatch *b)
 	for (i = 0; i < k->nchunks; i++) {
 		struct staged_chunk *c = &k->chunks[i];
 
-		ret = store_has_chunk(k->s, c->sha);   /* another host may have sent it */
+		ret = cdp_chunk_lookup(k->s, c->sha, NULL);   /* another host may have sent it */
 		if (ret < 0)
 			return ret;
 		if (ret == 1)
