@@ -63,13 +63,29 @@ static const struct {
 };
 #define N_NUMBER_FIELDS (sizeof(number_fields) / sizeof(number_fields[0]))
 
+/* Closes f, written as tmp, and renames it to path: 0, -EIO when a write
+ * or the close failed, or rename(2)'s -errno; tmp is gone then. */
+static int replace_with(FILE *f, const char *tmp, const char *path)
+{
+	int ret = 0;
+
+	if (fflush(f) != 0 || ferror(f))
+		ret = -EIO;
+	if (fclose(f) != 0 && !ret)
+		ret = -EIO;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
 int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st)
 {
 	char path[PATH_MAX], tmp[PATH_MAX], reason[sizeof(st->reason)];
 	const char *base = (const char *)st;
 	FILE *f;
 	size_t i;
-	int ret = 0;
 
 	snprintf(path, sizeof(path), "%s/ship.state", store);
 	snprintf(tmp, sizeof(tmp), "%s/ship.state.tmp", store);
@@ -90,15 +106,7 @@ int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st)
 			fprintf(f, "%s=%llu\n", number_fields[i].key,
 				(unsigned long long)*(const uint64_t *)v);
 	}
-	if (fflush(f) != 0 || ferror(f))
-		ret = -EIO;
-	if (fclose(f) != 0 && !ret)
-		ret = -EIO;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return replace_with(f, tmp, path);
 }
 
 /* Sets the number field key of st from v; any other key is skipped. */
@@ -168,7 +176,6 @@ int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t e
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	FILE *f;
-	int ret = 0;
 
 	snprintf(path, sizeof(path), "%s/ship.pos", store);
 	snprintf(tmp, sizeof(tmp), "%s/ship.pos.tmp", store);
@@ -177,13 +184,7 @@ int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t e
 		return -errno;
 	fprintf(f, "%s\n%llu %u %llu\n", POS_LINE, (unsigned long long)lsn, seg,
 		(unsigned long long)end);
-	if (fclose(f) != 0)
-		ret = -EIO;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return replace_with(f, tmp, path);
 }
 
 int cdp_ship_pos_read(const char *store, uint64_t *lsn, uint32_t *seg, uint64_t *end)

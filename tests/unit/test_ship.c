@@ -460,6 +460,8 @@ static void test_state_file(void **state)
 			   "acked_lsn=7\nshipped_through_ns=-8\nacked_ns=9\nbytes_sent=10\n"
 			   "chunks_sent=11\nchunks_offered=12\ngroups_sent=13\n"
 			   "updated_ns=14\n";
+	uint64_t lsn, end;
+	uint32_t seg;
 	size_t n;
 	FILE *f;
 
@@ -490,6 +492,12 @@ static void test_state_file(void **state)
 	assert_int_equal(cdp_ship_status_read(top, &got), 0);
 	st.reason[8] = ' ';
 	assert_memory_equal(&got, &st, sizeof(st));
+
+	assert_int_equal(cdp_ship_pos_write(top, 12, 3, 4096), 0);
+	assert_int_equal(cdp_ship_pos_read(top, &lsn, &seg, &end), 0);
+	assert_int_equal(lsn, 12);
+	assert_int_equal(seg, 3);
+	assert_int_equal(end, 4096);
 }
 
 static void test_addr(void **state)
