@@ -134,8 +134,8 @@ enum cli_run_flags {
  * (NUL-terminated, truncated at size bytes, size >= 1; the rest is read
  * and dropped).  Returns once the child has exited and every holder of
  * the pipe has closed it: its exit status (127 when the exec failed, 128 +
- * N when killed by signal N), or -errno when the pipe, the fork or the
- * wait failed.
+ * N when killed by signal N), or -errno when /dev/null, the pipe, the
+ * fork or the wait failed.  The child starts with no signal blocked.
  */
 int cli_run_collect(const char *exe, char *const argv[], const char *const env[], int flags,
 		    char *out, size_t size);

@@ -7,8 +7,8 @@
  * whatever the size of the buffer, so a talkative child never blocks or
  * dies of SIGPIPE; what does not fit is dropped.
  *
- * Caveat: the child calls only async-signal-safe functions before its
- * exec, except putenv(3) for env (the cdpfs command is single-threaded
+ * The child starts with no signal blocked (cdp_fork_pipe()).  Caveat: it
+ * calls only async-signal-safe functions before its exec, except putenv(3) for env (the cdpfs command is single-threaded
  * where it passes one) and the PATH search of execvp(3).
  */
 #include <errno.h>
@@ -20,11 +20,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/util.h"
 
 int cli_run_collect(const char *exe, char *const argv[], const char *const env[], int flags,
 		    char *out, size_t size)
 {
-	int fds[2], devnull = -1, status, saved;
+	int fds[2], devnull = -1, status;
 	size_t used = 0;
 	ssize_t n;
 	pid_t pid;
@@ -35,22 +36,13 @@ int cli_run_collect(const char *exe, char *const argv[], const char *const env[]
 		if (devnull < 0)
 			return -errno;
 	}
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		saved = errno;
-		if (devnull >= 0)
-			close(devnull);
-		return -saved;
-	}
 	fflush(stdout);
 	fflush(stderr);
-	pid = fork();
+	pid = cdp_fork_pipe(fds);
 	if (pid < 0) {
-		saved = errno;
 		if (devnull >= 0)
 			close(devnull);
-		close(fds[0]);
-		close(fds[1]);
-		return -saved;
+		return pid;
 	}
 	if (pid == 0) {
 		size_t i;
