@@ -98,11 +98,10 @@ static int run_status(const char *store, char **out, size_t *len)
 
 			if (cap >= BODY_MAX)
 				break;
-			nb = realloc(buf, cap ? cap * 2 : 16384);
+			nb = cdp_array_reserve(buf, &cap, n + 4096, 1, 16384);
 			if (!nb)
 				break;
 			buf = nb;
-			cap = cap ? cap * 2 : 16384;
 		}
 		got = read(p[0], buf + n, cap - n);
 		if (got < 0 && errno == EINTR)

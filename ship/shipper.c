@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "ship/ship_int.h"
+#include "util/util.h"
 #include "store/replica.h"
 
 #define BATCH_MAX_GROUPS 512
@@ -308,27 +309,18 @@ static void batch_clear(struct batch *b)
 static int batch_add(struct batch *b, struct cdp_ship_group *g)
 {
 	size_t i, j;
+	void *p;
 
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		void *p = realloc(b->g, cap * sizeof(*b->g));
-
-		if (!p)
-			return -ENOMEM;
-		b->g = p;
-		b->cap = cap;
-	}
+	p = cdp_array_grow(b->g, &b->cap, b->n, sizeof(*b->g), 64);
+	if (!p)
+		return -ENOMEM;
+	b->g = p;
 	if (b->nrefs + g->nrefs > b->refcap) {
-		size_t cap = b->refcap ? b->refcap : 256;
-		void *p;
-
-		while (cap < b->nrefs + g->nrefs)
-			cap *= 2;
-		p = realloc(b->refs, cap * CDP_HASH_BYTES);
+		p = cdp_array_reserve(b->refs, &b->refcap, b->nrefs + g->nrefs, CDP_HASH_BYTES,
+				      256);
 		if (!p)
 			return -ENOMEM;
 		b->refs = p;
-		b->refcap = cap;
 	}
 	for (i = 0; i < g->nrefs; i++) {
 		for (j = 0; j < b->nrefs; j++)
