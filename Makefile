@@ -117,7 +117,7 @@ $(BUILD)/tests/test_capture: $(call obj,capture/node.c capture/control.c util/mo
 $(BUILD)/tests/test_fs: $(call obj,fs/spec.c fs/ll.c)
 $(BUILD)/tests/test_util: $(call obj,$(UTIL_SRC))
 # test_ship: the store's replica (source, sink) and ship/'s frames over TLS
-$(BUILD)/tests/test_ship: $(call obj,$(SHIP_SRC))
+$(BUILD)/tests/test_ship: $(call obj,$(SHIP_SRC) $(UTIL_SRC))
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBSTORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(CMOCKA_LIBS) $(LIBS)

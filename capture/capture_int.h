@@ -331,9 +331,13 @@ void cap_alert(const char *store, const char *event, int level, const char *host
 struct cap_metrics;
 /* Splits ADDR:PORT ("[v6]:PORT", ":PORT" for every address). 0 or -EINVAL. */
 int cap_metrics_parse(const char *spec, char *host, size_t hsize, char *port, size_t psize);
-/* Binds spec and serves /metrics of store from a thread; one line in err. */
+/* Binds spec and serves /metrics of store from a thread (*out, freed by
+ * cap_metrics_stop()).  0; -EINVAL for a spec that does not parse or
+ * resolve, -errno when it cannot be bound, both with one line in err;
+ * -ENOMEM or the thread's error with none. */
 int cap_metrics_start(const char *spec, const char *store, struct cap_metrics **out, char *err,
 		      size_t errlen);
+/* Stops the thread and frees m; NULL does nothing. */
 void cap_metrics_stop(struct cap_metrics *m);
 
 /* supervise.c: the supervisor, in the process cdp_capture_start() forked:
@@ -366,7 +370,9 @@ int cap_sync_late(struct cap_root *r, const struct cap_handle *dfh, const char *
 /* late.c: the fanotify safety net (one per daemon) that finds changes
  * made outside the capture mounts, resyncs and records them. */
 struct cap_late;
-/* Starts the watcher thread; -errno when fanotify is not available. */
+/* Starts the watcher thread (*out, freed by cap_late_free(), which does
+ * nothing for NULL): 0, -errno when fanotify is not available, -ENOMEM,
+ * or the error of pipe2(2) or of the thread. */
 int cap_late_new(struct cap_late **out);
 void cap_late_free(struct cap_late *l);
 /* Watches r's filesystem (before r is mounted over, so nothing done in

@@ -1031,7 +1031,6 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 	struct cdp_store_options so;
 	struct sockaddr_un sa;
 	struct rlimit rl;
-	sigset_t mask;
 	size_t i, mem = req->mem_limit_bytes ? req->mem_limit_bytes : DEFAULT_MEM_LIMIT;
 	int rc = 0, sfd;
 
@@ -1056,13 +1055,7 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 		cdp_errf(err, errlen, "cdpfs: cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = cdp_stop_signalfd(0);
 
 	if (!req->no_journal) {
 		memset(&so, 0, sizeof(so));

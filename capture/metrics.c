@@ -79,19 +79,10 @@ static int run_status(const char *store, char **out, size_t *len)
 	int p[2], st;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
+	pid = cdp_fork_pipe(p);
+	if (pid < 0)
+		return pid;
 	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(p[1], STDOUT_FILENO);
 		close_range(3, ~0U, 0);
 		execl("/proc/self/exe", "cdpfs", "status", "--store", store, "--prometheus",
@@ -107,11 +98,10 @@ static int run_status(const char *store, char **out, size_t *len)
 
 			if (cap >= BODY_MAX)
 				break;
-			nb = realloc(buf, cap ? cap * 2 : 16384);
+			nb = cdp_array_reserve(buf, &cap, n + 4096, 1, 16384);
 			if (!nb)
 				break;
 			buf = nb;
-			cap = cap ? cap * 2 : 16384;
 		}
 		got = read(p[0], buf + n, cap - n);
 		if (got < 0 && errno == EINTR)

@@ -145,23 +145,15 @@ static pid_t sv_fork(const struct cdp_capture_request *req, const char *store,
 	int p[2];
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
+	pid = cdp_fork_pipe(p);
+	if (pid < 0)
+		return pid;
 	if (pid == 0) {
 		struct cdp_capture_request r = *req;
 		char err[1024] = "";
-		sigset_t none;
 		int rc;
 
 		close(p[0]);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		prctl(PR_SET_NAME, "cdpfs", 0, 0, 0);
 		r.dirs = dirs;
 		r.ndirs = n;
@@ -278,7 +270,6 @@ int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
 		  char *const *dirs, const char *host, int ready_fd, FILE *progress)
 {
 	struct sv s;
-	sigset_t mask;
 	char why[128], err[1024];
 	int sfd, rep = -1, status, stopping = 0, first = 1, backoff = 1, loop_wait = 0;
 	int64_t restarted_ns = 0;
@@ -288,14 +279,7 @@ int cap_supervise(const struct cdp_capture_request *req, const char *store_path,
 	memset(&s, 0, sizeof(s));
 	s.store = store_path;
 	prctl(PR_SET_NAME, "cdpfs-supervise", 0, 0, 0);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = cdp_stop_signalfd(SIGCHLD);
 
 	pid = sv_fork(req, store_path, dirs, req->ndirs, host, ready_fd, progress, &rep);
 	if (ready_fd >= 0)

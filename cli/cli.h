@@ -120,6 +120,26 @@ int cli_getopt(struct cli_ctx *ctx, const char **value);
 /* Prints the verb's usage and help to out and exits with status. */
 void cli_usage(const struct cli_cmd *cmd, FILE *out, int status) __attribute__((noreturn));
 
+/* cli/run.c */
+enum cli_run_flags {
+	CLI_RUN_STDOUT = 1,      /* the child's stdout into out */
+	CLI_RUN_STDERR = 2,      /* its stderr into out (with stdout: both, interleaved) */
+	CLI_RUN_NULL_STDIN = 4,  /* its stdin from /dev/null */
+	CLI_RUN_OWN_GROUP = 8,   /* in a process group of its own */
+};
+/*
+ * Runs exe (NULL: argv[0] looked up on PATH) with argv, env ("NAME=VALUE"
+ * strings added to the environment in the child, NULL-terminated; NULL
+ * for none) and flags, and collects the output flags name into out
+ * (NUL-terminated, truncated at size bytes, size >= 1; the rest is read
+ * and dropped).  Returns once the child has exited and every holder of
+ * the pipe has closed it: its exit status (127 when the exec failed, 128 +
+ * N when killed by signal N), or -errno when /dev/null, the pipe, the
+ * fork or the wait failed.  The child starts with no signal blocked.
+ */
+int cli_run_collect(const char *exe, char *const argv[], const char *const env[], int flags,
+		    char *out, size_t size);
+
 /* cli/util.c */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Prints a one-line error from a library (adds "cdpfs: " unless present). */

@@ -818,6 +818,26 @@ static void print_precheck(const struct drill *d, int json, int blocking)
  * precheck, or (--if-due) nothing when its period says it is not due.
  * timeout_ns -1: the plan's; keep: --keep.
  */
+/* A drill that may run: its instant must lie in the history (else one
+ * line and exit 1), its checks get their space, it gets its id, and it
+ * runs.  run_drill()'s answer; the checks' tails are freed. */
+static int drill_go(struct drill *d, int json)
+{
+	char err[1024];
+	size_t i;
+	int ret;
+
+	err[0] = '\0';
+	if (assess_history(d, d->requested_ns, err, sizeof(err)) < 0)
+		die_line(err);
+	assess_checks_space(d);
+	make_id(d);
+	ret = run_drill(d, json);
+	for (i = 0; i < d->nchecks; i++)
+		free(d->checks[i].tail);
+	return ret;
+}
+
 static int run_plan(struct cli_ctx *ctx, const char *name, const char *file,
 		    const char *plans_dir, struct drill_plan *p, int precheck, int if_due,
 		    int64_t timeout_ns, int keep)
@@ -894,13 +914,7 @@ static int run_plan(struct cli_ctx *ctx, const char *name, const char *file,
 	}
 	cli_audit(d.store, "drill", "plan=%s host=%s instant=%s checks=%zu", p->name, d.host,
 		  d.time_text, d.nchecks);
-	if (assess_history(&d, d.requested_ns, err, sizeof(err)) < 0)
-		die_line(err);
-	assess_checks_space(&d);
-	make_id(&d);
-	ret = run_drill(&d, ctx->json);
-	for (i = 0; i < d.nchecks; i++)
-		free(d.checks[i].tail);
+	ret = drill_go(&d, ctx->json);
 	free(d.dir_path);
 	goto out_free;
 out:
@@ -974,7 +988,6 @@ static int cmd_drill(struct cli_ctx *ctx)
 	struct drill_plan plan;
 	struct drill d;
 	char err[1024];
-	size_t i;
 
 	memset(&d, 0, sizeof(d));
 	d.timeout_ns = DRILL_DEFAULT_TIMEOUT_S * 1000000000LL;
@@ -1121,13 +1134,7 @@ static int cmd_drill(struct cli_ctx *ctx)
 	 * record with its reports (drill_report_archive) */
 	cli_audit(d.store, "drill", "spec=%s checks=%zu", ctx->args[0], d.nchecks);
 	/* a typo gets one line and leaves no report behind */
-	if (assess_history(&d, d.requested_ns, err, sizeof(err)) < 0)
-		die_line(err);
-	assess_checks_space(&d);
-	make_id(&d);
-	ret = run_drill(&d, ctx->json);
-	for (i = 0; i < d.nchecks; i++)
-		free(d.checks[i].tail);
+	ret = drill_go(&d, ctx->json);
 	free(d.checks);
 	free(d.dir_path);
 	free(d.host);

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,43 +101,17 @@ static const struct cli_option umount_options[] = {
 /* Runs fusermount3 -u; its complaint, if any, lands in why (one line). */
 static int run_fusermount(const char *mp, int lazy, char *why, size_t whylen)
 {
-	int status, fds[2];
-	size_t used = 0;
-	ssize_t n;
-	pid_t pid;
+	char *argv[] = { (char *)"fusermount3", (char *)(lazy ? "-uz" : "-u"), (char *)"--",
+			 (char *)mp, NULL };
+	int status;
 
-	why[0] = '\0';
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		execlp("fusermount3", "fusermount3", lazy ? "-uz" : "-u", "--", mp, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (used + 1 < whylen) {
-		n = read(fds[0], why + used, whylen - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-	}
-	close(fds[0]);
-	why[used] = '\0';
+	status = cli_run_collect(NULL, argv, NULL, CLI_RUN_STDERR, why, whylen);
 	why[strcspn(why, "\n")] = '\0';
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+	if (status < 0)
+		return status;
+	if (status == 127)
 		return -ENOENT;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EBUSY;
+	return status == 0 ? 0 : -EBUSY;
 }
 
 /*

@@ -4,9 +4,12 @@
  * (cli/cmd_bisect.c) share, internal to cli/: the manifest of a tree as the
  * store holds it (cli/manifest.c); the machinery that mounts a private
  * writable overlay of one instant in a child process, runs checks in their
- * own process groups with a timeout, and unmounts again (cli/drill_run.c);
- * and a drill's record with its archive in the store: reports, index,
- * --list and --show (cli/drill_report.c).
+ * own process groups with a timeout, and unmounts again, with the drill's
+ * signals (cli/drill_run.c); what a drill's report says and its JSON and
+ * Markdown forms (cli/drill_report.c), its HTML page (cli/drill_html.c);
+ * the archive in the store: reports, index, --list, --show, --export and
+ * --verify (cli/drill_archive.c); and drill plans with their schedule
+ * (cli/drill_plan.c).
  *
  * Processes.  The mount daemon must open RocksDB itself, so the store is
  * never open in this process while it forks a child that does anything but

@@ -42,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,54 +141,23 @@ int drill_plan_period(const char *period, int64_t *fixed_ns)
 static int calendar_elapses(const char *expr, int64_t base_ns, int64_t *first_ns,
 			    int64_t *second_ns, char *err, size_t errlen)
 {
+	static const char *const env[] = { "TZ=UTC", "SYSTEMD_COLORS=0", NULL };
 	char base[48], out[4096], *p;
-	int fds[2], status, found = 0;
-	size_t used = 0;
-	ssize_t n;
-	pid_t pid;
+	char *argv[] = { (char *)"systemd-analyze", (char *)"calendar", (char *)"--iterations=2",
+			 base, (char *)"--", (char *)expr, NULL };
+	int status, found = 0;
 
 	*first_ns = *second_ns = 0;
 	snprintf(base, sizeof(base), "--base-time=@%lld", (long long)(base_ns / 1000000000LL));
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
-		setenv("TZ", "UTC", 1);
-		setenv("SYSTEMD_COLORS", "0", 1);
-		if (base_ns)
-			execlp("systemd-analyze", "systemd-analyze", "calendar", "--iterations=2", base,
-			       "--", expr, (char *)NULL);
-		else
-			execlp("systemd-analyze", "systemd-analyze", "calendar", "--iterations=2",
-			       "--", expr, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (used + 1 < sizeof(out) && (n = read(fds[0], out + used, sizeof(out) - 1 - used)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		used += (size_t)n;
-	}
-	out[used] = '\0';
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+	if (!base_ns)   /* no --base-time: from now */
+		memmove(&argv[3], &argv[4], 3 * sizeof(argv[0]));
+	status = cli_run_collect(NULL, argv, env, CLI_RUN_STDOUT | CLI_RUN_STDERR, out,
+				 sizeof(out));
+	if (status < 0)
+		return status;
+	if (status == 127)
 		return 1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (status != 0) {
 		p = strstr(out, "Failed to parse");
 		cdp_errf(err, errlen, "%.*s", (int)strcspn(p ? p : out, "\n"), p ? p : out);
 		return -EINVAL;

@@ -125,6 +125,10 @@ void drill_require_store(const char *store)
 
 /* ----------------------------------------------------------- children */
 
+/* A child `cdpfs mount` or `cdpfs umount`: stdin from /dev/null, its
+ * output in one buffer, in a process group of its own. */
+#define CHILD_CDPFS (CLI_RUN_STDOUT | CLI_RUN_STDERR | CLI_RUN_NULL_STDIN | CLI_RUN_OWN_GROUP)
+
 const char *drill_self_exe(void)
 {
 	static char exe[PATH_MAX];
@@ -139,74 +143,6 @@ const char *drill_self_exe(void)
 	}
 	exe[len] = '\0';
 	return exe;
-}
-
-/*
- * Runs argv (argv[0] is shown as the program's name, the binary is exe) in a
- * process group of its own with stdin from /dev/null and stdout and stderr
- * into one buffer (NUL-terminated, truncated at size).  Waits for it to exit
- * and for every holder of the pipe to close it.  Returns the exit status
- * (128 + signal), or -errno.
- */
-static int run_collect(const char *exe, char *const argv[], char *out, size_t size)
-{
-	int fds[2], devnull, status;
-	size_t used = 0;
-	ssize_t n;
-	pid_t pid;
-
-	out[0] = '\0';
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0)
-		return -errno;
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		close(devnull);
-		return -errno;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		int e = errno;
-
-		close(devnull);
-		close(fds[0]);
-		close(fds[1]);
-		return -e;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		dup2(devnull, STDIN_FILENO);
-		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
-		execv(exe, argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(devnull);
-	close(fds[1]);
-	for (;;) {
-		char sink[256];
-
-		if (used + 1 < size)
-			n = read(fds[0], out + used, size - 1 - used);
-		else
-			n = read(fds[0], sink, sizeof(sink));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (used + 1 < size)
-			used += (size_t)n;
-	}
-	out[used] = '\0';
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
 }
 
 /* The last line of text starting "cdpfs: ", without it, into err. */
@@ -269,7 +205,7 @@ int drill_mount_open(struct drill_mount *m, const char *store, const char *host,
 	argv[argc++] = m->spec;
 	argv[argc++] = m->mountpoint;
 	argv[argc] = NULL;
-	ret = run_collect(drill_self_exe(), argv, out, sizeof(out));
+	ret = cli_run_collect(drill_self_exe(), argv, NULL, CHILD_CDPFS, out, sizeof(out));
 	if (ret < 0) {
 		cdp_errf(err, errlen, "cannot run '%s mount': %s", drill_self_exe(),
 			 strerror(-ret));
@@ -312,7 +248,7 @@ int drill_mount_close(struct drill_mount *m, char *err, size_t errlen)
 			argv[2] = lazy ? (char *)"-z" : m->mountpoint;
 			argv[3] = lazy ? m->mountpoint : NULL;
 			argv[4] = NULL;
-			ret = run_collect(drill_self_exe(), argv, out, sizeof(out));
+			ret = cli_run_collect(drill_self_exe(), argv, NULL, CHILD_CDPFS, out, sizeof(out));
 			if (ret == 0 || cli_is_mount_point(m->mountpoint) == 0) {
 				ret = lazy ? -EBUSY : 0;
 				break;

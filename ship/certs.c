@@ -117,8 +117,9 @@ int cdp_certs_init(const char *dir, int days, char *err, size_t errlen)
 	int ret = -EIO;
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		cdp_errf(err, errlen, "cdpfs: cannot make '%s': %s", dir, strerror(errno));
-		return -errno;
+		ret = -errno;
+		cdp_errf(err, errlen, "cdpfs: cannot make '%s': %s", dir, strerror(-ret));
+		return ret;
 	}
 	snprintf(crt, sizeof(crt), "%s/ca.crt", dir);
 	snprintf(keyp, sizeof(keyp), "%s/ca.key", dir);

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "ship/ship_int.h"
+#include "util/util.h"
 #include "store/replica.h"
 
 #define SERVER_TIMEOUT_MS 30000u
@@ -481,7 +482,6 @@ int cdp_serve(const struct cdp_serve_options *o, char *err, size_t errlen)
 	struct server sv = { 0 };
 	struct pollfd pfd[2];
 	struct host_lock *h;
-	sigset_t mask;
 	int lfd, sfd = -1, rc, max = o->max_conns > 0 ? o->max_conns : 256;
 
 	pthread_mutex_init(&sv.lock, NULL);
@@ -506,13 +506,7 @@ int cdp_serve(const struct cdp_serve_options *o, char *err, size_t errlen)
 		SSL_CTX_free(sv.ctx);
 		return lfd;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = cdp_stop_signalfd(0);
 	cdp_log(LOG_INFO, "serving store '%s' on %s (protocol version %d, TLS 1.3)", o->store,
 		o->listen, CDP_SHIP_PROTO_VERSION);
 	pfd[0].fd = lfd;

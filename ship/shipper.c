@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "ship/ship_int.h"
+#include "util/util.h"
 #include "store/replica.h"
 
 #define BATCH_MAX_GROUPS 512
@@ -189,6 +190,33 @@ static int dial(struct cdp_shipper *sh, char *why, size_t whylen)
 	return fd;
 }
 
+/* A REFUSE frame f, told in why: -EAGAIN when the server says to try
+ * again later, else -EACCES. */
+static int refusal(const struct frame *f, char *why, size_t whylen)
+{
+	char text[512];
+	uint32_t code;
+
+	ship_refuse_text(f, &code, text, sizeof(text));
+	snprintf(why, whylen, "refused by the server: %s", text);
+	return code == REFUSE_TEMPORARY ? -EAGAIN : -EACCES;
+}
+
+/* The server's answer f to the request named what ("an OFFER"): 0 when it
+ * is a frame of type want and len_ok, refusal() for a REFUSE, else -EPROTO
+ * with why set. */
+static int answer_check(const struct frame *f, int want, int len_ok, const char *what,
+			char *why, size_t whylen)
+{
+	if (f->type == FR_REFUSE)
+		return refusal(f, why, whylen);
+	if (f->type != want || !len_ok) {
+		snprintf(why, whylen, "the server answered %s with frame '%c'", what, f->type);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* Connects, TLS, HELLO, WELCOME: 0 and *acked; -EACCES for a refusal
  * (why says the server's words), other -errno. */
 static int session_open(struct cdp_shipper *sh, struct conn *c, struct frame *f,
@@ -199,7 +227,6 @@ static int session_open(struct cdp_shipper *sh, struct conn *c, struct frame *f,
 	struct in_addr a4;
 	uint8_t hello[10 + 72];
 	size_t n = strlen(sh->host);
-	uint32_t code;
 	int fd, ret;
 
 	fd = dial(sh, why, whylen);
@@ -246,13 +273,8 @@ static int session_open(struct cdp_shipper *sh, struct conn *c, struct frame *f,
 		snprintf(why, whylen, "%s", c->err);
 		return strstr(c->err, "alert") ? -EACCES : ret;
 	}
-	if (f->type == FR_REFUSE) {
-		char text[512];
-
-		ship_refuse_text(f, &code, text, sizeof(text));
-		snprintf(why, whylen, "refused by the server: %s", text);
-		return code == REFUSE_TEMPORARY ? -EAGAIN : -EACCES;
-	}
+	if (f->type == FR_REFUSE)
+		return refusal(f, why, whylen);
 	if (f->type != FR_WELCOME || f->len != 28 || ship_get_u32(f->p) != CDP_SHIP_PROTO_VERSION) {
 		snprintf(why, whylen, "the server does not speak protocol version %d",
 			 CDP_SHIP_PROTO_VERSION);
@@ -287,27 +309,18 @@ static void batch_clear(struct batch *b)
 static int batch_add(struct batch *b, struct cdp_ship_group *g)
 {
 	size_t i, j;
+	void *p;
 
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		void *p = realloc(b->g, cap * sizeof(*b->g));
-
-		if (!p)
-			return -ENOMEM;
-		b->g = p;
-		b->cap = cap;
-	}
+	p = cdp_array_grow(b->g, &b->cap, b->n, sizeof(*b->g), 64);
+	if (!p)
+		return -ENOMEM;
+	b->g = p;
 	if (b->nrefs + g->nrefs > b->refcap) {
-		size_t cap = b->refcap ? b->refcap : 256;
-		void *p;
-
-		while (cap < b->nrefs + g->nrefs)
-			cap *= 2;
-		p = realloc(b->refs, cap * CDP_HASH_BYTES);
+		p = cdp_array_reserve(b->refs, &b->refcap, b->nrefs + g->nrefs, CDP_HASH_BYTES,
+				      256);
 		if (!p)
 			return -ENOMEM;
 		b->refs = p;
-		b->refcap = cap;
 	}
 	for (i = 0; i < g->nrefs; i++) {
 		for (j = 0; j < b->nrefs; j++)
@@ -356,7 +369,6 @@ static int batch_send(struct cdp_shipper *sh, struct conn *c, struct frame *f, s
 {
 	uint8_t hdr[12], *offer = NULL, t[8];
 	size_t i;
-	uint32_t code;
 	int ret = 0;
 
 	if (b->nrefs) {
@@ -372,13 +384,10 @@ static int batch_send(struct cdp_shipper *sh, struct conn *c, struct frame *f, s
 			ret = ship_recv(c, f);
 		if (ret < 0)
 			goto io;
-		if (f->type == FR_REFUSE)
-			goto refused;
-		if (f->type != FR_NEED || f->len != 4 + (b->nrefs + 7) / 8 ||
-		    ship_get_u32(f->p) != b->nrefs) {
-			snprintf(why, whylen, "the server answered an OFFER with frame '%c'", f->type);
-			return -EPROTO;
-		}
+		ret = answer_check(f, FR_NEED, f->len == 4 + (b->nrefs + 7) / 8 &&
+				   ship_get_u32(f->p) == b->nrefs, "an OFFER", why, whylen);
+		if (ret < 0)
+			return ret;
 		for (i = 0; i < b->nrefs && ret == 0; i++) {
 			uint8_t *rec;
 			size_t len;
@@ -417,12 +426,9 @@ static int batch_send(struct cdp_shipper *sh, struct conn *c, struct frame *f, s
 		ret = ship_recv(c, f);
 	if (ret < 0)
 		goto io;
-	if (f->type == FR_REFUSE)
-		goto refused;
-	if (f->type != FR_ACK || f->len != 16) {
-		snprintf(why, whylen, "the server answered a COMMIT with frame '%c'", f->type);
-		return -EPROTO;
-	}
+	ret = answer_check(f, FR_ACK, f->len == 16, "a COMMIT", why, whylen);
+	if (ret < 0)
+		return ret;
 	*acked = ship_get_u64(f->p);
 	*through_acked = (int64_t)ship_get_u64(f->p + 8);
 	sh->st.groups_sent += b->n;
@@ -431,13 +437,6 @@ static int batch_send(struct cdp_shipper *sh, struct conn *c, struct frame *f, s
 io:
 	snprintf(why, whylen, "%s", c->err);
 	return ret;
-refused: {
-		char text[512];
-
-		ship_refuse_text(f, &code, text, sizeof(text));
-		snprintf(why, whylen, "refused by the server: %s", text);
-		return code == REFUSE_TEMPORARY ? -EAGAIN : -EACCES;
-	}
 }
 
 /* 1 when draining is over (caught up, or the deadline passed). */

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,27 +45,30 @@ static void one_line(const char *in, char *out, size_t outlen)
 	out[i] = '\0';
 }
 
-int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st)
+/* The numbers of the file, in its order after reason: the one list that
+ * both the writer and the reader walk. */
+static const struct {
+	const char *key;
+	size_t offset;
+	int is_signed;          /* int64_t, else uint64_t */
+} number_fields[] = {
+	{ "acked_lsn", offsetof(struct cdp_ship_status, acked_lsn), 0 },
+	{ "shipped_through_ns", offsetof(struct cdp_ship_status, shipped_through_ns), 1 },
+	{ "acked_ns", offsetof(struct cdp_ship_status, acked_ns), 1 },
+	{ "bytes_sent", offsetof(struct cdp_ship_status, bytes_sent), 0 },
+	{ "chunks_sent", offsetof(struct cdp_ship_status, chunks_sent), 0 },
+	{ "chunks_offered", offsetof(struct cdp_ship_status, chunks_offered), 0 },
+	{ "groups_sent", offsetof(struct cdp_ship_status, groups_sent), 0 },
+	{ "updated_ns", offsetof(struct cdp_ship_status, updated_ns), 1 },
+};
+#define N_NUMBER_FIELDS (sizeof(number_fields) / sizeof(number_fields[0]))
+
+/* Closes f, written as tmp, and renames it to path: 0, -EIO when a write
+ * or the close failed, or rename(2)'s -errno; tmp is gone then. */
+static int replace_with(FILE *f, const char *tmp, const char *path)
 {
-	char path[PATH_MAX], tmp[PATH_MAX], reason[sizeof(st->reason)];
-	FILE *f;
 	int ret = 0;
 
-	snprintf(path, sizeof(path), "%s/ship.state", store);
-	snprintf(tmp, sizeof(tmp), "%s/ship.state.tmp", store);
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	one_line(st->reason, reason, sizeof(reason));
-	fprintf(f, "%s\nserver=%s\nhost=%s\npid=%u\nstate=%s\nsince_ns=%lld\nreason=%s\n"
-		"acked_lsn=%llu\nshipped_through_ns=%lld\nacked_ns=%lld\nbytes_sent=%llu\n"
-		"chunks_sent=%llu\nchunks_offered=%llu\ngroups_sent=%llu\nupdated_ns=%lld\n",
-		STATE_LINE, st->server, st->host, st->pid, cdp_link_state_name(st->state),
-		(long long)st->since_ns, reason, (unsigned long long)st->acked_lsn,
-		(long long)st->shipped_through_ns, (long long)st->acked_ns,
-		(unsigned long long)st->bytes_sent, (unsigned long long)st->chunks_sent,
-		(unsigned long long)st->chunks_offered, (unsigned long long)st->groups_sent,
-		(long long)st->updated_ns);
 	if (fflush(f) != 0 || ferror(f))
 		ret = -EIO;
 	if (fclose(f) != 0 && !ret)
@@ -74,6 +78,52 @@ int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st)
 	if (ret)
 		unlink(tmp);
 	return ret;
+}
+
+int cdp_ship_status_write(const char *store, const struct cdp_ship_status *st)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], reason[sizeof(st->reason)];
+	const char *base = (const char *)st;
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/ship.state", store);
+	snprintf(tmp, sizeof(tmp), "%s/ship.state.tmp", store);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	one_line(st->reason, reason, sizeof(reason));
+	fprintf(f, "%s\nserver=%s\nhost=%s\npid=%u\nstate=%s\nsince_ns=%lld\nreason=%s\n",
+		STATE_LINE, st->server, st->host, st->pid, cdp_link_state_name(st->state),
+		(long long)st->since_ns, reason);
+	for (i = 0; i < N_NUMBER_FIELDS; i++) {
+		const void *v = base + number_fields[i].offset;
+
+		if (number_fields[i].is_signed)
+			fprintf(f, "%s=%lld\n", number_fields[i].key,
+				(long long)*(const int64_t *)v);
+		else
+			fprintf(f, "%s=%llu\n", number_fields[i].key,
+				(unsigned long long)*(const uint64_t *)v);
+	}
+	return replace_with(f, tmp, path);
+}
+
+/* Sets the number field key of st from v; any other key is skipped. */
+static void number_field_set(struct cdp_ship_status *st, const char *key, const char *v)
+{
+	char *base = (char *)st;
+	size_t i;
+
+	for (i = 0; i < N_NUMBER_FIELDS; i++) {
+		if (strcmp(key, number_fields[i].key) != 0)
+			continue;
+		if (number_fields[i].is_signed)
+			*(int64_t *)(base + number_fields[i].offset) = strtoll(v, NULL, 10);
+		else
+			*(uint64_t *)(base + number_fields[i].offset) = strtoull(v, NULL, 10);
+		return;
+	}
 }
 
 int cdp_ship_status_read(const char *store, struct cdp_ship_status *st)
@@ -113,22 +163,8 @@ int cdp_ship_status_read(const char *store, struct cdp_ship_status *st)
 			st->since_ns = strtoll(v, NULL, 10);
 		else if (!strcmp(line, "reason"))
 			snprintf(st->reason, sizeof(st->reason), "%s", v);
-		else if (!strcmp(line, "acked_lsn"))
-			st->acked_lsn = strtoull(v, NULL, 10);
-		else if (!strcmp(line, "shipped_through_ns"))
-			st->shipped_through_ns = strtoll(v, NULL, 10);
-		else if (!strcmp(line, "acked_ns"))
-			st->acked_ns = strtoll(v, NULL, 10);
-		else if (!strcmp(line, "bytes_sent"))
-			st->bytes_sent = strtoull(v, NULL, 10);
-		else if (!strcmp(line, "chunks_sent"))
-			st->chunks_sent = strtoull(v, NULL, 10);
-		else if (!strcmp(line, "chunks_offered"))
-			st->chunks_offered = strtoull(v, NULL, 10);
-		else if (!strcmp(line, "groups_sent"))
-			st->groups_sent = strtoull(v, NULL, 10);
-		else if (!strcmp(line, "updated_ns"))
-			st->updated_ns = strtoll(v, NULL, 10);
+		else
+			number_field_set(st, line, v);
 	}
 	fclose(f);
 	return 0;
@@ -140,7 +176,6 @@ int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t e
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	FILE *f;
-	int ret = 0;
 
 	snprintf(path, sizeof(path), "%s/ship.pos", store);
 	snprintf(tmp, sizeof(tmp), "%s/ship.pos.tmp", store);
@@ -149,13 +184,7 @@ int cdp_ship_pos_write(const char *store, uint64_t lsn, uint32_t seg, uint64_t e
 		return -errno;
 	fprintf(f, "%s\n%llu %u %llu\n", POS_LINE, (unsigned long long)lsn, seg,
 		(unsigned long long)end);
-	if (fclose(f) != 0)
-		ret = -EIO;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return replace_with(f, tmp, path);
 }
 
 int cdp_ship_pos_read(const char *store, uint64_t *lsn, uint32_t *seg, uint64_t *end)

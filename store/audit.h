@@ -54,7 +54,8 @@
  * returns 0.  A torn last record (a crash during an earlier append) is
  * first closed and acknowledged by a CDP_AUDIT_TORN_ACTION record that
  * names its size and SHA-256.  Returns 0, -EINVAL (no store_dir or action),
- * -ENOENT (no such directory), -CDP_ECORRUPT (the log's first line is not
+ * -ENOENT (no such directory), -ENOTDIR (store_dir is not one), -ENOMEM,
+ * -CDP_ECORRUPT (the log's first line is not
  * CDP_AUDIT_HEADER: nothing is appended), or -errno (a failed write is cut
  * off again).
  */

@@ -530,10 +530,8 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 	struct chunk_job job = { .w = w };
 	struct pending_slot *slot;
 	struct cdp_op *op;
-	struct cdp_key k;
-	size_t n = 0, nfresh = 0, i, vlen;
-	char *val;
-	int ret = 0, stored;
+	size_t n = 0, nfresh = 0, i;
+	int ret = 0;
 
 	for (op = batch; op; op = op->next)
 		for (i = 0; i < op->n; i++)
@@ -558,15 +556,13 @@ static int prepare_chunks(struct cdp_writer *w, struct group *g, struct cdp_op *
 		slot = pending_find(&g->pend, r->sha);
 		if (slot && slot->used)
 			continue;
-		memcpy(k.b, r->sha, CDP_HASH_BYTES);
-		k.len = CDP_HASH_BYTES;
-		ret = cdp_store_get(w->s, CF_CHUNK, &k, &val, &vlen);
+		ret = cdp_chunk_lookup(w->s, r->sha, NULL);
 		if (ret < 0)
 			goto out_free;
-		stored = val != NULL;
-		free(val);
-		if (stored)
+		if (ret == 1) {
+			ret = 0;
 			continue;   /* an earlier group holds this content */
+		}
 		if (g->pend.n * 2 >= g->pend.cap) {
 			ret = pending_grow(&g->pend);
 			if (ret < 0)

@@ -82,21 +82,15 @@ static int entry_append(uint8_t **buf, size_t *len, size_t *cap, int kind, int c
 			const uint8_t *k1, size_t k1len, const uint8_t *k2, size_t k2len,
 			const uint8_t *val, size_t vlen)
 {
-	size_t klen = k1len + k2len, n = ENTRY_HEADER_BYTES + klen + vlen, c;
+	size_t klen = k1len + k2len, n = ENTRY_HEADER_BYTES + klen + vlen;
 	uint8_t *p;
 
 	if (klen == 0 || klen > CDP_KEY_MAX || *len + n > IREC_MAX_PAYLOAD)
 		return -E2BIG;
-	if (*len + n > *cap) {
-		c = *cap ? *cap : 4096;
-		while (c < *len + n)
-			c *= 2;
-		p = realloc(*buf, c);
-		if (!p)
-			return -ENOMEM;
-		*buf = p;
-		*cap = c;
-	}
+	p = cdp_grow(*buf, cap, *len + n, 1);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
 	p = *buf + *len;
 	p[0] = (uint8_t)kind;
 	p[1] = (uint8_t)cf;
@@ -260,17 +254,13 @@ static int group_from_record(struct cdp_ship_source *src, const struct cdp_logre
 			k1len = e.klen - 4;
 			if (e.cf == CF_BLOCK && e.kind == CDP_SHIP_PUT && e.vlen == BLOCKREF_VALUE_BYTES &&
 			    e.val[0] == VAL_CHUNKREF) {
-				if (nrefs == refcap) {
-					void *n;
+				void *n = cdp_grow(refs, &refcap, nrefs + 1, CDP_HASH_BYTES);
 
-					refcap = refcap ? refcap * 2 : 64;
-					n = realloc(refs, refcap * CDP_HASH_BYTES);
-					if (!n) {
-						ret = -ENOMEM;
-						break;
-					}
-					refs = n;
+				if (!n) {
+					ret = -ENOMEM;
+					break;
 				}
+				refs = n;
 				memcpy(refs[nrefs++], e.val + 1, CDP_HASH_BYTES);
 			}
 		}
@@ -451,24 +441,17 @@ int cdp_ship_source_chunk(struct cdp_ship_source *src, const uint8_t sha[CDP_HAS
 			  uint8_t **rec, size_t *len)
 {
 	struct cdp_chunk_loc loc;
-	struct cdp_key k;
-	char *val;
-	size_t vlen;
 	int ret;
 
 	*rec = NULL;
 	*len = 0;
-	memcpy(k.b, sha, CDP_HASH_BYTES);
-	k.len = CDP_HASH_BYTES;
-	ret = cdp_store_get(src->s, CF_CHUNK, &k, &val, &vlen);
+	ret = cdp_chunk_lookup(src->s, sha, &loc);
+	if (ret == -CDP_ECORRUPT)
+		return -EIO;
 	if (ret < 0)
 		return ret;
-	if (!val)
+	if (ret == 0)
 		return -ENOENT;
-	ret = cdp_chunkval_decode(val, vlen, &loc);
-	free(val);
-	if (ret < 0)
-		return -EIO;
 	return cdp_chunklog_read_record(src->s->chunks, sha, &loc, rec, len);
 }
 
@@ -659,27 +642,11 @@ static int staged_has(const struct cdp_ship_sink *k, const uint8_t sha[CDP_HASH_
 	return 0;
 }
 
-static int store_has_chunk(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES])
-{
-	struct cdp_key key;
-	char *val;
-	size_t vlen;
-	int ret;
-
-	memcpy(key.b, sha, CDP_HASH_BYTES);
-	key.len = CDP_HASH_BYTES;
-	ret = cdp_store_get(s, CF_CHUNK, &key, &val, &vlen);
-	if (ret < 0)
-		return ret;
-	free(val);
-	return val != NULL;
-}
-
 int cdp_ship_sink_has_chunk(struct cdp_ship_sink *k, const uint8_t sha[CDP_HASH_BYTES])
 {
 	if (staged_has(k, sha))
 		return 1;
-	return store_has_chunk(k->s, sha);
+	return cdp_chunk_lookup(k->s, sha, NULL);
 }
 
 int cdp_ship_sink_add_chunk(struct cdp_ship_sink *k, const uint8_t *rec, size_t len, char *why,
@@ -689,6 +656,7 @@ int cdp_ship_sink_add_chunk(struct cdp_ship_sink *k, const uint8_t *rec, size_t 
 	struct staged_chunk *c;
 	uint32_t raw, stored;
 	uint8_t *data = NULL;
+	void *n;
 	int zstd, ret;
 
 	if (cdp_chunk_record_check(rec, len, &raw, &stored, &zstd, sha) < 0 ||
@@ -718,15 +686,10 @@ int cdp_ship_sink_add_chunk(struct cdp_ship_sink *k, const uint8_t *rec, size_t 
 	}
 	if (staged_has(k, sha))
 		return 0;
-	if (k->nchunks == k->chunks_cap) {
-		size_t cap = k->chunks_cap ? k->chunks_cap * 2 : 64;
-		void *n = realloc(k->chunks, cap * sizeof(*k->chunks));
-
-		if (!n)
-			return -ENOMEM;
-		k->chunks = n;
-		k->chunks_cap = cap;
-	}
+	n = cdp_grow(k->chunks, &k->chunks_cap, k->nchunks + 1, sizeof(*k->chunks));
+	if (!n)
+		return -ENOMEM;
+	k->chunks = n;
 	c = &k->chunks[k->nchunks];
 	c->payload = malloc(stored ? stored : 1);
 	if (!c->payload)
@@ -856,6 +819,7 @@ int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group
 	size_t pos = 0, flen;
 	struct cdp_key key;
 	struct entry e;
+	void *n;
 	int ret, bad;
 
 	cdp_ship_group_hash(g, hash);
@@ -989,15 +953,10 @@ int cdp_ship_sink_add_group(struct cdp_ship_sink *k, const struct cdp_ship_group
 	}
 	if (ret < 0)
 		goto bad_entry;
-	if (k->ngroups == k->groups_cap) {
-		size_t cap = k->groups_cap ? k->groups_cap * 2 : 64;
-		void *n = realloc(k->groups, cap * sizeof(*k->groups));
-
-		if (!n)
-			return -ENOMEM;
-		k->groups = n;
-		k->groups_cap = cap;
-	}
+	n = cdp_grow(k->groups, &k->groups_cap, k->ngroups + 1, sizeof(*k->groups));
+	if (!n)
+		return -ENOMEM;
+	k->groups = n;
 	k->groups[k->ngroups].lsn = g->lsn;
 	memcpy(k->groups[k->ngroups].hash, hash, CDP_HASH_BYTES);
 	k->ngroups++;
@@ -1057,7 +1016,7 @@ static int append_chunks(struct cdp_ship_sink *k, struct cdp_ibatch *b)
 	for (i = 0; i < k->nchunks; i++) {
 		struct staged_chunk *c = &k->chunks[i];
 
-		ret = store_has_chunk(k->s, c->sha);   /* another host may have sent it */
+		ret = cdp_chunk_lookup(k->s, c->sha, NULL);   /* another host may have sent it */
 		if (ret < 0)
 			return ret;
 		if (ret == 1)

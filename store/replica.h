@@ -65,15 +65,15 @@ struct cdp_ship_source;
  * or writer; a capture daemon uses its own writer handle).  Owned by the
  * caller: cdp_ship_source_free().  Only what is durable is read: records
  * up to the index's "lsn" (the log is synced before the index is written).
- * Errors: CDP_EVERSION (a format 1 store has no log of its index), -EINVAL
- * (host name), -ENOMEM.
+ * Errors: -CDP_EVERSION (a format 1 store has no log of its index),
+ * -EINVAL (host name), -ENOMEM.
  */
 int cdp_ship_source_open(struct cdp_store *s, const char *host, struct cdp_ship_source **out);
 void cdp_ship_source_free(struct cdp_ship_source *src);
 
 /* Positions the source so that the next group is the one after lsn (0:
  * from the start of the log).  Uses what it has read before when it can,
- * else scans the log from its first segment.  CDP_ECORRUPT when the log
+ * else scans the log from its first segment.  -CDP_ECORRUPT when the log
  * does not hold that record (damaged, or another store's lsns). */
 int cdp_ship_source_seek(struct cdp_ship_source *src, uint64_t after_lsn);
 
@@ -88,7 +88,7 @@ int cdp_ship_source_where(struct cdp_ship_source *src, uint64_t lsn, uint32_t *s
 
 /* The next group into *g (the caller's: cdp_ship_group_release): 1; 0
  * when every durable record has been read; negative on errors
- * (CDP_ECORRUPT: the log is damaged at that point, logged). */
+ * (-CDP_ECORRUPT: the log is damaged at that point, logged). */
 int cdp_ship_source_next(struct cdp_ship_source *src, struct cdp_ship_group *g);
 
 /* Where the source could read to now: the index's lsn, and the host's
@@ -98,7 +98,8 @@ int cdp_ship_source_position(struct cdp_ship_source *src, uint64_t *lsn, int64_t
 
 /* The chunk of sha as stored (record header and payload, checked; heap,
  * the caller frees it).  -ENOENT when the store has no such chunk (lost);
- * -EIO when its record is damaged (logged). */
+ * -EIO when its record (logged) or its index entry is damaged; -ENOMEM;
+ * the index's read error (logged). */
 int cdp_ship_source_chunk(struct cdp_ship_source *src, const uint8_t sha[CDP_HASH_BYTES],
 			  uint8_t **rec, size_t *len);
 
@@ -117,7 +118,8 @@ struct cdp_ship_state {
 
 /*
  * Receiving host's groups into s (opened for writing).  Registers the host
- * when new.  -EROFS for a reader, -EINVAL for a bad name.
+ * when new.  -EROFS for a reader, -EINVAL for a bad name, -ENOMEM, or the
+ * registration's error.
  * A sink is one connection's: two sinks of one host must not stage at the
  * same time (the server holds a lock per host around begin..commit).
  */
@@ -125,11 +127,12 @@ int cdp_ship_sink_open(struct cdp_store *s, const char *host, struct cdp_ship_si
 void cdp_ship_sink_free(struct cdp_ship_sink *k);
 /* Reads the host's resume point from the store (drops anything staged). */
 int cdp_ship_sink_begin(struct cdp_ship_sink *k, struct cdp_ship_state *st);
-/* 1 when the store (or what is staged) has the chunk, 0 when not. */
+/* 1 when the store (or what is staged) has the chunk, 0 when not, or the
+ * index's read error (logged). */
 int cdp_ship_sink_has_chunk(struct cdp_ship_sink *k, const uint8_t sha[CDP_HASH_BYTES]);
 /* Stages one chunk record as the source stores it; checked whole (header,
  * CRC, decompression, SHA-256 of the content: a host cannot plant wrong
- * content under a hash other hosts dedup onto).  CDP_ECORRUPT with why. */
+ * content under a hash other hosts dedup onto).  -CDP_ECORRUPT with why. */
 int cdp_ship_sink_add_chunk(struct cdp_ship_sink *k, const uint8_t *rec, size_t len,
 			    char *why, size_t whylen);
 /* The source has lost this chunk (its store dropped it): references to it
@@ -153,12 +156,14 @@ void cdp_ship_sink_through(struct cdp_ship_sink *k, int64_t ts);
 /* Makes what is staged durable in one commit (chunks, then one index
  * record with every entry and the resume point), or, with no group staged,
  * moves complete_through and the received instant in the index alone.
- * st gets the new resume point.  CDP_ENOSPACE (disk full: nothing kept),
+ * st gets the new resume point.  -CDP_ENOSPACE (disk full: nothing kept),
  * other errors.  The stage is empty afterwards in every case. */
 int cdp_ship_sink_commit(struct cdp_ship_sink *k, struct cdp_ship_state *st);
 
 /* The resume point of host in s (any store, reader or writer): 0, and 0
- * too with st->lsn 0 when the host was never received (a local host). */
+ * too with st->lsn 0 when the host was never received (a local host);
+ * -CDP_ENOHOST when the store does not know the host, -CDP_ECORRUPT, or
+ * the index's read error.  st is zeroed first. */
 int cdp_ship_state_read(struct cdp_store *s, const char *host, struct cdp_ship_state *st);
 
 #endif /* CDP_REPLICA_H */

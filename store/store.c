@@ -128,6 +128,26 @@ int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **v
 	return 0;
 }
 
+int cdp_chunk_lookup(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES],
+		     struct cdp_chunk_loc *loc)
+{
+	struct cdp_key k;
+	char *val;
+	size_t vlen;
+	int ret;
+
+	memcpy(k.b, sha, CDP_HASH_BYTES);
+	k.len = CDP_HASH_BYTES;
+	ret = cdp_store_get(s, CF_CHUNK, &k, &val, &vlen);
+	if (ret < 0)
+		return ret;
+	if (!val)
+		return 0;
+	ret = loc ? cdp_chunkval_decode(val, vlen, loc) : 0;
+	free(val);
+	return ret < 0 ? ret : 1;
+}
+
 int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out, size_t len)
 {
 	char *val;

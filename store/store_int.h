@@ -183,6 +183,12 @@ struct cdp_store {
 
 /* Meta helpers (store.c).  Values are heap (free()), NULL when absent. */
 int cdp_store_get(struct cdp_store *s, int cf, const struct cdp_key *k, char **val, size_t *len);
+/* The index record of chunk sha (CF_CHUNK): 1, decoded into *loc unless
+ * loc is NULL (then only whether there is one), 0 when the index has none,
+ * -CDP_ECORRUPT when the record does not decode, or cdp_store_get()'s
+ * error (logged). */
+int cdp_chunk_lookup(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES],
+		     struct cdp_chunk_loc *loc);
 /* A meta value of exactly len bytes into out: 1, 0 when absent,
  * CDP_ECORRUPT for another length, or the read's error. */
 int cdp_store_get_fixed(struct cdp_store *s, const struct cdp_key *k, void *out, size_t len);

@@ -607,24 +607,17 @@ int cdp_view_readdir(struct cdp_view *v, uint64_t dir, const char *after_name,
 static int chunk_location(struct cdp_store *s, const uint8_t sha[CDP_HASH_BYTES],
 			  struct cdp_chunk_loc *loc)
 {
-	struct cdp_key k;
-	char *val;
-	size_t vlen;
 	int ret;
 
-	memcpy(k.b, sha, CDP_HASH_BYTES);
-	k.len = CDP_HASH_BYTES;
-	ret = cdp_store_get(s, CF_CHUNK, &k, &val, &vlen);
-	if (ret < 0)
+	ret = cdp_chunk_lookup(s, sha, loc);
+	if (ret < 0 && ret != -CDP_ECORRUPT)
 		return ret;
-	if (!val) {
+	if (ret == 0) {
 		cdp_log(LOG_ERR, "chunk %02x%02x%02x%02x%02x%02x%02x%02x referenced by a block is "
 			"missing from the index of '%s'", sha[0], sha[1], sha[2], sha[3], sha[4],
 			sha[5], sha[6], sha[7], s->path);
 		return -EIO;
 	}
-	ret = cdp_chunkval_decode(val, vlen, loc);
-	free(val);
 	if (ret < 0 || loc->raw_len != s->block_size) {
 		cdp_log(LOG_ERR, "bad chunk index record in '%s'", s->path);
 		return -EIO;

@@ -2,9 +2,10 @@
 /*
  * util.h - small helpers that capture/ and fs/ both use, free of FUSE and
  * of the store: the mount table (util/mounts.c), growing arrays
- * (util/array.c) and forking a daemon that reports readiness over a pipe
- * (util/daemonize.c).  All but the last are pure functions of their
- * arguments and of /proc/self.
+ * (util/array.c), forking a daemon that reports readiness over a pipe
+ * (util/daemonize.c), and a daemon's stop signals and piped children
+ * (util/proc.c; ship/ uses it too).  The mount table and the arrays are
+ * pure functions of their arguments and of /proc/self.
  */
 #ifndef CDP_UTIL_H
 #define CDP_UTIL_H
@@ -74,5 +75,17 @@ enum cdp_daemon_word {
  * (when status is not NULL); a ready daemon runs on and is not waited for. */
 enum cdp_daemon_word cdp_daemon_wait(int ready_fd, pid_t pid, char *msg, size_t size,
 				     int *status);
+
+/* Blocks SIGTERM, SIGINT, SIGHUP and also (when not 0, e.g. SIGCHLD) in
+ * the calling thread and so in the threads it starts afterwards, ignores
+ * SIGPIPE in the process, and returns a signalfd (close-on-exec) that
+ * reads the blocked ones: a descriptor, or -1 with errno set (the signals
+ * stay blocked). */
+int cdp_stop_signalfd(int also);
+
+/* Makes a pipe (close-on-exec, read end fds[0], write end fds[1]) and
+ * forks.  Parent: the child's pid.  Child: 0, with no signal blocked.
+ * On failure -errno, and neither end is left open. */
+pid_t cdp_fork_pipe(int fds[2]);
 
 #endif /* CDP_UTIL_H */

@@ -807,6 +807,36 @@ static void test_verb_tables(void **state)
 	}
 }
 
+/* cli_run_collect(): the streams asked for, the rest of a long output
+ * read and dropped, env added, exit statuses. */
+static void test_run_collect(void **state)
+{
+	static const char *const env[] = { "CDP_TEST_RUN=yes", NULL };
+	char *out_err[] = { (char *)"sh", (char *)"-c",
+			    (char *)"echo out; echo err >&2; echo $CDP_TEST_RUN", NULL };
+	char *lots[] = { (char *)"sh", (char *)"-c",
+			 (char *)"i=0; while [ $i -lt 2000 ]; do echo 0123456789; i=$((i+1)); done",
+			 NULL };
+	char *err_only[] = { (char *)"sh", (char *)"-c", (char *)"echo err >&2", NULL };
+	char *killed[] = { (char *)"sh", (char *)"-c", (char *)"kill -9 $$", NULL };
+	char *none[] = { (char *)"cdp-no-such-program-here", NULL };
+	char out[64], small[8];
+
+	assert_int_equal(cli_run_collect(NULL, out_err, env, CLI_RUN_STDOUT | CLI_RUN_STDERR,
+					 out, sizeof(out)), 0);
+	assert_string_equal(out, "out\nerr\nyes\n");
+	assert_int_equal(cli_run_collect("/bin/sh", err_only, NULL,
+					 CLI_RUN_STDERR | CLI_RUN_NULL_STDIN | CLI_RUN_OWN_GROUP,
+					 out, sizeof(out)), 0);
+	assert_string_equal(out, "err\n");
+	assert_int_equal(cli_run_collect(NULL, lots, NULL, CLI_RUN_STDOUT, small, sizeof(small)),
+			 0);
+	assert_string_equal(small, "0123456");
+	assert_int_equal(cli_run_collect(NULL, killed, NULL, CLI_RUN_STDOUT, out, sizeof(out)),
+			 128 + SIGKILL);
+	assert_int_equal(cli_run_collect(NULL, none, NULL, CLI_RUN_STDOUT, out, sizeof(out)), 127);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -821,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_opt_escape),
 		cmocka_unit_test(test_drill_index_parse),
 		cmocka_unit_test(test_proc),
+		cmocka_unit_test(test_run_collect),
 		cmocka_unit_test(test_mount_point),
 		cmocka_unit_test(test_store_path),
 		cmocka_unit_test(test_store_open_messages),

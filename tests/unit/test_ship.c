@@ -450,6 +450,56 @@ static void test_hint(void **state)
 	cdp_store_close(src);
 }
 
+/* STORE/ship.state: the exact text, and back again. */
+static void test_state_file(void **state)
+{
+	struct cdp_ship_status st, got;
+	char path[400], text[1024];
+	const char *want = "cdpfs ship state 1\nserver=dr1:7780\nhost=h1\npid=42\n"
+			   "state=retrying\nsince_ns=-5\nreason=no route to host\n"
+			   "acked_lsn=7\nshipped_through_ns=-8\nacked_ns=9\nbytes_sent=10\n"
+			   "chunks_sent=11\nchunks_offered=12\ngroups_sent=13\n"
+			   "updated_ns=14\n";
+	uint64_t lsn, end;
+	uint32_t seg;
+	size_t n;
+	FILE *f;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.server, sizeof(st.server), "dr1:7780");
+	snprintf(st.host, sizeof(st.host), "h1");
+	snprintf(st.reason, sizeof(st.reason), "no route\nto host");
+	st.pid = 42;
+	st.state = CDP_LINK_RETRYING;
+	st.since_ns = -5;
+	st.acked_lsn = 7;
+	st.shipped_through_ns = -8;
+	st.acked_ns = 9;
+	st.bytes_sent = 10;
+	st.chunks_sent = 11;
+	st.chunks_offered = 12;
+	st.groups_sent = 13;
+	st.updated_ns = 14;
+	assert_int_equal(cdp_ship_status_read(top, &got), -ENOENT);
+	assert_int_equal(cdp_ship_status_write(top, &st), 0);
+	snprintf(path, sizeof(path), "%s/ship.state", top);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_string_equal(text, want);
+	assert_int_equal(cdp_ship_status_read(top, &got), 0);
+	st.reason[8] = ' ';
+	assert_memory_equal(&got, &st, sizeof(st));
+
+	assert_int_equal(cdp_ship_pos_write(top, 12, 3, 4096), 0);
+	assert_int_equal(cdp_ship_pos_read(top, &lsn, &seg, &end), 0);
+	assert_int_equal(lsn, 12);
+	assert_int_equal(seg, 3);
+	assert_int_equal(end, 4096);
+}
+
 static void test_addr(void **state)
 {
 	char h[64], p[16];
@@ -475,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_and_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_file, setup, teardown),
 		cmocka_unit_test(test_addr),
 	};
 

@@ -10,8 +10,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +150,46 @@ static void test_daemon_ready_pipe(void **state)
 	}
 }
 
+/* The stop signals come through the signalfd; a piped child starts with
+ * none of them blocked and writes to its parent. */
+static void test_stop_signals_and_piped_child(void **state)
+{
+	struct signalfd_siginfo si;
+	sigset_t now;
+	char c = 0;
+	int sfd, fds[2], status;
+	pid_t pid;
+
+	sfd = cdp_stop_signalfd(SIGCHLD);
+	assert_true(sfd >= 0);
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	assert_true(sigismember(&now, SIGTERM));
+	assert_true(sigismember(&now, SIGCHLD));
+	pid = cdp_fork_pipe(fds);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sigset_t mask;
+
+		close(fds[0]);
+		sigprocmask(SIG_BLOCK, NULL, &mask);
+		c = sigismember(&mask, SIGTERM) || sigismember(&mask, SIGCHLD) ? 'b' : 'u';
+		_exit(write(fds[1], &c, 1) == 1 ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(c, 'u');
+	close(fds[0]);
+	assert_int_equal(read(sfd, &si, sizeof(si)), (ssize_t)sizeof(si));
+	assert_int_equal(si.ssi_signo, SIGCHLD);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	kill(getpid(), SIGTERM);
+	assert_int_equal(read(sfd, &si, sizeof(si)), (ssize_t)sizeof(si));
+	assert_int_equal(si.ssi_signo, SIGTERM);
+	close(sfd);
+	pthread_sigmask(SIG_UNBLOCK, &now, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_array_reserve),
 		cmocka_unit_test(test_daemon_ready_pipe),
+		cmocka_unit_test(test_stop_signals_and_piped_child),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
