@@ -18,6 +18,10 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 CHECKS=$SRCDIR/scripts/checks
 export TMPDIR=$T/tmp
 mkdir -p "$TMPDIR" "$T/chrome-home"
+# Chromium's singleton socket lives in its TMPDIR and its profile: a unix
+# socket path has 107 bytes at most, which a deep $T (CI's) exceeds
+CHROME_TMP=$(mktemp -d /tmp/cdpfs-chrome.XXXXXX) || fail "cannot make a temp dir for chromium"
+at_exit "rm -rf '$CHROME_TMP'"
 
 DATA=$T/data
 make_baseline "$DATA"
@@ -37,9 +41,9 @@ capture_stop "$DATA"
 # sandbox: tests run as root), its log in OUT.log
 chrome() {
 	local action=$1 page=$2 out=$3 rc=0
-	HOME=$T/chrome-home timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
+	HOME=$T/chrome-home TMPDIR=$CHROME_TMP timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
 		--no-first-run --disable-extensions --disable-background-networking \
-		--user-data-dir="$T/chrome-profile" --enable-logging=stderr --v=0 \
+		--user-data-dir="$CHROME_TMP/profile" --enable-logging=stderr --v=0 \
 		--window-size=1000,1400 "$action" "file://$page" >"$out.stdout" 2>"$out.log" || rc=$?
 	[ "$rc" = 0 ] || check_fail "chromium $action of $page exited $rc: $(grep -v -e dbus -e vaapi "$out.log" | tail -n 3 | tr '\n' '|')"
 	return 0
