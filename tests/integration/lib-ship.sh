@@ -65,7 +65,11 @@ ship_certs() {
 
 ship_server_start() {
 	[ "${SHIP_SERVER_TRAP:-0}" = 1 ] || { at_exit "ship_server_stop"; SHIP_SERVER_TRAP=1; }
-	ip netns exec "$SHIP_NS" "$CDPFS" serve --store "$SRV" --listen "0.0.0.0:$SHIP_PORT" \
+	# nsenter --net, not `ip netns exec`: that one also makes a new mount
+	# namespace, a copy of every mount of the moment, where another test's
+	# capture mount (tests run side by side) would live on after its
+	# unmount and keep that capture daemon from ending
+	nsenter --net="/run/netns/$SHIP_NS" "$CDPFS" serve --store "$SRV" --listen "0.0.0.0:$SHIP_PORT" \
 		--cert "$PKI/dr1.crt" --key "$PKI/dr1.key" --ca "$PKI/ca.crt" >>"$T/serve.log" 2>&1 &
 	SERVER_PID=$!
 	local i
