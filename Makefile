@@ -8,12 +8,17 @@
 #   make SANITIZE=address,undefined test
 #   make bench-quick     benchmark suite, small (under 5 min); make bench: full (up to 30 min)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make install-units   only the systemd units (UNITDIR) and the drop-in example
 # Objects rebuild when the flags change (build/.flags holds the last ones).
 
 PREFIX    ?= /usr/local
 SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
 CHECKDIR  ?= $(PREFIX)/share/cdpfs/checks
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+# the cdpfs the units run (tests point it at their build)
+UNIT_BINDIR ?= $(PREFIX)/bin
+EXAMPLEDIR ?= $(PREFIX)/share/cdpfs/systemd
 DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
@@ -173,7 +178,20 @@ bench: all $(BENCH_BINS)
 bench-quick: all $(BENCH_BINS)
 	@scripts/bench/run --quick
 
-install: all
+# systemd units (mount-helpers/*.service): @BINDIR@ becomes UNIT_BINDIR.
+UNIT_SRC  := $(wildcard mount-helpers/*.service)
+DROPIN_SRC := mount-helpers/postgresql@15-main.cdpfs-capture.conf
+
+install-units: $(UNIT_SRC) $(DROPIN_SRC)
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d
+	for u in $(UNIT_SRC); do \
+		sed -e 's|@BINDIR@|$(UNIT_BINDIR)|g' "$$u" >"$(DESTDIR)$(UNITDIR)/$${u##*/}" && \
+		chmod 0644 "$(DESTDIR)$(UNITDIR)/$${u##*/}" || exit 1; \
+	done
+	sed -e 's|@BINDIR@|$(UNIT_BINDIR)|g' $(DROPIN_SRC) \
+		>$(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d/cdpfs-capture.conf
+
+install: all install-units
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILD)/cdpfs $(DESTDIR)$(PREFIX)/bin/cdpfs
@@ -188,12 +206,15 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs.8 $(DESTDIR)$(MANDIR)/man8/mount.cdpfs.8 \
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs-drill.8 $(DESTDIR)$(MANDIR)/man5/cdpfs.conf.5 \
-	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files
-	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs 2>/dev/null
+	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files \
+	      $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNIT_SRC))) \
+	      $(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d/cdpfs-capture.conf
+	-rmdir $(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d $(DESTDIR)$(EXAMPLEDIR) \
+	       $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test unit-test integration-test fuzz bench bench-quick install uninstall clean
+.PHONY: all test unit-test integration-test fuzz bench bench-quick install install-units uninstall clean
 .SECONDARY:
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -23,6 +23,7 @@ enum {
 	OPT_ATTACH_RUNNING,
 	OPT_CONFIG,
 	OPT_METRICS,
+	OPT_ENSURE,
 };
 
 static const struct cli_option capture_options[] = {
@@ -42,6 +43,8 @@ static const struct cli_option capture_options[] = {
 	  "configuration (alert command, thresholds; default /etc/cdpfs/cdpfs.conf)" },
 	{ "metrics", required_argument, OPT_METRICS, "--metrics ADDR",
 	  "serve /metrics (Prometheus text format) on ADDR (HOST:PORT)" },
+	{ "ensure", no_argument, OPT_ENSURE, "--ensure",
+	  "a DIR the store's daemon already captures is no error (systemd units)" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
 	CLI_OPT_END
 };
@@ -88,6 +91,9 @@ static int cmd_capture(struct cli_ctx *ctx)
 		case OPT_METRICS:
 			req.metrics = arg;
 			break;
+		case OPT_ENSURE:
+			req.ensure = 1;
+			break;
 		}
 	}
 	if (ctx->nargs == 0 && !(req.foreground && !stop))
@@ -98,7 +104,7 @@ static int cmd_capture(struct cli_ctx *ctx)
 
 	if (stop) {
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
-		    req.attach_running || req.config || req.metrics)
+		    req.attach_running || req.config || req.metrics || req.ensure)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -129,7 +135,7 @@ const struct cli_cmd cli_cmd_capture = {
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
 		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
-		 "              [--metrics ADDR:PORT] DIR...\n"
+		 "              [--metrics ADDR:PORT] [--ensure] DIR...\n"
 		 "       cdpfs capture [--store DIR] --foreground [--config FILE] [--metrics ADDR:PORT]\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",
