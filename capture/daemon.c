@@ -184,6 +184,14 @@ static void *loop_main(void *arg)
 static void free_root(struct cap_daemon *d, struct cap_root *r)
 {
 	cap_late_unwatch(d->late, r);
+	/* Once its loop has returned the connection is gone (the mount is
+	 * off, every file closed): fuse_session_unmount() then only closes
+	 * the descriptor and frees the mount point's name, which
+	 * fuse_session_destroy() of libfuse 3.14 leaks; it does not unmount
+	 * a newer mount on the same path, as the kernel reports the old
+	 * connection dead (POLLERR). */
+	if (r->se && r->loop_done)
+		fuse_session_unmount(r->se);
 	if (r->se)
 		fuse_session_destroy(r->se);
 	if (r->root_fd >= 0)

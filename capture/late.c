@@ -217,12 +217,18 @@ static int place_dir(struct cap_late *l, const __kernel_fsid_t *fsid, struct cap
 static void take_events(struct cap_late *l, const char *buf, ssize_t len, int64_t from_ns,
 			int64_t to_ns)
 {
-	const struct fanotify_event_metadata *m = (const void *)buf;
+	struct fanotify_event_metadata md;
+	const char *p;
 	pid_t self = getpid();
 	size_t i;
 
+	/* Events are aligned to 4 bytes only (FANOTIFY_EVENT_ALIGN), their
+	 * metadata holds a u64: each one is copied out, never read in place. */
 	pthread_mutex_lock(&l->lock);
-	for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+	for (p = buf; len >= (ssize_t)FAN_EVENT_METADATA_LEN &&
+	     (memcpy(&md, p, sizeof(md)), md.event_len >= FAN_EVENT_METADATA_LEN &&
+	      (ssize_t)md.event_len <= len);
+	     len -= md.event_len, p += md.event_len) {
 		const struct fanotify_event_info_header *h;
 		const struct fanotify_event_info_fid *dfid = NULL;
 		const struct file_handle *kfh;
@@ -231,9 +237,9 @@ static void take_events(struct cap_late *l, const char *buf, ssize_t len, int64_
 		const char *name;
 		char *relpath = NULL;
 
-		if (m->vers != FANOTIFY_METADATA_VERSION)
+		if (md.vers != FANOTIFY_METADATA_VERSION)
 			continue;
-		if (m->mask & FAN_Q_OVERFLOW) {
+		if (md.mask & FAN_Q_OVERFLOW) {
 			cdp_log(LOG_WARNING, "the kernel's queue of changes overflowed: every "
 				"protected directory is resynced whole");
 			for (i = 0; i < l->nroots; i++)
@@ -241,10 +247,10 @@ static void take_events(struct cap_late *l, const char *buf, ssize_t len, int64_
 					 ".", NULL, from_ns, to_ns, 0);
 			continue;
 		}
-		if (m->pid == self)
+		if (md.pid == self)
 			continue;
-		for (h = (const void *)(m + 1); (const char *)h + sizeof(*h) <=
-		     (const char *)m + m->event_len && h->len >= sizeof(*h);
+		for (h = (const void *)(p + md.metadata_len); (const char *)h + sizeof(*h) <=
+		     p + md.event_len && h->len >= sizeof(*h);
 		     h = (const void *)((const char *)h + h->len))
 			if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME)
 				dfid = (const void *)h;
@@ -261,11 +267,11 @@ static void take_events(struct cap_late *l, const char *buf, ssize_t len, int64_
 			continue;
 		if (strcmp(name, ".") == 0 || !*name)
 			add_item(l, w->r, w->root_id, CAP_LATE_DIR, &fh, relpath, NULL, from_ns,
-				 to_ns, (uint32_t)m->pid);
+				 to_ns, (uint32_t)md.pid);
 		else
-			add_item(l, w->r, w->root_id, (m->mask & ENTRY_MASK) ? CAP_LATE_DIR :
+			add_item(l, w->r, w->root_id, (md.mask & ENTRY_MASK) ? CAP_LATE_DIR :
 				 CAP_LATE_ENTRY, &fh, relpath, name, from_ns, to_ns,
-				 (uint32_t)m->pid);
+				 (uint32_t)md.pid);
 		free(relpath);
 	}
 	pthread_mutex_unlock(&l->lock);
