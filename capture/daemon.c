@@ -721,10 +721,12 @@ static int64_t now_mono_ms(void)
  * same inode locks as the FUSE operations, which go on meanwhile; the fids
  * the nodes cached are forgotten first, as the inodes made while degraded
  * lost their imap records and get new fids), then root_ready, which closes
- * the gap at its instant.  If the journal degrades
- * again during the walk, the gap stays open and the next try comes after
- * 5, 10, 20 ... 60 s.  The walk runs on the main loop: control requests
- * wait for it (a stop of a directory being resynced is told to retry).
+ * the gap at its instant.  If the journal degrades again during the walk,
+ * the gap stays open and the next try comes after 5, 10, 20 ... 60 s.  The
+ * walk runs on the main loop: new control connections wait for it (a stop
+ * of a directory being resynced is told to retry).  Caveat: a root_begin
+ * that fails after the first one left degraded mode leaves that root
+ * recorded as stopped while it is still served (logged; not retried).
  */
 #define RESUME_FREE_MIN_BYTES (4ull << 20)
 #define RESUME_FREE_MAX_BYTES (64ull << 20)
