@@ -8,6 +8,7 @@
 #   make SANITIZE=address,undefined test
 #   make bench-quick     benchmark suite, small (under 5 min); make bench: full (up to 30 min)
 #   make install PREFIX=/usr/local DESTDIR=
+#   make install-units   only the systemd units (UNITDIR) and the drop-in example
 # Objects rebuild when the flags change (build/.flags holds the last ones).
 
 PREFIX    ?= /usr/local
@@ -17,6 +18,9 @@ CHECKDIR  ?= $(PREFIX)/share/cdpfs/checks
 SYSCONFDIR ?= /etc
 PLANDIR   ?= $(SYSCONFDIR)/cdpfs/drills.d
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
+# the cdpfs the units run (tests point it at their build)
+UNIT_BINDIR ?= $(PREFIX)/bin
+EXAMPLEDIR ?= $(PREFIX)/share/cdpfs/systemd
 DESTDIR   ?=
 BUILD     ?= build
 CC        ?= cc
@@ -181,7 +185,26 @@ bench: all $(BENCH_BINS)
 bench-quick: all $(BENCH_BINS)
 	@scripts/bench/run --quick
 
-install: all
+# systemd units (mount-helpers/*.service, *.timer): @BINDIR@ becomes
+# UNIT_BINDIR, @PLANDIR@ PLANDIR; the PostgreSQL drop-in goes to EXAMPLEDIR
+# (an example: installing it changes how PostgreSQL starts); the plans
+# directory and an example plan.  Needs nothing built (tests call it alone).
+SYSTEMD_UNITS := $(wildcard mount-helpers/*.service mount-helpers/*.timer)
+DROPIN_SRC := mount-helpers/postgresql@15-main.cdpfs-capture.conf
+
+install-units: $(SYSTEMD_UNITS) $(DROPIN_SRC)
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d \
+		$(DESTDIR)$(PLANDIR) $(DESTDIR)$(PREFIX)/share/cdpfs
+	for u in $(SYSTEMD_UNITS); do \
+		sed -e 's|@BINDIR@|$(UNIT_BINDIR)|g' -e 's|@PLANDIR@|$(PLANDIR)|g' "$$u" \
+			>"$(DESTDIR)$(UNITDIR)/$${u##*/}" && \
+		chmod 0644 "$(DESTDIR)$(UNITDIR)/$${u##*/}" || exit 1; \
+	done
+	sed -e 's|@BINDIR@|$(UNIT_BINDIR)|g' $(DROPIN_SRC) \
+		>$(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d/cdpfs-capture.conf
+	install -m 0644 scripts/plans/example.conf $(DESTDIR)$(PREFIX)/share/cdpfs/drill-plan.example.conf
+
+install: all install-units
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILD)/cdpfs $(DESTDIR)$(PREFIX)/bin/cdpfs
@@ -191,17 +214,6 @@ install: all
 	install -d $(DESTDIR)$(CHECKDIR)
 	install -m 0755 scripts/checks/postgres scripts/checks/mariadb scripts/checks/sqlite \
 	        scripts/checks/files $(DESTDIR)$(CHECKDIR)/
-	$(MAKE) --no-print-directory install-units
-
-# The drill timer and service (with this PREFIX's cdpfs), the plans
-# directory and an example plan; needs nothing built (tests call it alone).
-install-units:
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PLANDIR) $(DESTDIR)$(PREFIX)/share/cdpfs
-	for u in cdpfs-drill@.service cdpfs-drill@.timer; do \
-		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@PLANDIR@|$(PLANDIR)|g' \
-		    mount-helpers/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
-	done
-	install -m 0644 scripts/plans/example.conf $(DESTDIR)$(PREFIX)/share/cdpfs/drill-plan.example.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/cdpfs $(DESTDIR)$(SBINDIR)/mount.cdpfs \
@@ -210,9 +222,11 @@ uninstall:
 	      $(DESTDIR)$(MANDIR)/man8/cdpfs-serve.8 \
 	      $(DESTDIR)$(CHECKDIR)/postgres $(DESTDIR)$(CHECKDIR)/mariadb \
 	      $(DESTDIR)$(CHECKDIR)/sqlite $(DESTDIR)$(CHECKDIR)/files \
-	      $(DESTDIR)$(UNITDIR)/cdpfs-drill@.service $(DESTDIR)$(UNITDIR)/cdpfs-drill@.timer \
+	      $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(SYSTEMD_UNITS))) \
+	      $(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d/cdpfs-capture.conf \
 	      $(DESTDIR)$(PREFIX)/share/cdpfs/drill-plan.example.conf
-	-rmdir $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs $(DESTDIR)$(PLANDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(EXAMPLEDIR)/postgresql@15-main.service.d $(DESTDIR)$(EXAMPLEDIR) \
+	       $(DESTDIR)$(CHECKDIR) $(DESTDIR)$(PREFIX)/share/cdpfs $(DESTDIR)$(PLANDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)

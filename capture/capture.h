@@ -43,6 +43,9 @@ struct cdp_capture_request {
 	const char *config;       /* configuration file (alerts); NULL: the default
 				   * /etc/cdpfs/cdpfs.conf, if it exists */
 	const char *metrics;      /* ADDR:PORT to serve /metrics on, or NULL */
+	int ensure;               /* a dir the store's running daemon already captures
+				   * (and has taken its baseline of) is no error
+				   * (cdpfs-capture@.service after a resume) */
 	int serve;                /* with foreground and no dirs: the store's daemon
 				   * for systemd (cdpfs-capture.service): resumes the
 				   * directories whose capture crashed, runs until

@@ -98,6 +98,8 @@ struct cap_root {
 
 	int degraded_logged;          /* store errors logged once */
 	int rpo_level;                /* alerted: 0 ok, 1 warning, 2 error; main loop only */
+	atomic_int resyncing;         /* the main loop resyncs r after the journal was
+				   * degraded (daemon.c): no stop meanwhile */
 };
 
 /* node.c: the node table, file handles and stripe locks. */
@@ -123,6 +125,11 @@ unsigned cap_stripe_of(uint64_t ino);
 /* Locks the stripes of up to CAP_MAX_LOCKS inodes (0 entries ignored). */
 void cap_lock_inos(struct cap_root *r, const uint64_t *inos, int n, unsigned *held, int *nheld);
 void cap_unlock(struct cap_root *r, const unsigned *held, int nheld);
+/* Forgets the fid cached in every node but the root's (each is looked up
+ * in the inode map again when next needed), holding every stripe: after
+ * the journal was degraded, the imap records of the inodes made meanwhile
+ * were dropped, and the resync gives them new fids. */
+void cap_nodes_forget_fids(struct cap_root *r);
 
 /* journal_ops.c: journaling helpers, all no-ops returning 0 when
  * r->journal is NULL. */

@@ -68,6 +68,8 @@ struct cap_daemon {
 	int degraded_alerted;         /* main loop only */
 	int fill_alerted;             /* main loop only */
 	int64_t monitored_ms;         /* main loop only: last monitor() */
+	int64_t resume_next_ms;       /* main loop only: next try to leave degraded */
+	int resume_backoff_s;         /* main loop only */
 	atomic_int exiting;           /* set by the main loop, read by conn threads */
 	struct cdp_shipper *shipper;  /* --ship: streams the store to a DR server */
 };
@@ -187,6 +189,14 @@ static void *loop_main(void *arg)
 static void free_root(struct cap_daemon *d, struct cap_root *r)
 {
 	cap_late_unwatch(d->late, r);
+	/* Once its loop has returned the connection is gone (the mount is
+	 * off, every file closed): fuse_session_unmount() then only closes
+	 * the descriptor and frees the mount point's name, which
+	 * fuse_session_destroy() of libfuse 3.14 leaks; it does not unmount
+	 * a newer mount on the same path, as the kernel reports the old
+	 * connection dead (POLLERR). */
+	if (r->se && r->loop_done)
+		fuse_session_unmount(r->se);
 	if (r->se)
 		fuse_session_destroy(r->se);
 	if (r->root_fd >= 0)
@@ -547,9 +557,10 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 
 	pthread_mutex_lock(&d->lock);
 	r = find_root(d, path);
-	if (r && (!r->ready || r->stopping)) {
+	if (r && (!r->ready || r->stopping || r->resyncing)) {
 		pthread_mutex_unlock(&d->lock);
 		cap_ctl_reply(fd, "err cdpfs: '%s' is %s; try again in a moment", path,
+		      r->resyncing ? "resyncing after the store was full" :
 		      r->ready ? "already stopping" : "still taking its baseline");
 		return;
 	}
@@ -720,6 +731,129 @@ static int64_t now_mono_ms(void)
 }
 
 /*
+ * Leaving degraded mode by itself.  While the journal is degraded (the
+ * store's disk filled, or a store write failed) nothing is recorded and a
+ * gap runs in every directory.  Once the store's filesystem has room again
+ * (RESUME_FREE_MIN_BYTES, or 10% of it when smaller, up to
+ * RESUME_FREE_MAX_BYTES) the main loop resyncs every ready directory as
+ * store.h documents: root_end of each (the gap's start is kept in the
+ * store), root_begin of each (the first leaves degraded mode), a walk of
+ * the whole live directory against the history (cap_sync_late, under the
+ * same inode locks as the FUSE operations, which go on meanwhile; the fids
+ * the nodes cached are forgotten first, as the inodes made while degraded
+ * lost their imap records and get new fids), then root_ready, which closes
+ * the gap at its instant.  If the journal degrades again during the walk,
+ * the gap stays open and the next try comes after 5, 10, 20 ... 60 s.  The
+ * walk runs on the main loop: new control connections wait for it (a stop
+ * of a directory being resynced is told to retry).  Caveat: a root_begin
+ * that fails after the first one left degraded mode leaves that root
+ * recorded as stopped while it is still served (logged; not retried).
+ */
+#define RESUME_FREE_MIN_BYTES (4ull << 20)
+#define RESUME_FREE_MAX_BYTES (64ull << 20)
+
+static int store_has_room(const char *path)
+{
+	struct statvfs vfs;
+	unsigned long long total, avail, want;
+
+	if (statvfs(path, &vfs) < 0 || !vfs.f_blocks)
+		return 0;
+	total = (unsigned long long)vfs.f_blocks * vfs.f_frsize;
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	want = total / 10;
+	if (want > RESUME_FREE_MAX_BYTES)
+		want = RESUME_FREE_MAX_BYTES;
+	if (want < RESUME_FREE_MIN_BYTES)
+		want = RESUME_FREE_MIN_BYTES;
+	return avail >= want;
+}
+
+static void resume_degraded(struct cap_daemon *d, int64_t since)
+{
+	struct cap_root *r, **list = NULL;
+	uint64_t changes, total = 0;
+	size_t n = 0, i;
+	uint32_t id;
+	int rc = 0, resuming, back = 0;
+	char when[64];
+
+	pthread_mutex_lock(&d->lock);
+	for (r = d->roots; r; r = r->next)
+		if (r->ready && !r->stopping && !r->orphan && r->journal)
+			n++;
+	list = n ? calloc(n, sizeof(*list)) : NULL;
+	n = 0;
+	for (r = d->roots; list && r; r = r->next) {
+		if (r->ready && !r->stopping && !r->orphan && r->journal) {
+			r->resyncing = 1;
+			list[n++] = r;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (!list)
+		return;
+	cdp_time_format(since, when, sizeof(when));
+	cdp_log(LOG_NOTICE, "the store '%s' has room again: resyncing %zu director%s (the "
+		"journal recorded nothing since %s)", d->store_path, n, n == 1 ? "y" : "ies",
+		when);
+	for (i = 0; i < n; i++) {
+		rc = cdp_journal_root_end(list[i]->journal, list[i]->root_id);
+		if (rc < 0 && rc != -CDP_ENOSPACE)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		rc = cdp_journal_root_begin(list[i]->journal, list[i]->path, &id, &resuming);
+		if (rc < 0)
+			goto out;
+		if (id != list[i]->root_id) {
+			rc = -EIO;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		changes = 0;
+		/* inodes made while degraded: their imap records were dropped */
+		cap_nodes_forget_fids(list[i]);
+		rc = cap_sync_late(list[i], NULL, NULL, NULL, CAP_LATE_ALL, &changes);
+		total += changes;
+		if (rc < 0)
+			goto out;
+	}
+	rc = cdp_journal_sync(list[0]->journal);
+	if (rc == 0 && cdp_journal_degraded(list[0]->journal, NULL))
+		rc = -CDP_ENOSPACE;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = cdp_journal_root_ready(list[i]->journal, list[i]->root_id,
+					    list[i]->root_fid);
+	if (rc == 0)
+		back = 1;
+out:
+	if (back) {
+		d->resume_backoff_s = 0;
+		cdp_log(LOG_NOTICE, "the journal of store '%s' records again: %zu director%s "
+			"resynced (%llu records); the time since %s is a gap in their history",
+			d->store_path, n, n == 1 ? "y" : "ies", (unsigned long long)total, when);
+	} else {
+		d->resume_backoff_s = d->resume_backoff_s ? d->resume_backoff_s * 2 : 5;
+		if (d->resume_backoff_s > 60)
+			d->resume_backoff_s = 60;
+		cdp_log(LOG_ERR, "resync after the store was full failed: %s; the gap since %s "
+			"stays open, next try in %d s", cdp_strerror(rc), when,
+			d->resume_backoff_s);
+	}
+	d->resume_next_ms = now_mono_ms() + (int64_t)d->resume_backoff_s * 1000;
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < n; i++) {
+		list[i]->resyncing = 0;
+		if (back)
+			list[i]->degraded_logged = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(list);
+}
+
+/*
  * Once a second, from the main loop: the alerts of a running daemon.  The
  * journal degraded (store full or store errors) and back; each root's RPO
  * (now minus its heartbeat, or minus the start of the degraded time) above
@@ -745,6 +879,18 @@ static void monitor(struct cap_daemon *d)
 		since = st.degraded_since_ts_ns;
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (degraded && d->degraded_alerted && now_mono_ms() >= d->resume_next_ms &&
+	    store_has_room(d->store_path)) {
+		resume_degraded(d, since);
+		pthread_mutex_lock(&d->lock);
+		if (d->hosts) {
+			cdp_journal_stats(d->hosts->journal, &st);
+			degraded = st.degraded;
+			since = st.degraded_since_ts_ns;
+		}
+		pthread_mutex_unlock(&d->lock);
+		now = cdp_now_ns();
+	}
 	if (degraded != d->degraded_alerted) {
 		d->degraded_alerted = degraded;
 		if (degraded)

@@ -36,7 +36,7 @@ void cap_store_error(struct cap_root *r, const char *what, int err)
 			cdp_time_format(since, when, sizeof(when));
 		cdp_log(LOG_ERR, "CAPTURE DEGRADED for '%s': the store '%s' is full; "
 			"the application keeps working but the journal has a gap since %s; "
-			"free space, then restart capture to resync",
+			"capture resyncs by itself once the store has room again",
 			r->path, r->store ? cdp_store_path(r->store) : "?", when);
 		return;
 	}

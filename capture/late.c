@@ -31,7 +31,6 @@
  * so cap_late_unwatch() returns only once no resync of that root runs.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -214,37 +213,33 @@ static int place_dir(struct cap_late *l, const __kernel_fsid_t *fsid, struct cap
 	return -ENOENT;
 }
 
-/* Parses one read of events into pending items.  Events with info
- * records have lengths that are not multiples of 8, so the records after
- * the first are not aligned for their types: every field is copied out
- * with memcpy, never read through a cast pointer. */
+/* Parses one read of events into pending items. */
 static void take_events(struct cap_late *l, const char *buf, ssize_t len, int64_t from_ns,
 			int64_t to_ns)
 {
-	const size_t fid_at = offsetof(struct fanotify_event_info_fid, handle);
-	const size_t fh_at = offsetof(struct file_handle, f_handle);
+	struct fanotify_event_metadata md;
+	const char *p;
 	pid_t self = getpid();
-	size_t i, off = 0, total = len > 0 ? (size_t)len : 0;
+	size_t i;
 
+	/* Events are aligned to 4 bytes only (FANOTIFY_EVENT_ALIGN), their
+	 * metadata holds a u64: each one is copied out, never read in place. */
 	pthread_mutex_lock(&l->lock);
-	while (total - off >= sizeof(struct fanotify_event_metadata)) {
-		struct fanotify_event_metadata m;
-		struct fanotify_event_info_header h;
-		struct file_handle kfh;
-		__kernel_fsid_t fsid;
+	for (p = buf; len >= (ssize_t)FAN_EVENT_METADATA_LEN &&
+	     (memcpy(&md, p, sizeof(md)), md.event_len >= FAN_EVENT_METADATA_LEN &&
+	      (ssize_t)md.event_len <= len);
+	     len -= md.event_len, p += md.event_len) {
+		const struct fanotify_event_info_header *h;
+		const struct fanotify_event_info_fid *dfid = NULL;
+		const struct file_handle *kfh;
 		struct cap_handle fh;
 		struct watched *w;
-		const char *ev = buf + off, *dfid = NULL, *name;
+		const char *name;
 		char *relpath = NULL;
-		size_t hoff, dlen = 0;
 
-		memcpy(&m, ev, sizeof(m));
-		if (m.event_len < sizeof(m) || m.event_len > total - off)
-			break;
-		off += m.event_len;
-		if (m.vers != FANOTIFY_METADATA_VERSION)
+		if (md.vers != FANOTIFY_METADATA_VERSION)
 			continue;
-		if (m.mask & FAN_Q_OVERFLOW) {
+		if (md.mask & FAN_Q_OVERFLOW) {
 			cdp_log(LOG_WARNING, "the kernel's queue of changes overflowed: every "
 				"protected directory is resynced whole");
 			for (i = 0; i < l->nroots; i++)
@@ -252,39 +247,31 @@ static void take_events(struct cap_late *l, const char *buf, ssize_t len, int64_
 					 ".", NULL, from_ns, to_ns, 0);
 			continue;
 		}
-		if (m.pid == self)
+		if (md.pid == self)
 			continue;
-		for (hoff = m.metadata_len; hoff + sizeof(h) <= m.event_len; hoff += h.len) {
-			memcpy(&h, ev + hoff, sizeof(h));
-			if (h.len < sizeof(h) || h.len > m.event_len - hoff)
-				break;
-			if (h.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
-				dfid = ev + hoff;
-				dlen = h.len;
-			}
-		}
-		if (!dfid || dlen < fid_at + fh_at)
+		for (h = (const void *)(p + md.metadata_len); (const char *)h + sizeof(*h) <=
+		     p + md.event_len && h->len >= sizeof(*h);
+		     h = (const void *)((const char *)h + h->len))
+			if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME)
+				dfid = (const void *)h;
+		if (!dfid)
 			continue;
-		memcpy(&fsid, dfid + offsetof(struct fanotify_event_info_fid, fsid), sizeof(fsid));
-		memcpy(&kfh, dfid + fid_at, fh_at);
-		/* the handle, then the entry's name and its NUL */
-		if (kfh.handle_bytes > CAP_HANDLE_MAX || fid_at + fh_at + kfh.handle_bytes >= dlen)
+		kfh = (const void *)dfid->handle;
+		if (kfh->handle_bytes > CAP_HANDLE_MAX)
 			continue;
-		fh.type = kfh.handle_type;
-		fh.len = kfh.handle_bytes;
-		memcpy(fh.data, dfid + fid_at + fh_at, fh.len);
-		name = dfid + fid_at + fh_at + kfh.handle_bytes;
-		if (!memchr(name, '\0', dlen - (fid_at + fh_at + kfh.handle_bytes)))
-			continue;
-		if (place_dir(l, &fsid, &fh, &w, &relpath) < 0)
+		fh.type = kfh->handle_type;
+		fh.len = kfh->handle_bytes;
+		memcpy(fh.data, kfh->f_handle, fh.len);
+		name = (const char *)kfh->f_handle + kfh->handle_bytes;
+		if (place_dir(l, &dfid->fsid, &fh, &w, &relpath) < 0)
 			continue;
 		if (strcmp(name, ".") == 0 || !*name)
 			add_item(l, w->r, w->root_id, CAP_LATE_DIR, &fh, relpath, NULL, from_ns,
-				 to_ns, (uint32_t)m.pid);
+				 to_ns, (uint32_t)md.pid);
 		else
-			add_item(l, w->r, w->root_id, (m.mask & ENTRY_MASK) ? CAP_LATE_DIR :
+			add_item(l, w->r, w->root_id, (md.mask & ENTRY_MASK) ? CAP_LATE_DIR :
 				 CAP_LATE_ENTRY, &fh, relpath, name, from_ns, to_ns,
-				 (uint32_t)m.pid);
+				 (uint32_t)md.pid);
 		free(relpath);
 	}
 	pthread_mutex_unlock(&l->lock);

@@ -3,7 +3,8 @@
  * ll_data.c - the capture passthrough's operations on file contents and
  * attributes: setattr, open, read, write, flush, release, fsync, fallocate
  * and lseek.  A write is journaled from the blocks read back from the real
- * file after pwrite(2), before the reply.
+ * file after pwrite(2), before the reply (after a failed one, its
+ * attributes: the kernel may have moved the mtime before it found no room).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -289,6 +290,19 @@ void cap_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		}
 		if (jrc < 0)
 			cap_store_error(r, "journaling a write", jrc);
+		cap_op_finish(r, op, fid ? jrc : -EINVAL);
+	} else if (res < 0 && res != -EBADF && r->journal) {
+		/* A write that failed (ENOSPC, EDQUOT, EFBIG, EIO) may still
+		 * have moved the file's mtime and ctime (tmpfs and ext4 update
+		 * them before they find no room): the history takes them. */
+		struct cdp_op *op = cap_op_start(r);
+		uint64_t fid = 0;
+		int jrc = cap_fid_of(r, n, n->ino, &n->fh, NULL, &fid);
+
+		if (op && fid && jrc == 0)
+			jrc = cap_op_attr_fd(r, op, fid, fd, NULL);
+		if (jrc < 0)
+			cap_store_error(r, "journaling a failed write", jrc);
 		cap_op_finish(r, op, fid ? jrc : -EINVAL);
 	}
 	cap_unlock(r, held, nheld);

@@ -298,3 +298,21 @@ void cap_unlock(struct cap_root *r, const unsigned *held, int nheld)
 	for (i = nheld - 1; i >= 0; i--)
 		pthread_mutex_unlock(&r->stripes[held[i]]);
 }
+
+void cap_nodes_forget_fids(struct cap_root *r)
+{
+	struct cap_node *n;
+	size_t b;
+	unsigned i;
+
+	for (i = 0; i < CAP_STRIPES; i++)
+		pthread_mutex_lock(&r->stripes[i]);
+	pthread_mutex_lock(&r->node_lock);
+	for (b = 0; b < r->node_buckets; b++)
+		for (n = r->node_hash[b]; n; n = n->hash_next)
+			if (n != &r->root_node)
+				n->fid = 0;
+	pthread_mutex_unlock(&r->node_lock);
+	for (i = CAP_STRIPES; i > 0; i--)
+		pthread_mutex_unlock(&r->stripes[i - 1]);
+}

@@ -135,6 +135,9 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 					if (strcmp(tok, esc) == 0)
 						ours = 1;
 			}
+			/* --ensure: the daemon's answer to add decides */
+			if (ours && req->ensure)
+				goto keep;
 			if (ours)
 				cdp_errf(err, errlen, "cdpfs: '%s' is already captured (by pid %d into "
 					"store '%s'); stop it with 'cdpfs capture --stop %s'", real,
@@ -145,6 +148,7 @@ static int check_dirs(const struct cdp_capture_request *req, const char *store,
 					"STORE --stop %s'", real, real);
 			return -EBUSY;
 		}
+keep:
 		dirs[i] = strdup(real);
 		if (!dirs[i])
 			return -ENOMEM;
@@ -183,6 +187,22 @@ static int make_store_dir(const char *store, char *real, size_t size, char *err,
 	}
 	(void)size;
 	return 0;
+}
+
+/* --ensure: the daemon of store says it captures dir, baseline taken. */
+static int daemon_has_ready(const char *store, const char *dir)
+{
+	struct cdp_capture_status st;
+	size_t i;
+	int found = 0;
+
+	if (cdp_capture_status(store, &st) < 0)
+		return 0;
+	for (i = 0; i < st.ndirs; i++)
+		if (st.dirs[i].ready && strcmp(st.dirs[i].path, dir) == 0)
+			found = 1;
+	cdp_capture_status_free(&st);
+	return found;
 }
 
 int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t errlen)
@@ -302,7 +322,8 @@ int cdp_capture_start(const struct cdp_capture_request *req, char *err, size_t e
 					"(%s); see %s/%s", store, strerror(-rc), store, CAP_LOG_NAME);
 				goto out;
 			}
-			if (strncmp(reply_line, "ok", 2) != 0) {
+			if (strncmp(reply_line, "ok", 2) != 0 &&
+			    !(req->ensure && daemon_has_ready(store, dirs[i]))) {
 				cdp_errf(err, errlen, "%s", strncmp(reply_line, "err ", 4) == 0 ?
 					reply_line + 4 : reply_line);
 				rc = -EIO;

@@ -30,6 +30,7 @@ enum {
 	OPT_KEY,
 	OPT_CA,
 	OPT_SHIP_RATE,
+	OPT_ENSURE,
 };
 
 static const struct cli_option capture_options[] = {
@@ -49,6 +50,8 @@ static const struct cli_option capture_options[] = {
 	  "configuration (alert command, thresholds; default /etc/cdpfs/cdpfs.conf)" },
 	{ "metrics", required_argument, OPT_METRICS, "--metrics ADDR",
 	  "serve /metrics (Prometheus text format) on ADDR (HOST:PORT)" },
+	{ "ensure", no_argument, OPT_ENSURE, "--ensure",
+	  "a DIR the store's daemon already captures is no error (systemd units)" },
 	{ "stop", no_argument, OPT_STOP, "--stop", "flush, unmount and stop capturing DIR" },
 	{ "ship", required_argument, OPT_SHIP, "--ship HOST:PORT",
 	  "stream the journal to the DR server (cdpfs serve) there, over TLS" },
@@ -124,6 +127,9 @@ static int cmd_capture(struct cli_ctx *ctx)
 						"e.g. 20M)", arg);
 			req.ship_rate_bytes = rate;
 			break;
+		case OPT_ENSURE:
+			req.ensure = 1;
+			break;
 		}
 	}
 	if (ctx->nargs == 0 && !(req.foreground && !stop))
@@ -136,7 +142,7 @@ static int cmd_capture(struct cli_ctx *ctx)
 		char audit_store[PATH_MAX];
 
 		if (req.host || req.mem_limit_bytes || req.foreground || req.no_journal ||
-		    req.attach_running || req.config || req.metrics || req.ship)
+		    req.attach_running || req.config || req.metrics || req.ship || req.ensure)
 			cli_usage_error(self, "--stop takes only --store and directories");
 		/* without --store or CDPFS_STORE, each mount names its store */
 		if (!ctx->store_opt && !getenv("CDPFS_STORE"))
@@ -199,8 +205,8 @@ const struct cli_cmd cli_cmd_capture = {
 	.fn = cmd_capture,
 	.usage = "capture [--store DIR] [--host HOST] [--mem-limit SIZE] [--foreground]\n"
 		 "              [--no-journal] [--no-progress] [--attach-running] [--config FILE]\n"
-		 "              [--metrics ADDR:PORT] [--ship HOST:PORT --cert FILE --key FILE\n"
-		 "               --ca FILE [--ship-rate BYTES]] DIR...\n"
+		 "              [--metrics ADDR:PORT] [--ensure] [--ship HOST:PORT --cert FILE\n"
+		 "               --key FILE --ca FILE [--ship-rate BYTES]] DIR...\n"
 		 "       cdpfs capture [--store DIR] --foreground [--config FILE] [--metrics ADDR:PORT]\n"
 		 "       cdpfs capture [--store DIR] --stop DIR...",
 	.summary = "protect directories in place and journal every change",

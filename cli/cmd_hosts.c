@@ -26,12 +26,17 @@
  * carries every directory of a host).  The table gains a SHIPPING column
  * when any host has either.
  * The store is opened read-only, so this works while capture runs.
+ * "state" is "active", "degraded" (active, but the running capture
+ * daemon's journal records nothing: the store's disk is full or fails; a
+ * gap runs until it resyncs), "incomplete", "stopped" or "stopped
+ * (unclean)".
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture/capture.h"
 #include "cli/cli.h"
 #include "retain.h"
 #include "ship/ship.h"
@@ -139,10 +144,13 @@ static void ship_cell(const char *store, const struct cdp_host_info *h, char *bu
 	}
 }
 
+/* The capture daemon of the store says its journal is degraded. */
+static int journal_degraded;
+
 static const char *root_state(const struct cdp_root_info *r)
 {
 	if (r->active)
-		return "active";
+		return journal_degraded ? "degraded" : "active";
 	if (r->baseline_ts_ns == 0)
 		return "incomplete";
 	return r->session_end_ts_ns ? "stopped" : "stopped (unclean)";
@@ -400,6 +408,14 @@ static int cmd_hosts(struct cli_ctx *ctx)
 		cli_usage_error(ctx->cmd, "unexpected argument '%s'", ctx->args[0]);
 	store = cli_store_path(ctx);
 	s = cli_open_store(ctx);
+	{
+		struct cdp_capture_status st;
+
+		if (cdp_capture_status(store, &st) == 0) {
+			journal_degraded = st.degraded;
+			cdp_capture_status_free(&st);
+		}
+	}
 	ret = cdp_store_hosts(s, &hosts, &n);
 	if (ret < 0) {
 		cdp_store_close(s);

@@ -13,7 +13,14 @@
  *   RPO        now minus complete (not for stopped directories)
  * and the daemon's journal lag over the last minute, the store's size, its
  * disk's free space and the days until full at the average rate since the
- * first capture.
+ * first capture; the write rate of each directory's host over the last
+ * minute (the activity summary counts per host), the host's last passing
+ * drill, the last verify (cli/status_facts.c), and the alerts open now:
+ * the conditions that hold at this instant among those the capture daemon
+ * alerts on, judged with the thresholds of the configuration (--config,
+ * default /etc/cdpfs/cdpfs.conf): capture_died (a directory down),
+ * degraded, rpo_warning / rpo_error, store_fill, late_observation (one in
+ * the last minute), verify_failed (the last verify found problems).
  *
  * Healthy: every directory that is not stopped is capturing with an RPO of
  * at most --max-rpo (default 10 s).  Exit status 0 healthy, 1 not (for
@@ -25,7 +32,11 @@
  *    "degraded_since", "degraded_since_ns", "lag_p50_s", "lag_p99_s", "ops",
  *    "bytes_in"}, "dirs": [{"host", "path", "state", "healthy", "complete",
  *    "complete_ns", "rpo_s", "gap_since", "gap_since_ns", "late_count",
- *    "late_last", "late_last_ns"}],
+ *    "late_last", "late_last_ns", "host_write_bytes_per_s",
+ *    "host_write_ops_per_s", "last_drill_pass", "last_drill_pass_ns",
+ *    "last_drill_pass_id"}], "last_verify": null | {"finished",
+ *    "finished_ns", "data", "problems", "host"}, "open_alerts": [{"event",
+ *    "host", "dir"}],
  *  "shipping": null | {"server", "link", "since", "since_ns", "reason",
  *    "shipped_through", "shipped_through_ns", "lag_s"}}
  * late_count: changes made outside the capture mount (a descriptor opened
@@ -48,17 +59,21 @@
 #include <sys/statvfs.h>
 
 #include "capture/capture.h"
+#include "capture/capture_int.h"
 #include "cli/cli.h"
+#include "cli/status.h"
 #include "ship/ship.h"
 #include "store.h"
 
-enum { OPT_PROMETHEUS = 256, OPT_MAX_RPO };
+enum { OPT_PROMETHEUS = 256, OPT_MAX_RPO, OPT_CONFIG };
 
 static const struct cli_option status_options[] = {
 	{ "max-rpo", required_argument, OPT_MAX_RPO, "--max-rpo DURATION",
 	  "the largest RPO that is still healthy (default 10s; s, m, h, d)" },
 	{ "prometheus", no_argument, OPT_PROMETHEUS, "--prometheus",
 	  "print metrics in the Prometheus text format" },
+	{ "config", required_argument, OPT_CONFIG, "--config FILE",
+	  "alert thresholds (default /etc/cdpfs/cdpfs.conf)" },
 	CLI_OPT_JSON("machine-readable output with stable keys"),
 	CLI_OPT_END
 };
@@ -73,6 +88,15 @@ struct dir_status {
 	int64_t gap_since_ns;   /* 0: none */
 	uint64_t late_count;    /* changes seen late (outside the capture mount) */
 	int64_t late_last_ns;   /* journaled instant of the newest one, 0: none */
+	double host_bytes_per_s, host_ops_per_s;   /* its host, the last minute */
+	int64_t drill_pass_ns;  /* start of the host's last passing drill, 0: none */
+	char drill_pass_id[128];
+};
+
+/* A condition that holds now among those the daemon alerts on. */
+struct open_alert {
+	const char *event;
+	const char *host, *path;   /* NULL: of the store */
 };
 
 struct status {
@@ -89,6 +113,11 @@ struct status {
 	int shipping;             /* ship.state names a host of the store */
 	struct cdp_ship_status ship;
 	double ship_lag_s;
+	int have_verify;
+	struct status_verify verify;
+	double used_percent;      /* of the store's filesystem */
+	struct open_alert *alerts;
+	size_t nalerts;
 };
 
 static uint64_t dir_bytes(const char *path)
@@ -184,7 +213,8 @@ static void classify(struct status *s, const struct cdp_host_info *h,
 		ds->rpo_ns <= s->max_rpo;
 }
 
-static void gather(struct status *s, struct cdp_host_info *hosts, size_t nhosts)
+static void gather(struct status *s, struct cdp_store *st, struct cdp_host_info *hosts,
+		   size_t nhosts)
 {
 	char path[PATH_MAX];
 	struct statvfs vfs;
@@ -208,10 +238,28 @@ static void gather(struct status *s, struct cdp_host_info *hosts, size_t nhosts)
 			s->ship.state = CDP_LINK_STOPPED;
 	}
 	for (i = 0; i < nhosts; i++) {
+		double bps = 0, ops = 0;
+		int64_t drill_ns = 0;
+		char drill_id[128] = "";
+
 		if (hosts[i].first_ts_ns && (!first || hosts[i].first_ts_ns < first))
 			first = hosts[i].first_ts_ns;
+		/* the minute up to what the host is complete through: a view at
+		 * now would wait for the writer to get there */
+		if (!hosts[i].complete_ts_ns ||
+		    status_write_rate(st, hosts[i].name, hosts[i].complete_ts_ns, &bps, &ops) < 0)
+			bps = ops = 0;
+		if (status_drill_last_pass(s->store, hosts[i].name, &drill_ns, drill_id,
+					   sizeof(drill_id)) < 0)
+			drill_ns = 0;
 		for (j = 0; j < hosts[i].nroots; j++) {
-			classify(s, &hosts[i], &hosts[i].roots[j], &s->dirs[s->ndirs]);
+			struct dir_status *ds = &s->dirs[s->ndirs];
+
+			classify(s, &hosts[i], &hosts[i].roots[j], ds);
+			ds->host_bytes_per_s = bps;
+			ds->host_ops_per_s = ops;
+			ds->drill_pass_ns = drill_ns;
+			snprintf(ds->drill_pass_id, sizeof(ds->drill_pass_id), "%s", drill_id);
 			if (s->dirs[s->ndirs].counted && !s->dirs[s->ndirs].healthy)
 				s->healthy = 0;
 			s->ndirs++;
@@ -224,11 +272,55 @@ static void gather(struct status *s, struct cdp_host_info *hosts, size_t nhosts)
 	s->days_until_full = -1;
 	if (statvfs(s->store, &vfs) == 0) {
 		s->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		if (vfs.f_blocks)
+			s->used_percent = 100.0 * (double)(vfs.f_blocks - vfs.f_bavail) /
+				(double)vfs.f_blocks;
 		/* a rate needs history: an hour at least */
 		if (first && s->now - first >= 3600000000000LL && s->used)
 			s->days_until_full = (double)s->free_bytes /
 				((double)s->used / ((double)(s->now - first) / 86400e9));
 	}
+}
+
+static void add_alert(struct status *s, const char *event, const char *host, const char *path)
+{
+	struct open_alert *na = realloc(s->alerts, (s->nalerts + 1) * sizeof(*na));
+
+	if (!na)
+		die("out of memory");
+	s->alerts = na;
+	na[s->nalerts].event = event;
+	na[s->nalerts].host = host;
+	na[s->nalerts++].path = path;
+}
+
+/* The conditions the daemon alerts on (capture/daemon.c monitor(), the
+ * supervisor, the safety net) that hold at s->now. */
+static void open_alerts(struct status *s)
+{
+	const struct cap_config *cfg = cap_config();
+	size_t i;
+
+	if (s->daemon_up && s->d.degraded)
+		add_alert(s, "degraded", NULL, NULL);
+	for (i = 0; i < s->ndirs; i++) {
+		const struct dir_status *d = &s->dirs[i];
+
+		if (!d->counted)
+			continue;
+		if (strcmp(d->state, "down") == 0)
+			add_alert(s, "capture_died", d->host, d->path);
+		if (d->rpo_ns > cfg->rpo_error_ns)
+			add_alert(s, "rpo_error", d->host, d->path);
+		else if (d->rpo_ns > cfg->rpo_warning_ns)
+			add_alert(s, "rpo_warning", d->host, d->path);
+		if (d->late_last_ns && s->now - d->late_last_ns < 60000000000LL)
+			add_alert(s, "late_observation", d->host, d->path);
+	}
+	if (s->used_percent > cfg->store_fill_percent)
+		add_alert(s, "store_fill", NULL, NULL);
+	if (s->have_verify && s->verify.problems)
+		add_alert(s, "verify_failed", NULL, NULL);
 }
 
 static void print_text(FILE *out, const struct status *s)
@@ -293,7 +385,41 @@ static void print_text(FILE *out, const struct status *s)
 	if (s->days_until_full >= 0)
 		fprintf(out, ", full in %.0f days at the average rate since the first capture",
 			s->days_until_full);
-	fprintf(out, "\n%s\n", s->healthy ? "healthy" : "NOT HEALTHY");
+	fputc('\n', out);
+	for (i = 0; i < s->ndirs; i++) {
+		const struct dir_status *d = &s->dirs[i];
+
+		/* once per host: its dirs are listed together */
+		if (i && strcmp(s->dirs[i - 1].host, d->host) == 0)
+			continue;
+		fprintf(out, "host %s: writes %.1f KiB/s, %.1f operations/s over the last minute; ",
+			d->host, d->host_bytes_per_s / 1024, d->host_ops_per_s);
+		if (d->drill_pass_ns) {
+			cli_time_local(d->drill_pass_ns, when, sizeof(when));
+			fprintf(out, "last passing drill %s (%s)\n", when, d->drill_pass_id);
+		} else {
+			fprintf(out, "no passing drill\n");
+		}
+	}
+	if (s->have_verify) {
+		cli_time_local(s->verify.finished_ns, when, sizeof(when));
+		fprintf(out, "last verify %s%s%s%s: %s\n", when,
+			s->verify.data ? " (every chunk read)" : " (headers only)",
+			s->verify.host[0] ? ", host " : "", s->verify.host,
+			s->verify.problems ? "PROBLEMS FOUND" : "clean");
+	} else {
+		fprintf(out, "never verified (cdpfs verify)\n");
+	}
+	if (s->nalerts) {
+		fprintf(out, "open alerts:");
+		for (i = 0; i < s->nalerts; i++)
+			fprintf(out, "%s %s%s%s", i ? "," : "", s->alerts[i].event,
+				s->alerts[i].path ? " " : "", s->alerts[i].path ? s->alerts[i].path : "");
+		fputc('\n', out);
+	} else {
+		fprintf(out, "no open alert\n");
+	}
+	fprintf(out, "%s\n", s->healthy ? "healthy" : "NOT HEALTHY");
 }
 
 static void print_json(FILE *out, const struct status *s)
@@ -344,9 +470,35 @@ static void print_json(FILE *out, const struct status *s)
 		cli_json_time(out, "gap_since", d->gap_since_ns, ", ");
 		fprintf(out, ", \"late_count\": %llu, ", (unsigned long long)d->late_count);
 		cli_json_time(out, "late_last", d->late_last_ns, ", ");
+		fprintf(out, ", \"host_write_bytes_per_s\": %.1f, \"host_write_ops_per_s\": %.2f, ",
+			d->host_bytes_per_s, d->host_ops_per_s);
+		cli_json_time(out, "last_drill_pass", d->drill_pass_ns, ", ");
+		fputs(", \"last_drill_pass_id\": ", out);
+		cli_json_string_or_null(out, d->drill_pass_id);
 		fputs("}", out);
 	}
-	fputs(s->ndirs ? "\n]" : "]", out);
+	fputs(s->ndirs ? "\n], \"last_verify\": " : "], \"last_verify\": ", out);
+	if (s->have_verify) {
+		fputs("{", out);
+		cli_json_time(out, "finished", s->verify.finished_ns, ", ");
+		fprintf(out, ", \"data\": %s, \"problems\": %llu, \"host\": ",
+			s->verify.data ? "true" : "false", (unsigned long long)s->verify.problems);
+		cli_json_string_or_null(out, s->verify.host);
+		fputs("}", out);
+	} else {
+		fputs("null", out);
+	}
+	fputs(", \"open_alerts\": [", out);
+	for (i = 0; i < s->nalerts; i++) {
+		fprintf(out, "%s{\"event\": ", i ? ", " : "");
+		cli_json_string(out, s->alerts[i].event);
+		fputs(", \"host\": ", out);
+		cli_json_string_or_null(out, s->alerts[i].host);
+		fputs(", \"dir\": ", out);
+		cli_json_string_or_null(out, s->alerts[i].path);
+		fputs("}", out);
+	}
+	fputs("]", out);
 	fputs(", \"shipping\": ", out);
 	if (s->shipping) {
 		fputs("{\"server\": ", out);
@@ -408,6 +560,8 @@ static void prom_dir_metric(FILE *out, const struct status *s, const char *name,
 
 static void print_prometheus(FILE *out, const struct status *s)
 {
+	size_t i;
+
 	prom_dir_metric(out, s, "cdpfs_capture_up", "gauge",
 			"1 while the directory is being captured, else 0.", 0);
 	prom_dir_metric(out, s, "cdpfs_rpo_seconds", "gauge",
@@ -434,6 +588,33 @@ static void print_prometheus(FILE *out, const struct status *s)
 			"here and not yet held by the DR server.\n# TYPE cdpfs_ship_lag_seconds "
 			"gauge\ncdpfs_ship_lag_seconds %.3f\n",
 			s->ship.state == CDP_LINK_CONNECTED, s->ship_lag_s);
+	fprintf(out, "# HELP cdpfs_open_alert 1 for each alert condition that holds now.\n"
+		"# TYPE cdpfs_open_alert gauge\n");
+	for (i = 0; i < s->nalerts; i++) {
+		fprintf(out, "cdpfs_open_alert{event=\"%s\",host=\"", s->alerts[i].event);
+		prom_label(out, s->alerts[i].host ? s->alerts[i].host : "");
+		fputs("\",dir=\"", out);
+		prom_label(out, s->alerts[i].path ? s->alerts[i].path : "");
+		fputs("\"} 1\n", out);
+	}
+	if (s->have_verify)
+		fprintf(out, "# HELP cdpfs_last_verify_timestamp_seconds When the last verify "
+			"finished.\n# TYPE cdpfs_last_verify_timestamp_seconds gauge\n"
+			"cdpfs_last_verify_timestamp_seconds %.3f\n"
+			"# HELP cdpfs_last_verify_problems Problems the last verify found.\n"
+			"# TYPE cdpfs_last_verify_problems gauge\ncdpfs_last_verify_problems %llu\n",
+			(double)s->verify.finished_ns / 1e9,
+			(unsigned long long)s->verify.problems);
+	fprintf(out, "# HELP cdpfs_last_drill_pass_timestamp_seconds Start of the host's last "
+		"passing drill.\n# TYPE cdpfs_last_drill_pass_timestamp_seconds gauge\n");
+	for (i = 0; i < s->ndirs; i++) {
+		if (!s->dirs[i].drill_pass_ns ||
+		    (i && strcmp(s->dirs[i - 1].host, s->dirs[i].host) == 0))
+			continue;
+		fputs("cdpfs_last_drill_pass_timestamp_seconds{host=\"", out);
+		prom_label(out, s->dirs[i].host);
+		fprintf(out, "\"} %.3f\n", (double)s->dirs[i].drill_pass_ns / 1e9);
+	}
 	if (!s->daemon_up)
 		return;
 	fprintf(out, "# HELP cdpfs_journal_lag_seconds Write to durable in the store, last "
@@ -455,7 +636,7 @@ static int cmd_status(struct cli_ctx *ctx)
 	struct cdp_host_info *hosts;
 	struct cdp_store *st;
 	char err[PATH_MAX + 256];
-	const char *value;
+	const char *value, *config = NULL;
 	size_t nhosts;
 	int opt, prometheus = 0, ret;
 
@@ -465,10 +646,16 @@ static int cmd_status(struct cli_ctx *ctx)
 		else if (opt == OPT_MAX_RPO && cli_parse_duration(value, &s.max_rpo) < 0)
 			cli_usage_error(ctx->cmd, "bad --max-rpo '%s' (expected e.g. 10s, 2m)",
 					value);
+		else if (opt == OPT_CONFIG)
+			config = value;
 	}
 	if (ctx->nargs)
 		cli_usage_error(ctx->cmd, "status takes no operand");
 	s.store = cli_store_path(ctx);
+	if (cap_config_load(config, config != NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		exit(2);
+	}
 	if (cli_store_open(s.store, &st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s%s\n", strncmp(err, "cdpfs:", 6) ? "cdpfs: " : "", err);
 		exit(2);
@@ -481,7 +668,9 @@ static int cmd_status(struct cli_ctx *ctx)
 			cdp_strerror(ret));
 		exit(2);
 	}
-	gather(&s, hosts, nhosts);
+	gather(&s, st, hosts, nhosts);
+	s.have_verify = status_verify_last(s.store, &s.verify) == 0;
+	open_alerts(&s);
 	if (prometheus)
 		print_prometheus(stdout, &s);
 	else if (ctx->json)
@@ -489,6 +678,7 @@ static int cmd_status(struct cli_ctx *ctx)
 	else
 		print_text(stdout, &s);
 	free(s.dirs);
+	free(s.alerts);
 	cdp_host_info_free(hosts, nhosts);
 	if (s.daemon_up)
 		cdp_capture_status_free(&s.d);
@@ -499,7 +689,7 @@ static int cmd_status(struct cli_ctx *ctx)
 const struct cli_cmd cli_cmd_status = {
 	.name = "status",
 	.fn = cmd_status,
-	.usage = "status [--store DIR] [--max-rpo DURATION] [--json | --prometheus]",
+	.usage = "status [--store DIR] [--max-rpo DURATION] [--config FILE] [--json | --prometheus]",
 	.summary = "is every protected directory captured now, and its RPO (exit 1 if not)",
 	.options = status_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,

@@ -12,6 +12,8 @@
  *    "offset", "affects": [{"host", "fid", "path", "block_versions",
  *    "first_block", "first_seq", "last_seq", "first", "first_ns", "last",
  *    "last_ns", "in_latest"}]}]}
+ * Each verify that runs to its end is recorded in STORE/verify/last, which
+ * `cdpfs status` reports (cli/status_facts.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/status.h"
 #include "store.h"
 #include "verify.h"
 
@@ -171,6 +174,12 @@ static int cmd_verify(struct cli_ctx *ctx)
 				cdp_strerror(ret));
 		exit(2);
 	}
+	/* for `cdpfs status` (cli/status.h); a store on read-only media stays
+	 * as it is */
+	ret = status_verify_record(store, host, (flags & CDP_VERIFY_DATA) != 0, st.problems);
+	if (ret < 0 && ret != -EROFS)
+		fprintf(stderr, "cdpfs: cannot record this verify in '%s/verify/last' for cdpfs "
+			"status: %s\n", store, strerror(-ret));
 	if (o.json) {
 		fprintf(stdout, "%s], \"result\": \"%s\", \"chunks\": %llu, \"chunk_bytes\": %llu, "
 			"\"block_refs\": %llu, \"names\": %llu, \"problem_count\": %llu}\n",

@@ -2,7 +2,8 @@
 /*
  * test_cli.c - unit tests of the pure logic of the `cdpfs` front end
  * (cli/): sizes and durations, instants for TIME, UTF-8 and JSON strings,
- * the manifest's and -o's escaping, the drill index parser, the growing
+ * the manifest's and -o's escaping, the drill index parser, the facts of
+ * `cdpfs status` (the last verify, the last passing drill), the growing
  * array, /proc liveness, mount points, the store path rule and its
  * messages, and the option parsing and help that the dispatcher does for
  * every verb (cli/options.c), with the verbs' own tables checked for
@@ -28,6 +29,7 @@
 
 #include "cli/cli.h"
 #include "cli/drill.h"
+#include "cli/status.h"
 #include "store.h"
 
 #define S 1000000000LL
@@ -429,6 +431,70 @@ static void test_drill_index_parse(void **state)
 	assert_int_equal(drill_index_parse_line(line, &r), 0);
 	assert_int_equal(strlen(r.id), sizeof(r.id) - 1);
 	assert_int_equal(strlen(r.result), sizeof(r.result) - 1);
+}
+
+/* -------------------------------------------------- status facts */
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_status_facts(void **state)
+{
+	char dir[] = "/tmp/cdpfs-test-status.XXXXXX", path[PATH_MAX], id[128];
+	struct status_verify v;
+	int64_t before = cdp_now_ns(), started;
+
+	assert_non_null(mkdtemp(dir));
+	/* never verified, never drilled */
+	assert_int_equal(status_verify_last(dir, &v), -ENOENT);
+	assert_int_equal(status_drill_last_pass(dir, "db01", &started, id, sizeof(id)), -ENOENT);
+
+	/* a verify recorded reads back; the next one replaces it */
+	assert_int_equal(status_verify_record(dir, NULL, 1, 0), 0);
+	assert_int_equal(status_verify_last(dir, &v), 0);
+	assert_true(v.finished_ns >= before && v.finished_ns <= cdp_now_ns());
+	assert_int_equal(v.data, 1);
+	assert_int_equal(v.problems, 0);
+	assert_string_equal(v.host, "");
+	assert_int_equal(status_verify_record(dir, "db01", 0, 3), 0);
+	assert_int_equal(status_verify_last(dir, &v), 0);
+	assert_int_equal(v.data, 0);
+	assert_int_equal(v.problems, 3);
+	assert_string_equal(v.host, "db01");
+	snprintf(path, sizeof(path), "%s/verify/last.tmp", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	/* a file of another version, or cut short, is not read */
+	snprintf(path, sizeof(path), "%s/verify/last", dir);
+	write_file(path, "cdpfs verify last 2\n1\t0\t0\t-\n");
+	assert_int_equal(status_verify_last(dir, &v), -EINVAL);
+	write_file(path, "cdpfs verify last 1\n1764678790000000000\t1\n");
+	assert_int_equal(status_verify_last(dir, &v), -EINVAL);
+
+	/* the newest passing drill of the host, whatever came after it */
+	snprintf(path, sizeof(path), "%s/drills", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/drills/index", dir);
+	write_file(path, DRILL_INDEX_HEADER "\n"
+		   "d1\tdb01\t1\t1\t1\tpass\t5\t100\t-\n"
+		   "d2\tdb01\t1\t1\t1\tpass\t5\t200\t-\n"
+		   "d3\tweb01\t1\t1\t1\tpass\t5\t300\t-\n"
+		   "d4\tdb01\t1\t1\t1\tfail\t5\t400\t-\n"
+		   "short line\n");
+	assert_int_equal(status_drill_last_pass(dir, "db01", &started, id, sizeof(id)), 0);
+	assert_string_equal(id, "d2");
+	assert_int_equal(started, 200);
+	assert_int_equal(status_drill_last_pass(dir, "db02", &started, id, sizeof(id)), -ENOENT);
+	write_file(path, "not an index\n");
+	assert_int_equal(status_drill_last_pass(dir, "db01", &started, id, sizeof(id)), -EINVAL);
+
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
 }
 
 /* ------------------------------------------------ processes, mounts */
@@ -850,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_escape),
 		cmocka_unit_test(test_opt_escape),
 		cmocka_unit_test(test_drill_index_parse),
+		cmocka_unit_test(test_status_facts),
 		cmocka_unit_test(test_proc),
 		cmocka_unit_test(test_run_collect),
 		cmocka_unit_test(test_mount_point),
