@@ -14,6 +14,11 @@
  *   rpo_error = DURATION       RPO above which "rpo_error" fires (5m)
  *   store_fill_percent = N     the store's disk above N% used fires
  *                              "store_fill" (90)
+ *   suspect = on|off           mass-damage detection (store/suspect.c) on
+ *                              or off (on, or CDPFS_SUSPECT's)
+ *   suspect_hot = N            a second with a score of N is hot (3)
+ *   suspect_burst = N          a score of N within 5 s opens a suspect
+ *                              interval at once (30)
  * DURATION is a number with s, m, h or d (seconds without).
  *
  * Each alert goes to the capture log, to syslog (facility daemon, ident
@@ -21,7 +26,8 @@
  * "time_ns", "store", "host", "dir", "pid", "message"} (host and dir null
  * when the event is the daemon's).  Events: capture_died,
  * capture_restarted, capture_restart_failed, degraded, degraded_cleared,
- * rpo_warning, rpo_error, rpo_ok, store_fill, late_observation.
+ * rpo_warning, rpo_error, rpo_ok, store_fill, late_observation,
+ * suspect_activity (per host: dir is null).
  * The command runs detached (a grandchild of the caller, reaped by
  * init) with a copy of the environment; its failures are its own: the
  * capture never waits for it.
@@ -45,6 +51,7 @@ static struct cap_config config = {
 	.rpo_warning_ns = 30LL * 1000000000LL,
 	.rpo_error_ns = 300LL * 1000000000LL,
 	.store_fill_percent = 90,
+	.suspect = -1,
 };
 
 const struct cap_config *cap_config(void)
@@ -150,6 +157,29 @@ int cap_config_load(const char *path, int must_exist, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			config.store_fill_percent = (int)v;
+		} else if (strcmp(key, "suspect") == 0) {
+			if (strcmp(val, "on") == 0 || strcmp(val, "off") == 0) {
+				config.suspect = val[1] == 'n';
+			} else {
+				cdp_errf(err, errlen, "cdpfs: '%s' line %u: bad value '%s' for "
+					 "suspect (on or off)", path, lineno, val);
+				fclose(f);
+				return -EINVAL;
+			}
+		} else if (strcmp(key, "suspect_hot") == 0 || strcmp(key, "suspect_burst") == 0) {
+			char *end;
+			long v = strtol(val, &end, 10);
+
+			if (end == val || *end || v < 1 || v > 1000000) {
+				cdp_errf(err, errlen, "cdpfs: '%s' line %u: bad threshold '%s' for %s "
+					 "(1 to 1000000)", path, lineno, val, key);
+				fclose(f);
+				return -EINVAL;
+			}
+			if (key[8] == 'h')
+				config.suspect_hot = (uint32_t)v;
+			else
+				config.suspect_burst = (uint32_t)v;
 		} else {
 			cdp_log(LOG_WARNING, "'%s' line %u: unknown key '%s' ignored", path, lineno,
 				key);
@@ -265,4 +295,42 @@ void cap_alert(const char *store, const char *event, int level, const char *host
 	else
 		return;   /* cannot happen with the bounded fields above */
 	run_command(json);
+}
+
+void cap_suspect_configure(struct cdp_journal *j, const char *host)
+{
+	int on = config.suspect;
+
+	if (on < 0 && !config.suspect_hot && !config.suspect_burst)
+		return;   /* nothing set: the environment's, or the defaults */
+	if (on < 0) {
+		const char *env = getenv("CDPFS_SUSPECT");
+
+		on = !(env && (!strcmp(env, "off") || !strcmp(env, "0")));
+	}
+	if (cdp_journal_suspect_config(j, on, config.suspect_hot, config.suspect_burst) < 0)
+		cdp_log(LOG_ERR, "cannot configure the suspect detection of host '%s'", host);
+}
+
+void cap_suspect_alerts(const char *store, const char *host, struct cdp_journal *j,
+			uint64_t *alerted)
+{
+	struct cdp_suspect_opened o;
+	char when[64], at[48];
+
+	cdp_journal_suspects_opened(j, &o);
+	if (o.count <= *alerted)
+		return;
+	cdp_time_format(o.start_ns, when, sizeof(when));
+	/* the exact instant in a TIME form every verb takes */
+	snprintf(at, sizeof(at), "@%lld.%09lld", (long long)(o.last_good_ns / 1000000000LL),
+		 (long long)(o.last_good_ns % 1000000000LL));
+	cap_alert(store, "suspect_activity", LOG_CRIT, host, NULL, "suspect activity since %s: "
+		  "%llu files overwritten with random data and %llu renamed to a new extension "
+		  "(score %u within 5 s; %llu interval%s opened); last good instant %s: 'cdpfs "
+		  "suspects %s', then 'cdpfs restore %s:DIR@%s DEST'", when,
+		  (unsigned long long)o.overwritten, (unsigned long long)o.renamed, o.score,
+		  (unsigned long long)(o.count - *alerted), o.count - *alerted == 1 ? "" : "s",
+		  at, host, host, at);
+	*alerted = o.count;
 }

@@ -315,6 +315,8 @@ struct cap_config {
 	char alert_command[4096];     /* "" none */
 	int64_t rpo_warning_ns, rpo_error_ns;
 	int store_fill_percent;
+	int suspect;                  /* -1 unset (the environment's), 0 off, 1 on */
+	uint32_t suspect_hot, suspect_burst;   /* 0 unset */
 };
 /* Loads path (NULL: the default file, which may be missing; must_exist: a
  * missing file is an error).  0, or -errno with one line in err. */
@@ -326,6 +328,14 @@ const struct cap_config *cap_config(void);
  * command is started, never waiting for it. */
 void cap_alert(const char *store, const char *event, int level, const char *host,
 	       const char *dir, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The configuration's suspect keys given to a journal just opened (host's,
+ * for the log line of a refusal). */
+void cap_suspect_configure(struct cdp_journal *j, const char *host);
+/* From the main loop: a "suspect_activity" alert for each suspect interval
+ * host's journal opened since *alerted (the count already alerted, updated;
+ * 0 at the journal's open). */
+void cap_suspect_alerts(const char *store, const char *host, struct cdp_journal *j,
+			uint64_t *alerted);
 
 /* metrics.c: the metrics endpoint (`--metrics ADDR:PORT`). */
 struct cap_metrics;

@@ -47,6 +47,7 @@ struct cap_host {
 	char *name;
 	struct cdp_journal *journal;
 	int refs;
+	uint64_t suspects_alerted;    /* main loop only */
 };
 
 struct cap_daemon {
@@ -93,6 +94,7 @@ static struct cdp_journal *host_journal(struct cap_daemon *d, const char *host, 
 		free(h);
 		return NULL;
 	}
+	cap_suspect_configure(h->journal, host);
 	h->refs = 1;
 	h->next = d->hosts;
 	d->hosts = h;
@@ -723,6 +725,8 @@ static void monitor(struct cap_daemon *d)
 		degraded = st.degraded;
 		since = st.degraded_since_ts_ns;
 	}
+	for (struct cap_host *h = d->hosts; h; h = h->next)
+		cap_suspect_alerts(d->store_path, h->name, h->journal, &h->suspects_alerted);
 	pthread_mutex_unlock(&d->lock);
 	if (degraded != d->degraded_alerted) {
 		d->degraded_alerted = degraded;

@@ -438,6 +438,28 @@ struct cdp_journal_stats {
 };
 void cdp_journal_stats(struct cdp_journal *j, struct cdp_journal_stats *st);
 
+/*
+ * Mass-damage detection of the journal's host (store/suspect.c states the
+ * model).  on 0 turns it off, 1 on; hot and burst are its thresholds (a
+ * second's score that makes it hot, a score within 5 s that opens an
+ * interval at once), 0 keeping the value in force (CDPFS_SUSPECT_HOT and
+ * CDPFS_SUSPECT_BURST of the environment, else 3 and 30).  It overrides
+ * CDPFS_SUSPECT and applies from the next op the writer scores.
+ * -EINVAL: a threshold above 1000000, or on not 0 or 1.
+ */
+int cdp_journal_suspect_config(struct cdp_journal *j, int on, uint32_t hot, uint32_t burst);
+
+/* The suspect intervals the journal's host opened in this process (what an
+ * alert needs; cdp_suspects() lists every recorded one). */
+struct cdp_suspect_opened {
+	uint64_t count;          /* opened so far, 0: none */
+	/* the newest, as it was when it opened */
+	int64_t start_ns, last_good_ns;
+	uint64_t overwritten, renamed;
+	uint32_t score;          /* its score over the opening window */
+};
+void cdp_journal_suspects_opened(struct cdp_journal *j, struct cdp_suspect_opened *out);
+
 /* ---------------------------------------------------------- views (read) */
 
 struct cdp_view;

@@ -143,6 +143,12 @@ struct cdp_host_state {
 	uint64_t act[3][6];
 	int act_open[3], act_dirty[3];
 	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
+	/* cdp_journal_suspect_config(): 0 none, else SUSPECT_CFG_* bits (suspect.c);
+	 * atomic, read by the writer with each op */
+	uint64_t suspect_cfg;
+	/* intervals opened in this process, the newest as it opened;
+	 * protected by the writer's qlock */
+	struct cdp_suspect_opened suspect_news;
 	struct cdp_host_state *next;
 };
 

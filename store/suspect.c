@@ -28,8 +28,12 @@
  * files whose blocks dedup onto existing content; a first write of an
  * existing file in a session whose earlier blocks were already random.
  * CDPFS_SUSPECT=off in the capture daemon's environment turns it off;
- * CDPFS_SUSPECT_HOT and CDPFS_SUSPECT_BURST set the thresholds (per store
- * daemon, not yet per directory).
+ * CDPFS_SUSPECT_HOT and CDPFS_SUSPECT_BURST set the thresholds;
+ * cdp_journal_suspect_config() (the keys suspect, suspect_hot and
+ * suspect_burst of cdpfs.conf(5)) overrides them, per host: the model
+ * scores a host's ops, whatever directory of it they touch.
+ * Each interval that opens is counted for cdp_journal_suspects_opened(),
+ * which the capture daemon polls to raise its "suspect_activity" alert.
  *
  * Record (default column family; docs/format.md "Suspect intervals"):
  *   key   'H', host u32, 'Y', u64 start_ns
@@ -50,6 +54,13 @@
 #define TOP_FIDS 16
 #define NEW_FILE_NS (5LL * 1000000000LL)
 #define SUSPECT_VALUE_MAX (2 + 8 * 3 + 4 + 8 * 4 + 1 + 8 * TOP_FIDS)
+#define THRESHOLD_MAX 1000000u
+
+/* cdp_host_state.suspect_cfg: set, off, hot (bits 0-20), burst (21-41) */
+#define SUSPECT_CFG_SET (1ULL << 63)
+#define SUSPECT_CFG_OFF (1ULL << 62)
+#define SUSPECT_CFG_HOT(c) ((uint32_t)((c) & 0x1fffff))
+#define SUSPECT_CFG_BURST(c) ((uint32_t)(((c) >> 21) & 0x1fffff))
 
 struct sec_figures {
 	int64_t sec;
@@ -67,6 +78,7 @@ struct fid_seen {
 
 struct cdp_suspect {
 	int off;
+	uint64_t cfg;                  /* the suspect_cfg applied */
 	uint32_t hot, burst;
 	struct sec_figures win[WIN];   /* [0] the current second */
 	struct fid_seen *seen;         /* open addressing, cap a power of two */
@@ -131,23 +143,50 @@ static uint32_t env_u32(const char *name, uint32_t dflt)
 	if (!v || !*v)
 		return dflt;
 	n = strtoul(v, &end, 10);
-	return *end || n == 0 || n > 1000000 ? dflt : (uint32_t)n;
+	return *end || n == 0 || n > THRESHOLD_MAX ? dflt : (uint32_t)n;
 }
 
 static struct cdp_suspect *state_of(struct cdp_host_state *h)
 {
+	struct cdp_suspect *x = h->suspect;
 	const char *off;
+	uint64_t cfg;
 
-	if (!h->suspect) {
-		h->suspect = calloc(1, sizeof(*h->suspect));
-		if (!h->suspect)
+	if (!x) {
+		x = h->suspect = calloc(1, sizeof(*h->suspect));
+		if (!x)
 			return NULL;
 		off = getenv("CDPFS_SUSPECT");
-		h->suspect->off = off && (!strcmp(off, "off") || !strcmp(off, "0"));
-		h->suspect->hot = env_u32("CDPFS_SUSPECT_HOT", 3);
-		h->suspect->burst = env_u32("CDPFS_SUSPECT_BURST", 30);
+		x->off = off && (!strcmp(off, "off") || !strcmp(off, "0"));
+		x->hot = env_u32("CDPFS_SUSPECT_HOT", 3);
+		x->burst = env_u32("CDPFS_SUSPECT_BURST", 30);
 	}
-	return h->suspect;
+	cfg = __atomic_load_n(&h->suspect_cfg, __ATOMIC_RELAXED);
+	if (cfg != x->cfg) {
+		x->cfg = cfg;
+		x->off = !!(cfg & SUSPECT_CFG_OFF);
+		if (SUSPECT_CFG_HOT(cfg))
+			x->hot = SUSPECT_CFG_HOT(cfg);
+		if (SUSPECT_CFG_BURST(cfg))
+			x->burst = SUSPECT_CFG_BURST(cfg);
+	}
+	return x;
+}
+
+int cdp_journal_suspect_config(struct cdp_journal *j, int on, uint32_t hot, uint32_t burst)
+{
+	if ((on != 0 && on != 1) || hot > THRESHOLD_MAX || burst > THRESHOLD_MAX)
+		return -EINVAL;
+	__atomic_store_n(&j->h->suspect_cfg, SUSPECT_CFG_SET | (on ? 0 : SUSPECT_CFG_OFF) |
+			 (uint64_t)hot | (uint64_t)burst << 21, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void cdp_journal_suspects_opened(struct cdp_journal *j, struct cdp_suspect_opened *out)
+{
+	pthread_mutex_lock(&j->s->w->qlock);
+	*out = j->h->suspect_news;
+	pthread_mutex_unlock(&j->s->w->qlock);
 }
 
 void cdp_suspect_free(struct cdp_suspect *x)
@@ -276,6 +315,22 @@ static void score(struct cdp_store *s, struct cdp_host_state *h, struct cdp_susp
 	x->truncated = x->pend_trunc;
 	memcpy(x->top, x->pending, sizeof(x->top));
 	x->ntop = x->npending;
+	if (s->w) {
+		uint32_t sum = 0;
+		int i;
+
+		for (i = 0; i < WIN; i++)
+			if (x->win[i].sec > sec - WIN)
+				sum += x->win[i].score;
+		pthread_mutex_lock(&s->w->qlock);
+		h->suspect_news.count++;
+		h->suspect_news.start_ns = start;
+		h->suspect_news.last_good_ns = start - 1;
+		h->suspect_news.overwritten = x->overwritten;
+		h->suspect_news.renamed = x->renamed;
+		h->suspect_news.score = sum;
+		pthread_mutex_unlock(&s->w->qlock);
+	}
 	cdp_time_format(start - 1, when, sizeof(when));
 	cdp_log(LOG_WARNING, "suspect activity on host '%s' of store '%s' since %s: %llu files "
 		"overwritten with random data and %llu renamed to a new extension within %d s "

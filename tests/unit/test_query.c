@@ -581,12 +581,13 @@ static void test_suspects(void **state)
 {
 	struct fx *f = *state;
 	struct cdp_suspect_interval si = { 0 };
+	struct cdp_suspect_opened opened;
 	struct cdp_op *op;
 	struct cdp_attr a;
 	uint64_t fids[40];
 	uint8_t blk[BS];
 	unsigned seed = 7;
-	int64_t before;
+	int64_t before = 0;
 	char name[32], newname[40];
 	int i;
 
@@ -615,8 +616,22 @@ static void test_suspects(void **state)
 	/* the documents' creation is more than the new-file grace behind:
 	 * an attack on files made just now would not count; wait it out */
 	sleep(6);
-	before = cdp_now_ns();
+	assert_int_equal(cdp_journal_suspect_config(f->j, 2, 0, 0), -EINVAL);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 1, 1000001, 0), -EINVAL);
+	cdp_journal_suspects_opened(f->j, &opened);
+	assert_int_equal(opened.count, 0);
+	/* turned off, the same attack on half the documents scores nothing */
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 0, 0), 0);
 	for (i = 0; i < 40; i++) {
+		if (i == 20) {
+			assert_int_equal(cdp_journal_sync(f->j), 0);
+			assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
+			if (si.nfids >= 1000)
+				fail_msg("an attack with detection off raised a suspect (score %u)",
+					 si.max_score);
+			assert_int_equal(cdp_journal_suspect_config(f->j, 1, 3, 30), 0);
+			before = cdp_now_ns();
+		}
 		random_fill(blk, sizeof(blk), &seed);
 		op = op_begin(f);
 		assert_int_equal(cdp_op_data(op, fids[i], 0, blk, BS), 0);
@@ -634,11 +649,19 @@ static void test_suspects(void **state)
 	memset(&si, 0, sizeof(si));
 	assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
 	if (si.nfids != 1000 + 16)
-		fail_msg("an attack on 40 files: expected one interval naming 16 files, got %zu "
+		fail_msg("an attack on 20 files: expected one interval naming 16 files, got %zu "
 			 "intervals/files", si.nfids);
 	assert_true(si.last_good_ns >= before - 1 && si.last_good_ns < si.start_ns);
 	assert_true(si.overwritten >= 15 && si.renamed >= 15);
-	assert_int_equal(si.fids[0], fids[0]);
+	assert_int_equal(si.fids[0], fids[20]);
+	/* what the capture daemon's suspect_activity alert reads */
+	cdp_journal_suspects_opened(f->j, &opened);
+	if (opened.count != 1 || opened.start_ns != si.start_ns ||
+	    opened.last_good_ns != si.last_good_ns || opened.score < 30)
+		fail_msg("opened: expected 1 interval from %lld with a score of 30 or more, got "
+			 "%llu from %lld, score %u", (long long)si.start_ns,
+			 (unsigned long long)opened.count, (long long)opened.start_ns,
+			 opened.score);
 	assert_int_equal(cdp_suspects(f->s, "nohost", count_suspects, &si), -CDP_ENOHOST);
 }
 
