@@ -110,7 +110,10 @@ int cdp_overlay_diff(struct cdp_overlay *o, const char *dir, cdp_change_fn fn, v
  * CDP_APPLY_DRY_RUN writes nothing.  fn (may be NULL) gets each change
  * with NULL (applied, or would be) or the conflict's reason.  -ENOTDIR or
  * -ENOENT for dest, or the first failure (one line in err; what was
- * applied before it stays applied).
+ * applied before it stays applied).  A durable marker "DIR/.BASE.cdpfs-
+ * apply-incomplete" beside dest lives from before the first change until
+ * everything is applied and synced (syncfs); while it is there dest is
+ * partly applied and an apply is refused (-EBUSY, err says what to do).
  */
 enum cdp_apply_flags {
 	CDP_APPLY_DRY_RUN = 1 << 0,
@@ -271,7 +274,13 @@ struct cdp_restore_progress {
  * dest must not exist unless CDP_RESTORE_OVERWRITE (-EEXIST); with it, an
  * existing entry of another type is removed first, a directory is merged
  * into (entries under it that are not in the tree are kept and counted).
- * dest's parent must exist (-ENOENT).  progress (may be NULL) is called
+ * dest's parent must exist (-ENOENT).  What is restored is synced (syncfs)
+ * before 0 is returned.  A dest that did not exist is built as
+ * "DIR/.BASE.cdpfs-restore-partial" and renamed to dest once whole (a
+ * failure removes it; one left by a killed restore is removed first); an
+ * existing one is written between a durable marker "DIR/.BASE.cdpfs-
+ * restore-incomplete" and its removal: while it is there -EEXIST without
+ * CDP_RESTORE_OVERWRITE says dest is partly restored.  progress (may be NULL) is called
  * with the totals first (after an index-only walk that counts them), then
  * at least at every file; fn's st is the caller's to read only.  err gets
  * one line on failure.  Returns 0 or a negative errno / CDP_E*.

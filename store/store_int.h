@@ -264,6 +264,22 @@ void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_
 		     const struct cdp_op *op);
 void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
 
+/* fsutil.c: "DIR/.BASE" + suffix for path "DIR/BASE" (trailing slashes
+ * dropped), heap, NULL on ENOMEM. */
+char *cdp_path_beside(const char *path, const char *suffix);
+/* fsync of the directory that holds path.  0 or -errno. */
+int cdp_fsync_parent(const char *path);
+/* A marker file: written with text and made durable (file and directory),
+ * or removed durably (a missing one is no error).  0 or -errno. */
+int cdp_marker_write(const char *path, const char *text);
+int cdp_marker_clear(const char *path);
+/* All of buf written at off: a short write goes on until the error that
+ * cut it (ENOSPC), which a bare pwrite() != len loses.  0 or -errno. */
+int cdp_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Everything written on the filesystem that holds path made durable
+ * (syncfs).  0 or -errno (-EIO: a write-back failed). */
+int cdp_sync_tree(const char *path);
+
 /* suspect.c: the writer's half of mass-damage detection.  op: score the
  * op (before the group is applied); put: the open suspect interval's
  * record into b when it changed; free: NULL does nothing.  Writer thread

@@ -472,6 +472,47 @@ static void test_restore(void **state)
 				     &st, err, sizeof(err)), 0);
 	assert_int_equal(st.replaced, 3);
 
+	/* what a killed --overwrite leaves: its marker beside DEST and a
+	 * temporary file; without --overwrite DEST is said partly restored,
+	 * with it the restore finishes and both go */
+	snprintf(path, sizeof(path), "%s/.out.cdpfs-restore-incomplete", f->top);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/sub/.hard.cdpfs-restore-Ab12Cd", dest);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(cdp_restore(v, "/data", dest, 0, NULL, NULL, NULL, &st, err,
+				     sizeof(err)), -EEXIST);
+	if (!strstr(err, "is partly restored"))
+		fail_msg("restore onto a partly restored DEST: expected 'is partly restored', got "
+			 "'%s'", err);
+	assert_int_equal(cdp_restore(v, "/data", dest, CDP_RESTORE_OVERWRITE, NULL, NULL, NULL,
+				     &st, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &sb2), -1);
+	assert_int_equal(st.kept, 0);
+	snprintf(path, sizeof(path), "%s/.out.cdpfs-restore-incomplete", f->top);
+	assert_int_equal(lstat(path, &sb2), -1);
+
+	/* what a killed restore to a new DEST leaves: the partial tree beside
+	 * it, which the next restore removes */
+	snprintf(dest, sizeof(dest), "%s/new", f->top);
+	snprintf(path, sizeof(path), "%s/.new.cdpfs-restore-partial", f->top);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.new.cdpfs-restore-partial/stale", f->top);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(cdp_restore(v, "/data", dest, 0, NULL, NULL, NULL, &st, err,
+				     sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/.new.cdpfs-restore-partial", f->top);
+	assert_int_equal(lstat(path, &sb2), -1);
+	snprintf(path, sizeof(path), "%s/stale", dest);
+	assert_int_equal(lstat(path, &sb2), -1);
+	snprintf(path, sizeof(path), "%s/sparse", dest);
+	assert_int_equal(lstat(path, &sb2), 0);
+
 	/* chunks that cannot be read (a reader of its own: an empty block
 	 * cache): an error naming the file, nothing at the destination */
 	cdp_view_free(v);
@@ -488,6 +529,10 @@ static void test_restore(void **state)
 		fail_msg("a chunk read error: expected the message to name /data/sparse, got '%s'",
 			 err);
 	assert_int_equal(lstat(dest, &sb), -1);
+	snprintf(path, sizeof(path), "%s/.bad.cdpfs-restore-partial", f->top);
+	assert_int_equal(lstat(path, &sb), -1);
+	if (!strstr(err, "nothing restored at"))
+		fail_msg("a failed restore: expected 'nothing restored at' in '%s'", err);
 	snprintf(path, sizeof(path), "%s", f->top);
 	cdp_view_free(v);
 	cdp_store_close(reader);
