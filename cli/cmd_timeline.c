@@ -4,7 +4,9 @@
  * 1s|10s|1m|1h] [--json]`: activity per interval from the summary the
  * store keeps as it journals (store/activity.c): operations, bytes of data
  * blocks written, entries created, deleted and renamed, files overwritten
- * whole (cut to zero).  Intervals without operations are left out.
+ * whole (cut to zero), and the anomaly score (files overwritten with
+ * random data plus renames to a new extension: store/suspect.c's).
+ * Intervals without operations are left out.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +30,7 @@ static const struct cli_option timeline_options[] = {
 };
 
 static const char *const counter_names[CDP_ACT_COUNTERS] = {
-	"ops", "bytes", "created", "deleted", "renamed", "truncated"
+	"ops", "bytes", "created", "deleted", "renamed", "truncated", "score"
 };
 
 struct timeline_out {
@@ -54,12 +56,13 @@ static int on_interval(void *arg, const struct cdp_activity *a)
 		fputs("}", stdout);
 	} else {
 		if (o->n == 0)
-			printf("%-19s %10s %14s %9s %9s %9s %9s\n", "START", "OPS", "BYTES", "CREATED",
-			       "DELETED", "RENAMED", "TRUNCATED");
+			printf("%-19s %10s %14s %9s %9s %9s %9s %7s\n", "START", "OPS", "BYTES",
+			       "CREATED", "DELETED", "RENAMED", "TRUNCATED", "SCORE");
 		cli_time_local(a->start_ns, when, sizeof(when));
 		printf("%-19s", when);
 		for (i = 0; i < CDP_ACT_COUNTERS; i++)
-			printf(i == CDP_ACT_BYTES ? " %14llu" : i ? " %9llu" : " %10llu",
+			printf(i == CDP_ACT_BYTES ? " %14llu" : i == CDP_ACT_SCORE ? " %7llu" :
+			       i ? " %9llu" : " %10llu",
 			       (unsigned long long)a->c[i]);
 		fputc('\n', stdout);
 	}
@@ -140,7 +143,7 @@ const struct cli_cmd cli_cmd_timeline = {
 	.fn = cmd_timeline,
 	.usage = "timeline [--store DIR] HOST [--since TIME] [--until TIME] [--per DURATION] "
 		 "[--json]",
-	.summary = "activity per interval: operations, bytes, creates, deletes, renames",
+	.summary = "activity per interval: ops, bytes, creates, deletes, renames, score",
 	.options = timeline_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,
 };

@@ -11,8 +11,12 @@
  * Records (default column family; docs/format.md "Activity summary"):
  *   key   'H', host u32, level byte ('T' second, 'U' minute, 'W' hour),
  *         u64 the interval's start in seconds since the epoch
- *   value 'V', u8 version 1, then u64 ops, bytes, created, deleted,
- *         renamed, truncated (50 bytes)
+ *   value 'V', u8 version 2, then u64 ops, bytes, created, deleted,
+ *         renamed, truncated, score (58 bytes); version 1 (before
+ *         2026-12-02 15:00) stops after truncated (50 bytes) and reads with a
+ *         score of 0
+ * The score is suspect.c's (it adds to the open intervals as it scores an
+ * op, right after cdp_activity_op counted it).
  * A record holds the whole interval's counts: the writer keeps the current
  * interval of each level in memory (struct cdp_host_state), adds each op
  * to it, and puts the running totals into every group's index batch (so a
@@ -36,6 +40,7 @@ static const char level_tag[CDP_ACT_LEVELS] = { 'T', 'U', 'W' };
 static const int64_t level_secs[CDP_ACT_LEVELS] = { 1, 60, 3600 };
 
 #define ACT_VALUE_BYTES (2 + 8 * CDP_ACT_COUNTERS)
+#define ACT_V1_COUNTERS 6
 
 /* store_int.h sizes the writer's counters without this header */
 _Static_assert(sizeof(((struct cdp_host_state *)0)->act) ==
@@ -56,12 +61,13 @@ static int act_decode(const char *val, size_t len, uint64_t c[CDP_ACT_COUNTERS])
 	const uint8_t *p = (const uint8_t *)val;
 	int i;
 
-	if (len >= 2 && p[0] == 'V' && p[1] != 1)
+	if (len >= 2 && p[0] == 'V' && p[1] != 1 && p[1] != 2)
 		return 1;   /* another version: not ours to read */
-	if (len != ACT_VALUE_BYTES || p[0] != 'V')
+	if (len < 2 || p[0] != 'V' ||
+	    len != (p[1] == 1 ? 2 + 8 * ACT_V1_COUNTERS : ACT_VALUE_BYTES))
 		return -CDP_ECORRUPT;
 	for (i = 0; i < CDP_ACT_COUNTERS; i++)
-		c[i] = get_u64be(p + 2 + 8 * i);
+		c[i] = 2 + 8 * (size_t)i < len ? get_u64be(p + 2 + 8 * i) : 0;
 	return 0;
 }
 
@@ -74,7 +80,7 @@ static void put_level(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host
 
 	act_key(&k, h->id, level, (uint64_t)h->act_start[level]);
 	v[0] = 'V';
-	v[1] = 1;
+	v[1] = 2;
 	for (i = 0; i < CDP_ACT_COUNTERS; i++)
 		put_u64be(v + 2 + 8 * i, h->act[level][i]);
 	cdp_ibatch_put(b, s, CF_META, &k, v, sizeof(v));
@@ -83,7 +89,7 @@ static void put_level(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host
 void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
 		     const struct cdp_op *op)
 {
-	uint64_t add[CDP_ACT_COUNTERS] = { 1, 0, 0, 0, 0, 0 };
+	uint64_t add[CDP_ACT_COUNTERS] = { 1 };
 	int64_t sec = op->ts / 1000000000;
 	int added = 0, removed = 0, level, i;
 	size_t r;

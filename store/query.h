@@ -197,6 +197,9 @@ enum cdp_act_counter {
 	CDP_ACT_DELETED,    /* entries removed */
 	CDP_ACT_RENAMED,    /* renames */
 	CDP_ACT_TRUNCATED,  /* files cut to zero: overwritten whole (O_TRUNC) */
+	CDP_ACT_SCORE,      /* the anomaly score of store/suspect.c: files overwritten
+			     * with random data plus renames to a new extension (0
+			     * in records of version 1, and with detection off) */
 	CDP_ACT_COUNTERS
 };
 #define CDP_ACT_LEVELS 3    /* seconds, minutes, hours */

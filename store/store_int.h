@@ -140,7 +140,7 @@ struct cdp_host_state {
 	/* the activity summary's open intervals (activity.c): second, minute,
 	 * hour; writer thread only */
 	int64_t act_start[3];
-	uint64_t act[3][6];
+	uint64_t act[3][7];
 	int act_open[3], act_dirty[3];
 	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
 	/* cdp_journal_suspect_config(): 0 none, else SUSPECT_CFG_* bits (suspect.c);

@@ -101,6 +101,10 @@ jq -e '.suspects[0] | .overwritten >= 100 and .renamed >= 100' "$T/suspects.json
 jq -r '.suspects[0].top_files[0]' "$T/suspects.json" | grep -q "^$DATA/docs/d[0-9]*\.txt" ||
 	check_fail "the suspect's first file is not a document: $(jq -c '.suspects[0].top_files' "$T/suspects.json")"
 
+score=$("$CDPFS" timeline --store "$STORE" --json --since "@$t_attack" --per 1m "$HOST" | jq .totals.score)
+log "timeline score since the attack: $score"
+[ "$score" -ge 200 ] 2>/dev/null || check_fail "the timeline's anomaly score since the attack is '$score', expected 200 or more (200 files overwritten and renamed)"
+
 log "restore to the last good instant"
 at=$(jq -r '.suspects[0].last_good_at' "$T/suspects.json")
 "$CDPFS" restore --store "$STORE" "$HOST:$DATA/docs@$at" "$T/docs-restored" >/dev/null ||

@@ -590,6 +590,7 @@ static void test_activity(void **state)
 	assert_int_equal(per_s.c[CDP_ACT_TRUNCATED], 1);
 	assert_int_equal(per_s.c[CDP_ACT_BYTES], 4 * BS);
 	assert_int_equal(per_s.c[CDP_ACT_OPS], 8);
+	assert_int_equal(per_s.c[CDP_ACT_SCORE], 0);   /* nothing random overwritten */
 	for (i = 0; i < CDP_ACT_COUNTERS; i++)
 		if (per_h.c[i] != per_s.c[i])
 			fail_msg("activity counter %d: %llu per second, %llu per hour", i,
@@ -627,6 +628,7 @@ static void test_suspects(void **state)
 	struct fx *f = *state;
 	struct cdp_suspect_interval si = { 0 };
 	struct cdp_suspect_opened opened;
+	struct cdp_activity tl;
 	struct cdp_op *op;
 	struct cdp_attr a;
 	uint64_t fids[40];
@@ -699,6 +701,14 @@ static void test_suspects(void **state)
 	assert_true(si.last_good_ns >= before - 1 && si.last_good_ns < si.start_ns);
 	assert_true(si.overwritten >= 15 && si.renamed >= 15);
 	assert_int_equal(si.fids[0], fids[20]);
+	/* the timeline's anomaly column holds the attack's score, and none of
+	 * the half made with detection off */
+	memset(&tl, 0, sizeof(tl));
+	assert_int_equal(cdp_activity_read(f->s, "db01", before - 1000000000LL, cdp_now_ns(), 3600,
+					   sum_activity, &tl), 0);
+	if (tl.c[CDP_ACT_SCORE] < 30 || tl.c[CDP_ACT_SCORE] > 40)
+		fail_msg("timeline score of an attack on 20 files (40 scored events with detection "
+			 "on): expected 30 to 40, got %llu", (unsigned long long)tl.c[CDP_ACT_SCORE]);
 	/* what the capture daemon's suspect_activity alert reads */
 	cdp_journal_suspects_opened(f->j, &opened);
 	if (opened.count != 1 || opened.start_ns != si.start_ns ||
