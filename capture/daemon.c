@@ -436,6 +436,8 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		r->store = d->store;
 		r->block_size = cdp_store_block_size(d->store);
 		rc = cdp_journal_root_begin(r->journal, path, &r->root_id, &resuming);
+		if (rc == 0)
+			cap_suspect_configure_root(r);
 		if (rc == -EBUSY) {
 			cdp_errf(err, errlen, "cdpfs: '%s' is already captured (an active session in "
 				"store '%s'); stop it with 'cdpfs capture --stop %s'", path,
@@ -726,7 +728,8 @@ static void monitor(struct cap_daemon *d)
 		since = st.degraded_since_ts_ns;
 	}
 	for (struct cap_host *h = d->hosts; h; h = h->next)
-		cap_suspect_alerts(d->store_path, h->name, h->journal, &h->suspects_alerted);
+		cap_suspect_alerts(d->store_path, h->name, h->journal, &h->suspects_alerted,
+				   d->roots);
 	pthread_mutex_unlock(&d->lock);
 	if (degraded != d->degraded_alerted) {
 		d->degraded_alerted = degraded;

@@ -143,9 +143,14 @@ struct cdp_host_state {
 	uint64_t act[3][7];
 	int act_open[3], act_dirty[3];
 	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
-	/* cdp_journal_suspect_config(): 0 none, else SUSPECT_CFG_* bits (suspect.c);
-	 * atomic, read by the writer with each op */
+	/* cdp_journal_suspect_config(): the host's default and per-root words
+	 * (0 none, else suspect.c's SUSPECT_CFG_* bits), protected by the
+	 * writer's qlock; suspect_cfg_gen counts changes (atomic: the writer
+	 * loads it with each op, takes qlock only when it moved) */
 	uint64_t suspect_cfg;
+	struct { uint32_t root; uint64_t cfg; } suspect_rootcfg[CDP_SUSPECT_ROOTCFG_MAX];
+	size_t nsuspect_rootcfg;
+	uint64_t suspect_cfg_gen;
 	/* intervals opened in this process, the newest as it opened;
 	 * protected by the writer's qlock */
 	struct cdp_suspect_opened suspect_news;

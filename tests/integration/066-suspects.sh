@@ -10,32 +10,22 @@
 # 1 s before its first write (and before it), the files it hit, and the
 # documents restored at that instant must equal their manifest before the
 # attack, and the alert command of the configuration must get one
-# suspect_activity alert naming the host.  Then with `suspect = off` in the
-# configuration of a new daemon, the same attack on 60 other documents raises
-# neither a suspect nor an alert.  (60 s of pgbench is left to the
-# benchmarks: CI's time.)
+# suspect_activity alert naming the host and the directory; the timeline's
+# anomaly score holds the attack.  (Per-directory configuration: 069; 60 s
+# of pgbench is in the benchmarks, `--only suspectcost`: CI's time.)
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 require_cmd jq "reading --json"
 require_cmd gzip "the gzip workload"
 
 DATA=$T/data
-mkdir -p "$DATA/docs" "$DATA/docs2" "$DATA/logs" "$DATA/rot" "$T/srcs/tree" "$T/media"
+mkdir -p "$DATA/docs" "$DATA/logs" "$DATA/rot" "$T/srcs/tree" "$T/media"
 for i in $(seq 1 200); do seq "$i" 3000 >"$DATA/docs/d$i.txt"; done
-for i in $(seq 1 60); do seq "$i" 3000 >"$DATA/docs2/e$i.txt"; done
 for i in $(seq 1 20); do seq 1 5000 | sed "s/^/log line $i: /" >"$DATA/logs/l$i.log"; done
 printf 'start\n' >"$DATA/rot/app.log"
 for i in $(seq 1 300); do printf 'int f%d(void) { return %d; }\n' "$i" "$i" >"$T/srcs/tree/f$i.c"; done
 tar -C "$T/srcs" -cf "$T/src.tar" tree
 for i in $(seq 1 100); do head -c 65536 /dev/urandom >"$T/media/m$i.jpg"; done
-printf 'alert_command = true\nsuspect = maybe\n' >"$T/bad.conf"
-expect_fail "a bad suspect value in the configuration" "$CDPFS" capture --store "$STORE" \
-	--host "$HOST" --config "$T/bad.conf" "$DATA"
-grep -q "bad.conf' line 2: bad value 'maybe' for suspect" "$T/expect.err" ||
-	check_fail "the refusal does not name line 2 and its value: $(cat "$T/expect.err")"
-printf 'suspect_hot = 0\n' >"$T/bad.conf"
-expect_fail "a zero suspect_hot in the configuration" "$CDPFS" capture --store "$STORE" \
-	--host "$HOST" --config "$T/bad.conf" "$DATA"
 cat >"$T/cdpfs.conf" <<CONF
 alert_command = cat >>'$T/alerts.jsonl'
 suspect = on
@@ -122,26 +112,11 @@ done
 log "alerts: $(cat "$T/alerts.jsonl" 2>/dev/null | head -c 800)"
 [ "$(jq -s '[.[] | select(.event == "suspect_activity")] | length' "$T/alerts.jsonl" 2>/dev/null)" = 1 ] ||
 	check_fail "expected one suspect_activity alert within 3 s, the alert command got: $(cat "$T/alerts.jsonl" 2>/dev/null)"
-jq -s -e --arg h "$HOST" --arg at "$at" '.[] | select(.event == "suspect_activity") |
-	.host == $h and .severity == "critical" and (.message | contains($at))' "$T/alerts.jsonl" >/dev/null ||
-	check_fail "the suspect_activity alert does not name host '$HOST', severity critical and the last good instant $at: $(cat "$T/alerts.jsonl")"
+jq -s -e --arg h "$HOST" --arg d "$(readlink -f "$DATA")" --arg at "$at" '.[] | select(.event == "suspect_activity") |
+	.host == $h and .dir == $d and .severity == "critical" and (.message | contains($at))' "$T/alerts.jsonl" >/dev/null ||
+	check_fail "the suspect_activity alert does not name host '$HOST', dir '$DATA', severity critical and the last good instant $at: $(cat "$T/alerts.jsonl")"
 
 expect_fail "suspects of an unknown host" "$CDPFS" suspects --store "$STORE" nosuch
 expect_fail "suspects without a host" "$CDPFS" suspects --store "$STORE"
-capture_stop "$DATA"
-
-log "suspect = off"
-: >"$T/alerts.jsonl"
-printf "alert_command = cat >>'%s'\nsuspect = off\n" "$T/alerts.jsonl" >"$T/off.conf"
-CAPTURE_FLAGS="--config $T/off.conf" capture_start "$DATA"
-for i in $(seq 1 60); do
-	head -c 16384 /dev/urandom | dd of="$DATA/docs2/e$i.txt" bs=16384 conv=notrunc status=none
-	mv "$DATA/docs2/e$i.txt" "$DATA/docs2/e$i.txt.locked"
-done
-sleep 1.1
-n=$(suspects | jq .count)
-[ "$n" = 1 ] || check_fail "with suspect = off an attack on 60 files changed the suspects from 1 to $n"
-grep -q suspect_activity "$T/alerts.jsonl" &&
-	check_fail "with suspect = off the alert command got: $(cat "$T/alerts.jsonl")"
 capture_stop "$DATA"
 finish

@@ -663,24 +663,29 @@ static void test_suspects(void **state)
 	/* the documents' creation is more than the new-file grace behind:
 	 * an attack on files made just now would not count; wait it out */
 	sleep(6);
-	assert_int_equal(cdp_journal_suspect_config(f->j, 2, 0, 0), -EINVAL);
-	assert_int_equal(cdp_journal_suspect_config(f->j, 1, 1000001, 0), -EINVAL);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 2, 0, 0), -EINVAL);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 1, 1000001, 0), -EINVAL);
 	cdp_journal_suspects_opened(f->j, &opened);
 	assert_int_equal(opened.count, 0);
-	/* turned off, the same attack on half the documents scores nothing */
-	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 0, 0), 0);
+	/* the first half of the attack comes through a root whose detection is
+	 * off (per directory): it scores nothing; the host's default (root 0,
+	 * the rest) first off, then on again */
+	assert_int_equal(cdp_journal_suspect_config(f->j, 7, 0, 0, 0), 0);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 0, 0, 0), 0);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 1, 3, 30), 0);
 	for (i = 0; i < 40; i++) {
 		if (i == 20) {
 			assert_int_equal(cdp_journal_sync(f->j), 0);
 			assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
 			if (si.nfids >= 1000)
-				fail_msg("an attack with detection off raised a suspect (score %u)",
-					 si.max_score);
-			assert_int_equal(cdp_journal_suspect_config(f->j, 1, 3, 30), 0);
+				fail_msg("an attack on a root with detection off raised a suspect "
+					 "(score %u)", si.max_score);
 			before = cdp_now_ns();
 		}
 		random_fill(blk, sizeof(blk), &seed);
 		op = op_begin(f);
+		if (i < 20)
+			cdp_op_set_root(op, 7);
 		assert_int_equal(cdp_op_data(op, fids[i], 0, blk, BS), 0);
 		a = attr_of(S_IFREG | 0644, BS, 3000);
 		assert_int_equal(cdp_op_attr(op, fids[i], &a, NULL), 0);
@@ -688,6 +693,8 @@ static void test_suspects(void **state)
 		snprintf(name, sizeof(name), "doc%d", i);
 		snprintf(newname, sizeof(newname), "doc%d.locked", i);
 		op = op_begin(f);
+		if (i < 20)
+			cdp_op_set_root(op, 7);
 		assert_int_equal(cdp_op_dirent(op, f->data, name, 0, S_IFREG), 0);
 		assert_int_equal(cdp_op_dirent(op, f->data, newname, fids[i], S_IFREG), 0);
 		op_end(op);
@@ -711,7 +718,7 @@ static void test_suspects(void **state)
 			 "on): expected 30 to 40, got %llu", (unsigned long long)tl.c[CDP_ACT_SCORE]);
 	/* what the capture daemon's suspect_activity alert reads */
 	cdp_journal_suspects_opened(f->j, &opened);
-	if (opened.count != 1 || opened.start_ns != si.start_ns ||
+	if (opened.count != 1 || opened.start_ns != si.start_ns || opened.root_id != 0 ||
 	    opened.last_good_ns != si.last_good_ns || opened.score < 30)
 		fail_msg("opened: expected 1 interval from %lld with a score of 30 or more, got "
 			 "%llu from %lld, score %u", (long long)si.start_ns,
