@@ -216,12 +216,15 @@ typedef int (*cdp_activity_fn)(void *arg, const struct cdp_activity *a);
  * Calls fn for each interval of per_s seconds (aligned to the epoch) with
  * activity between since_ns and until_ns, in order, from the summary the
  * writer keeps (per second, minute and hour: the coarsest level that
- * divides per_s is read, so a month by the hour reads ~720 records).
+ * divides per_s is read, so a month by the hour reads ~720 records): of
+ * the whole host with root_id 0, else of the ops of that protected
+ * directory (those that named it, cdp_op_set_root(): capture's).
  * Intervals without operations are not reported; history journaled before
- * the summary existed has none.  -EINVAL (per_s < 1), CDP_ENOHOST, -EIO.
+ * the summary existed has none (nor before 2026-12-02 15:00 per
+ * directory).  -EINVAL (per_s < 1), CDP_ENOHOST, -EIO.
  */
-int cdp_activity_read(struct cdp_store *s, const char *host, int64_t since_ns, int64_t until_ns,
-		      int64_t per_s, cdp_activity_fn fn, void *arg);
+int cdp_activity_read(struct cdp_store *s, const char *host, uint32_t root_id, int64_t since_ns,
+		      int64_t until_ns, int64_t per_s, cdp_activity_fn fn, void *arg);
 
 /* --------------------------------------------------------- suspects */
 

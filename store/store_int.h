@@ -142,6 +142,7 @@ struct cdp_host_state {
 	int64_t act_start[3];
 	uint64_t act[3][7];
 	int act_open[3], act_dirty[3];
+	struct cdp_act_root *act_roots;   /* per protected directory, heap */
 	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
 	/* cdp_journal_suspect_config(): the host's default and per-root words
 	 * (0 none, else suspect.c's SUSPECT_CFG_* bits), protected by the
@@ -268,6 +269,10 @@ struct cdp_op;
 void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
 		     const struct cdp_op *op);
 void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
+/* One scored event of suspect.c on the open intervals of h and of root
+ * (its op's; 0: the host's alone); free: the per-root intervals. */
+void cdp_activity_score(struct cdp_host_state *h, uint32_t root);
+void cdp_activity_free(struct cdp_host_state *h);
 
 /* fsutil.c: "DIR/.BASE" + suffix for path "DIR/BASE" (trailing slashes
  * dropped), heap, NULL on ENOMEM. */

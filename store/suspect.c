@@ -333,11 +333,7 @@ static void score(struct cdp_store *s, struct cdp_host_state *h, struct cdp_susp
 
 	/* the timeline's anomaly column: cdp_activity_op opened the
 	 * intervals of this op just before */
-	for (int level = 0; level < CDP_ACT_LEVELS; level++)
-		if (h->act_open[level]) {
-			h->act[level][CDP_ACT_SCORE]++;
-			h->act_dirty[level] = 1;
-		}
+	cdp_activity_score(h, x->root);
 	if (x->win[0].sec != sec) {
 		memmove(&x->win[1], &x->win[0], sizeof(x->win[0]) * (WIN - 1));
 		memset(&x->win[0], 0, sizeof(x->win[0]));

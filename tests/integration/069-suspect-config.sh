@@ -7,7 +7,8 @@
 # section of the first: an attack on 60 documents of the first (overwritten
 # with random bytes, renamed to .locked) raises neither a suspect interval
 # nor an alert; the same attack on the second raises one interval and one
-# suspect_activity alert that names the second directory.
+# suspect_activity alert that names the second directory; the timeline of
+# each directory has its own anomaly score (0 where detection is off).
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 require_cmd jq "reading --json"
@@ -60,6 +61,12 @@ n=$(suspects | jq .count)
 jq -s -e --arg d "$(readlink -f "$DATB")" '[.[] | select(.event == "suspect_activity")] |
 	length == 1 and .[0].dir == $d' "$T/alerts.jsonl" >/dev/null ||
 	check_fail "expected one suspect_activity alert naming '$DATB', got: $(cat "$T/alerts.jsonl")"
+# the timeline's anomaly score, per directory
+sa=$("$CDPFS" timeline --store "$STORE" --json --since -5m "$HOST:$DATA" | jq .totals.score)
+sb=$("$CDPFS" timeline --store "$STORE" --json --since -5m "$HOST:$DATB" | jq .totals.score)
+log "timeline score: $sa for '$DATA' (detection off), $sb for '$DATB'"
+[ "$sa" = 0 ] && [ "$sb" -ge 60 ] 2>/dev/null ||
+	check_fail "timeline scores: expected 0 for '$DATA' (off) and 60 or more for '$DATB', got $sa and $sb"
 capture_stop "$DATA"
 capture_stop "$DATB"
 finish

@@ -554,7 +554,7 @@ static int sum_activity(void *arg, const struct cdp_activity *a)
 static void test_activity(void **state)
 {
 	struct fx *f = *state;
-	struct cdp_activity per_s = { 0 }, per_h = { 0 };
+	struct cdp_activity per_s = { 0 }, per_h = { 0 }, per_root = { 0 }, other = { 0 };
 	struct cdp_op *op;
 	uint64_t fid, moved;
 	int64_t start = cdp_now_ns() - 1000000000;
@@ -576,12 +576,25 @@ static void test_activity(void **state)
 	assert_int_equal(cdp_op_dirent(op, f->data, "f0", 0, S_IFREG), 0);
 	op_end(op);
 	op = op_begin(f);
+	cdp_op_set_root(op, 5);   /* the cut comes through protected directory 5 */
 	assert_int_equal(cdp_op_zero(op, moved, 0, UINT64_MAX), 0);
 	op_end(op);
 	assert_int_equal(cdp_journal_sync(f->j), 0);
-	assert_int_equal(cdp_activity_read(f->s, "db01", start, cdp_now_ns(), 1, sum_activity,
+	/* per directory: root 5 has that op alone, root 6 nothing */
+	assert_int_equal(cdp_activity_read(f->s, "db01", 5, start, cdp_now_ns(), 1, sum_activity,
+					   &per_root), 0);
+	if (per_root.c[CDP_ACT_OPS] != 1 || per_root.c[CDP_ACT_TRUNCATED] != 1 ||
+	    per_root.c[CDP_ACT_CREATED] != 0)
+		fail_msg("timeline of root 5: expected 1 op, 1 truncate, 0 creates, got %llu, %llu, "
+			 "%llu", (unsigned long long)per_root.c[CDP_ACT_OPS],
+			 (unsigned long long)per_root.c[CDP_ACT_TRUNCATED],
+			 (unsigned long long)per_root.c[CDP_ACT_CREATED]);
+	assert_int_equal(cdp_activity_read(f->s, "db01", 6, start, cdp_now_ns(), 1, sum_activity,
+					   &other), 0);
+	assert_int_equal(other.c[CDP_ACT_OPS], 0);
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, start, cdp_now_ns(), 1, sum_activity,
 					   &per_s), 0);
-	assert_int_equal(cdp_activity_read(f->s, "db01", start - 3600000000000LL, cdp_now_ns(),
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, start - 3600000000000LL, cdp_now_ns(),
 					   3600, sum_activity, &per_h), 0);
 	/* make_root's op (a create) and the 4 files, a rename, a delete, a cut */
 	assert_int_equal(per_s.c[CDP_ACT_CREATED], 5);
@@ -596,9 +609,9 @@ static void test_activity(void **state)
 			fail_msg("activity counter %d: %llu per second, %llu per hour", i,
 				 (unsigned long long)per_s.c[i], (unsigned long long)per_h.c[i]);
 	assert_true(per_h.seconds >= 1 && per_h.seconds <= 2);   /* an hour may turn */
-	assert_int_equal(cdp_activity_read(f->s, "db01", start, cdp_now_ns(), 0, sum_activity,
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, start, cdp_now_ns(), 0, sum_activity,
 					   &per_s), -EINVAL);
-	assert_int_equal(cdp_activity_read(f->s, "nohost", start, cdp_now_ns(), 1, sum_activity,
+	assert_int_equal(cdp_activity_read(f->s, "nohost", 0, start, cdp_now_ns(), 1, sum_activity,
 					   &per_s), -CDP_ENOHOST);
 }
 
@@ -711,7 +724,7 @@ static void test_suspects(void **state)
 	/* the timeline's anomaly column holds the attack's score, and none of
 	 * the half made with detection off */
 	memset(&tl, 0, sizeof(tl));
-	assert_int_equal(cdp_activity_read(f->s, "db01", before - 1000000000LL, cdp_now_ns(), 3600,
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, before - 1000000000LL, cdp_now_ns(), 3600,
 					   sum_activity, &tl), 0);
 	if (tl.c[CDP_ACT_SCORE] < 30 || tl.c[CDP_ACT_SCORE] > 40)
 		fail_msg("timeline score of an attack on 20 files (40 scored events with detection "
