@@ -26,7 +26,9 @@
  * one that writes encrypted copies as new files and deletes the originals
  * (the shape of gzip); partial encryption that leaves blocks compressible;
  * files whose blocks dedup onto existing content; a first write of an
- * existing file in a session whose earlier blocks were already random.
+ * existing file in a session whose earlier blocks were already random;
+ * the first 5 s of a session (the baseline or resync journals each file
+ * as created, so its overwrites fall in the new-file grace).
  * The figures are kept per protected directory: an op names its root
  * (cdp_op_set_root(); 0, an op that does not, counts with the host's
  * other such ops).  CDPFS_SUSPECT=off in the capture daemon's
