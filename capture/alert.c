@@ -14,14 +14,23 @@
  *   rpo_error = DURATION       RPO above which "rpo_error" fires (5m)
  *   store_fill_percent = N     the store's disk above N% used fires
  *                              "store_fill" (90)
+ *   suspect = on|off           mass-damage detection (store/suspect.c) on
+ *                              or off (on, or CDPFS_SUSPECT's)
+ *   suspect_hot = N            a second with a score of N is hot (3)
+ *   suspect_burst = N          a score of N within 5 s opens a suspect
+ *                              interval at once (30)
+ *   [DIR]                      the suspect keys that follow are DIR's alone
+ *                              (an absolute path; other keys are refused
+ *                              there), until the next [DIR]
  * DURATION is a number with s, m, h or d (seconds without).
  *
  * Each alert goes to the capture log, to syslog (facility daemon, ident
  * cdpfs) and to the alert command: {"event", "severity", "time",
  * "time_ns", "store", "host", "dir", "pid", "message"} (host and dir null
- * when the event is the daemon's).  Events: capture_died,
+ * when the event is the daemon's; suspect_activity names both).  Events: capture_died,
  * capture_restarted, capture_restart_failed, degraded, degraded_cleared,
- * rpo_warning, rpo_error, rpo_ok, store_fill, late_observation.
+ * rpo_warning, rpo_error, rpo_ok, store_fill, late_observation,
+ * suspect_activity.
  * The command runs detached (a grandchild of the caller, reaped by
  * init) with a copy of the environment; its failures are its own: the
  * capture never waits for it.
@@ -45,6 +54,7 @@ static struct cap_config config = {
 	.rpo_warning_ns = 30LL * 1000000000LL,
 	.rpo_error_ns = 300LL * 1000000000LL,
 	.store_fill_percent = 90,
+	.suspect = -1,
 };
 
 const struct cap_config *cap_config(void)
@@ -90,6 +100,7 @@ static int parse_duration_ns(const char *v, int64_t *out)
 
 int cap_config_load(const char *path, int must_exist, char *err, size_t errlen)
 {
+	struct cap_dir_config *dir = NULL;
 	char line[4096];
 	unsigned lineno = 0;
 	FILE *f;
@@ -114,6 +125,35 @@ int cap_config_load(const char *path, int must_exist, char *err, size_t errlen)
 		key = trim(line);
 		if (!*key)
 			continue;
+		if (key[0] == '[') {
+			char *close = strrchr(key, ']'), canon[PATH_MAX];
+			size_t len;
+
+			if (close)
+				*close = '\0';
+			val = trim(key + 1);
+			len = strlen(val);
+			while (len > 1 && val[len - 1] == '/')
+				val[--len] = '\0';
+			if (!close || close[1] || val[0] != '/' || len >= PATH_MAX) {
+				cdp_errf(err, errlen, "cdpfs: '%s' line %u: expected '[/absolute/dir]' "
+					 "for a directory's section", path, lineno);
+				fclose(f);
+				return -EINVAL;
+			}
+			if (config.ndirs == CAP_CONFIG_DIRS_MAX) {
+				cdp_errf(err, errlen, "cdpfs: '%s' line %u: more than %d directory "
+					 "sections", path, lineno, CAP_CONFIG_DIRS_MAX);
+				fclose(f);
+				return -EINVAL;
+			}
+			dir = &config.dirs[config.ndirs++];
+			memset(dir, 0, sizeof(*dir));
+			dir->suspect = -1;
+			/* capture roots are canonical: so is a section of one that exists */
+			snprintf(dir->path, sizeof(dir->path), "%s", realpath(val, canon) ? canon : val);
+			continue;
+		}
 		eq = strchr(key, '=');
 		if (!eq) {
 			cdp_errf(err, errlen, "cdpfs: '%s' line %u: expected 'key = value'", path,
@@ -124,6 +164,13 @@ int cap_config_load(const char *path, int must_exist, char *err, size_t errlen)
 		*eq = '\0';
 		val = trim(eq + 1);
 		key = trim(key);
+		if (dir && strncmp(key, "suspect", 7) != 0) {
+			cdp_errf(err, errlen, "cdpfs: '%s' line %u: '%s' cannot be set per directory "
+				 "(only suspect, suspect_hot and suspect_burst in a [DIR] section; "
+				 "put it before the first one)", path, lineno, key);
+			fclose(f);
+			return -EINVAL;
+		}
 		if (strcmp(key, "alert_command") == 0) {
 			snprintf(config.alert_command, sizeof(config.alert_command), "%s", val);
 		} else if (strcmp(key, "rpo_warning") == 0 || strcmp(key, "rpo_error") == 0) {
@@ -150,6 +197,29 @@ int cap_config_load(const char *path, int must_exist, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			config.store_fill_percent = (int)v;
+		} else if (strcmp(key, "suspect") == 0) {
+			if (strcmp(val, "on") == 0 || strcmp(val, "off") == 0) {
+				*(dir ? &dir->suspect : &config.suspect) = val[1] == 'n';
+			} else {
+				cdp_errf(err, errlen, "cdpfs: '%s' line %u: bad value '%s' for "
+					 "suspect (on or off)", path, lineno, val);
+				fclose(f);
+				return -EINVAL;
+			}
+		} else if (strcmp(key, "suspect_hot") == 0 || strcmp(key, "suspect_burst") == 0) {
+			char *end;
+			long v = strtol(val, &end, 10);
+
+			if (end == val || *end || v < 1 || v > 1000000) {
+				cdp_errf(err, errlen, "cdpfs: '%s' line %u: bad threshold '%s' for %s "
+					 "(1 to 1000000)", path, lineno, val, key);
+				fclose(f);
+				return -EINVAL;
+			}
+			if (key[8] == 'h')
+				*(dir ? &dir->suspect_hot : &config.suspect_hot) = (uint32_t)v;
+			else
+				*(dir ? &dir->suspect_burst : &config.suspect_burst) = (uint32_t)v;
 		} else {
 			cdp_log(LOG_WARNING, "'%s' line %u: unknown key '%s' ignored", path, lineno,
 				key);
@@ -265,4 +335,75 @@ void cap_alert(const char *store, const char *event, int level, const char *host
 	else
 		return;   /* cannot happen with the bounded fields above */
 	run_command(json);
+}
+
+static int env_suspect_on(void)
+{
+	const char *env = getenv("CDPFS_SUSPECT");
+
+	return !(env && (!strcmp(env, "off") || !strcmp(env, "0")));
+}
+
+void cap_suspect_configure(struct cdp_journal *j, const char *host)
+{
+	int on = config.suspect;
+
+	if (on < 0 && !config.suspect_hot && !config.suspect_burst)
+		return;   /* nothing set: the environment's, or the defaults */
+	if (on < 0)
+		on = env_suspect_on();
+	if (cdp_journal_suspect_config(j, 0, on, config.suspect_hot, config.suspect_burst) < 0)
+		cdp_log(LOG_ERR, "cannot configure the suspect detection of host '%s'", host);
+}
+
+void cap_suspect_configure_root(struct cap_root *r)
+{
+	const struct cap_dir_config *dc = NULL;
+	size_t i;
+	int on, rc;
+
+	for (i = 0; i < config.ndirs; i++)
+		if (strcmp(config.dirs[i].path, r->path) == 0)
+			dc = &config.dirs[i];   /* the last section of a dir wins */
+	if (!dc || !r->journal)
+		return;
+	on = dc->suspect >= 0 ? dc->suspect : config.suspect >= 0 ? config.suspect :
+	     env_suspect_on();
+	rc = cdp_journal_suspect_config(r->journal, r->root_id, on,
+					dc->suspect_hot ? dc->suspect_hot : config.suspect_hot,
+					dc->suspect_burst ? dc->suspect_burst :
+					config.suspect_burst);
+	if (rc < 0)
+		cdp_log(LOG_ERR, "cannot configure the suspect detection of '%s': %s", r->path,
+			cdp_strerror(rc));
+	else
+		cdp_log(LOG_INFO, "suspect detection of '%s': %s (its [%s] section)", r->path,
+			on ? "on" : "off", dc->path);
+}
+
+void cap_suspect_alerts(const char *store, const char *host, struct cdp_journal *j,
+			uint64_t *alerted, const struct cap_root *roots)
+{
+	struct cdp_suspect_opened o;
+	const char *dir = NULL;
+	char when[64], at[48];
+
+	cdp_journal_suspects_opened(j, &o);
+	if (o.count <= *alerted)
+		return;
+	for (; roots && o.root_id; roots = roots->next)
+		if (roots->root_id == o.root_id && roots->journal == j)
+			dir = roots->path;
+	cdp_time_format(o.start_ns, when, sizeof(when));
+	/* the exact instant in a TIME form every verb takes */
+	snprintf(at, sizeof(at), "@%lld.%09lld", (long long)(o.last_good_ns / 1000000000LL),
+		 (long long)(o.last_good_ns % 1000000000LL));
+	cap_alert(store, "suspect_activity", LOG_CRIT, host, dir, "suspect activity since %s: "
+		  "%llu files overwritten with random data and %llu renamed to a new extension "
+		  "(score %u within 5 s; %llu interval%s opened); last good instant %s: 'cdpfs "
+		  "suspects %s', then 'cdpfs restore %s:%s@%s DEST'", when,
+		  (unsigned long long)o.overwritten, (unsigned long long)o.renamed, o.score,
+		  (unsigned long long)(o.count - *alerted), o.count - *alerted == 1 ? "" : "s",
+		  at, host, host, dir ? dir : "DIR", at);
+	*alerted = o.count;
 }

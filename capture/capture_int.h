@@ -318,10 +318,21 @@ int cap_daemon_main(const struct cdp_capture_request *req, const char *store_pat
 /* alert.c: the configuration file and alerts (the file's header lists
  * keys and events). */
 #define CAP_CONFIG_DEFAULT "/etc/cdpfs/cdpfs.conf"
+#define CAP_CONFIG_DIRS_MAX 32
+#include <limits.h>
 struct cap_config {
 	char alert_command[4096];     /* "" none */
 	int64_t rpo_warning_ns, rpo_error_ns;
 	int store_fill_percent;
+	int suspect;                  /* -1 unset (the environment's), 0 off, 1 on */
+	uint32_t suspect_hot, suspect_burst;   /* 0 unset */
+	/* [DIR] sections: the suspect keys of one directory */
+	struct cap_dir_config {
+		char path[PATH_MAX];  /* canonical when it existed at load */
+		int suspect;          /* as above, unset: the defaults above */
+		uint32_t suspect_hot, suspect_burst;
+	} dirs[CAP_CONFIG_DIRS_MAX];
+	size_t ndirs;
 };
 /* Loads path (NULL: the default file, which may be missing; must_exist: a
  * missing file is an error).  0, or -errno with one line in err. */
@@ -333,6 +344,18 @@ const struct cap_config *cap_config(void);
  * command is started, never waiting for it. */
 void cap_alert(const char *store, const char *event, int level, const char *host,
 	       const char *dir, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The configuration's suspect keys given to a journal just opened (host's,
+ * for the log line of a refusal): the host's default. */
+void cap_suspect_configure(struct cdp_journal *j, const char *host);
+/* The suspect keys of r's [DIR] section, if any, given to r's journal for
+ * r->root_id (once root_begin gave it). */
+void cap_suspect_configure_root(struct cap_root *r);
+/* From the main loop: a "suspect_activity" alert for each suspect interval
+ * host's journal opened since *alerted (the count already alerted, updated;
+ * 0 at the journal's open), naming its directory when roots (the daemon's
+ * list, caller holds its lock) has it. */
+void cap_suspect_alerts(const char *store, const char *host, struct cdp_journal *j,
+			uint64_t *alerted, const struct cap_root *roots);
 
 /* metrics.c: the metrics endpoint (`--metrics ADDR:PORT`). */
 struct cap_metrics;

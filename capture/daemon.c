@@ -48,6 +48,7 @@ struct cap_host {
 	char *name;
 	struct cdp_journal *journal;
 	int refs;
+	uint64_t suspects_alerted;    /* main loop only */
 };
 
 struct cap_daemon {
@@ -100,6 +101,7 @@ static struct cdp_journal *host_journal(struct cap_daemon *d, const char *host, 
 		free(h);
 		return NULL;
 	}
+	cap_suspect_configure(h->journal, host);
 	h->refs = 1;
 	h->next = d->hosts;
 	d->hosts = h;
@@ -465,6 +467,8 @@ static int add_root(struct cap_daemon *d, const char *path, const char *host, FI
 		r->store = d->store;
 		r->block_size = cdp_store_block_size(d->store);
 		rc = cdp_journal_root_begin(r->journal, path, &r->root_id, &resuming);
+		if (rc == 0)
+			cap_suspect_configure_root(r);
 		if (rc == -EBUSY) {
 			cdp_errf(err, errlen, "cdpfs: '%s' is already captured (an active session in "
 				"store '%s'); stop it with 'cdpfs capture --stop %s'", path,
@@ -878,6 +882,9 @@ static void monitor(struct cap_daemon *d)
 		degraded = st.degraded;
 		since = st.degraded_since_ts_ns;
 	}
+	for (struct cap_host *h = d->hosts; h; h = h->next)
+		cap_suspect_alerts(d->store_path, h->name, h->journal, &h->suspects_alerted,
+				   d->roots);
 	pthread_mutex_unlock(&d->lock);
 	if (degraded && d->degraded_alerted && now_mono_ms() >= d->resume_next_ms &&
 	    store_has_room(d->store_path)) {

@@ -57,6 +57,7 @@ struct cdp_op *cap_op_start(struct cap_root *r)
 		cap_store_error(r, "starting a journal op", rc);
 		return NULL;
 	}
+	cdp_op_set_root(op, r->root_id);
 	return op;
 }
 

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * cmd_timeline.c - `cdpfs timeline HOST [--since T] [--until T] [--per
+ * cmd_timeline.c - `cdpfs timeline HOST[:DIR] [--since T] [--until T] [--per
  * 1s|10s|1m|1h] [--json]`: activity per interval from the summary the
  * store keeps as it journals (store/activity.c): operations, bytes of data
  * blocks written, entries created, deleted and renamed, files overwritten
- * whole (cut to zero).  Intervals without operations are left out.
+ * whole (cut to zero), and the anomaly score (files overwritten with
+ * random data plus renames to a new extension: store/suspect.c's).
+ * Intervals without operations are left out.  With :DIR, one protected
+ * directory's (a root of the host, as `cdpfs hosts` lists them).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +22,7 @@
 enum { OPT_SINCE = 0x100, OPT_UNTIL, OPT_PER };
 
 static const struct cli_option timeline_options[] = {
-	{ NULL, 0, 0, "HOST", "the captured host" },
+	{ NULL, 0, 0, "HOST[:DIR]", "the captured host, or one of its protected directories" },
 	{ "since", required_argument, OPT_SINCE, "--since TIME", "from TIME (default -1h)" },
 	{ "until", required_argument, OPT_UNTIL, "--until TIME", "to TIME (default now)" },
 	{ "per", required_argument, OPT_PER, "--per DURATION", "the interval: 1s, 10s, 1m, 1h or "
@@ -28,7 +32,7 @@ static const struct cli_option timeline_options[] = {
 };
 
 static const char *const counter_names[CDP_ACT_COUNTERS] = {
-	"ops", "bytes", "created", "deleted", "renamed", "truncated"
+	"ops", "bytes", "created", "deleted", "renamed", "truncated", "score"
 };
 
 struct timeline_out {
@@ -54,17 +58,60 @@ static int on_interval(void *arg, const struct cdp_activity *a)
 		fputs("}", stdout);
 	} else {
 		if (o->n == 0)
-			printf("%-19s %10s %14s %9s %9s %9s %9s\n", "START", "OPS", "BYTES", "CREATED",
-			       "DELETED", "RENAMED", "TRUNCATED");
+			printf("%-19s %10s %14s %9s %9s %9s %9s %7s\n", "START", "OPS", "BYTES",
+			       "CREATED", "DELETED", "RENAMED", "TRUNCATED", "SCORE");
 		cli_time_local(a->start_ns, when, sizeof(when));
 		printf("%-19s", when);
 		for (i = 0; i < CDP_ACT_COUNTERS; i++)
-			printf(i == CDP_ACT_BYTES ? " %14llu" : i ? " %9llu" : " %10llu",
+			printf(i == CDP_ACT_BYTES ? " %14llu" : i == CDP_ACT_SCORE ? " %7llu" :
+			       i ? " %9llu" : " %10llu",
 			       (unsigned long long)a->c[i]);
 		fputc('\n', stdout);
 	}
 	o->n++;
 	return 0;
+}
+
+/* The root id of dir (a protected directory of host), or a die() naming
+ * the host's directories. */
+static uint32_t root_of(struct cdp_store *s, const char *store, const char *host,
+			const char *dir)
+{
+	struct cdp_host_info *hosts = NULL;
+	char list[1024] = "", canon[PATH_MAX];
+	size_t n = 0, i, j, o = 0, len = strlen(dir);
+	uint32_t id = 0;
+	int ret, found = 0;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	ret = cdp_store_hosts(s, &hosts, &n);
+	if (ret < 0)
+		die("cannot list the hosts of store '%s': %s", store, cdp_strerror(ret));
+	for (i = 0; i < n; i++) {
+		if (strcmp(hosts[i].name, host) != 0)
+			continue;
+		found = 1;
+		for (j = 0; j < hosts[i].nroots; j++) {
+			const char *p = hosts[i].roots[j].path;
+
+			if (strlen(p) == len && strncmp(p, dir, len) == 0)
+				id = hosts[i].roots[j].root_id;
+			if (o < sizeof(list))
+				o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", o ? ", " : "",
+						      p);
+		}
+	}
+	cdp_host_info_free(hosts, n);
+	if (!found)
+		die("no capture of host '%s' in store '%s' (see 'cdpfs hosts')", host, store);
+	if (!id && realpath(dir, canon) && strcmp(canon, dir) != 0)
+		return root_of(s, store, host, canon);   /* a path that resolves to one */
+	if (!id)
+		die("'%.*s' is not a protected directory of host '%s' in store '%s' (%s%s)",
+		    (int)len, dir, host, store, o ? "its directories: " : "no directory",
+		    list);
+	return id;
 }
 
 static int cmd_timeline(struct cli_ctx *ctx)
@@ -73,7 +120,9 @@ static int cmd_timeline(struct cli_ctx *ctx)
 	struct cdp_store *s = NULL;
 	const char *v, *since_text = "-1h", *until_text = NULL, *store, *colon;
 	int64_t now = cdp_now_ns(), since, until, per_ns = 60000000000LL;
-	char err[1024];
+	char err[1024], host[256];
+	const char *dir = NULL;
+	uint32_t root = 0;
 	int opt, ret, i;
 
 	while ((opt = cli_getopt(ctx, &v)) != -1) {
@@ -90,9 +139,15 @@ static int cmd_timeline(struct cli_ctx *ctx)
 		cli_usage_error(ctx->cmd, ctx->nargs ? "unexpected argument '%s'" : "missing HOST",
 				ctx->nargs ? ctx->args[1] : "");
 	colon = strchr(ctx->args[0], ':');
-	if (colon)
-		die("the activity summary is kept per host, not per directory yet: give '%.*s' "
-		    "without ':%s'", (int)(colon - ctx->args[0]), ctx->args[0], colon + 1);
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - ctx->args[0]) : 255,
+		 ctx->args[0]);
+	if (colon) {
+		dir = colon + 1;
+		if (dir[0] != '/')
+			cli_usage_error(ctx->cmd, "bad '%s': DIR must be an absolute path (a "
+					"protected directory, as 'cdpfs hosts' lists them)",
+					ctx->args[0]);
+	}
 	since = cli_resolve_time(since_text, now);
 	until = until_text ? cli_resolve_time(until_text, now) : now;
 	if (since > until)
@@ -103,22 +158,29 @@ static int cmd_timeline(struct cli_ctx *ctx)
 	ret = cli_store_open(store, &s, err, sizeof(err));
 	if (ret < 0)
 		die_line(err);
+	if (dir)
+		root = root_of(s, store, host, dir);
 	if (o.json) {
 		fputs("{\"format\": \"cdpfs timeline 1\", \"host\": ", stdout);
-		cli_json_string(stdout, ctx->args[0]);
+		cli_json_string(stdout, host);
+		fputs(", \"dir\": ", stdout);
+		if (dir)
+			cli_json_string(stdout, dir);
+		else
+			fputs("null", stdout);
 		fputs(", ", stdout);
 		cli_json_time(stdout, "since", since, ", ");
 		fputs(", ", stdout);
 		cli_json_time(stdout, "until", until, ", ");
 		printf(", \"per_s\": %lld, \"intervals\": [", (long long)(per_ns / 1000000000));
 	}
-	ret = cdp_activity_read(s, ctx->args[0], since, until, per_ns / 1000000000, on_interval,
+	ret = cdp_activity_read(s, host, root, since, until, per_ns / 1000000000, on_interval,
 				&o);
 	if (ret == -CDP_ENOHOST)
 		cdp_errf(err, sizeof(err), "no capture of host '%s' in store '%s' (see 'cdpfs "
-			 "hosts')", ctx->args[0], store);
+			 "hosts')", host, store);
 	else if (ret < 0)
-		cdp_errf(err, sizeof(err), "cannot read the activity of host '%s' in store '%s': %s",
+		cdp_errf(err, sizeof(err), "cannot read the activity of '%s' in store '%s': %s",
 			 ctx->args[0], store, cdp_strerror(ret));
 	cdp_store_close(s);
 	if (o.json) {
@@ -128,7 +190,7 @@ static int cmd_timeline(struct cli_ctx *ctx)
 			       (unsigned long long)o.total[i]);
 		fputs("}}\n", stdout);
 	} else if (ret == 0 && o.n == 0) {
-		printf("no activity recorded for host '%s' in that interval\n", ctx->args[0]);
+		printf("no activity recorded for '%s' in that interval\n", ctx->args[0]);
 	}
 	if (ret < 0)
 		die_line(err);
@@ -138,9 +200,9 @@ static int cmd_timeline(struct cli_ctx *ctx)
 const struct cli_cmd cli_cmd_timeline = {
 	.name = "timeline",
 	.fn = cmd_timeline,
-	.usage = "timeline [--store DIR] HOST [--since TIME] [--until TIME] [--per DURATION] "
+	.usage = "timeline [--store DIR] HOST[:DIR] [--since TIME] [--until TIME] [--per DURATION] "
 		 "[--json]",
-	.summary = "activity per interval: operations, bytes, creates, deletes, renames",
+	.summary = "activity per interval: ops, bytes, creates, deletes, renames, score",
 	.options = timeline_options,
 	.flags = CLI_NEEDS_STORE | CLI_JSON,
 };

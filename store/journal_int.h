@@ -44,6 +44,7 @@ struct cdp_op {
 	int has_zero;
 	uint64_t seq;
 	int64_t ts;
+	uint32_t root;     /* cdp_op_set_root(), 0: none named */
 	uint64_t ticket;
 	int64_t enq_mono_ns;
 	struct cdp_op *next;

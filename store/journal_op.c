@@ -59,6 +59,11 @@ int cdp_op_new(struct cdp_journal *j, struct cdp_op **op)
 	return 0;
 }
 
+void cdp_op_set_root(struct cdp_op *op, uint32_t root_id)
+{
+	op->root = root_id;
+}
+
 static struct op_rec *op_add(struct cdp_op *op, int type)
 {
 	struct op_rec *nr;

@@ -779,6 +779,7 @@ static void writer_free(struct cdp_writer *w)
 		hn = h->next;
 		free(h->live_roots);
 		cdp_suspect_free(h->suspect);
+		cdp_activity_free(h);
 		free(h->name);
 		free(h);
 	}

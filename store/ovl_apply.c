@@ -21,6 +21,15 @@
  * is written whole under a temporary name and renamed in; last, the
  * attributes of directories, deepest first (writing entries moves their
  * times).  Nothing here reads the store's data but through the overlay.
+ *
+ * An interrupted apply (kill -9, a full disk) is never taken for a
+ * finished one: before its first change it writes a durable marker
+ * "DIR/.BASE.cdpfs-apply-incomplete" beside DEST, and removes it only once
+ * every change is made and synced (syncfs).  While the marker is there
+ * DEST holds part of the changes (with renamed entries perhaps still
+ * under DEST/.cdpfs-apply-*): an apply refuses to run on it, and says how
+ * to get DEST back (it is not resumable: a change made looks like a
+ * conflict, a rename whose source moved cannot be redone).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -401,8 +410,9 @@ static int copy_data(struct apply *ap, uint64_t id, int fd, uint64_t from, uint6
 			if (got <= 0)
 				return fail(ap, got < 0 ? (int)got : -EIO, "cannot read the overlay's "
 					    "data of", path);
-			if (pwrite(fd, ap->buf, (size_t)got, (off_t)off) != got)
-				return fail(ap, -errno, "cannot write", path);
+			ret = cdp_pwrite_all(fd, ap->buf, (size_t)got, off);
+			if (ret < 0)
+				return fail(ap, ret, "cannot write", path);
 			ap->sum->bytes_written += (uint64_t)got;
 		}
 	}
@@ -511,8 +521,9 @@ static int patch_file(struct apply *ap, uint64_t id, const char *dst)
 			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(b * bs),
 				      (off_t)len) < 0) {
 				memset(ap->buf, 0, len);
-				if (pwrite(fd, ap->buf, len, (off_t)(b * bs)) != (ssize_t)len)
-					ret = fail(ap, -errno, "cannot write", dst);
+				ret = cdp_pwrite_all(fd, ap->buf, (size_t)len, b * bs);
+				if (ret < 0)
+					fail(ap, ret, "cannot write", dst);
 			}
 		} else {
 			ret = copy_data(ap, id, fd, b * bs, b * bs + bs < in.a.size ? b * bs + bs :
@@ -675,8 +686,9 @@ int cdp_overlay_apply(struct cdp_overlay *o, const char *dir, const char *dest, 
 {
 	struct apply ap;
 	struct stat st;
+	char *marker = NULL, text[PATH_MAX * 2 + 160], when[64];
 	size_t i;
-	int ret;
+	int ret, marked = 0;
 
 	memset(&ap, 0, sizeof(ap));
 	memset(sum, 0, sizeof(*sum));
@@ -695,9 +707,22 @@ int cdp_overlay_apply(struct cdp_overlay *o, const char *dir, const char *dest, 
 		cdp_errf(err, errlen, "'%s' cannot be the destination: %s", dest, cdp_strerror(ret));
 		return ret;
 	}
-	ap.buf = malloc(128 * (size_t)o->bs);
-	if (!ap.buf)
+	marker = cdp_path_beside(dest, ".cdpfs-apply-incomplete");
+	if (!marker)
 		return -ENOMEM;
+	if (!(flags & CDP_APPLY_DRY_RUN) && lstat(marker, &st) == 0) {
+		cdp_errf(err, errlen, "'%s' is partly applied: an earlier overlay apply into it was "
+			 "interrupted ('%s' says how); bring '%s' back to its state before it "
+			 "(cdpfs restore --overwrite of an instant before, if it is captured), "
+			 "remove '%s', and apply again", dest, marker, dest, marker);
+		free(marker);
+		return -EBUSY;
+	}
+	ap.buf = malloc(128 * (size_t)o->bs);
+	if (!ap.buf) {
+		free(marker);
+		return -ENOMEM;
+	}
 	ret = cdp_overlay_diff(o, dir, keep_change, &ap);
 	if (ret < 0)
 		fail(&ap, ret, "cannot compare the overlay with its base at", dir);
@@ -706,7 +731,17 @@ int cdp_overlay_apply(struct cdp_overlay *o, const char *dir, const char *dest, 
 	if (ret == 0 && !(flags & CDP_APPLY_FORCE))
 		find_conflicts(&ap);
 	if (ret == 0 && !(flags & CDP_APPLY_DRY_RUN)) {
-		ret = move_out(&ap);
+		cdp_time_format(cdp_now_ns(), when, sizeof(when));
+		snprintf(text, sizeof(text), "cdpfs overlay apply of '%s' into '%s' since %s (pid "
+			 "%d): not finished while this file exists\n", o->path, dest, when,
+			 (int)getpid());
+		ret = cdp_marker_write(marker, text);
+		if (ret < 0)
+			fail(&ap, ret, "cannot write the marker (nothing applied)", marker);
+		else
+			marked = 1;
+		if (ret == 0)
+			ret = move_out(&ap);
 		if (ret == 0)
 			ret = remove_old(&ap);
 		for (i = 0; i < ap.n && ret == 0; i++)
@@ -714,6 +749,16 @@ int cdp_overlay_apply(struct cdp_overlay *o, const char *dir, const char *dest, 
 				ret = apply_one(&ap, i);
 		if (ret == 0)
 			ret = dir_attrs(&ap);
+		if (ret == 0 && (ret = cdp_sync_tree(dest)) < 0)
+			fail(&ap, ret, "cannot make durable what was applied to", dest);
+		if (ret == 0 && (ret = cdp_marker_clear(marker)) < 0)
+			fail(&ap, ret, "cannot remove the marker", marker);
+		if (ret < 0 && marked && err && strnlen(err, errlen) + 1 < errlen) {
+			size_t len = strnlen(err, errlen);
+
+			snprintf(err + len, errlen - len, " ('%s' is partly applied: '%s' stays until "
+				 "it is brought back and the marker removed)", dest, marker);
+		}
 	}
 	for (i = 0; i < ap.n; i++) {
 		struct achange *c = &ap.v[i];
@@ -737,6 +782,7 @@ int cdp_overlay_apply(struct cdp_overlay *o, const char *dir, const char *dest, 
 	}
 	free(ap.v);
 	free(ap.buf);
+	free(marker);
 	cdp_fidmap_release(&ap.made);
 	return ret;
 }

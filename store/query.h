@@ -110,7 +110,10 @@ int cdp_overlay_diff(struct cdp_overlay *o, const char *dir, cdp_change_fn fn, v
  * CDP_APPLY_DRY_RUN writes nothing.  fn (may be NULL) gets each change
  * with NULL (applied, or would be) or the conflict's reason.  -ENOTDIR or
  * -ENOENT for dest, or the first failure (one line in err; what was
- * applied before it stays applied).
+ * applied before it stays applied).  A durable marker "DIR/.BASE.cdpfs-
+ * apply-incomplete" beside dest lives from before the first change until
+ * everything is applied and synced (syncfs); while it is there dest is
+ * partly applied and an apply is refused (-EBUSY, err says what to do).
  */
 enum cdp_apply_flags {
 	CDP_APPLY_DRY_RUN = 1 << 0,
@@ -194,6 +197,9 @@ enum cdp_act_counter {
 	CDP_ACT_DELETED,    /* entries removed */
 	CDP_ACT_RENAMED,    /* renames */
 	CDP_ACT_TRUNCATED,  /* files cut to zero: overwritten whole (O_TRUNC) */
+	CDP_ACT_SCORE,      /* the anomaly score of store/suspect.c: files overwritten
+			     * with random data plus renames to a new extension (0
+			     * in records of version 1, and with detection off) */
 	CDP_ACT_COUNTERS
 };
 #define CDP_ACT_LEVELS 3    /* seconds, minutes, hours */
@@ -210,12 +216,15 @@ typedef int (*cdp_activity_fn)(void *arg, const struct cdp_activity *a);
  * Calls fn for each interval of per_s seconds (aligned to the epoch) with
  * activity between since_ns and until_ns, in order, from the summary the
  * writer keeps (per second, minute and hour: the coarsest level that
- * divides per_s is read, so a month by the hour reads ~720 records).
+ * divides per_s is read, so a month by the hour reads ~720 records): of
+ * the whole host with root_id 0, else of the ops of that protected
+ * directory (those that named it, cdp_op_set_root(): capture's).
  * Intervals without operations are not reported; history journaled before
- * the summary existed has none.  -EINVAL (per_s < 1), CDP_ENOHOST, -EIO.
+ * the summary existed has none (nor before 2026-12-02 15:00 per
+ * directory).  -EINVAL (per_s < 1), CDP_ENOHOST, -EIO.
  */
-int cdp_activity_read(struct cdp_store *s, const char *host, int64_t since_ns, int64_t until_ns,
-		      int64_t per_s, cdp_activity_fn fn, void *arg);
+int cdp_activity_read(struct cdp_store *s, const char *host, uint32_t root_id, int64_t since_ns,
+		      int64_t until_ns, int64_t per_s, cdp_activity_fn fn, void *arg);
 
 /* --------------------------------------------------------- suspects */
 
@@ -271,7 +280,13 @@ struct cdp_restore_progress {
  * dest must not exist unless CDP_RESTORE_OVERWRITE (-EEXIST); with it, an
  * existing entry of another type is removed first, a directory is merged
  * into (entries under it that are not in the tree are kept and counted).
- * dest's parent must exist (-ENOENT).  progress (may be NULL) is called
+ * dest's parent must exist (-ENOENT).  What is restored is synced (syncfs)
+ * before 0 is returned.  A dest that did not exist is built as
+ * "DIR/.BASE.cdpfs-restore-partial" and renamed to dest once whole (a
+ * failure removes it; one left by a killed restore is removed first); an
+ * existing one is written between a durable marker "DIR/.BASE.cdpfs-
+ * restore-incomplete" and its removal: while it is there -EEXIST without
+ * CDP_RESTORE_OVERWRITE says dest is partly restored.  progress (may be NULL) is called
  * with the totals first (after an index-only walk that counts them), then
  * at least at every file; fn's st is the caller's to read only.  err gets
  * one line on failure.  Returns 0 or a negative errno / CDP_E*.

@@ -11,6 +11,18 @@
  * its owner, xattrs, mode and times; a directory's own attributes are set
  * after its entries (writing them moves its mtime).  A file with several
  * names in the tree is written once, then linked.
+ *
+ * Interrupted restores (kill -9, a full disk, a bad chunk) are never
+ * taken for finished ones.  A DEST that does not exist is built under
+ * "DIR/.BASE.cdpfs-restore-partial" and renamed to DEST only once
+ * everything is written and synced (syncfs): DEST appears whole or not at
+ * all; a failure removes the partial tree, and one left by a killed
+ * restore is removed by the next restore to DEST.  A DEST that exists
+ * (--overwrite) is written in place between a durable marker
+ * "DIR/.BASE.cdpfs-restore-incomplete" and its removal after the sync:
+ * while the marker is there DEST is partly restored, a restore without
+ * --overwrite says so, and one with it finishes the job (it rewrites
+ * everything, and removes the temporary files a killed run left).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -235,9 +247,9 @@ static int flush_run(struct runs *u)
 	}
 	if (got < 0)
 		return fail(r, (int)got, "cannot read the data of", u->src);
-	put = pwrite(u->fd, r->buf, (size_t)got, (off_t)off);
-	if (put != got)
-		return fail(r, put < 0 ? -errno : -EIO, "cannot write the restored copy of", u->src);
+	put = cdp_pwrite_all(u->fd, r->buf, (size_t)got, off);
+	if (put < 0)
+		return fail(r, (int)put, "cannot write the restored copy of", u->src);
 	u->data_bytes += (uint64_t)got;
 	r->st.bytes_done += (uint64_t)got;
 	u->n = 0;
@@ -392,7 +404,17 @@ static int name_cmp(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* Counts the entries of an existing dst that the tree does not have. */
+/* Is name one of temp_beside()'s (".NAME.cdpfs-restore-XXXXXX")? */
+static int is_restore_temp(const char *name)
+{
+	static const char tag[] = ".cdpfs-restore-";
+	size_t len = strlen(name), tl = sizeof(tag) - 1;
+
+	return name[0] == '.' && len > tl + 7 && memcmp(name + len - 6 - tl, tag, tl) == 0;
+}
+
+/* Counts the entries of an existing dst that the tree does not have (and
+ * removes the temporary files of an interrupted restore). */
 static void count_kept(struct restore *r, const char *dst, struct dir_walk *w)
 {
 	DIR *d = opendir(dst);
@@ -405,6 +427,11 @@ static void count_kept(struct restore *r, const char *dst, struct dir_walk *w)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
+		if (is_restore_temp(e->d_name)) {
+			/* a file a killed restore was writing: ours by its name */
+			if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+				continue;
+		}
 		key = e->d_name;
 		if (!bsearch(&key, w->names, w->n, sizeof(*w->names), name_cmp))
 			r->st.kept++;
@@ -539,8 +566,9 @@ int cdp_restore(struct cdp_view *v, const char *path, const char *dest, unsigned
 	struct restore r;
 	struct stat st;
 	uint64_t fid;
-	char *parent, *slash;
-	int ret;
+	char *parent, *slash, *stage = NULL, *marker = NULL, text[PATH_MAX + 160], when[64];
+	const char *target = dest;
+	int ret, exists;
 
 	memset(&r, 0, sizeof(r));
 	r.v = v;
@@ -557,10 +585,23 @@ int cdp_restore(struct cdp_view *v, const char *path, const char *dest, unsigned
 	ret = cdp_view_resolve(v, path, &fid);
 	if (ret < 0)
 		return fail(&r, ret, "cannot find", path);
-	if (lstat(dest, &st) == 0 && !(flags & CDP_RESTORE_OVERWRITE)) {
-		cdp_errf(err, errlen, "'%s' exists: give a new name, or --overwrite to replace "
-			 "what is there", dest);
-		return -EEXIST;
+	exists = lstat(dest, &st) == 0;
+	marker = cdp_path_beside(dest, ".cdpfs-restore-incomplete");
+	stage = cdp_path_beside(dest, ".cdpfs-restore-partial");
+	if (!marker || !stage) {
+		ret = -ENOMEM;
+		goto out_names;
+	}
+	if (exists && !(flags & CDP_RESTORE_OVERWRITE)) {
+		if (lstat(marker, &st) == 0)
+			cdp_errf(err, errlen, "'%s' is partly restored: an earlier restore into it was "
+				 "interrupted ('%s' says so); run it again with --overwrite to finish "
+				 "it", dest, marker);
+		else
+			cdp_errf(err, errlen, "'%s' exists: give a new name, or --overwrite to "
+				 "replace what is there", dest);
+		ret = -EEXIST;
+		goto out_names;
 	}
 	parent = strdup(dest);
 	if (!parent)
@@ -574,25 +615,80 @@ int cdp_restore(struct cdp_view *v, const char *path, const char *dest, unsigned
 			 slash ? parent : ".", cdp_strerror(ret));
 	free(parent);
 	if (ret < 0)
-		return ret;
+		goto out_names;
+	if (flags & CDP_RESTORE_DRY_RUN) {
+		/* writes nothing */
+	} else if (!exists) {
+		target = stage;
+		if (lstat(stage, &st) == 0) {
+			cdp_log(LOG_NOTICE, "removing '%s', the partial tree of an interrupted "
+				"restore", stage);
+			ret = cdp_rm_tree(stage);
+			if (ret < 0) {
+				cdp_errf(err, errlen, "cannot remove '%s', the partial tree of an "
+					 "interrupted restore: %s", stage, cdp_strerror(ret));
+				goto out_names;
+			}
+		}
+	} else {
+		cdp_time_format(cdp_now_ns(), when, sizeof(when));
+		snprintf(text, sizeof(text), "cdpfs restore of '%s' into '%s' since %s (pid %d): "
+			 "not finished while this file exists\n", path, dest, when, (int)getpid());
+		ret = cdp_marker_write(marker, text);
+		if (ret < 0) {
+			cdp_errf(err, errlen, "cannot write the marker '%s' (nothing restored): %s",
+				 marker, cdp_strerror(ret));
+			goto out_names;
+		}
+	}
 	r.buf = malloc((size_t)r.bs * RUN_BLOCKS);
-	if (!r.buf)
-		return -ENOMEM;
+	if (!r.buf) {
+		ret = -ENOMEM;
+		goto out_undo;
+	}
 	r.counting = 1;
-	ret = restore_entry(&r, fid, path, dest, 0);
+	ret = restore_entry(&r, fid, path, target, 0);
 	restore_release(&r);
 	r.counting = 0;
 	if (ret == 0) {
 		if (progress)
 			progress(arg, &r.st);
-		ret = restore_entry(&r, fid, path, dest, 0);
+		ret = restore_entry(&r, fid, path, target, 0);
 	}
 	r.st.current = NULL;
+	if (ret == 0 && !(flags & CDP_RESTORE_DRY_RUN)) {
+		ret = cdp_sync_tree(target);
+		if (ret < 0)
+			fail(&r, ret, "cannot make durable what was restored at", dest);
+		else if (target == stage && rename(stage, dest) < 0)
+			ret = fail(&r, -errno, "cannot rename the restored tree into place at", dest);
+		else if (target == stage && (ret = cdp_fsync_parent(dest)) < 0)
+			fail(&r, ret, "cannot make durable the rename into place at", dest);
+		/* a stale marker goes too when dest was made whole */
+		if (ret == 0 && (ret = cdp_marker_clear(marker)) < 0)
+			fail(&r, ret, "cannot remove the marker", marker);
+	}
 	if (ret == 0 && progress)
 		progress(arg, &r.st);
 	if (summary)
 		*summary = r.st;
 	restore_release(&r);
 	free(r.buf);
+out_undo:
+	if (ret < 0 && !(flags & CDP_RESTORE_DRY_RUN)) {
+		size_t len = err ? strnlen(err, errlen) : 0;
+
+		if (target == stage && lstat(dest, &st) < 0) {
+			cdp_rm_tree(stage);
+			if (err && len + 1 < errlen)
+				snprintf(err + len, errlen - len, " (nothing restored at '%s')", dest);
+		} else if (target != stage && err && len + 1 < errlen) {
+			snprintf(err + len, errlen - len, " ('%s' is partly restored: run the restore "
+				 "again with --overwrite to finish it)", dest);
+		}
+	}
+out_names:
+	free(stage);
+	free(marker);
 	return ret;
 }

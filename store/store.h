@@ -373,6 +373,9 @@ int cdp_journal_imap_get(struct cdp_journal *j, uint32_t root_id, uint64_t ino,
  * store is closing.
  */
 int cdp_op_new(struct cdp_journal *j, struct cdp_op **op);
+/* The protected directory (root_begin's root_id) the op belongs to, for the
+ * per-directory figures of the suspect detection (0, the default: none). */
+void cdp_op_set_root(struct cdp_op *op, uint32_t root_id);
 int cdp_op_attr(struct cdp_op *op, uint64_t fid, const struct cdp_attr *a,
 		const char *symlink_target /* NULL unless S_ISLNK */);
 /* child 0 removes the entry; type is child's S_IFMT bits. */
@@ -452,6 +455,33 @@ struct cdp_journal_stats {
 	int64_t degraded_since_ts_ns;
 };
 void cdp_journal_stats(struct cdp_journal *j, struct cdp_journal_stats *st);
+
+/*
+ * Mass-damage detection of the journal's host (store/suspect.c states the
+ * model), for the ops of root_id (cdp_op_set_root), or with root_id 0 the
+ * default of every root that has no configuration of its own.  on 0 turns
+ * it off, 1 on; hot and burst are its thresholds (a second's score that
+ * makes it hot, a score within 5 s that opens an interval at once), 0
+ * keeping the environment's (CDPFS_SUSPECT_HOT and CDPFS_SUSPECT_BURST,
+ * else 3 and 30).  It overrides CDPFS_SUSPECT and applies from the next op
+ * the writer scores.  -EINVAL: a threshold above 1000000, or on not 0 or
+ * 1; -ENOSPC: more than CDP_SUSPECT_ROOTCFG_MAX roots configured.
+ */
+#define CDP_SUSPECT_ROOTCFG_MAX 64
+int cdp_journal_suspect_config(struct cdp_journal *j, uint32_t root_id, int on, uint32_t hot,
+			       uint32_t burst);
+
+/* The suspect intervals the journal's host opened in this process (what an
+ * alert needs; cdp_suspects() lists every recorded one). */
+struct cdp_suspect_opened {
+	uint64_t count;          /* opened so far, 0: none */
+	/* the newest, as it was when it opened */
+	uint32_t root_id;        /* its directory (0: ops that named none) */
+	int64_t start_ns, last_good_ns;
+	uint64_t overwritten, renamed;
+	uint32_t score;          /* its score over the opening window */
+};
+void cdp_journal_suspects_opened(struct cdp_journal *j, struct cdp_suspect_opened *out);
 
 /* ---------------------------------------------------------- views (read) */
 

@@ -140,9 +140,21 @@ struct cdp_host_state {
 	/* the activity summary's open intervals (activity.c): second, minute,
 	 * hour; writer thread only */
 	int64_t act_start[3];
-	uint64_t act[3][6];
+	uint64_t act[3][7];
 	int act_open[3], act_dirty[3];
+	struct cdp_act_root *act_roots;   /* per protected directory, heap */
 	struct cdp_suspect *suspect;   /* suspect.c, writer thread only; heap */
+	/* cdp_journal_suspect_config(): the host's default and per-root words
+	 * (0 none, else suspect.c's SUSPECT_CFG_* bits), protected by the
+	 * writer's qlock; suspect_cfg_gen counts changes (atomic: the writer
+	 * loads it with each op, takes qlock only when it moved) */
+	uint64_t suspect_cfg;
+	struct { uint32_t root; uint64_t cfg; } suspect_rootcfg[CDP_SUSPECT_ROOTCFG_MAX];
+	size_t nsuspect_rootcfg;
+	uint64_t suspect_cfg_gen;
+	/* intervals opened in this process, the newest as it opened;
+	 * protected by the writer's qlock */
+	struct cdp_suspect_opened suspect_news;
 	struct cdp_host_state *next;
 };
 
@@ -272,6 +284,26 @@ struct cdp_op;
 void cdp_activity_op(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
 		     const struct cdp_op *op);
 void cdp_activity_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h);
+/* One scored event of suspect.c on the open intervals of h and of root
+ * (its op's; 0: the host's alone); free: the per-root intervals. */
+void cdp_activity_score(struct cdp_host_state *h, uint32_t root);
+void cdp_activity_free(struct cdp_host_state *h);
+
+/* fsutil.c: "DIR/.BASE" + suffix for path "DIR/BASE" (trailing slashes
+ * dropped), heap, NULL on ENOMEM. */
+char *cdp_path_beside(const char *path, const char *suffix);
+/* fsync of the directory that holds path.  0 or -errno. */
+int cdp_fsync_parent(const char *path);
+/* A marker file: written with text and made durable (file and directory),
+ * or removed durably (a missing one is no error).  0 or -errno. */
+int cdp_marker_write(const char *path, const char *text);
+int cdp_marker_clear(const char *path);
+/* All of buf written at off: a short write goes on until the error that
+ * cut it (ENOSPC), which a bare pwrite() != len loses.  0 or -errno. */
+int cdp_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Everything written on the filesystem that holds path made durable
+ * (syncfs).  0 or -errno (-EIO: a write-back failed). */
+int cdp_sync_tree(const char *path);
 
 /* suspect.c: the writer's half of mass-damage detection.  op: score the
  * op (before the group is applied); put: the open suspect interval's

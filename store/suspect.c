@@ -26,10 +26,20 @@
  * one that writes encrypted copies as new files and deletes the originals
  * (the shape of gzip); partial encryption that leaves blocks compressible;
  * files whose blocks dedup onto existing content; a first write of an
- * existing file in a session whose earlier blocks were already random.
- * CDPFS_SUSPECT=off in the capture daemon's environment turns it off;
- * CDPFS_SUSPECT_HOT and CDPFS_SUSPECT_BURST set the thresholds (per store
- * daemon, not yet per directory).
+ * existing file in a session whose earlier blocks were already random;
+ * the first 5 s of a session (the baseline or resync journals each file
+ * as created, so its overwrites fall in the new-file grace).
+ * The figures are kept per protected directory: an op names its root
+ * (cdp_op_set_root(); 0, an op that does not, counts with the host's
+ * other such ops).  CDPFS_SUSPECT=off in the capture daemon's
+ * environment turns detection off; CDPFS_SUSPECT_HOT and
+ * CDPFS_SUSPECT_BURST set the thresholds; cdp_journal_suspect_config()
+ * (the keys suspect, suspect_hot and suspect_burst of cdpfs.conf(5), for
+ * every directory or in a [DIR] section) overrides them for one root or
+ * as the host's default.  Intervals of two directories are recorded alike
+ * (per host, by their start).
+ * Each interval that opens is counted for cdp_journal_suspects_opened(),
+ * which the capture daemon polls to raise its "suspect_activity" alert.
  *
  * Record (default column family; docs/format.md "Suspect intervals"):
  *   key   'H', host u32, 'Y', u64 start_ns
@@ -50,6 +60,14 @@
 #define TOP_FIDS 16
 #define NEW_FILE_NS (5LL * 1000000000LL)
 #define SUSPECT_VALUE_MAX (2 + 8 * 3 + 4 + 8 * 4 + 1 + 8 * TOP_FIDS)
+#define THRESHOLD_MAX 1000000u
+
+/* a configuration word (cdp_host_state.suspect_cfg, suspect_rootcfg):
+ * set, off, hot (bits 0-20), burst (21-41) */
+#define SUSPECT_CFG_SET (1ULL << 63)
+#define SUSPECT_CFG_OFF (1ULL << 62)
+#define SUSPECT_CFG_HOT(c) ((uint32_t)((c) & 0x1fffff))
+#define SUSPECT_CFG_BURST(c) ((uint32_t)(((c) >> 21) & 0x1fffff))
 
 struct sec_figures {
 	int64_t sec;
@@ -66,7 +84,12 @@ struct fid_seen {
 };
 
 struct cdp_suspect {
+	uint32_t root;                 /* the directory (0: ops that name none) */
+	struct cdp_suspect *next;      /* the host's other directories */
 	int off;
+	int env_off;                   /* from the environment, before any config */
+	uint32_t env_hot, env_burst;
+	uint64_t cfg_gen;              /* suspect_cfg_gen applied */
 	uint32_t hot, burst;
 	struct sec_figures win[WIN];   /* [0] the current second */
 	struct fid_seen *seen;         /* open addressing, cap a power of two */
@@ -131,30 +154,99 @@ static uint32_t env_u32(const char *name, uint32_t dflt)
 	if (!v || !*v)
 		return dflt;
 	n = strtoul(v, &end, 10);
-	return *end || n == 0 || n > 1000000 ? dflt : (uint32_t)n;
+	return *end || n == 0 || n > THRESHOLD_MAX ? dflt : (uint32_t)n;
 }
 
-static struct cdp_suspect *state_of(struct cdp_host_state *h)
+/* The state of root's ops on host h, made on first use, with the
+ * configuration in force (checked against its generation: one atomic
+ * load per op, qlock only when it changed). */
+static struct cdp_suspect *state_of(struct cdp_store *s, struct cdp_host_state *h,
+				    uint32_t root)
 {
+	struct cdp_suspect *x;
 	const char *off;
+	uint64_t gen, cfg = 0;
+	size_t i;
 
-	if (!h->suspect) {
-		h->suspect = calloc(1, sizeof(*h->suspect));
-		if (!h->suspect)
+	for (x = h->suspect; x && x->root != root; x = x->next)
+		;
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x)
 			return NULL;
+		x->root = root;
 		off = getenv("CDPFS_SUSPECT");
-		h->suspect->off = off && (!strcmp(off, "off") || !strcmp(off, "0"));
-		h->suspect->hot = env_u32("CDPFS_SUSPECT_HOT", 3);
-		h->suspect->burst = env_u32("CDPFS_SUSPECT_BURST", 30);
+		x->off = x->env_off = off && (!strcmp(off, "off") || !strcmp(off, "0"));
+		x->hot = x->env_hot = env_u32("CDPFS_SUSPECT_HOT", 3);
+		x->burst = x->env_burst = env_u32("CDPFS_SUSPECT_BURST", 30);
+		x->next = h->suspect;
+		h->suspect = x;
 	}
-	return h->suspect;
+	gen = __atomic_load_n(&h->suspect_cfg_gen, __ATOMIC_ACQUIRE);
+	if (gen != x->cfg_gen && s->w) {
+		pthread_mutex_lock(&s->w->qlock);
+		cfg = h->suspect_cfg;
+		for (i = 0; i < h->nsuspect_rootcfg; i++)
+			if (h->suspect_rootcfg[i].root == root && root)
+				cfg = h->suspect_rootcfg[i].cfg;
+		gen = h->suspect_cfg_gen;
+		pthread_mutex_unlock(&s->w->qlock);
+		x->cfg_gen = gen;
+		x->off = cfg ? !!(cfg & SUSPECT_CFG_OFF) : x->env_off;
+		x->hot = SUSPECT_CFG_HOT(cfg) ? SUSPECT_CFG_HOT(cfg) : x->env_hot;
+		x->burst = SUSPECT_CFG_BURST(cfg) ? SUSPECT_CFG_BURST(cfg) : x->env_burst;
+	}
+	return x;
+}
+
+int cdp_journal_suspect_config(struct cdp_journal *j, uint32_t root_id, int on, uint32_t hot,
+			       uint32_t burst)
+{
+	struct cdp_host_state *h = j->h;
+	uint64_t cfg;
+	size_t i;
+	int ret = 0;
+
+	if ((on != 0 && on != 1) || hot > THRESHOLD_MAX || burst > THRESHOLD_MAX)
+		return -EINVAL;
+	cfg = SUSPECT_CFG_SET | (on ? 0 : SUSPECT_CFG_OFF) | (uint64_t)hot | (uint64_t)burst << 21;
+	pthread_mutex_lock(&j->s->w->qlock);
+	if (!root_id) {
+		h->suspect_cfg = cfg;
+	} else {
+		for (i = 0; i < h->nsuspect_rootcfg && h->suspect_rootcfg[i].root != root_id; i++)
+			;
+		if (i == CDP_SUSPECT_ROOTCFG_MAX) {
+			ret = -ENOSPC;
+		} else {
+			h->suspect_rootcfg[i].root = root_id;
+			h->suspect_rootcfg[i].cfg = cfg;
+			if (i == h->nsuspect_rootcfg)
+				h->nsuspect_rootcfg++;
+		}
+	}
+	if (ret == 0)
+		__atomic_add_fetch(&h->suspect_cfg_gen, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&j->s->w->qlock);
+	return ret;
+}
+
+void cdp_journal_suspects_opened(struct cdp_journal *j, struct cdp_suspect_opened *out)
+{
+	pthread_mutex_lock(&j->s->w->qlock);
+	*out = j->h->suspect_news;
+	pthread_mutex_unlock(&j->s->w->qlock);
 }
 
 void cdp_suspect_free(struct cdp_suspect *x)
 {
-	if (x)
+	while (x) {
+		struct cdp_suspect *next = x->next;
+
 		free(x->seen);
-	free(x);
+		free(x);
+		x = next;
+	}
 }
 
 static const char *ext_of(const char *name)
@@ -241,6 +333,9 @@ static void score(struct cdp_store *s, struct cdp_host_state *h, struct cdp_susp
 	int64_t sec = ts / 1000000000, start;
 	char when[64];
 
+	/* the timeline's anomaly column: cdp_activity_op opened the
+	 * intervals of this op just before */
+	cdp_activity_score(h, x->root);
 	if (x->win[0].sec != sec) {
 		memmove(&x->win[1], &x->win[0], sizeof(x->win[0]) * (WIN - 1));
 		memset(&x->win[0], 0, sizeof(x->win[0]));
@@ -276,6 +371,23 @@ static void score(struct cdp_store *s, struct cdp_host_state *h, struct cdp_susp
 	x->truncated = x->pend_trunc;
 	memcpy(x->top, x->pending, sizeof(x->top));
 	x->ntop = x->npending;
+	if (s->w) {
+		uint32_t sum = 0;
+		int i;
+
+		for (i = 0; i < WIN; i++)
+			if (x->win[i].sec > sec - WIN)
+				sum += x->win[i].score;
+		pthread_mutex_lock(&s->w->qlock);
+		h->suspect_news.count++;
+		h->suspect_news.root_id = x->root;
+		h->suspect_news.start_ns = start;
+		h->suspect_news.last_good_ns = start - 1;
+		h->suspect_news.overwritten = x->overwritten;
+		h->suspect_news.renamed = x->renamed;
+		h->suspect_news.score = sum;
+		pthread_mutex_unlock(&s->w->qlock);
+	}
 	cdp_time_format(start - 1, when, sizeof(when));
 	cdp_log(LOG_WARNING, "suspect activity on host '%s' of store '%s' since %s: %llu files "
 		"overwritten with random data and %llu renamed to a new extension within %d s "
@@ -286,7 +398,7 @@ static void score(struct cdp_store *s, struct cdp_host_state *h, struct cdp_susp
 
 void cdp_suspect_op(struct cdp_store *s, struct cdp_host_state *h, const struct cdp_op *op)
 {
-	struct cdp_suspect *x = state_of(h);
+	struct cdp_suspect *x = state_of(s, h, op->root);
 	const struct op_rec *add = NULL, *del = NULL;
 	int64_t sec = op->ts / 1000000000;
 	size_t i;
@@ -338,14 +450,25 @@ void cdp_suspect_op(struct cdp_store *s, struct cdp_host_state *h, const struct 
 	}
 }
 
+static void put_one(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
+		    struct cdp_suspect *x);
+
 void cdp_suspect_put(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h)
 {
-	struct cdp_suspect *x = h->suspect;
+	struct cdp_suspect *x;
+
+	for (x = h->suspect; x; x = x->next)
+		put_one(s, b, h, x);
+}
+
+static void put_one(struct cdp_store *s, struct cdp_ibatch *b, struct cdp_host_state *h,
+		    struct cdp_suspect *x)
+{
 	uint8_t v[SUSPECT_VALUE_MAX], *p = v;
 	struct cdp_key k;
 	unsigned i;
 
-	if (!x || !x->dirty)
+	if (!x->dirty)
 		return;
 	x->dirty = 0;
 	k.b[0] = 'H';

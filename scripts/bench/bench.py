@@ -17,6 +17,14 @@
 # the native copy and with `restic mount` and `borg mount` of a snapshot of
 # the same data in local repositories.
 #
+# Investigate and recover (issue 11): the index questions at the sizes of
+# their targets (build/bench/query_speed: a diff of 100,000 files with 1%
+# changed, a log of 10,000 versions), `cdpfs restore` of a tree at an
+# instant against `cp -a` from a mount of the same instant (each cold,
+# alternated), and the cost of the capture's suspect detection: pgbench on
+# capture with detection on and off (CDPFS_SUSPECT=off), alternated, its
+# daemon CPU per GB, and the suspects a benign database load raised.
+#
 # Run through scripts/bench/run (which installs the packages and is the last
 # line of clean-up).  Writes bench/results/bench-STAMP.json, latest.json and
 # summary.md.  Every mount made here is unmounted and every process started
@@ -44,6 +52,7 @@ SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 BUILD = os.environ.get("BUILD", os.path.join(SRCDIR, "build"))
 CDPFS = os.path.join(BUILD, "cdpfs")
 LIMIT_TOOL = os.path.join(BUILD, "bench", "hash_zstd_limit")
+QUERY_TOOL = os.path.join(BUILD, "bench", "query_speed")
 HOST = "bench"
 MiB = 1 << 20
 GiB = 1 << 30
@@ -53,18 +62,24 @@ PROFILES = {
     "quick": dict(reps=3, seq_bytes=256 * MiB, rand_file=64 * MiB, rand_s=1, fsync_s=1,
                   tree_files=1000, past_file=128 * MiB, past_files=1500, rewrite_rounds=3,
                   randread_s=1, versions=40_000, ingest_bytes=256 * MiB, limit_mib=128,
-                  fsync_file=16 * MiB, pgbench_scale=10, pgbench_s=15),
+                  fsync_file=16 * MiB, pgbench_scale=10, pgbench_s=15,
+                  query_files=100_000, query_versions=10_000, restore_file=128 * MiB,
+                  restore_files=2000),
     # every fio run 10-30 s, the datasets of the issue
     "full": dict(reps=3, seq_bytes=3 * GiB, rand_file=1 * GiB, rand_s=10, fsync_s=10,
                  tree_files=20000, past_file=1 * GiB, past_files=20000, rewrite_rounds=10,
                  randread_s=8, versions=1_000_000, ingest_bytes=4 * GiB, limit_mib=512,
-                 fsync_file=64 * MiB, pgbench_scale=10, pgbench_s=60),
+                 fsync_file=64 * MiB, pgbench_scale=10, pgbench_s=60,
+                 query_files=100_000, query_versions=10_000, restore_file=1 * GiB,
+                 restore_files=20000),
 }
 
 PROD_SYSTEMS = ["native", "passthrough", "bindfs", "capture"]
 # pgbench: a fresh cluster per run is ~10 s of set-up; bindfs adds nothing
 PG_SYSTEMS = ["native", "passthrough", "capture"]
 PAST_SYSTEMS = ["native", "cdpfs", "restic", "borg"]
+# the cost of suspect detection: the same capture with it off
+SUSPECT_SYSTEMS = ["capture", "capture-nosuspect"]
 
 
 class BenchError(Exception):
@@ -291,12 +306,12 @@ def mount_daemon_pid(mnt):
     raise BenchError("cannot find the mount daemon of '%s'" % mnt)
 
 
-def capture_start(store, d, no_journal=False):
+def capture_start(store, d, no_journal=False, env=None):
     cmd = [CDPFS, "capture", "--store", store, "--host", HOST, "--no-progress"]
     if no_journal:
         cmd.append("--no-journal")
     JAN.captures.append((store, d))
-    sh(cmd + [d], timeout=600)
+    sh(cmd + [d], timeout=600, env=env)
     pid = capture_daemon_pid(store)
     JAN.add_daemon_pid(pid)
     return pid
@@ -419,12 +434,13 @@ class ProdSystem:
             fresh_dir(self.dir)
             JAN.mounts.append(self.dir)
             sh(["bindfs", "--multithreaded", self.src, self.dir])
-        elif self.system == "capture":
+        elif self.system in ("capture", "capture-nosuspect"):
             fresh_dir(self.dir)
-            self.store = os.path.join(self.b.work, "prod", "capture", "store", self.tag)
+            self.store = os.path.join(self.b.work, "prod", self.system, "store", self.tag)
             if os.path.exists(self.store):
                 shutil.rmtree(self.store)
-            self.pid = capture_start(self.store, self.dir)
+            env = dict(os.environ, CDPFS_SUSPECT="off" if self.system != "capture" else "on")
+            self.pid = capture_start(self.store, self.dir, env=env)
         self.t0 = time.monotonic()
         self.cpu0 = proc_stats(self.pid)[1] if self.pid else 0
         return self
@@ -435,11 +451,13 @@ class ProdSystem:
         if self.pid:
             hwm, cpu = proc_stats(self.pid)
             info.update(rss_peak_bytes=hwm, cpu_s=cpu - self.cpu0)
-        if self.system in ("passthrough", "capture"):
+        if self.system in ("passthrough", "capture", "capture-nosuspect"):
             JAN.stop_capture(self.store, self.dir)
-            if self.system == "capture":
+            if self.system != "passthrough":
                 info["journal"] = journal_stats_from_log(self.store)
                 info["store_bytes"] = du_bytes(self.store)
+                info["suspects"] = json.loads(sh([CDPFS, "suspects", "--store", self.store,
+                                                  "--json", HOST]))["count"]
         elif self.system == "bindfs":
             JAN.umount(self.dir)
         return info
@@ -457,7 +475,7 @@ class ProdSystem:
         for p in (self.dir, self.src):
             if p and os.path.isdir(p) and not is_mounted(p):
                 shutil.rmtree(p, ignore_errors=True)
-        if self.system == "capture" and self.store and not self.b.keep:
+        if self.system.startswith("capture") and self.store and not self.b.keep:
             shutil.rmtree(self.store, ignore_errors=True)
         return False
 
@@ -808,6 +826,92 @@ class Bench:
                                                   str(os.cpu_count() or 2)]))
         shutil.rmtree(base, ignore_errors=True)
 
+    # ---------------------------------------------------- investigate
+
+    def run_investigate(self):
+        """Issue 11: the index questions at their targets' sizes, restore
+        against cp -a from a mount, and the cost of suspect detection."""
+        p = self.p
+        if self.want("investigate") or self.want("query"):
+            for rep in range(p["reps"]):
+                store = os.path.join(self.work, "query-store")
+                if os.path.exists(store):
+                    shutil.rmtree(store)
+                r = json.loads(sh([QUERY_TOOL, store, str(p["query_files"]), "1",
+                                   str(p["query_versions"])], timeout=1800))
+                shutil.rmtree(store, ignore_errors=True)
+                self.add("qdiff", "cdpfs", r["diff_s"], r)
+                self.add("qlog", "cdpfs", r["log_s"], r)
+                log("  query rep %d: diff of %d files (%d changes) %.3f s, log of %d versions "
+                    "%.3f s" % (rep + 1, r["files"], r["changes"], r["diff_s"], r["versions"],
+                                r["log_s"]))
+        else:
+            self.notes["qdiff"] = self.notes["qlog"] = "not selected (--only)"
+        if self.want("investigate") or self.want("restore"):
+            self.run_restore()
+        else:
+            self.notes["restore"] = "not selected (--only)"
+        if not (self.want("investigate") or self.want("suspectcost")):
+            for k in ("sus-pgbench", "sus-cpu", "sus-count"):
+                self.notes[k] = "not selected (--only)"
+        else:
+            why = pg_missing()
+            if why:
+                for k in ("sus-pgbench", "sus-cpu", "sus-count"):
+                    self.notes[k] = why
+            else:
+                log("suspect detection cost: pgbench on capture, detection on and off")
+                self.prod_case("sus-pgbench", self.pgbench, SUSPECT_SYSTEMS)
+
+    def run_restore(self):
+        """cdpfs restore of a tree at an instant against cp -a of the same
+        instant from a cdpfs mount, both cold, alternated."""
+        p = self.p
+        base = fresh_dir(os.path.join(self.work, "restore"))
+        live = fresh_dir(os.path.join(base, "live"))
+        store = os.path.join(base, "store")
+        capture_start(store, live)
+        log("restore: capturing the dataset (%d MiB file, %d files)" % (
+            p["restore_file"] // MiB, p["restore_files"]))
+        make_mixed_file(os.path.join(live, "big.dat"), p["restore_file"], 5)
+        make_tree(os.path.join(live, "tree"), p["restore_files"], 6)
+        os.sync()
+        time.sleep(0.3)
+        instant = "@%.9f" % time.time()
+        time.sleep(0.5)
+        JAN.stop_capture(store, live)
+        src = "%s:%s@%s" % (HOST, live, instant)
+        mnt = os.path.join(base, "mnt")
+        dest = os.path.join(base, "dest")
+        for rep in range(p["reps"]):
+            for system in ("restore", "cp-a"):
+                if os.path.exists(dest):
+                    shutil.rmtree(dest)
+                if system == "restore":
+                    drop_caches()
+                    t0 = time.monotonic()
+                    sh([CDPFS, "restore", "--store", store, src, dest], timeout=3600)
+                    os.sync()
+                else:
+                    fresh_dir(mnt)
+                    JAN.mounts.append(mnt)
+                    sh([CDPFS, "mount", "--store", store, src, mnt])
+                    JAN.add_daemon_pid(mount_daemon_pid(mnt))
+                    try:
+                        drop_caches()
+                        t0 = time.monotonic()
+                        sh(["cp", "-a", mnt, dest], timeout=3600)
+                        os.sync()
+                    finally:
+                        sh([CDPFS, "umount", mnt])
+                        JAN.mounts.remove(mnt)
+                t = time.monotonic() - t0
+                self.add("restore", system, t)
+                log("  restore rep %d: %-7s %.2f s" % (rep + 1, system, t))
+        self.info["restore_bytes"] = du_bytes(dest)
+        if not self.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
     # ---------------------------------------------------- the table
 
     def rows(self):
@@ -1007,6 +1111,54 @@ class Bench:
             ">= 0.8x two-core limit", "")
         if r["median"] is not None and limn:
             r["met"] = yes(v >= 0.8 * limn)
+
+        # investigate and recover (issue 11)
+        qx = (self.extra.get(("qdiff", "cdpfs")) or [{}])[0]
+        r = row(("qdiff", "diff of %s files, 1%% changed (index only)" % "{:,}".format(
+            qx.get("files", self.p["query_files"]))), "cdpfs", "s", f2,
+            "%s changes" % "{:,}".format(qx["changes"]) if qx else "", "<= 2 s", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["max"] <= 2)
+        r = row(("qlog", "log of one file's %s versions" % "{:,}".format(
+            qx.get("versions", self.p["query_versions"]))), "cdpfs", "s", f2, "", "<= 1 s", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["max"] <= 1)
+        vr, vc = m("restore", "restore"), m("restore", "cp-a")
+        rb = self.info.get("restore_bytes")
+        row(("restore", "cp -a of a tree from a mount of an instant, cold"), "cp-a", "s", f2,
+            "%.0f MiB" % (rb / MiB) if rb else "")
+        r = row(("restore", "cdpfs restore of the same tree at the instant, cold"), "restore",
+                "s", f2, "%.2fx faster than cp -a" % ratio(vc, vr) if vr and vc else "",
+                ">= 1.5x faster than cp -a", "")
+        if vr and vc:
+            r["met"] = yes(vc / vr >= 1.5)
+        on = [e["cpu_s"] / (e["bytes_written"] / 1e9)
+              for e in self.extra.get(("sus-pgbench", "capture"), []) if e["bytes_written"]]
+        off = [e["cpu_s"] / (e["bytes_written"] / 1e9)
+               for e in self.extra.get(("sus-pgbench", "capture-nosuspect"), [])
+               if e["bytes_written"]]
+        S[("sus-cpu", "capture")] = on
+        S[("sus-cpu", "capture-nosuspect")] = off
+        label = "capture daemon CPU s per GB, pgbench -c 4, %d s" % self.p["pgbench_s"]
+        row(("sus-cpu", label + ", detection off"), "capture-nosuspect", "s/GB", f1)
+        r = row(("sus-cpu", label + ", detection on"), "capture", "s/GB", f1, "",
+                "<= 1.05x detection off", "")
+        if on and off:
+            over = med(on) / med(off)
+            r["ratio"] = "%.3fx detection off (%+.1f%%)" % (over, (over - 1) * 100)
+            r["met"] = yes(over <= 1.05)
+        for system in SUSPECT_SYSTEMS:
+            tps = m("sus-pgbench", system)
+            if system == "capture":
+                sus = [e.get("suspects", 0) for e in self.extra.get(("sus-pgbench", system), [])]
+                S[("sus-count", system)] = sus
+                r = row(("sus-count", "suspect intervals raised by pgbench (benign)"), system,
+                        "count", f0, "", "0", "")
+                if sus:
+                    r["met"] = yes(max(sus) == 0)
+            row(("sus-pgbench", "pgbench TPS beside the above"), system, "TPS", f0,
+                "%.2fx detection off" % ratio(tps, m("sus-pgbench", "capture-nosuspect"))
+                if system == "capture" and tps else "")
         return rows
 
     def render(self, rows, md=False):
@@ -1064,10 +1216,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(SRCDIR, "bench", "results"))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="comma-separated groups: production, seqwrite, randbuf, "
-                    "randfsync, rand4fsync, untar, pgbench, past, versions, ingest")
+                    "randfsync, rand4fsync, untar, pgbench, past, versions, ingest, "
+                    "investigate (query, restore, suspectcost)")
     args = ap.parse_args()
     args.profile = args.profile or "quick"
-    for tool in (CDPFS, LIMIT_TOOL):
+    for tool in (CDPFS, LIMIT_TOOL, QUERY_TOOL):
         if not os.access(tool, os.X_OK):
             warn("missing '%s': run make first" % tool)
             return 1
@@ -1082,16 +1235,21 @@ def main():
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     log("cdpfs benchmarks, %s profile, work directory %s" % (args.profile, args.work))
     groups = [("production", b.run_production), ("past", b.run_past),
-              ("versions", b.run_versions), ("ingest", b.run_ingest)]
+              ("versions", b.run_versions), ("ingest", b.run_ingest),
+              ("investigate", b.run_investigate)]
     status = 0
     try:
         for name, fn in groups:
             prod_cases = {"seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "pgbench"}
+            inv_cases = {"query", "restore", "suspectcost"}
             if b.only is not None and name not in b.only and not (
-                    name == "production" and b.only & prod_cases):
+                    name == "production" and b.only & prod_cases) and not (
+                    name == "investigate" and b.only & inv_cases):
                 for k in ({"production": prod_cases, "past": {"mount", "lsR", "seqread",
                            "randread", "mountrss", "storesize"}, "versions": {"mount1m"},
-                           "ingest": {"ingest", "limit1"}}[name]):
+                           "ingest": {"ingest", "limit1"},
+                           "investigate": {"qdiff", "qlog", "restore", "sus-pgbench",
+                                           "sus-cpu", "sus-count"}}[name]):
                     b.notes[k] = "not selected (--only)"
                 continue
             try:
@@ -1101,7 +1259,8 @@ def main():
                 JAN.everything()
                 for k in ("seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "pgbench", "mount",
                           "lsR", "seqread", "randread", "mountrss", "storesize", "mount1m",
-                          "ingest", "limit1"):
+                          "ingest", "limit1", "qdiff", "qlog", "restore", "sus-pgbench", "sus-cpu",
+                          "sus-count"):
                     b.notes.setdefault(k, "%s failed: %s" % (name, str(e)[:120]))
                 status = 1
     except KeyboardInterrupt:

@@ -472,6 +472,47 @@ static void test_restore(void **state)
 				     &st, err, sizeof(err)), 0);
 	assert_int_equal(st.replaced, 3);
 
+	/* what a killed --overwrite leaves: its marker beside DEST and a
+	 * temporary file; without --overwrite DEST is said partly restored,
+	 * with it the restore finishes and both go */
+	snprintf(path, sizeof(path), "%s/.out.cdpfs-restore-incomplete", f->top);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "%s/sub/.hard.cdpfs-restore-Ab12Cd", dest);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(cdp_restore(v, "/data", dest, 0, NULL, NULL, NULL, &st, err,
+				     sizeof(err)), -EEXIST);
+	if (!strstr(err, "is partly restored"))
+		fail_msg("restore onto a partly restored DEST: expected 'is partly restored', got "
+			 "'%s'", err);
+	assert_int_equal(cdp_restore(v, "/data", dest, CDP_RESTORE_OVERWRITE, NULL, NULL, NULL,
+				     &st, err, sizeof(err)), 0);
+	assert_int_equal(lstat(path, &sb2), -1);
+	assert_int_equal(st.kept, 0);
+	snprintf(path, sizeof(path), "%s/.out.cdpfs-restore-incomplete", f->top);
+	assert_int_equal(lstat(path, &sb2), -1);
+
+	/* what a killed restore to a new DEST leaves: the partial tree beside
+	 * it, which the next restore removes */
+	snprintf(dest, sizeof(dest), "%s/new", f->top);
+	snprintf(path, sizeof(path), "%s/.new.cdpfs-restore-partial", f->top);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.new.cdpfs-restore-partial/stale", f->top);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(cdp_restore(v, "/data", dest, 0, NULL, NULL, NULL, &st, err,
+				     sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/.new.cdpfs-restore-partial", f->top);
+	assert_int_equal(lstat(path, &sb2), -1);
+	snprintf(path, sizeof(path), "%s/stale", dest);
+	assert_int_equal(lstat(path, &sb2), -1);
+	snprintf(path, sizeof(path), "%s/sparse", dest);
+	assert_int_equal(lstat(path, &sb2), 0);
+
 	/* chunks that cannot be read (a reader of its own: an empty block
 	 * cache): an error naming the file, nothing at the destination */
 	cdp_view_free(v);
@@ -488,6 +529,10 @@ static void test_restore(void **state)
 		fail_msg("a chunk read error: expected the message to name /data/sparse, got '%s'",
 			 err);
 	assert_int_equal(lstat(dest, &sb), -1);
+	snprintf(path, sizeof(path), "%s/.bad.cdpfs-restore-partial", f->top);
+	assert_int_equal(lstat(path, &sb), -1);
+	if (!strstr(err, "nothing restored at"))
+		fail_msg("a failed restore: expected 'nothing restored at' in '%s'", err);
 	snprintf(path, sizeof(path), "%s", f->top);
 	cdp_view_free(v);
 	cdp_store_close(reader);
@@ -509,7 +554,7 @@ static int sum_activity(void *arg, const struct cdp_activity *a)
 static void test_activity(void **state)
 {
 	struct fx *f = *state;
-	struct cdp_activity per_s = { 0 }, per_h = { 0 };
+	struct cdp_activity per_s = { 0 }, per_h = { 0 }, per_root = { 0 }, other = { 0 };
 	struct cdp_op *op;
 	uint64_t fid, moved;
 	int64_t start = cdp_now_ns() - 1000000000;
@@ -531,12 +576,25 @@ static void test_activity(void **state)
 	assert_int_equal(cdp_op_dirent(op, f->data, "f0", 0, S_IFREG), 0);
 	op_end(op);
 	op = op_begin(f);
+	cdp_op_set_root(op, 5);   /* the cut comes through protected directory 5 */
 	assert_int_equal(cdp_op_zero(op, moved, 0, UINT64_MAX), 0);
 	op_end(op);
 	assert_int_equal(cdp_journal_sync(f->j), 0);
-	assert_int_equal(cdp_activity_read(f->s, "db01", start, cdp_now_ns(), 1, sum_activity,
+	/* per directory: root 5 has that op alone, root 6 nothing */
+	assert_int_equal(cdp_activity_read(f->s, "db01", 5, start, cdp_now_ns(), 1, sum_activity,
+					   &per_root), 0);
+	if (per_root.c[CDP_ACT_OPS] != 1 || per_root.c[CDP_ACT_TRUNCATED] != 1 ||
+	    per_root.c[CDP_ACT_CREATED] != 0)
+		fail_msg("timeline of root 5: expected 1 op, 1 truncate, 0 creates, got %llu, %llu, "
+			 "%llu", (unsigned long long)per_root.c[CDP_ACT_OPS],
+			 (unsigned long long)per_root.c[CDP_ACT_TRUNCATED],
+			 (unsigned long long)per_root.c[CDP_ACT_CREATED]);
+	assert_int_equal(cdp_activity_read(f->s, "db01", 6, start, cdp_now_ns(), 1, sum_activity,
+					   &other), 0);
+	assert_int_equal(other.c[CDP_ACT_OPS], 0);
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, start, cdp_now_ns(), 1, sum_activity,
 					   &per_s), 0);
-	assert_int_equal(cdp_activity_read(f->s, "db01", start - 3600000000000LL, cdp_now_ns(),
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, start - 3600000000000LL, cdp_now_ns(),
 					   3600, sum_activity, &per_h), 0);
 	/* make_root's op (a create) and the 4 files, a rename, a delete, a cut */
 	assert_int_equal(per_s.c[CDP_ACT_CREATED], 5);
@@ -545,14 +603,15 @@ static void test_activity(void **state)
 	assert_int_equal(per_s.c[CDP_ACT_TRUNCATED], 1);
 	assert_int_equal(per_s.c[CDP_ACT_BYTES], 4 * BS);
 	assert_int_equal(per_s.c[CDP_ACT_OPS], 8);
+	assert_int_equal(per_s.c[CDP_ACT_SCORE], 0);   /* nothing random overwritten */
 	for (i = 0; i < CDP_ACT_COUNTERS; i++)
 		if (per_h.c[i] != per_s.c[i])
 			fail_msg("activity counter %d: %llu per second, %llu per hour", i,
 				 (unsigned long long)per_s.c[i], (unsigned long long)per_h.c[i]);
 	assert_true(per_h.seconds >= 1 && per_h.seconds <= 2);   /* an hour may turn */
-	assert_int_equal(cdp_activity_read(f->s, "db01", start, cdp_now_ns(), 0, sum_activity,
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, start, cdp_now_ns(), 0, sum_activity,
 					   &per_s), -EINVAL);
-	assert_int_equal(cdp_activity_read(f->s, "nohost", start, cdp_now_ns(), 1, sum_activity,
+	assert_int_equal(cdp_activity_read(f->s, "nohost", 0, start, cdp_now_ns(), 1, sum_activity,
 					   &per_s), -CDP_ENOHOST);
 }
 
@@ -581,12 +640,14 @@ static void test_suspects(void **state)
 {
 	struct fx *f = *state;
 	struct cdp_suspect_interval si = { 0 };
+	struct cdp_suspect_opened opened;
+	struct cdp_activity tl;
 	struct cdp_op *op;
 	struct cdp_attr a;
 	uint64_t fids[40];
 	uint8_t blk[BS];
 	unsigned seed = 7;
-	int64_t before;
+	int64_t before = 0;
 	char name[32], newname[40];
 	int i;
 
@@ -615,10 +676,29 @@ static void test_suspects(void **state)
 	/* the documents' creation is more than the new-file grace behind:
 	 * an attack on files made just now would not count; wait it out */
 	sleep(6);
-	before = cdp_now_ns();
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 2, 0, 0), -EINVAL);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 1, 1000001, 0), -EINVAL);
+	cdp_journal_suspects_opened(f->j, &opened);
+	assert_int_equal(opened.count, 0);
+	/* the first half of the attack comes through a root whose detection is
+	 * off (per directory): it scores nothing; the host's default (root 0,
+	 * the rest) first off, then on again */
+	assert_int_equal(cdp_journal_suspect_config(f->j, 7, 0, 0, 0), 0);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 0, 0, 0), 0);
+	assert_int_equal(cdp_journal_suspect_config(f->j, 0, 1, 3, 30), 0);
 	for (i = 0; i < 40; i++) {
+		if (i == 20) {
+			assert_int_equal(cdp_journal_sync(f->j), 0);
+			assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
+			if (si.nfids >= 1000)
+				fail_msg("an attack on a root with detection off raised a suspect "
+					 "(score %u)", si.max_score);
+			before = cdp_now_ns();
+		}
 		random_fill(blk, sizeof(blk), &seed);
 		op = op_begin(f);
+		if (i < 20)
+			cdp_op_set_root(op, 7);
 		assert_int_equal(cdp_op_data(op, fids[i], 0, blk, BS), 0);
 		a = attr_of(S_IFREG | 0644, BS, 3000);
 		assert_int_equal(cdp_op_attr(op, fids[i], &a, NULL), 0);
@@ -626,6 +706,8 @@ static void test_suspects(void **state)
 		snprintf(name, sizeof(name), "doc%d", i);
 		snprintf(newname, sizeof(newname), "doc%d.locked", i);
 		op = op_begin(f);
+		if (i < 20)
+			cdp_op_set_root(op, 7);
 		assert_int_equal(cdp_op_dirent(op, f->data, name, 0, S_IFREG), 0);
 		assert_int_equal(cdp_op_dirent(op, f->data, newname, fids[i], S_IFREG), 0);
 		op_end(op);
@@ -634,11 +716,27 @@ static void test_suspects(void **state)
 	memset(&si, 0, sizeof(si));
 	assert_int_equal(cdp_suspects(f->s, "db01", count_suspects, &si), 0);
 	if (si.nfids != 1000 + 16)
-		fail_msg("an attack on 40 files: expected one interval naming 16 files, got %zu "
+		fail_msg("an attack on 20 files: expected one interval naming 16 files, got %zu "
 			 "intervals/files", si.nfids);
 	assert_true(si.last_good_ns >= before - 1 && si.last_good_ns < si.start_ns);
 	assert_true(si.overwritten >= 15 && si.renamed >= 15);
-	assert_int_equal(si.fids[0], fids[0]);
+	assert_int_equal(si.fids[0], fids[20]);
+	/* the timeline's anomaly column holds the attack's score, and none of
+	 * the half made with detection off */
+	memset(&tl, 0, sizeof(tl));
+	assert_int_equal(cdp_activity_read(f->s, "db01", 0, before - 1000000000LL, cdp_now_ns(), 3600,
+					   sum_activity, &tl), 0);
+	if (tl.c[CDP_ACT_SCORE] < 30 || tl.c[CDP_ACT_SCORE] > 40)
+		fail_msg("timeline score of an attack on 20 files (40 scored events with detection "
+			 "on): expected 30 to 40, got %llu", (unsigned long long)tl.c[CDP_ACT_SCORE]);
+	/* what the capture daemon's suspect_activity alert reads */
+	cdp_journal_suspects_opened(f->j, &opened);
+	if (opened.count != 1 || opened.start_ns != si.start_ns || opened.root_id != 0 ||
+	    opened.last_good_ns != si.last_good_ns || opened.score < 30)
+		fail_msg("opened: expected 1 interval from %lld with a score of 30 or more, got "
+			 "%llu from %lld, score %u", (long long)si.start_ns,
+			 (unsigned long long)opened.count, (long long)opened.start_ns,
+			 opened.score);
 	assert_int_equal(cdp_suspects(f->s, "nohost", count_suspects, &si), -CDP_ENOHOST);
 }
 
