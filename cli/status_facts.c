@@ -51,7 +51,7 @@ int status_write_rate(struct cdp_store *s, const char *host, int64_t until_ns,
 	int rc;
 
 	*bytes_per_s = *ops_per_s = 0;
-	rc = cdp_activity_read(s, host, until_ns - RATE_WINDOW_S * 1000000000LL, until_ns, 1,
+	rc = cdp_activity_read(s, host, 0, until_ns - RATE_WINDOW_S * 1000000000LL, until_ns, 1,
 			       rate_add, &sum);
 	if (rc < 0)
 		return rc;
