@@ -46,6 +46,9 @@ inst=cdpfs-capture@$(systemd-escape --path "$T/data").service
 mkdir -p "$T/data"
 VPATH=$UNITS
 verify cdpfs-capture.service || check_fail "cdpfs-capture.service does not pass systemd-analyze verify"
+verify cdpfs-serve.service || check_fail "cdpfs-serve.service does not pass systemd-analyze verify"
+grep -q "^ExecStart=$CDPFS serve --store " "$UNITS/cdpfs-serve.service" ||
+	check_fail "cdpfs-serve.service does not run '$CDPFS serve': $(grep ExecStart "$UNITS/cdpfs-serve.service")"
 verify "$inst" || check_fail "$inst (the instance of '$T/data') does not pass systemd-analyze verify"
 
 # the drop-in, on the cluster's unit (Debian's postgresql@.service, or a
