@@ -36,6 +36,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,14 +59,18 @@
  * process with SIGKILL at its N-th crash point (after each logged batch
  * and between the steps of a compaction), and batches are cut at 16
  * entries so that every step has points; CDPFS_CRASH_POINT=count prints
- * "crash points: N" on stderr at each point instead.  Unset, it costs a
- * getenv per batch.
+ * "crash points: N" on stderr at each point instead.  With
+ * CDPFS_CRASH_ONCE=FILE too, the point fires only in the process that
+ * creates FILE (O_EXCL): a capture daemon killed in its policy prune is
+ * restarted by its supervisor with the same environment, and the new one
+ * must run to the end (tests/integration/033).  Unset, it costs a getenv
+ * per batch.
  */
 static unsigned long crash_points;
 
 void cdp_retain_crash_point(const char *what)
 {
-	const char *env = getenv("CDPFS_CRASH_POINT");
+	const char *env = getenv("CDPFS_CRASH_POINT"), *once;
 
 	if (!env)
 		return;
@@ -74,8 +79,17 @@ void cdp_retain_crash_point(const char *what)
 		fprintf(stderr, "crash points: %lu (%s)\n", crash_points, what);
 		return;
 	}
-	if (crash_points == strtoul(env, NULL, 10))
-		kill(getpid(), SIGKILL);
+	if (crash_points != strtoul(env, NULL, 10))
+		return;
+	once = getenv("CDPFS_CRASH_ONCE");
+	if (once) {
+		int fd = open(once, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return;
+		close(fd);
+	}
+	kill(getpid(), SIGKILL);
 }
 
 uint32_t cdp_retain_batch(uint32_t n)
