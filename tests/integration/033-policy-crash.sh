@@ -15,7 +15,11 @@
 #   - every recorded instant mounts exactly as the kept state it resolves
 #     to, an instant before the first kept state is refused, the live
 #     directory journals again (a new instant mounts as the live tree), and
-#     `verify --data` is clean.
+#     `verify --data` is clean;
+#   - on a terminal (script(1)), gc through the daemon and prune with the
+#     store opened by cdpfs show a progress line per phase (with its
+#     totals at the end), and neither does when stderr is not a terminal
+#     or with --json.
 . "$(dirname "$0")/lib.sh"
 require_cdpfs
 require_cmd jq
@@ -135,5 +139,37 @@ checkpoint live "$DATA"
 verify_checkpoints
 "$CDPFS" verify --store "$STORE" --data >"$T/verify.out" 2>&1 ||
 	check_fail "verify --data after the daemon died in its prune exited $?: $(tail -3 "$T/verify.out")"
+
+# 4. progress of prune and gc on a terminal (script(1) gives them one):
+# through the daemon, then with the store opened by cdpfs itself
+# progress_check LABEL FILE PATTERN...: each PATTERN is in FILE
+progress_check() {
+	local label=$1 file=$2 pat
+	shift 2
+	for pat in "$@"; do
+		tr '\r' '\n' <"$file" | grep -q -- "$pat" ||
+			check_fail "$label: no progress line '$pat' on the terminal: $(tr '\r' '\n' <"$file" | tail -5)"
+	done
+}
+if command -v script >/dev/null; then
+	script -qec "'$CDPFS' gc --store '$STORE' --threshold 0" /dev/null >"$T/gc.tty" 2>&1 ||
+		check_fail "gc on a terminal (through the daemon) exited $?: $(cat "$T/gc.tty")"
+	progress_check "gc through the daemon" "$T/gc.tty" "^cdpfs: gc: marking: [0-9]" \
+		"^cdpfs: gc: sweeping: [0-9]" "^cdpfs: gc: compacting: \([0-9]*\) of \1 (100%)"
+	tr '\r' '\n' <"$T/gc.tty" | grep -q "^gc: [0-9]* of [0-9]* chunks" ||
+		check_fail "gc on a terminal printed no summary: $(cat "$T/gc.tty")"
+fi
+"$CDPFS" gc --store "$STORE" --threshold 0 >"$T/gc.out" 2>"$T/gc.err" || check_fail "gc exited $?"
+[ -s "$T/gc.err" ] && check_fail "gc wrote to stderr when it is not a terminal: $(cat "$T/gc.err")"
 capture_stop "$DATA"
+if command -v script >/dev/null; then
+	script -qec "'$CDPFS' prune --store '$STORE' '$HOST' --keep 1d:2s" /dev/null >"$T/prune.tty" 2>&1 ||
+		check_fail "prune on a terminal exited $?: $(cat "$T/prune.tty")"
+	progress_check "prune" "$T/prune.tty" "^cdpfs: prune: time entries: \([0-9]*\) of \1 (100%)" \
+		"^cdpfs: prune: block versions: [1-9]" "^cdpfs: prune: inode versions: [1-9]" \
+		"^cdpfs: gc: marking: [1-9]"
+	script -qec "'$CDPFS' prune --store '$STORE' '$HOST' --keep 1d:2s --json" /dev/null >"$T/prune-json.tty" 2>&1 ||
+		check_fail "prune --json on a terminal exited $?"
+	grep -q "cdpfs: prune:" "$T/prune-json.tty" && check_fail "prune --json showed progress on the terminal"
+fi
 finish
