@@ -44,6 +44,7 @@ SRCDIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 BUILD = os.environ.get("BUILD", os.path.join(SRCDIR, "build"))
 CDPFS = os.path.join(BUILD, "cdpfs")
 LIMIT_TOOL = os.path.join(BUILD, "bench", "hash_zstd_limit")
+RETAIN_TOOL = os.path.join(BUILD, "bench", "retain_speed")
 HOST = "bench"
 MiB = 1 << 20
 GiB = 1 << 30
@@ -53,12 +54,14 @@ PROFILES = {
     "quick": dict(reps=3, seq_bytes=256 * MiB, rand_file=64 * MiB, rand_s=1, fsync_s=1,
                   tree_files=1000, past_file=128 * MiB, past_files=1500, rewrite_rounds=3,
                   randread_s=1, versions=40_000, ingest_bytes=256 * MiB, limit_mib=128,
-                  fsync_file=16 * MiB, pgbench_scale=10, pgbench_s=15),
+                  fsync_file=16 * MiB, pgbench_scale=10, pgbench_s=15,
+                  retain_versions=100_000),
     # every fio run 10-30 s, the datasets of the issue
     "full": dict(reps=3, seq_bytes=3 * GiB, rand_file=1 * GiB, rand_s=10, fsync_s=10,
                  tree_files=20000, past_file=1 * GiB, past_files=20000, rewrite_rounds=10,
                  randread_s=8, versions=1_000_000, ingest_bytes=4 * GiB, limit_mib=512,
-                 fsync_file=64 * MiB, pgbench_scale=10, pgbench_s=60),
+                 fsync_file=64 * MiB, pgbench_scale=10, pgbench_s=60,
+                 retain_versions=1_000_000),
 }
 
 PROD_SYSTEMS = ["native", "passthrough", "bindfs", "capture"]
@@ -808,6 +811,32 @@ class Bench:
                                                   str(os.cpu_count() or 2)]))
         shutil.rmtree(base, ignore_errors=True)
 
+    # ---------------------------------------------------- retention
+
+    def run_retain(self):
+        """Prune + gc of a store of the profile's block versions, 90% of them
+        garbage (scripts/bench/retain_speed.c): time, rate, peak RSS, extra
+        disk during the gc, share of the unreferenced bytes given back."""
+        p = self.p
+        base = fresh_dir(os.path.join(self.work, "retain"))
+        log("retain: prune + gc of %s block versions, 90%% garbage" %
+            "{:,}".format(p["retain_versions"]))
+        for rep in range(p["reps"]):
+            store = os.path.join(base, "store-%d" % rep)
+            r = json.loads(sh([RETAIN_TOOL, store, str(p["retain_versions"])], timeout=3600))
+            self.add("retain-time", "cdpfs", r["prune_s"] + r["gc_s"], r)
+            self.add("retain-rate", "cdpfs", r["versions_per_s"])
+            self.add("retain-rss", "cdpfs", r["peak_rss_bytes"] / MiB)
+            # the target: at most one segment + 1% of the store
+            self.add("retain-extra", "cdpfs", r["peak_extra_bytes"] /
+                     (r["segment_bytes"] + 0.01 * r["store_bytes_before"]))
+            self.add("retain-reclaim", "cdpfs", r["reclaimed_ratio"])
+            log("  retain rep %d: %.1f s (%.0f versions/s), peak RSS %.0f MiB, reclaimed %.3f" % (
+                rep + 1, r["prune_s"] + r["gc_s"], r["versions_per_s"],
+                r["peak_rss_bytes"] / MiB, r["reclaimed_ratio"]))
+            shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
+
     # ---------------------------------------------------- the table
 
     def rows(self):
@@ -1007,6 +1036,30 @@ class Bench:
             ">= 0.8x two-core limit", "")
         if r["median"] is not None and limn:
             r["met"] = yes(v >= 0.8 * limn)
+
+        # retention (issue 15): quick runs 10^5 versions, the target is 10^6
+        nv = self.p["retain_versions"]
+        full = nv >= 1_000_000
+        label = "{:,}".format(nv)
+        r = row(("retain-time", "prune + gc, %s block versions, 90%% garbage" % label), "cdpfs",
+                "s", f1, "", "<= 300 s" + ("" if full else " (at 1,000,000)"), "")
+        rate = m("retain-rate", "cdpfs")
+        if r["median"] is not None:
+            r["ratio"] = "%.0f versions/s" % rate if rate else ""
+            r["met"] = yes(r["median"] <= 300) if full else (
+                "at this rate 10^6 takes %.0f s" % (1_000_000 / rate) if rate else "")
+        r = row(("retain-rss", "peak RSS of prune + gc, %s versions" % label), "cdpfs", "MiB",
+                f0, "", "<= 256 MiB, the same at 10^5 and 10^6", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["max"] <= 256)
+        r = row(("retain-extra", "temporary extra disk during gc / (one segment + 1% of store)"),
+                "cdpfs", "ratio", f2, "", "<= 1", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["max"] <= 1)
+        r = row(("retain-reclaim", "bytes given back / bytes of unreferenced chunks, "
+                 "threshold 0"), "cdpfs", "ratio", f2, "", ">= 0.95", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["min"] >= 0.95)
         return rows
 
     def render(self, rows, md=False):
@@ -1064,10 +1117,10 @@ def main():
     ap.add_argument("--out", default=os.path.join(SRCDIR, "bench", "results"))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="comma-separated groups: production, seqwrite, randbuf, "
-                    "randfsync, rand4fsync, untar, pgbench, past, versions, ingest")
+                    "randfsync, rand4fsync, untar, pgbench, past, versions, ingest, retain")
     args = ap.parse_args()
     args.profile = args.profile or "quick"
-    for tool in (CDPFS, LIMIT_TOOL):
+    for tool in (CDPFS, LIMIT_TOOL, RETAIN_TOOL):
         if not os.access(tool, os.X_OK):
             warn("missing '%s': run make first" % tool)
             return 1
@@ -1082,7 +1135,8 @@ def main():
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     log("cdpfs benchmarks, %s profile, work directory %s" % (args.profile, args.work))
     groups = [("production", b.run_production), ("past", b.run_past),
-              ("versions", b.run_versions), ("ingest", b.run_ingest)]
+              ("versions", b.run_versions), ("ingest", b.run_ingest),
+              ("retain", b.run_retain)]
     status = 0
     try:
         for name, fn in groups:
@@ -1091,7 +1145,9 @@ def main():
                     name == "production" and b.only & prod_cases):
                 for k in ({"production": prod_cases, "past": {"mount", "lsR", "seqread",
                            "randread", "mountrss", "storesize"}, "versions": {"mount1m"},
-                           "ingest": {"ingest", "limit1"}}[name]):
+                           "ingest": {"ingest", "limit1"},
+                           "retain": {"retain-time", "retain-rate", "retain-rss",
+                                      "retain-extra", "retain-reclaim"}}[name]):
                     b.notes[k] = "not selected (--only)"
                 continue
             try:
@@ -1101,7 +1157,8 @@ def main():
                 JAN.everything()
                 for k in ("seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "pgbench", "mount",
                           "lsR", "seqread", "randread", "mountrss", "storesize", "mount1m",
-                          "ingest", "limit1"):
+                          "ingest", "limit1", "retain-time", "retain-rss", "retain-extra",
+                          "retain-reclaim"):
                     b.notes.setdefault(k, "%s failed: %s" % (name, str(e)[:120]))
                 status = 1
     except KeyboardInterrupt:
