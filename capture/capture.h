@@ -114,8 +114,10 @@ int cdp_capture_pin(const char *store, const char *host, int64_t ts_ns, const ch
 int cdp_capture_prune(const char *store, const char *host, const struct cdp_prune_options *po,
 		      int nogc, double threshold, struct cdp_prune_result *pr,
 		      struct cdp_gc_result *gr, char *err, size_t errlen);
-int cdp_capture_gc(const char *store, double threshold, struct cdp_gc_result *gr, char *err,
-		   size_t errlen);
+/* progress (NULL: none; po->progress for prune) gets the daemon's progress
+ * of the prune or gc as the store's own call would (retain.h). */
+int cdp_capture_gc(const char *store, double threshold, cdp_retain_progress_fn *progress,
+		   void *arg, struct cdp_gc_result *gr, char *err, size_t errlen);
 int cdp_capture_policy(const char *store, const char *host, const struct cdp_keep_rule *rules,
 		       size_t n, char *err, size_t errlen);
 

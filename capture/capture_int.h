@@ -278,6 +278,12 @@ int cap_ctl_request(const char *store, const char *line, char *reply, size_t siz
  * -EIO), a lost connection, or a reply not understood (-EPROTO). */
 int cap_ctl_ask(const char *store, const char *line, char *reply, size_t size, char *err,
 		size_t errlen);
+/* cap_ctl_ask() of a request whose reply may be preceded by interim lines
+ * "progress TEXT": interim(arg, TEXT) for each (TEXT lives until the next
+ * line is read).  Only requests that ask for them get them. */
+typedef void cap_ctl_interim_fn(void *arg, char *text);
+int cap_ctl_ask_interim(const char *store, const char *line, char *reply, size_t size,
+			char *err, size_t errlen, cap_ctl_interim_fn *interim, void *arg);
 /* retain_ctl.c: whether cmd is a retention request (pin, unpin, prune, gc,
  * policy), and the daemon's side of one (rest: the line after cmd). */
 int cap_retain_is_request(const char *cmd);

@@ -129,8 +129,10 @@ ssize_t cap_read_line(int fd, char *buf, size_t size)
 	return (ssize_t)n;
 }
 
-/* One request, one reply line. */
-int cap_ctl_request(const char *store, const char *line, char *reply, size_t size)
+/* One request, one reply line (after the interim lines, see
+ * cap_ctl_ask_interim). */
+static int ctl_request(const char *store, const char *line, char *reply, size_t size,
+		       cap_ctl_interim_fn *interim, void *arg)
 {
 	ssize_t n;
 	int fd = cap_ctl_connect(store), rc;
@@ -138,18 +140,32 @@ int cap_ctl_request(const char *store, const char *line, char *reply, size_t siz
 	if (fd < 0)
 		return fd;
 	rc = cap_write_all(fd, line, strlen(line));
-	if (rc == 0) {
+	while (rc == 0) {
 		n = cap_read_line(fd, reply, size);
 		rc = n < 0 ? (int)n : 0;
 		if (n == 0)
 			rc = -ECONNRESET;
+		if (rc < 0 || !interim || strncmp(reply, "progress ", 9) != 0)
+			break;
+		interim(arg, reply + 9);
 	}
 	close(fd);
 	return rc;
 }
 
+int cap_ctl_request(const char *store, const char *line, char *reply, size_t size)
+{
+	return ctl_request(store, line, reply, size, NULL, NULL);
+}
+
 int cap_ctl_ask(const char *store_arg, const char *line, char *reply, size_t size, char *err,
 		size_t errlen)
+{
+	return cap_ctl_ask_interim(store_arg, line, reply, size, err, errlen, NULL, NULL);
+}
+
+int cap_ctl_ask_interim(const char *store_arg, const char *line, char *reply, size_t size,
+			char *err, size_t errlen, cap_ctl_interim_fn *interim, void *arg)
 {
 	char store[PATH_MAX], real[PATH_MAX], *end;
 	long code;
@@ -164,7 +180,7 @@ int cap_ctl_ask(const char *store_arg, const char *line, char *reply, size_t siz
 	if (fd < 0)
 		return 1;
 	close(fd);
-	rc = cap_ctl_request(store, line, reply, size);
+	rc = ctl_request(store, line, reply, size, interim, arg);
 	if (rc < 0) {
 		cdp_errf(err, errlen, "cdpfs: lost the capture daemon of store '%s' (%s); see "
 			 "%s/%s", store, strerror(-rc), store, CAP_LOG_NAME);

@@ -13,6 +13,12 @@
  *                                cdp_gc_result, in their order
  *   gc THRESHOLD_PPM          -> "ok" then the 6 numbers of cdp_gc_result
  *   policy HOST [RULE...]     -> "ok" (no rule: the policy is removed)
+ *   prune-progress ..., gc-progress ...: as prune and gc, the reply
+ *                                preceded by lines "progress PHASE DONE
+ *                                TOTAL" (retain.h cdp_retain_progress_fn,
+ *                                PHASE escaped); a daemon that does not
+ *                                know them says "unknown request", and the
+ *                                client asks again without progress
  *
  * RULE is AGE:EVERY as cdp_keep_rule_parse() reads it; NOTE is "-" for
  * none.  Every failure is "err MESSAGE".  The client functions return 1
@@ -116,7 +122,19 @@ int cap_retain_is_request(const char *cmd)
 {
 	return strcmp(cmd, "pin") == 0 || strcmp(cmd, "unpin") == 0 ||
 		strcmp(cmd, "prune") == 0 || strcmp(cmd, "gc") == 0 ||
+		strcmp(cmd, "prune-progress") == 0 || strcmp(cmd, "gc-progress") == 0 ||
 		strcmp(cmd, "policy") == 0;
+}
+
+/* The daemon's side of progress: one interim line to the client. */
+static void progress_line(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	char esc[256];
+
+	if (!phase)
+		return;   /* the client ends its line at the reply */
+	cap_field_escape(phase, esc, sizeof(esc));
+	cap_ctl_reply(*(int *)arg, "progress %s %" PRIu64 " %" PRIu64, esc, done, total);
 }
 
 static char *next_field(char **save)
@@ -151,9 +169,14 @@ void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest)
 	struct cdp_pin_info pin;
 	uint64_t v[PRUNE_NUMBERS + GC_NUMBERS];
 	size_t n, o;
+	cdp_retain_progress_fn *fn = NULL;
 	int ret = -EPROTO;
 
 	memset(&gr, 0, sizeof(gr));
+	if (strcmp(cmd, "prune-progress") == 0 || strcmp(cmd, "gc-progress") == 0) {
+		fn = progress_line;
+		cmd = cmd[0] == 'p' ? "prune" : "gc";
+	}
 	if (!s) {
 		cap_ctl_reply(fd, "err cdpfs: the capture daemon has no store open");
 		return;
@@ -164,7 +187,8 @@ void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest)
 		cap_field_unescape(tok);
 	if (strcmp(cmd, "gc") == 0) {
 		if (tok) {
-			ret = cdp_store_gc(s, (double)strtoull(tok, NULL, 10) / 1e6, &gr);
+			ret = cdp_store_gc_progress(s, (double)strtoull(tok, NULL, 10) / 1e6, fn,
+						    &fd, &gr);
 			gc_numbers(&gr, v);
 			numbers_format(out, sizeof(out), v, GC_NUMBERS);
 		}
@@ -209,9 +233,11 @@ void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest)
 		po.now_ns = (int64_t)head[0];
 		po.dry_run = (int)head[1];
 		nogc = (int)head[2];
+		po.progress = fn;
+		po.progress_arg = &fd;
 		ret = cdp_store_prune(s, host, &po, &pr);
 		if (ret == 0 && !po.dry_run && !nogc)
-			ret = cdp_store_gc(s, (double)head[3] / 1e6, &gr);
+			ret = cdp_store_gc_progress(s, (double)head[3] / 1e6, fn, &fd, &gr);
 		prune_numbers(&pr, v);
 		gc_numbers(&gr, v + PRUNE_NUMBERS);
 		numbers_format(out, sizeof(out), v, PRUNE_NUMBERS + GC_NUMBERS);
@@ -241,6 +267,47 @@ static int ask(const char *store, const char *line, char *reply, size_t size, ch
 	if (rc == 0)
 		strtok_r(reply, " ", save);
 	return rc;
+}
+
+struct progress_client {
+	cdp_retain_progress_fn *fn;
+	void *arg;
+};
+
+/* "PHASE DONE TOTAL" from the daemon to the caller's callback. */
+static void progress_parse(void *arg, char *text)
+{
+	struct progress_client *pc = arg;
+	char *save = NULL, *phase = strtok_r(text, " ", &save);
+	uint64_t v[2];
+
+	if (!phase || numbers_parse(&save, v, 2) < 0)
+		return;
+	cap_field_unescape(phase);
+	pc->fn(pc->arg, phase, v[0], v[1]);
+}
+
+/* ask() of "VERB-progress REST" when fn is set (falling back to "VERB REST"
+ * with a daemon that does not know it), else of "VERB REST". */
+static int ask_progress(const char *store, const char *verb, const char *rest,
+			cdp_retain_progress_fn *fn, void *arg, char *reply, size_t size,
+			char **save, char *err, size_t errlen)
+{
+	struct progress_client pc = { fn, arg };
+	char line[4200];
+	int rc;
+
+	if (fn) {
+		snprintf(line, sizeof(line), "%s-progress %s", verb, rest);
+		rc = cap_ctl_ask_interim(store, line, reply, size, err, errlen, progress_parse,
+					 &pc);
+		if (rc == 0)
+			strtok_r(reply, " ", save);
+		if (rc != -EIO || !strstr(err, "unknown request"))
+			return rc;
+	}
+	snprintf(line, sizeof(line), "%s %s", verb, rest);
+	return ask(store, line, reply, size, save, err, errlen);
 }
 
 int cdp_capture_pin(const char *store, const char *host, int64_t ts_ns, const char *note,
@@ -291,12 +358,13 @@ int cdp_capture_prune(const char *store, const char *host, const struct cdp_prun
 	int rc;
 
 	cap_field_escape(host, h, sizeof(h));
-	o = (size_t)snprintf(line, sizeof(line), "prune %s %" PRId64 " %d %d %llu", h,
+	o = (size_t)snprintf(line, sizeof(line), "%s %" PRId64 " %d %d %llu", h,
 			     po->now_ns, po->dry_run, nogc,
 			     (unsigned long long)(threshold * 1e6 + 0.5));
 	o += rules_line(line + o, sizeof(line) - o - 2, po->rules, po->nrules);
 	snprintf(line + o, sizeof(line) - o, "\n");
-	rc = ask(store, line, reply, sizeof(reply), &save, err, errlen);
+	rc = ask_progress(store, "prune", line, po->progress, po->progress_arg, reply,
+			  sizeof(reply), &save, err, errlen);
 	if (rc)
 		return rc;
 	if (numbers_parse(&save, v, PRUNE_NUMBERS + GC_NUMBERS) < 0)
@@ -308,15 +376,16 @@ int cdp_capture_prune(const char *store, const char *host, const struct cdp_prun
 	return 0;
 }
 
-int cdp_capture_gc(const char *store, double threshold, struct cdp_gc_result *gr, char *err,
-		   size_t errlen)
+int cdp_capture_gc(const char *store, double threshold, cdp_retain_progress_fn *progress,
+		   void *arg, struct cdp_gc_result *gr, char *err, size_t errlen)
 {
 	char line[128], reply[1024], *save = NULL;
 	uint64_t v[GC_NUMBERS];
 	int rc;
 
-	snprintf(line, sizeof(line), "gc %llu\n", (unsigned long long)(threshold * 1e6 + 0.5));
-	rc = ask(store, line, reply, sizeof(reply), &save, err, errlen);
+	snprintf(line, sizeof(line), "%llu\n", (unsigned long long)(threshold * 1e6 + 0.5));
+	rc = ask_progress(store, "gc", line, progress, arg, reply, sizeof(reply), &save, err,
+			  errlen);
 	if (rc)
 		return rc;
 	if (numbers_parse(&save, v, GC_NUMBERS) < 0)

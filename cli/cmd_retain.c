@@ -11,6 +11,8 @@
  *   show [--store S] [HOST] [--json]`: what the capture daemon applies.
  * Each writing verb asks the capture daemon when one runs (it holds the
  * index's primary, capture/retain_ctl.c), else takes the writer lock.
+ * prune and gc show their progress on stderr when it is a terminal (not
+ * with --json): one line per phase, rewritten in place while it runs.
  * --json keys (stable, cdpfs(8)):
  *   pin --list: {"pins": [{"host", "seq", "time", "time_ns", "created",
  *     "created_ns", "note"}]}
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "capture/capture.h"
@@ -339,6 +342,52 @@ static void text_gc(const struct cdp_gc_result *g)
 	       (double)g->bytes_reclaimed / 1048576.0);
 }
 
+/* The progress line of prune and gc (retain.h cdp_retain_progress_fn). */
+struct retain_ui {
+	const char *verb;     /* "prune", "gc" */
+	char phase[64];       /* the phase on the current line, "": none */
+	int64_t phase_ns;     /* when it started */
+};
+
+static void retain_ui_end(struct retain_ui *ui);
+
+static void on_retain_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	struct retain_ui *ui = arg;
+	int64_t now = cdp_now_ns();
+	double secs;
+
+	if (!phase) {
+		retain_ui_end(ui);
+		return;
+	}
+	if (strcmp(ui->phase, phase)) {
+		if (ui->phase[0])
+			fputc('\n', stderr);
+		snprintf(ui->phase, sizeof(ui->phase), "%s", phase);
+		ui->phase_ns = now;
+	}
+	fprintf(stderr, "\rcdpfs: %s: %s: %llu", !strcmp(phase, "marking") ||
+		!strcmp(phase, "sweeping") || !strcmp(phase, "compacting") ? "gc" : ui->verb,
+		phase, (unsigned long long)done);
+	if (total)
+		fprintf(stderr, " of %llu (%.0f%%)", (unsigned long long)total,
+			100.0 * (double)done / (double)total);
+	secs = (double)(now - ui->phase_ns) / 1e9;
+	if (secs >= 1)
+		fprintf(stderr, ", %.0f/s", (double)done / secs);
+	fputs("   ", stderr);
+	fflush(stderr);
+}
+
+/* Ends the progress line, if any. */
+static void retain_ui_end(struct retain_ui *ui)
+{
+	if (ui->phase[0])
+		fputc('\n', stderr);
+	ui->phase[0] = '\0';
+}
+
 static void gc_error(const char *store, int ret, const char *err)
 {
 	if (ret == -EBUSY)
@@ -373,8 +422,9 @@ static int cmd_prune(struct cli_ctx *ctx)
 	const char *value, *store;
 	double threshold = DEFAULT_THRESHOLD;
 	char err[1024], t[48];
+	struct retain_ui ui = { .verb = "prune" };
 	struct cdp_store *s;
-	int opt, nogc = 0, ret;
+	int opt, nogc = 0, tty, ret;
 
 	memset(&gr, 0, sizeof(gr));
 	while ((opt = cli_getopt(ctx, &value)) != -1) {
@@ -395,6 +445,11 @@ static int cmd_prune(struct cli_ctx *ctx)
 	cli_audit(store, "prune", "host=%s keep=%s dry-run=%d gc=%d", ctx->args[0],
 		  rules_text(rules, po.nrules), po.dry_run, !nogc);
 	po.now_ns = cdp_now_ns();
+	tty = !ctx->json && isatty(STDERR_FILENO);
+	if (tty) {
+		po.progress = on_retain_progress;
+		po.progress_arg = &ui;
+	}
 	ret = cdp_capture_prune(store, ctx->args[0], &po, nogc, threshold, &pr, &gr, err,
 				sizeof(err));
 	if (ret == 1) {
@@ -402,9 +457,11 @@ static int cmd_prune(struct cli_ctx *ctx)
 		s = open_writer(store);
 		ret = cdp_store_prune(s, ctx->args[0], &po, &pr);
 		if (ret == 0 && !po.dry_run && !nogc)
-			ret = cdp_store_gc(s, threshold, &gr);
+			ret = cdp_store_gc_progress(s, threshold, tty ? on_retain_progress : NULL,
+						    &ui, &gr);
 		cdp_store_close(s);
 	}
+	retain_ui_end(&ui);
 	if (ret < 0) {
 		host_error(store, ctx->args[0], ret);
 		gc_error(store, ret, err);
@@ -472,11 +529,12 @@ static const struct cli_option gc_options[] = {
 static int cmd_gc(struct cli_ctx *ctx)
 {
 	double threshold = DEFAULT_THRESHOLD;
+	struct retain_ui ui = { .verb = "gc" };
 	struct cdp_gc_result gr;
 	const char *value, *store;
 	struct cdp_store *s;
 	char err[1024];
-	int opt, ret;
+	int opt, tty, ret;
 
 	while ((opt = cli_getopt(ctx, &value)) != -1)
 		if (opt == OPT_THRESHOLD)
@@ -485,13 +543,17 @@ static int cmd_gc(struct cli_ctx *ctx)
 		cli_usage_error(ctx->cmd, "unexpected argument '%s'", ctx->args[0]);
 	store = cli_store_path(ctx);
 	cli_audit(store, "gc", "threshold=%g", threshold);
-	ret = cdp_capture_gc(store, threshold, &gr, err, sizeof(err));
+	tty = !ctx->json && isatty(STDERR_FILENO);
+	ret = cdp_capture_gc(store, threshold, tty ? on_retain_progress : NULL, &ui, &gr, err,
+			     sizeof(err));
 	if (ret == 1) {
 		err[0] = '\0';
 		s = open_writer(store);
-		ret = cdp_store_gc(s, threshold, &gr);
+		ret = cdp_store_gc_progress(s, threshold, tty ? on_retain_progress : NULL, &ui,
+					    &gr);
 		cdp_store_close(s);
 	}
+	retain_ui_end(&ui);
 	if (ret < 0)
 		gc_error(store, ret, err);
 	if (ctx->json) {

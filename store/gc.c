@@ -112,13 +112,16 @@ static int mark_all(struct cdp_store *s, struct mark_db *m, uint64_t *refs)
 	const char *val;
 	size_t vlen;
 	uint8_t sha[CDP_HASH_BYTES];
+	uint64_t walked = 0;
 	char *err = NULL;
 	int ret = 0;
 
 	if (!wb)
 		return -ENOMEM;
+	cdp_retain_tick(s, "marking", 0, 0, 1);
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_BLOCK]);
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		cdp_retain_tick(s, "marking", ++walked, 0, 0);
 		val = rocksdb_iter_value(it, &vlen);
 		if (cdp_block_value_decode(val, vlen, sha, NULL) != 0)
 			continue;   /* zero blocks reference nothing */
@@ -140,6 +143,8 @@ static int mark_all(struct cdp_store *s, struct mark_db *m, uint64_t *refs)
 	if (ret == 0)
 		ret = cdp_rocks_iter_status(it, "column family 'block' of '%s': gc mark",
 					    s->path);
+	if (ret == 0)
+		cdp_retain_tick(s, "marking", walked, 0, 1);
 	rocksdb_iter_destroy(it);
 	rocksdb_writebatch_destroy(wb);
 	return ret;
@@ -218,6 +223,7 @@ static int sweep(struct cdp_store *s, struct mark_db *m, struct seg_live *sl,
 		free(cand);
 		return ret;
 	}
+	cdp_retain_tick(s, "sweeping", 0, 0, 1);
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[CF_CHUNK]);
 	mit = rocksdb_create_iterator(m->db, m->ropts);
 	rocksdb_iter_seek_to_first(mit);
@@ -228,6 +234,7 @@ static int sweep(struct cdp_store *s, struct mark_db *m, struct seg_live *sl,
 		if (klen != CDP_HASH_BYTES || cdp_chunkval_decode(val, vlen, &loc) < 0)
 			continue;
 		r->chunks++;
+		cdp_retain_tick(s, "sweeping", r->chunks, 0, 0);
 		live = 0;
 		while (rocksdb_iter_valid(mit)) {
 			mkey = rocksdb_iter_key(mit, &mklen);
@@ -259,6 +266,8 @@ static int sweep(struct cdp_store *s, struct mark_db *m, struct seg_live *sl,
 		ret = cdp_rocks_err(err, -EIO);
 	else
 		free(err);
+	if (ret == 0)
+		cdp_retain_tick(s, "sweeping", r->chunks, 0, 1);
 	rocksdb_iter_destroy(mit);
 	rocksdb_iter_destroy(it);
 	cdp_ibatch_release(&b);
@@ -569,7 +578,9 @@ static int compact_all(struct cdp_store *s, const struct seg_live *sl, double th
 	if (ret < 0)
 		return ret;
 	cdp_chunklog_position(s->chunks, &cur, &curoff);
+	cdp_retain_tick(s, "compacting", 0, n, 1);
 	for (i = 0; ret == 0 && i < n; i++) {
+		cdp_retain_tick(s, "compacting", i, n, 0);
 		if (segs[i] == cur)
 			continue;
 		seg_file(s, segs[i], "", path, sizeof(path));
@@ -595,11 +606,19 @@ static int compact_all(struct cdp_store *s, const struct seg_live *sl, double th
 		}
 		ret = compact_segment(s, segs[i], (uint64_t)st.st_size, r);
 	}
+	if (ret == 0)
+		cdp_retain_tick(s, "compacting", n, n, 1);
 	free(segs);
 	return ret;
 }
 
 int cdp_store_gc(struct cdp_store *s, double threshold, struct cdp_gc_result *r)
+{
+	return cdp_store_gc_progress(s, threshold, NULL, NULL, r);
+}
+
+int cdp_store_gc_progress(struct cdp_store *s, double threshold, cdp_retain_progress_fn *fn,
+			  void *arg, struct cdp_gc_result *r)
 {
 	struct seg_live sl = { 0 };
 	struct cdp_shaset *touched;
@@ -615,6 +634,9 @@ int cdp_store_gc(struct cdp_store *s, double threshold, struct cdp_gc_result *r)
 		return -EINVAL;
 	if (pthread_mutex_trylock(&s->retain_lock) != 0)
 		return -EBUSY;
+	s->retain_progress = fn;
+	s->retain_progress_arg = arg;
+	s->retain_progress_ns = 0;
 	remove_leftovers(s);
 	ret = cdp_shaset_new(&touched);
 	if (ret < 0)
@@ -635,6 +657,7 @@ int cdp_store_gc(struct cdp_store *s, double threshold, struct cdp_gc_result *r)
 	cdp_shaset_free(touched);
 	if (ret == 0)
 		ret = compact_all(s, &sl, threshold, r);
+	cdp_retain_tick(s, NULL, 0, 0, 1);
 	if (ret == 0)
 		cdp_log(LOG_NOTICE, "store '%s': gc removed %llu of %llu chunks (%llu bytes "
 			"unreferenced), compacted %llu segments (%llu chunks moved, %llu bytes "
@@ -644,6 +667,7 @@ int cdp_store_gc(struct cdp_store *s, double threshold, struct cdp_gc_result *r)
 			(unsigned long long)r->chunks_moved,
 			(unsigned long long)r->bytes_reclaimed);
 out_unlock:
+	s->retain_progress = NULL;
 	pthread_mutex_unlock(&s->retain_lock);
 	free(sl.live);
 	return ret;

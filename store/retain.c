@@ -36,6 +36,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -58,14 +60,18 @@
  * process with SIGKILL at its N-th crash point (after each logged batch
  * and between the steps of a compaction), and batches are cut at 16
  * entries so that every step has points; CDPFS_CRASH_POINT=count prints
- * "crash points: N" on stderr at each point instead.  Unset, it costs a
- * getenv per batch.
+ * "crash points: N" on stderr at each point instead.  With
+ * CDPFS_CRASH_ONCE=FILE too, the point fires only in the process that
+ * creates FILE (O_EXCL): a capture daemon killed in its policy prune is
+ * restarted by its supervisor with the same environment, and the new one
+ * must run to the end (tests/integration/033).  Unset, it costs a getenv
+ * per batch.
  */
 static unsigned long crash_points;
 
 void cdp_retain_crash_point(const char *what)
 {
-	const char *env = getenv("CDPFS_CRASH_POINT");
+	const char *env = getenv("CDPFS_CRASH_POINT"), *once;
 
 	if (!env)
 		return;
@@ -74,8 +80,17 @@ void cdp_retain_crash_point(const char *what)
 		fprintf(stderr, "crash points: %lu (%s)\n", crash_points, what);
 		return;
 	}
-	if (crash_points == strtoul(env, NULL, 10))
-		kill(getpid(), SIGKILL);
+	if (crash_points != strtoul(env, NULL, 10))
+		return;
+	once = getenv("CDPFS_CRASH_ONCE");
+	if (once) {
+		int fd = open(once, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return;
+		close(fd);
+	}
+	kill(getpid(), SIGKILL);
 }
 
 uint32_t cdp_retain_batch(uint32_t n)
@@ -84,6 +99,22 @@ uint32_t cdp_retain_batch(uint32_t n)
 }
 
 #define BATCH_ENTRIES cdp_retain_batch(50000)
+
+void cdp_retain_tick(struct cdp_store *s, const char *phase, uint64_t done, uint64_t total,
+		     int force)
+{
+	struct timespec t;
+	int64_t now;
+
+	if (!s->retain_progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	now = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+	if (!force && now - s->retain_progress_ns < 100000000)
+		return;
+	s->retain_progress_ns = now;
+	s->retain_progress(s->retain_progress_arg, phase, done, total);
+}
 
 /* ------------------------------------------------------------ rules */
 
@@ -951,12 +982,13 @@ static int drop_states(struct cdp_store *s, uint32_t host, const struct cdp_prun
 	struct cdp_key key;
 	const char *kp;
 	size_t klen;
-	uint64_t seq;
+	uint64_t seq, walked = 0;
 	int ret;
 
 	ret = cdp_ibatch_init(&b);
 	if (ret < 0)
 		return ret;
+	cdp_retain_tick(s, "time entries", 0, r->states_before, 1);
 	cdp_key_host_meta(&key, host, HM_FLOOR, 0, 0);
 	put_u64be(v, (uint64_t)r->oldest_kept_ts_ns);
 	put_u64be(v + 8, r->oldest_kept_seq);
@@ -975,6 +1007,7 @@ static int drop_states(struct cdp_store *s, uint32_t host, const struct cdp_prun
 		if (klen != 20 || memcmp(kp, key.b, 4) != 0)
 			break;
 		seq = get_u64be((const uint8_t *)kp + 12);
+		cdp_retain_tick(s, "time entries", ++walked, r->states_before, 0);
 		if (kept_has(k, seq))
 			continue;
 		memcpy(key.b, kp, 20);
@@ -988,6 +1021,8 @@ static int drop_states(struct cdp_store *s, uint32_t host, const struct cdp_prun
 	rocksdb_iter_destroy(it);
 	if (ret == 0)
 		ret = batch_flush(s, &b, 0);
+	if (ret == 0)
+		cdp_retain_tick(s, "time entries", walked, r->states_before, 1);
 	cdp_ibatch_release(&b);
 	return ret;
 }
@@ -1001,12 +1036,17 @@ static int drop_versions(struct cdp_store *s, uint32_t host, int cf, const struc
 	struct cdp_key key, prev;
 	const char *kp;
 	size_t klen;
-	uint64_t seq, next_seq = UINT64_MAX;
+	static const char *const phase[CF_COUNT] = {
+		[CF_INODE] = "inode versions", [CF_DIRENT] = "dirent versions",
+		[CF_BLOCK] = "block versions", [CF_XATTR] = "xattr versions",
+	};
+	uint64_t seq, next_seq = UINT64_MAX, walked = 0;
 	int ret;
 
 	ret = cdp_ibatch_init(&b);
 	if (ret < 0)
 		return ret;
+	cdp_retain_tick(s, phase[cf], 0, 0, 1);
 	prev.len = 0;
 	put_u32be(key.b, host);
 	it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf[cf]);
@@ -1024,6 +1064,7 @@ static int drop_versions(struct cdp_store *s, uint32_t host, int cf, const struc
 		memcpy(prev.b, kp, klen);
 		prev.len = klen;
 		r->versions_seen++;
+		cdp_retain_tick(s, phase[cf], ++walked, 0, 0);
 		if (!version_kept(k, seq, next_seq)) {
 			r->versions_removed++;
 			if (!dry_run) {
@@ -1041,6 +1082,8 @@ static int drop_versions(struct cdp_store *s, uint32_t host, int cf, const struc
 	rocksdb_iter_destroy(it);
 	if (ret == 0 && !dry_run)
 		ret = batch_flush(s, &b, 0);
+	if (ret == 0)
+		cdp_retain_tick(s, phase[cf], walked, 0, 1);
 	cdp_ibatch_release(&b);
 	return ret;
 }
@@ -1102,6 +1145,9 @@ int cdp_store_prune(struct cdp_store *s, const char *host, const struct cdp_prun
 		return ret;
 	if (pthread_mutex_trylock(&s->retain_lock) != 0)
 		return -EBUSY;
+	s->retain_progress = o->progress;
+	s->retain_progress_arg = o->progress_arg;
+	s->retain_progress_ns = 0;
 	/* every op that returned before now is in the index first */
 	ret = cdp_writer_flush(s);
 	if (ret < 0 && ret != -CDP_ENOSPACE)
@@ -1125,6 +1171,7 @@ int cdp_store_prune(struct cdp_store *s, const char *host, const struct cdp_prun
 		ret = cdp_views_for_each(s, id, insert_view, &k);
 	for (i = 0; ret == 0 && i < sizeof(cfs) / sizeof(cfs[0]); i++)
 		ret = drop_versions(s, id, cfs[i], &k, o->dry_run, r);
+	cdp_retain_tick(s, NULL, 0, 0, 1);
 	if (ret == 0 && !o->dry_run)
 		cdp_log(LOG_NOTICE, "store '%s': host '%s' pruned%s: %llu of %llu states kept, "
 			"%llu versions removed; oldest kept state seq %llu",
@@ -1134,6 +1181,7 @@ int cdp_store_prune(struct cdp_store *s, const char *host, const struct cdp_prun
 			(unsigned long long)r->versions_removed,
 			(unsigned long long)r->oldest_kept_seq);
 out:
+	s->retain_progress = NULL;
 	pthread_mutex_unlock(&s->retain_lock);
 	free(prot.v);
 	free(k.r);

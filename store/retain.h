@@ -86,6 +86,24 @@ int cdp_store_pins(struct cdp_store *s, const char *host, struct cdp_pin_info **
 void cdp_pin_info_release(struct cdp_pin_info *p);
 void cdp_pin_info_free(struct cdp_pin_info *list, size_t n);
 
+/* --------------------------------------------------------- progress */
+
+/*
+ * Progress of a long prune or gc, for a terminal: called on the thread that
+ * runs it, at the start and the end of each phase and at most ten times a
+ * second between, with the items of the phase done so far and their total
+ * (0 when not known in advance).  phase is a static string:
+ *   prune: "time entries" (total: the host's states), "inode versions",
+ *          "dirent versions", "block versions", "xattr versions";
+ *   gc:    "marking" (block versions read), "sweeping" (chunks),
+ *          "compacting" (sealed segments examined, total: their number).
+ * The last call of a phase has done equal to what the phase went over; a
+ * call with phase NULL ends the prune's or the gc's progress (before it
+ * logs its summary).  It must not call back into the store.
+ */
+typedef void cdp_retain_progress_fn(void *arg, const char *phase, uint64_t done,
+				    uint64_t total);
+
 /* ------------------------------------------------------------ prune */
 
 enum cdp_prune_reason { CDP_PRUNE_MANUAL = 0, CDP_PRUNE_SCHEDULE = 1, CDP_PRUNE_LOW_SPACE = 2 };
@@ -96,6 +114,8 @@ struct cdp_prune_options {
 	int64_t now_ns;      /* 0: the clock, read once at the start */
 	int dry_run;         /* count only, write nothing */
 	int reason;          /* enum cdp_prune_reason, recorded with the prune */
+	cdp_retain_progress_fn *progress;   /* NULL: none */
+	void *progress_arg;
 };
 
 struct cdp_prune_result {
@@ -207,5 +227,8 @@ struct cdp_gc_result {
  * Writer only; one prune or gc at a time (-EBUSY).
  */
 int cdp_store_gc(struct cdp_store *s, double threshold, struct cdp_gc_result *r);
+/* cdp_store_gc() reporting its progress to fn (NULL: none) with arg. */
+int cdp_store_gc_progress(struct cdp_store *s, double threshold, cdp_retain_progress_fn *fn,
+			  void *arg, struct cdp_gc_result *r);
 
 #endif /* CDP_RETAIN_H */

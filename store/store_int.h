@@ -190,6 +190,12 @@ struct cdp_store {
 	/* while a gc runs: every chunk a group references (new or deduplicated
 	 * onto), so that the gc never removes it; protected by log_lock */
 	struct cdp_shaset *gc_touched;
+	/* the progress callback of the prune or gc under way (retain.h
+	 * cdp_retain_progress_fn) and when it was last called; protected by
+	 * retain_lock */
+	void (*retain_progress)(void *arg, const char *phase, uint64_t done, uint64_t total);
+	void *retain_progress_arg;
+	int64_t retain_progress_ns;
 	struct cdp_writer *w;       /* writer thread state, NULL for readers */
 };
 
@@ -262,6 +268,11 @@ int cdp_shaset_has(const struct cdp_shaset *set, const uint8_t sha[CDP_HASH_BYTE
  * (n, or 16 under the test knob); retain.c says how. */
 void cdp_retain_crash_point(const char *what);
 uint32_t cdp_retain_batch(uint32_t n);
+/* Reports progress to s->retain_progress (if set): always when force (the
+ * start and the end of a phase), else at most ten times a second.  The
+ * caller holds retain_lock.  phase NULL: the end (retain.h). */
+void cdp_retain_tick(struct cdp_store *s, const char *phase, uint64_t done, uint64_t total,
+		     int force);
 /* The host's floor (HM_FLOOR): the oldest kept state after a prune. */
 int cdp_store_host_floor(struct cdp_store *s, uint32_t host, int64_t *ts, uint64_t *seq);
 

@@ -53,6 +53,7 @@ BUILD = os.environ.get("BUILD", os.path.join(SRCDIR, "build"))
 CDPFS = os.path.join(BUILD, "cdpfs")
 LIMIT_TOOL = os.path.join(BUILD, "bench", "hash_zstd_limit")
 QUERY_TOOL = os.path.join(BUILD, "bench", "query_speed")
+RETAIN_TOOL = os.path.join(BUILD, "bench", "retain_speed")
 HOST = "bench"
 MiB = 1 << 20
 GiB = 1 << 30
@@ -64,14 +65,16 @@ PROFILES = {
                   randread_s=1, versions=40_000, ingest_bytes=256 * MiB, limit_mib=128,
                   fsync_file=16 * MiB, pgbench_scale=10, pgbench_s=15,
                   query_files=100_000, query_versions=10_000, restore_file=128 * MiB,
-                  restore_files=2000),
+                  restore_files=2000,
+                  retain_versions=100_000),
     # every fio run 10-30 s, the datasets of the issue
     "full": dict(reps=3, seq_bytes=3 * GiB, rand_file=1 * GiB, rand_s=10, fsync_s=10,
                  tree_files=20000, past_file=1 * GiB, past_files=20000, rewrite_rounds=10,
                  randread_s=8, versions=1_000_000, ingest_bytes=4 * GiB, limit_mib=512,
                  fsync_file=64 * MiB, pgbench_scale=10, pgbench_s=60,
                  query_files=100_000, query_versions=10_000, restore_file=1 * GiB,
-                 restore_files=20000),
+                 restore_files=20000,
+                 retain_versions=1_000_000),
 }
 
 PROD_SYSTEMS = ["native", "passthrough", "bindfs", "capture"]
@@ -911,6 +914,31 @@ class Bench:
         self.info["restore_bytes"] = du_bytes(dest)
         if not self.keep:
             shutil.rmtree(base, ignore_errors=True)
+    # ---------------------------------------------------- retention
+
+    def run_retain(self):
+        """Prune + gc of a store of the profile's block versions, 90% of them
+        garbage (scripts/bench/retain_speed.c): time, rate, peak RSS, extra
+        disk during the gc, share of the unreferenced bytes given back."""
+        p = self.p
+        base = fresh_dir(os.path.join(self.work, "retain"))
+        log("retain: prune + gc of %s block versions, 90%% garbage" %
+            "{:,}".format(p["retain_versions"]))
+        for rep in range(p["reps"]):
+            store = os.path.join(base, "store-%d" % rep)
+            r = json.loads(sh([RETAIN_TOOL, store, str(p["retain_versions"])], timeout=3600))
+            self.add("retain-time", "cdpfs", r["prune_s"] + r["gc_s"], r)
+            self.add("retain-rate", "cdpfs", r["versions_per_s"])
+            self.add("retain-rss", "cdpfs", r["peak_rss_bytes"] / MiB)
+            # the target: at most one segment + 1% of the store
+            self.add("retain-extra", "cdpfs", r["peak_extra_bytes"] /
+                     (r["segment_bytes"] + 0.01 * r["store_bytes_before"]))
+            self.add("retain-reclaim", "cdpfs", r["reclaimed_ratio"])
+            log("  retain rep %d: %.1f s (%.0f versions/s), peak RSS %.0f MiB, reclaimed %.3f" % (
+                rep + 1, r["prune_s"] + r["gc_s"], r["versions_per_s"],
+                r["peak_rss_bytes"] / MiB, r["reclaimed_ratio"]))
+            shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
     # ---------------------------------------------------- the table
 
@@ -1159,6 +1187,29 @@ class Bench:
             row(("sus-pgbench", "pgbench TPS beside the above"), system, "TPS", f0,
                 "%.2fx detection off" % ratio(tps, m("sus-pgbench", "capture-nosuspect"))
                 if system == "capture" and tps else "")
+        # retention (issue 15): quick runs 10^5 versions, the target is 10^6
+        nv = self.p["retain_versions"]
+        full = nv >= 1_000_000
+        label = "{:,}".format(nv)
+        r = row(("retain-time", "prune + gc, %s block versions, 90%% garbage" % label), "cdpfs",
+                "s", f1, "", "<= 300 s" + ("" if full else " (at 1,000,000)"), "")
+        rate = m("retain-rate", "cdpfs")
+        if r["median"] is not None:
+            r["ratio"] = "%.0f versions/s" % rate if rate else ""
+            r["met"] = yes(r["median"] <= 300) if full else (
+                "at this rate 10^6 takes %.0f s" % (1_000_000 / rate) if rate else "")
+        r = row(("retain-rss", "peak RSS of prune + gc, %s versions" % label), "cdpfs", "MiB",
+                f0, "", "<= 256 MiB, the same at 10^5 and 10^6", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["max"] <= 256)
+        r = row(("retain-extra", "temporary extra disk during gc / (one segment + 1% of store)"),
+                "cdpfs", "ratio", f2, "", "<= 1", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["max"] <= 1)
+        r = row(("retain-reclaim", "bytes given back / bytes of unreferenced chunks, "
+                 "threshold 0"), "cdpfs", "ratio", f2, "", ">= 0.95", "")
+        if r["median"] is not None:
+            r["met"] = yes(r["min"] >= 0.95)
         return rows
 
     def render(self, rows, md=False):
@@ -1217,10 +1268,10 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", help="comma-separated groups: production, seqwrite, randbuf, "
                     "randfsync, rand4fsync, untar, pgbench, past, versions, ingest, "
-                    "investigate (query, restore, suspectcost)")
+                    "investigate (query, restore, suspectcost), retain")
     args = ap.parse_args()
     args.profile = args.profile or "quick"
-    for tool in (CDPFS, LIMIT_TOOL, QUERY_TOOL):
+    for tool in (CDPFS, LIMIT_TOOL, QUERY_TOOL, RETAIN_TOOL):
         if not os.access(tool, os.X_OK):
             warn("missing '%s': run make first" % tool)
             return 1
@@ -1236,7 +1287,7 @@ def main():
     log("cdpfs benchmarks, %s profile, work directory %s" % (args.profile, args.work))
     groups = [("production", b.run_production), ("past", b.run_past),
               ("versions", b.run_versions), ("ingest", b.run_ingest),
-              ("investigate", b.run_investigate)]
+              ("investigate", b.run_investigate), ("retain", b.run_retain)]
     status = 0
     try:
         for name, fn in groups:
@@ -1249,7 +1300,9 @@ def main():
                            "randread", "mountrss", "storesize"}, "versions": {"mount1m"},
                            "ingest": {"ingest", "limit1"},
                            "investigate": {"qdiff", "qlog", "restore", "sus-pgbench",
-                                           "sus-cpu", "sus-count"}}[name]):
+                                           "sus-cpu", "sus-count"},
+                           "retain": {"retain-time", "retain-rate", "retain-rss",
+                                      "retain-extra", "retain-reclaim"}}[name]):
                     b.notes[k] = "not selected (--only)"
                 continue
             try:
@@ -1260,7 +1313,8 @@ def main():
                 for k in ("seqwrite", "randbuf", "randfsync", "rand4fsync", "untar", "pgbench", "mount",
                           "lsR", "seqread", "randread", "mountrss", "storesize", "mount1m",
                           "ingest", "limit1", "qdiff", "qlog", "restore", "sus-pgbench", "sus-cpu",
-                          "sus-count"):
+                          "sus-count", "retain-time", "retain-rss", "retain-extra",
+                          "retain-reclaim"):
                     b.notes.setdefault(k, "%s failed: %s" % (name, str(e)[:120]))
                 status = 1
     except KeyboardInterrupt:

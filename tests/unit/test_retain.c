@@ -293,6 +293,124 @@ static void test_prune_model(void **state)
 	check_reads(f, f->s, kept, "after rebuild-index");
 }
 
+/* What a progress callback was told, per phase in the order of first call. */
+struct progress_rec {
+	struct {
+		char phase[32];
+		uint64_t first_done, last_done, last_total;
+		unsigned calls;
+	} p[16];
+	size_t n;
+	unsigned ends;       /* calls with phase NULL */
+	int after_end;       /* a call came after the end */
+};
+
+static void record_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	struct progress_rec *r = arg;
+	size_t i;
+
+	if (!phase) {
+		r->ends++;
+		return;
+	}
+	if (r->ends)
+		r->after_end = 1;
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->p[i].phase, phase) == 0)
+			break;
+	if (i == r->n) {
+		assert_true(r->n < 16);
+		snprintf(r->p[i].phase, sizeof(r->p[i].phase), "%s", phase);
+		r->p[i].first_done = done;
+		r->n++;
+	} else if (done < r->p[i].last_done) {
+		fail_msg("progress of '%s' went back from %llu to %llu", phase,
+			 (unsigned long long)r->p[i].last_done, (unsigned long long)done);
+	}
+	r->p[i].last_done = done;
+	r->p[i].last_total = total;
+	r->p[i].calls++;
+}
+
+/* The index of phase in r, failing when it was never reported. */
+static size_t phase_of(const struct progress_rec *r, const char *phase)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->p[i].phase, phase) == 0)
+			return i;
+	fail_msg("no progress of phase '%s' (%zu phases reported)", phase, r->n);
+	return 0;
+}
+
+static void test_progress(void **state)
+{
+	static const char *const prune_phases[] = { "time entries", "inode versions",
+		"dirent versions", "block versions", "xattr versions" };
+	static const char *const gc_phases[] = { "marking", "sweeping", "compacting" };
+	struct fx *f = *state;
+	struct cdp_keep_rule rule = { .age_ns = 1, .every_ns = 0 };
+	struct cdp_prune_options po = { .rules = &rule, .nrules = 1 };
+	struct progress_rec rec;
+	struct cdp_prune_result pr;
+	struct cdp_gc_result gr;
+	uint64_t versions = 0;
+	size_t i, k;
+
+	/* keep only the newest state: most of the history goes */
+	memset(&rec, 0, sizeof(rec));
+	po.now_ns = f->ts[NOPS - 1] + 1;
+	po.progress = record_progress;
+	po.progress_arg = &rec;
+	assert_int_equal(cdp_store_prune(f->s, "db01", &po, &pr), 0);
+	assert_true(pr.states_removed > 0);
+	assert_int_equal(rec.n, 5);
+	for (i = 0; i < 5; i++) {
+		k = phase_of(&rec, prune_phases[i]);
+		assert_int_equal(k, i);   /* in the order of the contract */
+		assert_true(rec.p[k].first_done == 0);
+		if (i)
+			versions += rec.p[k].last_done;
+	}
+	k = phase_of(&rec, "time entries");
+	if (rec.p[k].last_done != pr.states_before || rec.p[k].last_total != pr.states_before)
+		fail_msg("time entries: progress ended at %llu of %llu, the prune saw %llu states",
+			 (unsigned long long)rec.p[k].last_done,
+			 (unsigned long long)rec.p[k].last_total,
+			 (unsigned long long)pr.states_before);
+	if (versions != pr.versions_seen)
+		fail_msg("the version phases ended at %llu versions in all, the prune saw %llu",
+			 (unsigned long long)versions, (unsigned long long)pr.versions_seen);
+	assert_int_equal(rec.ends, 1);
+	assert_false(rec.after_end);
+
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(cdp_store_gc_progress(f->s, 0.0, record_progress, &rec, &gr), 0);
+	assert_true(gr.chunks_removed > 0);
+	assert_int_equal(rec.n, 3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(phase_of(&rec, gc_phases[i]), i);
+	k = phase_of(&rec, "marking");
+	assert_true(rec.p[k].last_done >= 1);   /* the newest state's block version */
+	k = phase_of(&rec, "sweeping");
+	if (rec.p[k].last_done != gr.chunks)
+		fail_msg("sweeping: progress ended at %llu chunks, the gc saw %llu",
+			 (unsigned long long)rec.p[k].last_done, (unsigned long long)gr.chunks);
+	k = phase_of(&rec, "compacting");
+	assert_true(rec.p[k].last_done == rec.p[k].last_total);
+	assert_int_equal(rec.ends, 1);
+
+	/* the callback is the call's only: a later gc without one tells nobody */
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(cdp_store_gc(f->s, 0.0, &gr), 0);
+	po.progress = NULL;
+	assert_int_equal(cdp_store_prune(f->s, "db01", &po, &pr), 0);
+	assert_int_equal(rec.n, 0);
+	assert_int_equal(rec.ends, 0);
+}
+
 static void test_pins_policy(void **state)
 {
 	struct fx *f = *state;
@@ -333,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test_setup_teardown(test_prune_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pins_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
 	};
 
 	cdp_log_init("test_retain", 0, 3);
