@@ -156,9 +156,15 @@ static int dial(struct cdp_shipper *sh, char *why, size_t whylen)
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 		rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
 		if (rc < 0 && errno == EINPROGRESS) {
+			int64_t until = ship_mono_ns() + (int64_t)sh->timeout_ms * 1000000LL;
+
+			/* in slices, so that a stop does not wait for the timeout
+			 * (sh->fd is not this socket yet: nothing shuts it down) */
 			p.fd = fd;
 			p.events = POLLOUT;
-			rc = poll(&p, 1, (int)sh->timeout_ms);
+			do
+				rc = poll(&p, 1, 100);
+			while (rc == 0 && !sh->stop && ship_mono_ns() < until);
 			if (rc == 0) {
 				saved = ETIMEDOUT;
 				rc = -1;
