@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,4 +378,33 @@ void ship_conn_close(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+}
+
+void ship_conn_linger(struct conn *c, unsigned linger_ms, unsigned idle_ms)
+{
+	int64_t end = ship_mono_ns() + (int64_t)linger_ms * 1000000LL, now;
+	char buf[16384];
+	struct pollfd p;
+	ssize_t n;
+	int ms;
+
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);   /* sends close_notify, does not wait */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0 && shutdown(c->fd, SHUT_WR) == 0) {
+		p.fd = c->fd;
+		p.events = POLLIN;
+		while ((now = ship_mono_ns()) < end) {
+			ms = (int)((end - now) / 1000000LL);
+			if (ms > (int)idle_ms)
+				ms = (int)idle_ms;
+			if (poll(&p, 1, ms) <= 0)
+				break;
+			n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				break;
+		}
+	}
 }

@@ -44,6 +44,10 @@
 
 #define SERVER_TIMEOUT_MS 30000u
 #define MAX_OFFER 65536u
+/* after a REFUSE: how long the rest of the peer's batch is read and
+ * dropped so that it reads the refusal (ship_conn_linger) */
+#define REFUSE_LINGER_MS 5000u
+#define REFUSE_IDLE_MS 2000u
 
 struct host_lock {
 	char *name;
@@ -69,6 +73,7 @@ struct session {
 	struct host_lock *hl;
 	struct cdp_ship_sink *sink;
 	int locked;                  /* hl->lock held: a batch is open */
+	int refused;                 /* a REFUSE was sent: linger at close */
 	uint64_t groups, dups, chunks;
 	struct session *next;        /* in sv->sessions, under sv->lock */
 };
@@ -132,7 +137,8 @@ static void refuse(struct session *ss, uint32_t code, const char *fmt, ...)
 		"refused %s%s%s: %s%s", ss->host[0] ? "host '" : "connection from ",
 		ss->host[0] ? ss->host : ss->c.peer, ss->host[0] ? "'" : "", text,
 		ss->locked ? "; nothing of its batch is kept" : "");
-	ship_send_refuse(&ss->c, code, text);
+	if (ship_send_refuse(&ss->c, code, text) == 0)
+		ss->refused = 1;
 }
 
 /* The name the certificate gives (CN), for messages. */
@@ -405,6 +411,9 @@ static void *session_main(void *arg)
 				ss->c.peer, why);
 		}
 	}
+	/* still in sv->sessions, so that a stop or a reconnect ends it */
+	if (ss->refused)
+		ship_conn_linger(&ss->c, REFUSE_LINGER_MS, REFUSE_IDLE_MS);
 	pthread_mutex_lock(&sv->lock);
 	for (struct session **p = &sv->sessions; *p; p = &(*p)->next)
 		if (*p == ss) {

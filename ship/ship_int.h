@@ -70,6 +70,14 @@ int ship_send_refuse(struct conn *c, uint32_t code, const char *text);
 /* Decodes a REFUSE payload into text (one line). */
 void ship_refuse_text(const struct frame *f, uint32_t *code, char *text, size_t textlen);
 void ship_conn_close(struct conn *c);
+/* Ends c after this end refused the peer, so that the peer reads the
+ * REFUSE: a TLS close_notify, a TCP half-close, then what the peer still
+ * sends (the rest of its batch) is read and dropped until it closes, or
+ * for up to linger_ms, or idle_ms without a byte.  Closing a socket with
+ * unread bytes would send a reset instead, which can destroy the REFUSE
+ * before the peer reads it.  The socket stays open: ship_conn_close()
+ * closes it. */
+void ship_conn_linger(struct conn *c, unsigned linger_ms, unsigned idle_ms);
 
 static inline void ship_put_u32(uint8_t *p, uint32_t v)
 {

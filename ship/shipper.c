@@ -156,9 +156,15 @@ static int dial(struct cdp_shipper *sh, char *why, size_t whylen)
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 		rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
 		if (rc < 0 && errno == EINPROGRESS) {
+			int64_t until = ship_mono_ns() + (int64_t)sh->timeout_ms * 1000000LL;
+
+			/* in slices, so that a stop does not wait for the timeout
+			 * (sh->fd is not this socket yet: nothing shuts it down) */
 			p.fd = fd;
 			p.events = POLLOUT;
-			rc = poll(&p, 1, (int)sh->timeout_ms);
+			do
+				rc = poll(&p, 1, 100);
+			while (rc == 0 && !sh->stop && ship_mono_ns() < until);
 			if (rc == 0) {
 				saved = ETIMEDOUT;
 				rc = -1;
@@ -363,6 +369,26 @@ static int batch_fill(struct cdp_shipper *sh, struct batch *b)
 	return 0;
 }
 
+/* A write that failed with ret: a server that refused in the middle of a
+ * batch (a GROUP that rewrites history) may have closed before reading
+ * the rest, so the write meets a reset or a broken pipe while its REFUSE
+ * waits, unread, in the socket.  Reads it then: refusal(), else ret.  Not
+ * after a timeout or a stop (the read would only wait again). */
+static int write_failed_refused(struct conn *c, struct frame *f, int ret, char *why,
+				size_t whylen)
+{
+	char err[sizeof(c->err)];
+
+	if (ret != -EIO || strcmp(c->err, "timed out") == 0)
+		return ret;
+	memcpy(err, c->err, sizeof(err));
+	ERR_clear_error();
+	if (ship_recv(c, f) == 0 && f->type == FR_REFUSE)
+		return refusal(f, why, whylen);
+	memcpy(c->err, err, sizeof(err));
+	return ret;
+}
+
 /* Sends one batch and waits for its ACK: 0 and *acked, or -errno. */
 static int batch_send(struct cdp_shipper *sh, struct conn *c, struct frame *f, struct batch *b,
 		      uint64_t *acked, int64_t *through_acked, char *why, size_t whylen)
@@ -436,7 +462,7 @@ static int batch_send(struct cdp_shipper *sh, struct conn *c, struct frame *f, s
 	return 0;
 io:
 	snprintf(why, whylen, "%s", c->err);
-	return ret;
+	return write_failed_refused(c, f, ret, why, whylen);
 }
 
 /* 1 when draining is over (caught up, or the deadline passed). */

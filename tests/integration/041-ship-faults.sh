@@ -56,14 +56,20 @@ burst 2
 checkpoint h1-c4 "$D"
 ship_link_up 1
 ship_wait_through "$ST" "$(date +%s.%N)" 20
+# the lag is sampled between heartbeats (one a second when caught up), so
+# one sample may read up to a second even when nothing waits; the best of
+# 12 over 3.6 s is the steady state.  The limit keeps a margin for a loaded
+# machine (CI runs two tests at a time, and under ASan): 1.5 s, against
+# the tens of seconds the cut left behind.
 best=99
-for i in 1 2 3 4 5 6; do
+for i in $(seq 1 12); do
 	lag=$("$CDPFS" hosts --store "$ST" --json | jq -r '.hosts[0].shipping.lag_s')
 	best=$(awk -v a="$lag" -v b="$best" 'BEGIN { print (a < b ? a : b) }')
 	sleep 0.3
 done
-log "lag after the link came back: $best s (best of 6 samples)"
-awk -v a="$best" 'BEGIN { exit !(a < 1) }' || check_fail "lag did not return under 1 s after the cut (best $best s)"
+log "lag after the link came back: $best s (best of 12 samples)"
+awk -v a="$best" 'BEGIN { exit !(a < 1.5) }' ||
+	check_fail "lag did not return under 1.5 s after the cut (best $best s)"
 
 # --- the server killed with -9 mid-stream, then restarted
 burst 10

@@ -22,8 +22,12 @@
 command -v ip >/dev/null || skip "'ip' is not installed (iproute2)"
 [ "$(id -u)" = 0 ] || skip "network namespaces need root"
 
+# The namespace and veth names carry $$ (unique among live tests); the
+# subnet 10.SHIP_NET.0.0/16 is chosen in ship_net, under a lock, among
+# those no interface uses yet: two tests on one subnet would route one's
+# hosts to the other's server.
 SHIP_NS=cdpfs-t$$
-SHIP_NET=$((20 + $$ % 200))
+SHIP_NET=
 SHIP_PORT=7780
 SRV=$T/srv
 PKI=$T/pki
@@ -34,8 +38,17 @@ ship_ip() { echo "10.$SHIP_NET.$1.2"; }
 
 ship_net() {
 	local n=$1 i
+	local lockfd tries=0
 	ip netns add "$SHIP_NS" || skip "cannot create a network namespace"
 	at_exit "ship_net_cleanup"
+	exec {lockfd}>/tmp/cdpfs-ship-net.lock   # one for every run, whatever TMPDIR
+	flock "$lockfd"
+	SHIP_NET=$((20 + $$ % 200))
+	while ip -4 -o addr show | grep -q " inet 10\.$SHIP_NET\."; do
+		SHIP_NET=$((20 + (SHIP_NET - 20 + 1) % 200))
+		tries=$((tries + 1))
+		[ "$tries" -lt 200 ] || fail "no free subnet 10.X.0.0/16 for the test's links"
+	done
 	ip -n "$SHIP_NS" link set lo up
 	for i in $(seq 1 "$n"); do
 		ip link add "cv$$h$i" type veth peer name "cv$$s$i" || fail "cannot create a veth pair"
@@ -46,6 +59,7 @@ ship_net() {
 		ip -n "$SHIP_NS" link set "cv$$s$i" up
 	done
 	SHIP_NLINKS=$n
+	exec {lockfd}>&-
 	log "network namespace $SHIP_NS with $n links (host i dials 10.$SHIP_NET.i.2)"
 }
 
