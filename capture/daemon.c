@@ -582,7 +582,10 @@ static void handle_stop(struct cap_daemon *d, int fd, const char *path)
 		free_root(d, r);
 	}
 	pthread_mutex_lock(&d->lock);
-	last = !d->keep_running && d->nroots == 0 && d->busy <= 1;
+	/* the daemon exits once the requests in flight are answered: the
+	 * stopper waits for that (another request in flight must not make it
+	 * return while the daemon still holds the store and its files) */
+	last = !d->keep_running && d->nroots == 0;
 	pthread_mutex_unlock(&d->lock);
 	cap_ctl_reply(fd, "ok %d %d", (int)getpid(), last);
 }

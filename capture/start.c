@@ -490,8 +490,9 @@ int cdp_capture_stop(const char *store_arg, const char *dir, char *err, size_t e
 			poll(NULL, 0, 20);
 		if (cdp_store_pid_alive((uint32_t)pid)) {
 			cdp_errf(err, errlen, "cdpfs: '%s' is no longer captured but the daemon (pid "
-				"%d) still serves files left open through it; it exits once they "
-				"are closed", path, pid);
+				"%d) still runs: it serves files left open through it (it exits "
+				"once they are closed) or was handed another directory meanwhile",
+				path, pid);
 			return -EBUSY;
 		}
 	}
