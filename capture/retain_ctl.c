@@ -25,6 +25,7 @@
  * when no daemon listens (the caller then opens the store itself).
  */
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -146,6 +147,37 @@ static char *next_field(char **save)
 	return tok;
 }
 
+/* A prune or gc asked for by a command waits for one already running (the
+ * scheduler's, or another command's) instead of failing: up to
+ * BUSY_WAIT_MS, then -EBUSY as before. */
+#define BUSY_WAIT_MS (300 * 1000)
+
+static int gc_waiting(struct cdp_store *s, double threshold, cdp_retain_progress_fn *fn,
+		      void *arg, struct cdp_gc_result *gr)
+{
+	int ret, waited;
+
+	for (waited = 0;; waited += 100) {
+		ret = cdp_store_gc_progress(s, threshold, fn, arg, gr);
+		if (ret != -EBUSY || waited >= BUSY_WAIT_MS)
+			return ret;
+		poll(NULL, 0, 100);
+	}
+}
+
+static int prune_waiting(struct cdp_store *s, const char *host,
+			 const struct cdp_prune_options *po, struct cdp_prune_result *pr)
+{
+	int ret, waited;
+
+	for (waited = 0;; waited += 100) {
+		ret = cdp_store_prune(s, host, po, pr);
+		if (ret != -EBUSY || waited >= BUSY_WAIT_MS)
+			return ret;
+		poll(NULL, 0, 100);
+	}
+}
+
 static int rules_read(char **save, struct cdp_keep_rule *rules, size_t *n)
 {
 	char *tok;
@@ -187,8 +219,7 @@ void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest)
 		cap_field_unescape(tok);
 	if (strcmp(cmd, "gc") == 0) {
 		if (tok) {
-			ret = cdp_store_gc_progress(s, (double)strtoull(tok, NULL, 10) / 1e6, fn,
-						    &fd, &gr);
+			ret = gc_waiting(s, (double)strtoull(tok, NULL, 10) / 1e6, fn, &fd, &gr);
 			gc_numbers(&gr, v);
 			numbers_format(out, sizeof(out), v, GC_NUMBERS);
 		}
@@ -235,9 +266,9 @@ void cap_retain_handle(struct cdp_store *s, int fd, const char *cmd, char *rest)
 		nogc = (int)head[2];
 		po.progress = fn;
 		po.progress_arg = &fd;
-		ret = cdp_store_prune(s, host, &po, &pr);
+		ret = prune_waiting(s, host, &po, &pr);
 		if (ret == 0 && !po.dry_run && !nogc)
-			ret = cdp_store_gc_progress(s, (double)head[3] / 1e6, fn, &fd, &gr);
+			ret = gc_waiting(s, (double)head[3] / 1e6, fn, &fd, &gr);
 		prune_numbers(&pr, v);
 		gc_numbers(&gr, v + PRUNE_NUMBERS);
 		numbers_format(out, sizeof(out), v, PRUNE_NUMBERS + GC_NUMBERS);
