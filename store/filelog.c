@@ -396,30 +396,55 @@ static int ev_cmp(const void *x, const void *y)
 
 /* ------------------------------------------------------------- time */
 
+/* The seq of the time entry under it when it is one of f's host, else
+ * UINT64_MAX (past the end, another host, a key of another shape). */
+static uint64_t entry_seq(const struct flog *f, rocksdb_iterator_t *it)
+{
+	const char *key;
+	size_t klen;
+
+	if (!rocksdb_iter_valid(it))
+		return UINT64_MAX;
+	key = rocksdb_iter_key(it, &klen);
+	if (klen != 20 || get_u32be((const uint8_t *)key) != f->host)
+		return UINT64_MAX;
+	return get_u64be((const uint8_t *)key + 12);
+}
+
+/* Steps at most max time entries from f->tit on, looking for seq: 1 and
+ * *ts when found, 0 once past it (or after max). */
+static int walk_to_seq(struct flog *f, uint64_t seq, int max, int64_t *ts)
+{
+	rocksdb_iterator_t *it = f->tit;
+	const char *key;
+	uint64_t got;
+	size_t klen;
+	int i;
+
+	for (i = 0; i < max; i++, rocksdb_iter_next(it)) {
+		got = entry_seq(f, it);
+		if (got == seq) {
+			key = rocksdb_iter_key(it, &klen);
+			*ts = (int64_t)get_u64be((const uint8_t *)key + 4);
+			return 1;
+		}
+		if (got > seq)
+			return 0;
+	}
+	return 0;
+}
+
 /* The instant of op seq: forward from the iterator's place for a few
  * steps, else a search on the instant from lo_ts. */
 static int seq_ts(struct flog *f, uint64_t seq, int64_t lo_ts, int64_t *ts)
 {
 	rocksdb_iterator_t *it = f->tit;
 	struct cdp_key k;
-	const char *key;
-	size_t klen;
 	int64_t lo = lo_ts, hi, step = 1000000;   /* 1 ms */
-	uint64_t got;
 	int i;
 
-	for (i = 0; i < 16 && rocksdb_iter_valid(it); i++, rocksdb_iter_next(it)) {
-		key = rocksdb_iter_key(it, &klen);
-		if (klen != 20 || get_u32be((const uint8_t *)key) != f->host)
-			break;
-		got = get_u64be((const uint8_t *)key + 12);
-		if (got == seq) {
-			*ts = (int64_t)get_u64be((const uint8_t *)key + 4);
-			return 0;
-		}
-		if (got > seq)
-			break;
-	}
+	if (walk_to_seq(f, seq, 16, ts))
+		return 0;
 	/* the first instant whose first op is past seq: doubling, then halving */
 	for (;;) {
 		hi = lo + step;
@@ -427,9 +452,7 @@ static int seq_ts(struct flog *f, uint64_t seq, int64_t lo_ts, int64_t *ts)
 			hi = INT64_MAX;
 		cdp_key_time(&k, f->host, hi, 0);
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
-		if (!rocksdb_iter_valid(it) || (key = rocksdb_iter_key(it, &klen), klen != 20) ||
-		    get_u32be((const uint8_t *)key) != f->host ||
-		    get_u64be((const uint8_t *)key + 12) > seq || hi == INT64_MAX)
+		if (entry_seq(f, it) > seq || hi == INT64_MAX)
 			break;
 		lo = hi;
 		step *= 2;
@@ -439,27 +462,15 @@ static int seq_ts(struct flog *f, uint64_t seq, int64_t lo_ts, int64_t *ts)
 
 		cdp_key_time(&k, f->host, mid, 0);
 		rocksdb_iter_seek(it, (const char *)k.b, k.len);
-		if (rocksdb_iter_valid(it) && (key = rocksdb_iter_key(it, &klen), klen == 20) &&
-		    get_u32be((const uint8_t *)key) == f->host &&
-		    get_u64be((const uint8_t *)key + 12) <= seq)
+		if (entry_seq(f, it) <= seq)
 			lo = mid;
 		else
 			hi = mid;
 	}
 	cdp_key_time(&k, f->host, lo, 0);
 	rocksdb_iter_seek(it, (const char *)k.b, k.len);
-	for (i = 0; i < 1 << 20 && rocksdb_iter_valid(it); i++, rocksdb_iter_next(it)) {
-		key = rocksdb_iter_key(it, &klen);
-		if (klen != 20 || get_u32be((const uint8_t *)key) != f->host)
-			break;
-		got = get_u64be((const uint8_t *)key + 12);
-		if (got == seq) {
-			*ts = (int64_t)get_u64be((const uint8_t *)key + 4);
-			return 0;
-		}
-		if (got > seq)
-			break;
-	}
+	if (walk_to_seq(f, seq, 1 << 20, ts))
+		return 0;
 	i = cdp_rocks_iter_status(it, "column family 'time' of '%s', host %u: instant of seq "
 				  "%llu", f->s->path, f->host, (unsigned long long)seq);
 	if (i < 0)
